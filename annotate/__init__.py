@@ -1,0 +1,1 @@
+"""Render passes + scene description → exact labels and dataset files (COCO, YOLO, masks, depth)."""

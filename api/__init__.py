@@ -1,0 +1,1 @@
+"""ZMQ server, client and streaming dataset (planned: API issue)."""

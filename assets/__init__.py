@@ -1,0 +1,1 @@
+"""Small, license-clean assets used by the built-in scenes."""

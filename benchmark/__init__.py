@@ -1,0 +1,1 @@
+"""Benchmarks: render throughput now; sim-to-real detector benchmark later."""

@@ -1,0 +1,1 @@
+"""Sim→real image translation and gap metrics (planned: domain adaptation issue)."""

@@ -1,0 +1,1 @@
+"""Scene rules (YAML) → validated, seeded, pure-data scene descriptions. Never imports bpy."""

@@ -1,0 +1,132 @@
+"""Plain-data scene description: the contract between `procedural` and every later stage.
+
+Nothing here knows about Blender. A description can be built, pickled, inspected and tested
+without `bpy`; the renderer only *realizes* it (Kubric's split between scene objects and the
+renderer). All geometry is in metres, in a right-handed world frame with +Z up.
+
+Camera conventions are OpenCV's (+X right, +Y down, +Z forward) because that is what the labels
+are published in; the renderer converts to Blender's camera axes itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import trimesh
+
+
+@dataclass(frozen=True)
+class Material:
+    """Procedural PBR material parameters (linear RGB, 0..1)."""
+
+    name: str
+    base_color: tuple[float, float, float]
+    roughness: float = 0.5
+    metallic: float = 0.0
+    specular: float = 0.5
+    transmission: float = 0.0
+    coat: float = 0.0
+    # Procedural "marble"/noise variation: 0 = flat colour; >0 mixes in `secondary_color`.
+    pattern_strength: float = 0.0
+    pattern_scale: float = 30.0
+    secondary_color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@dataclass
+class SceneObject:
+    """One labelled (or unlabelled) instance.
+
+    `mesh` is in the object's own frame; `pose` maps object → world (4×4). `face_materials[i]`
+    indexes `materials` for face i, so a die and its pips are one object with one instance id.
+    """
+
+    instance_id: int
+    name: str
+    mesh: trimesh.Trimesh
+    face_materials: np.ndarray
+    materials: list[Material]
+    pose: np.ndarray
+    category_id: int | None = None
+    category: str | None = None
+    # Labelled objects with `iscrowd` set are published but marked ignore (e.g. a tilted die).
+    iscrowd: bool = False
+    physical: dict[str, float] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def world_mesh(self) -> trimesh.Trimesh:
+        return self.mesh.copy().apply_transform(self.pose)
+
+
+@dataclass
+class Camera:
+    """Pinhole camera: intrinsics K (pixels) and world→camera extrinsics in OpenCV axes."""
+
+    width: int
+    height: int
+    K: np.ndarray  # 3×3
+    world_to_camera: np.ndarray  # 4×4, OpenCV axes
+    clip_start: float = 0.01
+    clip_end: float = 100.0
+
+    @property
+    def camera_to_world(self) -> np.ndarray:
+        return np.linalg.inv(self.world_to_camera)
+
+    def project(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """World points (N×3) → (pixel coords N×2 in continuous image coords, depth Z N)."""
+        homog = np.c_[points_world, np.ones(len(points_world))]
+        cam = (self.world_to_camera @ homog.T).T[:, :3]
+        z = cam[:, 2]
+        uv = (self.K @ cam.T).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pix = uv[:, :2] / uv[:, 2:3]
+        return pix, z
+
+
+@dataclass(frozen=True)
+class Light:
+    """A light in world space. `power` is watts for point/area, W/m² (strength) for sun."""
+
+    kind: Literal["point", "area", "sun"]
+    position: tuple[float, float, float]
+    direction: tuple[float, float, float]  # unit vector the light points along
+    power: float
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    size: float = 0.1  # area side length (m) / point radius (m) / sun angle (rad)
+
+
+@dataclass(frozen=True)
+class World:
+    """Uniform environment light / background colour."""
+
+    color: tuple[float, float, float]
+    strength: float
+
+
+@dataclass
+class SceneDescription:
+    """Everything needed to render one image and label it, as plain data."""
+
+    scene_name: str
+    image_index: int
+    seed: int
+    camera: Camera
+    objects: list[SceneObject]
+    lights: list[Light]
+    world: World
+    categories: list[dict[str, Any]]
+    # Every sampled factor (flat key → JSON-serialisable value), published in meta for analysis.
+    factors: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labelled_objects(self) -> list[SceneObject]:
+        return [o for o in self.objects if o.category_id is not None]
+
+    def object_by_instance(self, instance_id: int) -> SceneObject:
+        for obj in self.objects:
+            if obj.instance_id == instance_id:
+                return obj
+        raise KeyError(instance_id)

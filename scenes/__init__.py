@@ -1,0 +1,1 @@
+"""Built-in scene rule files (YAML), one per domain; see README.md here."""

@@ -1,0 +1,4 @@
+"""Command-line interface (placeholder until wired)."""
+
+def main() -> None:
+    raise SystemExit(0)
