@@ -1,0 +1,180 @@
+"""Load a scene file, apply `--set key.path=value` overrides, validate, and explain failures plainly.
+
+Every failure becomes a `SceneRuleError` whose message names the file, the key path, the bad value
+and what was expected: artists edit these files by hand, and a pydantic or YAML traceback is not
+an answer they can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from scenesmith.procedural.rules import SceneRules
+
+BUILTIN_PACKAGE = "scenesmith.scenes"
+
+
+class SceneRuleError(ValueError):
+    """Bad scene input (file, YAML, key, type, range or override). The CLI exits 2 on it."""
+
+
+@dataclass(frozen=True)
+class LoadedScene:
+    """Validated rules plus where they came from (for manifests and dataset identity)."""
+
+    rules: SceneRules
+    source: str  # path or "builtin:<name>"
+    text: str  # the file's text, before overrides
+    overrides: tuple[str, ...]
+
+    @property
+    def canonical_json(self) -> str:
+        """Rules after overrides, as sorted JSON: the content that defines the dataset."""
+        return json.dumps(self.rules.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def rules_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json.encode()).hexdigest()
+
+    @property
+    def file_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def builtin_scenes() -> dict[str, str]:
+    """Built-in scene name → first line of its description."""
+    found = {}
+    for entry in sorted(resources.files(BUILTIN_PACKAGE).iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            data = yaml.safe_load(entry.read_text()) or {}
+            found[entry.name[: -len(".yaml")]] = str(data.get("description", "")).strip().split("\n")[0]
+    return found
+
+
+def _read_scene_text(scene: str) -> tuple[str, str]:
+    path = Path(scene)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.is_file():
+            raise SceneRuleError(f"{scene}: scene file not found")
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SceneRuleError(f"{scene}: cannot read scene file ({exc})") from None
+    candidate = resources.files(BUILTIN_PACKAGE) / f"{scene}.yaml"
+    if not candidate.is_file():
+        names = ", ".join(builtin_scenes()) or "none"
+        raise SceneRuleError(f"{scene}: not a scene file and not a built-in scene (built-ins: {names})")
+    return candidate.read_text(encoding="utf-8"), f"builtin:{scene}"
+
+
+def parse_override(override: str) -> tuple[list[str], Any]:
+    """'a.b.0.c=value' → (['a', 'b', '0', 'c'], YAML-parsed value)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        raise SceneRuleError(f"--set {override!r}: expected key.path=value (e.g. objects.dice.count=5)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise SceneRuleError(f"--set {override!r}: value is not valid YAML ({exc})") from None
+    return key.strip().split("."), value
+
+
+def apply_override(data: Any, path: list[str], value: Any, override: str) -> None:
+    node = data
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        where = ".".join(path[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise SceneRuleError(f"--set {override!r}: {where}: no list item {part} (length {len(node)})")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise SceneRuleError(f"--set {override!r}: {where}: the value there is not a mapping or list")
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The rule class that owns the key at `loc`, to list the keys that are allowed there."""
+    model: Any = SceneRules
+    for part in loc[:-1]:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return None
+            model = field.annotation
+        elif isinstance(part, int) or typing.get_origin(model) is dict:
+            args = typing.get_args(model)
+            model = args[-1] if args else None
+        while typing.get_origin(model) in (typing.Union, types.UnionType, typing.Annotated):
+            args = [a for a in typing.get_args(model) if a is not type(None)]
+            model = args[0]
+        if typing.get_origin(model) in (list, dict) and not isinstance(part, int):
+            continue
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _explain(error: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where = _format_loc(loc)
+    value = error.get("input")
+    if error["type"] == "extra_forbidden":
+        owner = _model_at(loc)
+        allowed = f"; allowed keys: {', '.join(owner.model_fields)}" if owner else ""
+        return f"{where}: unknown key{allowed}"
+    if error["type"] == "missing":
+        return f"{where}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    shown = (
+        json.dumps(value, default=str)
+        if not isinstance(value, dict | list) or len(str(value)) < 120
+        else "..."
+    )
+    return f"{where}: {message} (got {shown})"
+
+
+def load_scene(scene: str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedScene:
+    """Built-in name or path → validated rules. Raises SceneRuleError, never a library traceback."""
+    text, source = _read_scene_text(scene)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SceneRuleError(f"{source}: invalid YAML{position}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SceneRuleError(
+            f"{source}: expected a mapping of scene rules at the top level, got {type(data).__name__}"
+        )
+    for override in overrides:
+        path, value = parse_override(override)
+        apply_override(data, path, value, override)
+    try:
+        rules = SceneRules.model_validate(data)
+    except ValidationError as exc:
+        lines = [_explain(e) for e in exc.errors()]
+        raise SceneRuleError(f"{source}: invalid scene rules:\n  " + "\n  ".join(lines)) from None
+    return LoadedScene(rules=rules, source=source, text=text, overrides=tuple(overrides))
