@@ -1,0 +1,113 @@
+"""Atomic file writes: a reader (or a resumed run) never sees a half-written dataset file.
+
+Every file is written to a temporary sibling in the same folder (so `os.replace` is a rename on
+one file system, which POSIX makes atomic), flushed and fsynced, then renamed over the target.
+If anything fails, the temporary file is removed and the target is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_FILE_MODE = 0o644  # mkstemp creates 0600; dataset files are meant to be shared.
+
+
+@contextlib.contextmanager
+def _temp_sibling(path: Path) -> Iterator[Path]:
+    """Yield a fresh temp path next to `path` with the same extension; replace `path` on success.
+
+    The extension is kept because some writers (image and EXR libraries) choose the format
+    from it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, _FILE_MODE)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_save(path: str | os.PathLike[str], writer_fn: Callable[[Path], object]) -> Path:
+    """Call `writer_fn(tmp_path)` for libraries that can only write to a path, then rename.
+
+    `tmp_path` is in the same folder as `path` and has the same extension.
+    """
+    target = Path(path)
+    with _temp_sibling(target) as tmp:
+        writer_fn(tmp)
+    return target
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write `data` to `path` atomically."""
+    return atomic_save(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
+    """Write `text` to `path` atomically."""
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples, sets and paths to JSON types, recursively.
+
+    Non-finite floats become `None` so the output is strict JSON (``NaN`` is not JSON and many
+    parsers reject it).
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -> Path:
+    """Serialise `obj` (numpy values allowed, see `to_jsonable`) and write it atomically.
+
+    Serialisation happens before the file is touched, so an unserialisable object leaves no
+    trace on disk.
+    """
+    text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
