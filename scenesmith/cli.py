@@ -1,4 +1,208 @@
-"""Command-line interface (placeholder until wired)."""
+"""`scenesmith` command line. Bad input exits with code 2 and one short message, never a traceback."""
 
-def main() -> None:
-    raise SystemExit(0)
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from scenesmith.errors import UserError
+from scenesmith.procedural.loader import SceneRuleError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or int(width) < 8 or int(height) < 8:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT with both >= 8 (e.g. 640x480), got {text!r}")
+    return int(width), int(height)
+
+
+def _add_scene_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scene", help="built-in scene name (see `scenesmith scenes`) or path to a scene YAML")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a rule, e.g. --set objects.dice.count=5 (value parsed as YAML); repeatable",
+    )
+
+
+def _add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resolution", type=_resolution, help="WIDTHxHEIGHT (default: the scene's)")
+    parser.add_argument(
+        "--samples", type=_positive_int, help="Cycles samples per pixel (default: the scene's)"
+    )
+    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto", help="render device")
+
+
+def _cmd_scenes(args: argparse.Namespace) -> int:
+    from scenesmith.procedural.loader import builtin_scenes
+
+    for name, summary in builtin_scenes().items():
+        print(f"{name:20s} {summary}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from scenesmith.procedural.build import build_scene
+    from scenesmith.procedural.loader import load_scene
+
+    loaded = load_scene(args.scene, args.overrides)
+    description = build_scene(loaded.rules, dataset_seed=0, image_index=0)
+    print(
+        f"{loaded.source}: valid ({len(loaded.rules.categories)} categories; "
+        f"image 0 of seed 0 has {len(description.labelled_objects)} labelled objects)"
+    )
+    return 0
+
+
+def _render_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.resolution:
+        overrides.append(f"render.resolution=[{args.resolution[0]}, {args.resolution[1]}]")
+    if args.samples:
+        overrides.append(f"render.samples={args.samples}")
+    return overrides
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from scenesmith.pipeline import generate_dataset
+
+    out = generate_dataset(
+        scene=args.scene,
+        overrides=_render_overrides(args),
+        count=args.count,
+        seed=args.seed,
+        out_dir=Path(args.out),
+        image_format=args.image_format,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(f"dataset: {out.resolve()}  (COCO: {(out / 'annotations.json').resolve()})")
+    return 0
+
+
+def _cmd_sheet(args: argparse.Namespace) -> int:
+    from scenesmith.annotate.contact_sheet import make_contact_sheet
+
+    dataset = Path(args.dataset)
+    if not (dataset / "meta").is_dir():
+        raise UserError(f"{dataset}: not a scenesmith dataset (no meta/ folder)")
+    path = make_contact_sheet(dataset, Path(args.out), max_images=args.max_images)
+    print(f"contact sheet: {Path(path).resolve()}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from scenesmith.annotate.yolo import export_yolo
+
+    dataset = Path(args.dataset)
+    if not (dataset / "annotations.json").is_file():
+        raise UserError(f"{dataset}: not a finished scenesmith dataset (no annotations.json)")
+    out = export_yolo(dataset, Path(args.out))
+    print(f"YOLO dataset: {Path(out).resolve()}")
+    return 0
+
+
+def _cmd_bench_render(args: argparse.Namespace) -> int:
+    from scenesmith.benchmark.render_bench import run_render_benchmark
+
+    result = run_render_benchmark(
+        scene=args.scene,
+        overrides=_render_overrides(args),
+        count=args.count,
+        seed=args.seed,
+        device=args.device,
+    )
+    print(json.dumps(result, indent=2))
+    if args.json:
+        from scenesmith.annotate.atomic import atomic_write_json
+
+        atomic_write_json(Path(args.json), result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scenesmith", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("scenes", help="list built-in scenes")
+    p.set_defaults(run=_cmd_scenes)
+
+    p = commands.add_parser("validate", help="check a scene file (and overrides) without rendering")
+    _add_scene_arguments(p)
+    p.set_defaults(run=_cmd_validate)
+
+    p = commands.add_parser("generate", help="render a labelled dataset (resumes an interrupted run)")
+    _add_scene_arguments(p)
+    _add_render_arguments(p)
+    p.add_argument("--count", type=_positive_int, required=True, help="number of images")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--image-format", choices=["png", "jpg"], default="png")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_generate)
+
+    p = commands.add_parser("sheet", help="contact sheet of a dataset with masks and boxes drawn")
+    p.add_argument("dataset")
+    p.add_argument("--out", required=True)
+    p.add_argument("--max-images", type=_positive_int, default=16)
+    p.set_defaults(run=_cmd_sheet)
+
+    p = commands.add_parser("export", help="convert a dataset to another format")
+    formats = p.add_subparsers(dest="format", required=True)
+    y = formats.add_parser("yolo", help="YOLO detection format (labels/*.txt + data.yaml)")
+    y.add_argument("dataset")
+    y.add_argument("out")
+    y.set_defaults(run=_cmd_export)
+
+    p = commands.add_parser("bench", help="benchmarks that print numbers")
+    benches = p.add_subparsers(dest="bench", required=True)
+    b = benches.add_parser("render", help="seconds per image by stage, images/s, peak RSS")
+    b.add_argument("--scene", default="dice_tray")
+    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    _add_render_arguments(b)
+    b.add_argument("--count", type=_positive_int, default=5)
+    b.add_argument("--seed", type=_non_negative_int, default=0)
+    b.add_argument("--json", help="also write the numbers to this JSON file")
+    b.set_defaults(run=_cmd_bench_render)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point. User errors → exit 2 with a message on stderr."""
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        code = run(args)
+    except (UserError, SceneRuleError) as exc:
+        print(f"scenesmith: error: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print("scenesmith: interrupted; rerun the same command to resume", file=sys.stderr)
+        code = 130
+    raise SystemExit(code)

@@ -1,0 +1,233 @@
+"""Scene rules: distributions, schema errors that name file + key path, overrides, and fuzzed bad input."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scenesmith.procedural.distributions import parse_number
+from scenesmith.procedural.loader import SceneRuleError, builtin_scenes, load_scene
+
+from scenesmith.cli import main
+
+SCENE_DIR = Path(__file__).resolve().parents[1] / "scenes"
+DICE_TRAY = yaml.safe_load((SCENE_DIR / "dice_tray.yaml").read_text())
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return int(exit_info.value.code), captured.err
+
+
+def write_scene(tmp_path: Path, data: object, name: str = "scene.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [
+        (2.5, "Constant"),
+        ({"uniform": [1, 2]}, "Uniform"),
+        ({"normal": {"mean": 0, "std": 1}}, "Normal"),
+        ({"truncnormal": {"mean": 0, "std": 1, "low": -1, "high": 2}}, "TruncNormal"),
+        ({"loguniform": [0.1, 10]}, "LogUniform"),
+        ({"randint": [1, 6]}, "RandInt"),
+        ({"choice": [1, 2, 3]}, "Choice"),
+        ({"choice": {"values": [1, 2], "weights": [3, 1]}}, "Choice"),
+    ],
+)
+def test_every_distribution_parses_samples_in_support_and_round_trips(spec: object, kind: str) -> None:
+    dist = parse_number(spec)
+    assert type(dist).__name__ == kind
+    low, high = dist.support()
+    draws = [dist.sample(np.random.default_rng(i)) for i in range(200)]
+    assert all(low <= d <= high for d in draws)
+    assert parse_number(dist.describe()) == dist
+
+
+def test_weighted_choice_follows_weights() -> None:
+    dist = parse_number({"choice": {"values": [1, 2], "weights": [3, 1]}})
+    rng = np.random.default_rng(0)
+    draws = np.array([dist.sample(rng) for _ in range(4000)])
+    assert abs((draws == 1).mean() - 0.75) < 0.03
+
+
+@given(seed=st.integers(0, 2**32 - 1), low=st.floats(-1e6, 1e6), width=st.floats(0, 1e6))
+def test_sampling_is_a_pure_function_of_the_generator(seed: int, low: float, width: float) -> None:
+    dist = parse_number({"uniform": [low, low + width]})
+    a = [dist.sample(np.random.default_rng(seed)) for _ in range(3)]
+    b = [dist.sample(np.random.default_rng(seed)) for _ in range(3)]
+    assert a == b
+    assert all(low <= x <= low + width for x in a)
+
+
+def test_builtin_dice_tray_is_listed_and_valid() -> None:
+    assert "dice_tray" in builtin_scenes()
+    loaded = load_scene("dice_tray")
+    assert [c.name for c in loaded.rules.categories] == ["one", "two", "three", "four", "five", "six"]
+    assert [c.id for c in loaded.rules.categories] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    ("override", "key_path", "expected"),
+    [
+        ("objects.dice.count=-1", "objects.dice.count", "integer >= 0"),
+        ("objects.dice.cuont=3", "objects.dice.cuont", "unknown key"),
+        ("camera.height_m=tall", "camera.height_m", "expected a number"),
+        ("camera.height_m={uniform: [2, 1]}", "camera.height_m", "low 2 > high 1"),
+        ("render.samples=0", "render.samples", "greater than or equal to 1"),
+        ("objects.dice.palette.0.body.color=red", "objects.dice.palette[0].body.color", "#rrggbb"),
+    ],
+)
+def test_bad_values_name_file_key_path_value_and_expectation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], override: str, key_path: str, expected: str
+) -> None:
+    scene = write_scene(tmp_path, DICE_TRAY)
+    code, err = run_cli(["validate", str(scene), "--set", override], capsys)
+    assert code == 2
+    assert str(scene) in err and key_path in err and expected in err
+    assert "Traceback" not in err
+
+
+def test_unknown_key_lists_allowed_keys(tmp_path: Path) -> None:
+    data = copy.deepcopy(DICE_TRAY)
+    data["camera"]["heigth_m"] = 0.3
+    with pytest.raises(SceneRuleError, match=r"camera\.heigth_m: unknown key; allowed keys: .*height_m"):
+        load_scene(str(write_scene(tmp_path, data)))
+
+
+def test_bad_yaml_names_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\ncamera: {height_m: [1,\n")
+    code, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2 and "broken.yaml" in err and "invalid YAML" in err and "line" in err
+
+
+def test_missing_file_and_unknown_builtin(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["validate", "no/such/scene.yaml"], capsys)[0] == 2
+    code, err = run_cli(["validate", "no_such_builtin"], capsys)
+    assert code == 2 and "dice_tray" in err
+
+
+def test_negative_count_on_the_command_line_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_cli(["generate", "dice_tray", "--count", "-5", "--out", "unused"], capsys)
+    assert code == 2 and "--count" in err
+
+
+def test_override_sets_nested_value_and_changes_hash() -> None:
+    base = load_scene("dice_tray")
+    changed = load_scene("dice_tray", ["objects.dice.count=3"])
+    assert changed.rules.objects["dice"].count.sample(np.random.default_rng()) == 3
+    assert changed.rules_hash != base.rules_hash
+    assert load_scene("dice_tray").rules_hash == base.rules_hash
+
+
+# ---- property test: hundreds of malformed scene files, each must get exit 2 and a message ----
+
+
+def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            out += _paths(value, (*prefix, index))
+    return out
+
+
+def _get(node: object, path: tuple) -> object:
+    for part in path:
+        node = node[part]  # type: ignore[index]
+    return node
+
+
+NODES = _paths(DICE_TRAY)
+MAPPINGS = [p for p in NODES if isinstance(_get(DICE_TRAY, p), dict)]
+NUMBER_LEAVES = [p for p in NODES if type(_get(DICE_TRAY, p)) in (int, float)]
+NESTED_MAPPINGS = [p for p in MAPPINGS if p]
+RANGES = [
+    p
+    for p in NODES
+    if p and p[-1] in ("uniform", "randint") and _get(DICE_TRAY, p)[0] < _get(DICE_TRAY, p)[1]
+]
+REQUIRED = [
+    ("name",),
+    ("categories",),
+    ("camera",),
+    ("surfaces",),
+    ("objects",),
+    ("camera", "height_m"),
+    ("camera", "horizontal_fov_deg"),
+    ("surfaces", "table"),
+    ("objects", "dice", "generator"),
+    ("objects", "dice", "count"),
+    ("objects", "dice", "size_m"),
+    ("objects", "dice", "palette"),
+    ("surfaces", "tray", "inner_width_m"),
+    ("lighting", "lights", "ceiling", "power_w"),
+]
+
+
+def _mutate(data: dict, kind: str, draw: st.DataObject) -> dict:
+    data = copy.deepcopy(data)
+    if kind == "unknown_key":
+        path = draw.draw(st.sampled_from(MAPPINGS))
+        name = draw.draw(st.text("abcdefghijklmnopqrstuvwxyz_", min_size=3, max_size=12))
+        target = _get(data, path)
+        if name in target:
+            name += "_zz"
+        target[name] = draw.draw(st.one_of(st.integers(), st.text(max_size=5), st.none()))
+    elif kind == "wrong_type":
+        path = draw.draw(st.sampled_from(NUMBER_LEAVES))
+        bad = draw.draw(st.one_of(st.sampled_from(["abc", "ten", "", "1e", "#"]), st.just([]), st.just({})))
+        _get(data, path[:-1])[path[-1]] = bad
+    elif kind == "mapping_to_list":
+        path = draw.draw(st.sampled_from(NESTED_MAPPINGS))
+        _get(data, path[:-1])[path[-1]] = [1, "x"]
+    elif kind == "reversed_range":
+        path = draw.draw(st.sampled_from(RANGES))
+        pair = _get(data, path)
+        pair[0], pair[1] = pair[1], pair[0]
+    elif kind == "missing_required":
+        path = draw.draw(st.sampled_from(REQUIRED))
+        del _get(data, path[:-1])[path[-1]]
+    return data
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    kind=st.sampled_from(
+        ["unknown_key", "wrong_type", "mapping_to_list", "reversed_range", "missing_required"]
+    ),
+    data=st.data(),
+)
+def test_malformed_scene_files_exit_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, data: st.DataObject
+) -> None:
+    mutated = _mutate(DICE_TRAY, kind, data)
+    scene = write_scene(tmp_path, mutated, "mutated.yaml")
+    code, err = run_cli(["validate", str(scene)], capsys)
+    assert code == 2, f"{kind} accepted"
+    assert "mutated.yaml" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) >= 1
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=80))
+def test_arbitrary_text_never_crashes_the_validator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text, encoding="utf-8")
+    code, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2 and "fuzz.yaml" in err
