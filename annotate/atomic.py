@@ -83,7 +83,7 @@ def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays, tuples, sets and paths to JSON types, recursively.
 
     Non-finite floats become `None` so the output is strict JSON (``NaN`` is not JSON and many
-    parsers reject it).
+    parsers reject it); ``-0.0`` becomes ``0.0`` so matrices read cleanly.
     """
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
@@ -96,7 +96,7 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, float | np.floating):
-        value = float(obj)
+        value = float(obj) + 0.0
         return value if math.isfinite(value) else None
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
-
 from scenesmith.procedural.description import Camera
 
 # Triangles whose pixel-centre bounding box fits in this many pixels per side are rasterized in
@@ -129,7 +128,8 @@ def rasterize_triangles(tri: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> 
     rmin = np.maximum(np.ceil(tri[..., 1].min(axis=1) - 0.5), y0)
     rmax = np.minimum(np.floor(tri[..., 1].max(axis=1) - 0.5), y1 - 1)
     nonempty = (cmin <= cmax) & (rmin <= rmax)
-    coef, cmin, cmax, rmin, rmax = coef[nonempty], cmin[nonempty], cmax[nonempty], rmin[nonempty], rmax[nonempty]
+    coef, cmin, cmax = coef[nonempty], cmin[nonempty], cmax[nonempty]
+    rmin, rmax = rmin[nonempty], rmax[nonempty]
     w = (cmax - cmin + 1).astype(np.int64)
     h = (rmax - rmin + 1).astype(np.int64)
     cmin = cmin.astype(np.int64)

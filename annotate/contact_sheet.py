@@ -1,0 +1,109 @@
+"""A contact sheet of a written dataset, for eyeballing labels against pixels.
+
+Each tile shows an image with its instance masks tinted (a distinct colour per instance), the
+visible box (solid), the amodal box (thin, dashed) and the category name; `iscrowd` objects are
+drawn in grey. It reads only the dataset files (meta, images, instance masks), so it checks what
+was actually written.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scenesmith.annotate.atomic import atomic_write_bytes
+from scenesmith.annotate.dataset_writer import load_metas, read_instance
+
+CROWD_COLOR = (160, 160, 160)  # BGR
+BACKGROUND = (40, 40, 40)
+TINT_ALPHA = 0.45
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def instance_color(instance_id: int) -> tuple[int, int, int]:
+    """Distinct saturated BGR colour per id (golden-ratio hue steps keep neighbours apart)."""
+    hue = (instance_id * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+def _dashed_rect(img: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], color, dash: int = 4) -> None:
+    (x0, y0), (x1, y1) = p0, p1
+    for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+        length = max(abs(b[0] - a[0]), abs(b[1] - a[1]))
+        for s in range(0, length, 2 * dash):
+            t0, t1 = s / max(length, 1), min(s + dash, length) / max(length, 1)
+            q0 = (round(a[0] + (b[0] - a[0]) * t0), round(a[1] + (b[1] - a[1]) * t0))
+            q1 = (round(a[0] + (b[0] - a[0]) * t1), round(a[1] + (b[1] - a[1]) * t1))
+            cv2.line(img, q0, q1, color, 1, cv2.LINE_AA)
+
+
+def _tile(dataset: Path, meta: dict, tile: int) -> np.ndarray:
+    image = cv2.imread(str(dataset / meta["files"]["image"]), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(dataset / meta["files"]["image"])
+    instance = read_instance(dataset / meta["files"]["instance"])
+    objects = {o["instance_id"]: o for o in meta["objects"]}
+    colors = {
+        iid: CROWD_COLOR if o["iscrowd"] else instance_color(iid) for iid, o in objects.items()
+    }
+    tinted = image.astype(np.float32)
+    for iid, color in colors.items():
+        m = instance == iid
+        tinted[m] = (1 - TINT_ALPHA) * tinted[m] + TINT_ALPHA * np.array(color, np.float32)
+
+    h, w = image.shape[:2]
+    scale = tile / max(h, w)
+    th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = cv2.resize(tinted.clip(0, 255).astype(np.uint8), (tw, th), interpolation=cv2.INTER_AREA)
+    canvas = np.full((tile, tile, 3), BACKGROUND, dtype=np.uint8)
+    oy, ox = (tile - th) // 2, (tile - tw) // 2
+    canvas[oy : oy + th, ox : ox + tw] = small
+
+    def to_tile(x: float, y: float) -> tuple[int, int]:
+        return round(ox + x * scale), round(oy + y * scale)
+
+    for ann in meta["annotations"]:
+        color = colors.get(ann["instance_id"], CROWD_COLOR)
+        if ann.get("amodal_bbox"):
+            ax, ay, aw, ah = ann["amodal_bbox"]
+            _dashed_rect(canvas, to_tile(ax, ay), to_tile(ax + aw, ay + ah), color)
+        x, y, bw, bh = ann["bbox"]
+        p0, p1 = to_tile(x, y), to_tile(x + bw, y + bh)
+        cv2.rectangle(canvas, p0, p1, color, 1)
+        name = objects.get(ann["instance_id"], {}).get("category") or str(ann["category_id"])
+        cv2.putText(canvas, name, (p0[0], max(p0[1] - 3, 9)), _FONT, 0.35, color, 1, cv2.LINE_AA)
+    cv2.putText(canvas, f"#{meta['image_id']}", (3, tile - 4), _FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    return canvas
+
+
+def make_contact_sheet(
+    dataset_dir: str | os.PathLike[str],
+    out_png: str | os.PathLike[str],
+    max_images: int = 16,
+    cols: int = 4,
+    tile: int = 256,
+) -> Path:
+    """Write a grid of the first `max_images` images (by image id) as a PNG; returns its path.
+
+    The sheet is `min(cols, n) * tile` wide and `ceil(n / min(cols, n)) * tile` high for n images;
+    each image is scaled to fit its tile, keeping its aspect ratio.
+    """
+    dataset = Path(dataset_dir)
+    metas = load_metas(dataset)[:max_images]
+    if not metas:
+        raise ValueError(f"no meta files under {dataset / 'meta'}")
+    ncols = min(cols, len(metas))
+    nrows = math.ceil(len(metas) / ncols)
+    sheet = np.full((nrows * tile, ncols * tile, 3), BACKGROUND, dtype=np.uint8)
+    for k, meta in enumerate(metas):
+        r, c = divmod(k, ncols)
+        sheet[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = _tile(dataset, meta, tile)
+    ok, buf = cv2.imencode(".png", sheet)
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the contact sheet")
+    return atomic_write_bytes(out_png, buf.tobytes())

@@ -1,0 +1,65 @@
+"""Export a written dataset to YOLO detection format (Ultralytics layout).
+
+Reads `annotations.json` (see FORMAT.md). Class index = position of the category in its
+`categories` list. Boxes are the *visible* boxes, normalised `cx cy w h`. `iscrowd` annotations
+are skipped because YOLO has no ignore regions; images without boxes get an empty label file so
+they count as background images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+from scenesmith.annotate.atomic import atomic_write_text
+from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE
+
+
+def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.is_symlink() or dst.exists():
+        dst.unlink()
+    if copy:
+        shutil.copy2(src, dst)
+    else:
+        dst.symlink_to(os.path.relpath(src.resolve(), dst.parent.resolve()))
+
+
+def export_yolo(
+    dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], copy: bool = False
+) -> Path:
+    """Write images/ (relative symlinks, or copies), labels/*.txt and data.yaml; returns data.yaml.
+
+    Symlinks keep the export cheap; pass `copy=True` when the export must stand alone.
+    """
+    src = Path(dataset_dir)
+    out = Path(out_dir)
+    coco = json.loads((src / ANNOTATIONS_FILE).read_text())
+    class_of = {c["id"]: i for i, c in enumerate(coco["categories"])}
+    lines: dict[int, list[str]] = {img["id"]: [] for img in coco["images"]}
+    sizes = {img["id"]: (img["width"], img["height"]) for img in coco["images"]}
+    for ann in coco["annotations"]:
+        if ann.get("iscrowd", 0):
+            continue
+        width, height = sizes[ann["image_id"]]
+        x, y, w, h = ann["bbox"]
+        cx, cy = (x + w / 2) / width, (y + h / 2) / height
+        lines[ann["image_id"]].append(
+            f"{class_of[ann['category_id']]} {cx:.6f} {cy:.6f} {w / width:.6f} {h / height:.6f}"
+        )
+    for img in coco["images"]:
+        image_path = Path(img["file_name"])
+        _link_or_copy(src / image_path, out / "images" / image_path.name, copy)
+        text = "".join(line + "\n" for line in lines[img["id"]])
+        atomic_write_text(out / "labels" / f"{image_path.stem}.txt", text)
+    data = {
+        "path": str(out.resolve()),
+        "train": "images",
+        "val": "images",
+        "nc": len(coco["categories"]),
+        "names": {i: c["name"] for i, c in enumerate(coco["categories"])},
+    }
+    return atomic_write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False))

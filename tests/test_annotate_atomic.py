@@ -1,0 +1,60 @@
+"""Atomic writes: all or nothing, numpy-aware JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scenesmith.annotate.atomic import atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text
+
+
+def test_failed_writer_leaves_no_file(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "depth.exr"
+
+    def writer(tmp: Path) -> None:
+        assert tmp.suffix == ".exr" and tmp.parent == target.parent
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        atomic_save(target, writer)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_failure_keeps_previous_content(tmp_path: Path) -> None:
+    target = tmp_path / "meta.json"
+    atomic_write_text(target, "old")
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {"x": object()})
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["meta.json"]
+
+
+def test_json_handles_numpy(tmp_path: Path) -> None:
+    obj = {
+        "i": np.int64(3),
+        "f": np.float32(0.5),
+        "b": np.bool_(True),
+        "a": np.arange(4).reshape(2, 2),
+        "t": (1, 2),
+        "nan": float("nan"),
+        np.int32(7): "key",
+    }
+    path = atomic_write_json(tmp_path / "x.json", obj)
+    assert json.loads(path.read_text()) == {
+        "i": 3,
+        "f": 0.5,
+        "b": True,
+        "a": [[0, 1], [2, 3]],
+        "t": [1, 2],
+        "nan": None,
+        "7": "key",
+    }
+
+
+def test_bytes_roundtrip(tmp_path: Path) -> None:
+    path = atomic_write_bytes(tmp_path / "a.bin", b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01"
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,279 @@
+"""Labels, dataset files, COCO, YOLO and contact sheet on a hand-built scene, without Blender.
+
+Render passes are synthesised by ray casting pixel centres with trimesh, independently of the
+rasterizer that `annotate` uses for amodal masks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import trimesh
+import yaml
+from pycocotools import mask as mask_util
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from scenesmith.annotate.contact_sheet import make_contact_sheet
+from scenesmith.annotate.dataset_writer import (
+    completed_indices,
+    read_depth,
+    read_instance,
+    write_coco,
+    write_sample,
+)
+from scenesmith.annotate.labels import label_image
+from scenesmith.annotate.yolo import export_yolo
+from scenesmith.procedural.description import Camera, Material, SceneDescription, SceneObject, World
+from scenesmith.render.passes import RenderPasses
+
+W, H, FOCAL, CAM_Z = 64, 48, 60.0, 1.0
+CATEGORIES = [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}, {"id": 3, "name": "three"}]
+NAMES = {c["id"]: c["name"] for c in CATEGORIES}
+
+
+def look_down_camera() -> Camera:
+    """Camera at (0, 0, CAM_Z) looking straight down, image +X = world +X, image +Y = world −Y."""
+    cam_to_world = np.eye(4)
+    cam_to_world[:3, :3] = np.diag([1.0, -1.0, -1.0])
+    cam_to_world[:3, 3] = [0.0, 0.0, CAM_Z]
+    K = np.array([[FOCAL, 0.0, W / 2], [0.0, FOCAL, H / 2], [0.0, 0.0, 1.0]])
+    return Camera(width=W, height=H, K=K, world_to_camera=np.linalg.inv(cam_to_world))
+
+
+def plate(
+    iid: int, x: tuple[float, float], y: tuple[float, float], z: tuple[float, float], category_id: int | None
+) -> SceneObject:
+    """Axis-aligned box spanning the given world ranges; the mesh is centred, the pose translates."""
+    extents = [x[1] - x[0], y[1] - y[0], z[1] - z[0]]
+    mesh = trimesh.creation.box(extents=extents)
+    pose = trimesh.transformations.rotation_matrix(0.0, [0, 0, 1])
+    pose[:3, 3] = [sum(x) / 2, sum(y) / 2, sum(z) / 2]
+    return SceneObject(
+        instance_id=iid,
+        name=f"obj{iid}",
+        mesh=mesh,
+        face_materials=np.zeros(len(mesh.faces), dtype=np.int32),
+        materials=[Material("grey", (0.5, 0.5, 0.5))],
+        pose=pose,
+        category_id=category_id,
+        category=NAMES.get(category_id),
+        physical={"mass_kg": np.float64(0.01), "volume_m3": float(np.prod(extents))},
+        attributes={"colour": "red"},
+    )
+
+
+def make_scene() -> SceneDescription:
+    objects = [
+        plate(10, (-1, 1), (-1, 1), (-0.01, 0.0), None),  # unlabelled table
+        plate(1, (-0.35, -0.15), (0.0, 0.2), (0.02, 0.05), 1),  # fully visible
+        plate(2, (0.05, 0.25), (-0.3, -0.1), (0.0, 0.005), 2),  # right half occluded by 3
+        plate(3, (0.105, 0.3), (-0.25, -0.05), (0.3, 0.305), 3),  # occluder
+        plate(4, (-0.633, -0.433), (0.1, 0.3), (0.0, 0.005), 1),  # cut by the left frame edge
+        plate(5, (-0.3, -0.2), (0.05, 0.15), (0.0, 0.005), 2),  # hidden under 1
+        plate(6, (0.3, 0.45), (0.1, 0.3), (0.0, 0.005), 3),  # crowd
+    ]
+    objects[-1].iscrowd = True
+    return SceneDescription(
+        scene_name="test_plates",
+        image_index=0,
+        seed=123,
+        camera=look_down_camera(),
+        objects=objects,
+        lights=[],
+        world=World((0.1, 0.1, 0.1), 1.0),
+        categories=CATEGORIES,
+        factors={"camera.height": CAM_Z, "plates": np.int64(6)},
+    )
+
+
+def pixel_rays(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    jj, ii = np.meshgrid(np.arange(camera.width), np.arange(camera.height))
+    pix = np.stack([jj.ravel() + 0.5, ii.ravel() + 0.5, np.ones(jj.size)], axis=1)
+    cam_to_world = camera.camera_to_world
+    dirs = pix @ np.linalg.inv(camera.K).T @ cam_to_world[:3, :3].T
+    return np.broadcast_to(cam_to_world[:3, 3], dirs.shape).copy(), dirs
+
+
+def raycast_passes(objects: list[SceneObject], camera: Camera) -> RenderPasses:
+    """Instance, depth and normal passes of the given objects by ray casting pixel centres."""
+    meshes = [o.world_mesh for o in objects]
+    combined = trimesh.util.concatenate(meshes)
+    face_owner = np.repeat([o.instance_id for o in objects], [len(m.faces) for m in meshes])
+    origins, dirs = pixel_rays(camera)
+    locations, ray_idx, tri_idx = combined.ray.intersects_location(origins, dirs, multiple_hits=False)
+    instance = np.zeros(camera.height * camera.width, dtype=np.int32)
+    depth = np.full(camera.height * camera.width, np.nan, dtype=np.float32)
+    normal = np.zeros((camera.height * camera.width, 3), dtype=np.float32)
+    instance[ray_idx] = face_owner[tri_idx]
+    depth[ray_idx] = (np.c_[locations, np.ones(len(locations))] @ camera.world_to_camera.T)[:, 2]
+    normal[ray_idx] = combined.face_normals[tri_idx]
+    rgb = (np.stack([instance * 37 % 256, instance * 91 % 256, instance * 53 % 256], -1)).astype(np.uint8)
+    shape = (camera.height, camera.width)
+    return RenderPasses(
+        rgb=rgb.reshape(*shape, 3),
+        instance=instance.reshape(shape),
+        depth=depth.reshape(shape),
+        normal=normal.reshape(*shape, 3),
+        settings={"samples": 1, "view_transform": "Standard"},
+        timings={"render": 0.0},
+    )
+
+
+@pytest.fixture(scope="module")
+def scene() -> SceneDescription:
+    return make_scene()
+
+
+@pytest.fixture(scope="module")
+def passes(scene: SceneDescription) -> RenderPasses:
+    return raycast_passes(scene.objects, scene.camera)
+
+
+@pytest.fixture(scope="module")
+def labels(scene: SceneDescription, passes: RenderPasses):
+    return label_image(scene, passes, image_id=1)
+
+
+def by_instance(items: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {item["instance_id"]: item for item in items}
+
+
+def test_visibility_and_truncation(scene, passes, labels) -> None:
+    objs = by_instance(labels.objects)
+    assert set(objs) == {1, 2, 3, 4, 5, 6}
+    assert objs[1]["visibility"] == 1.0 and objs[1]["truncation"] == 0.0
+    assert objs[3]["visibility"] == 1.0
+    # Half-occluded: also equal to the ray-cast ratio visible / (object rendered alone).
+    alone = raycast_passes([scene.object_by_instance(2)], scene.camera).instance == 2
+    assert objs[2]["unoccluded_pixels"] == alone.sum()
+    assert objs[2]["visibility"] == pytest.approx((passes.instance == 2).sum() / alone.sum())
+    assert objs[2]["visibility"] == pytest.approx(0.5, abs=0.1)
+    assert objs[2]["truncation"] == 0.0
+    assert objs[4]["truncation"] == pytest.approx(0.5, abs=0.05)
+    assert objs[4]["visibility"] == 1.0
+
+
+def test_fully_hidden_object_is_only_in_meta(labels) -> None:
+    hidden = by_instance(labels.objects)[5]
+    assert hidden["visibility"] == 0.0 and hidden["visible_pixels"] == 0
+    assert hidden["annotation_id"] is None and hidden["bbox"] is None
+    assert hidden["unoccluded_pixels"] > 0
+    assert 5 not in by_instance(labels.annotations)
+
+
+def test_annotation_fields(passes, labels) -> None:
+    anns = by_instance(labels.annotations)
+    assert set(anns) == {1, 2, 3, 4, 6}
+    assert anns[6]["iscrowd"] == 1 and anns[1]["iscrowd"] == 0
+    for iid, ann in anns.items():
+        visible = passes.instance == iid
+        assert ann["id"] == 1000 + iid and ann["image_id"] == 1
+        assert ann["area"] == visible.sum()
+        np.testing.assert_array_equal(mask_util.decode(ann["segmentation"]).astype(bool), visible)
+        rle = {"size": ann["segmentation"]["size"], "counts": ann["segmentation"]["counts"].encode()}
+        assert list(mask_util.toBbox(rle)) == ann["bbox"]
+    # Fully visible object: visible box within 1 px of the analytic projected box.
+    x, y, w, h = anns[1]["bbox"]
+    ax, ay, aw, ah = anns[1]["amodal_bbox"]
+    assert abs(x - ax) <= 1 and abs(y - ay) <= 1
+    assert abs((x + w) - (ax + aw)) <= 1 and abs((y + h) - (ay + ah)) <= 1
+    # Truncated object: the amodal box extends past the left edge, the visible one does not.
+    assert anns[4]["amodal_bbox"][0] < 0 and anns[4]["bbox"][0] == 0
+
+
+def test_meta_poses_and_camera(scene, labels) -> None:
+    obj = by_instance(labels.objects)[1]
+    np.testing.assert_allclose(obj["pose_world"]["translation"], [-0.25, 0.1, 0.035])
+    np.testing.assert_allclose(obj["pose_world"]["quaternion_wxyz"], [1, 0, 0, 0], atol=1e-12)
+    # Object → camera: 0.965 m in front, left (-X) and up (-Y) in the image.
+    np.testing.assert_allclose(obj["pose_camera"]["translation"], [-0.25, -0.1, 0.965], atol=1e-12)
+    np.testing.assert_allclose(np.abs(obj["pose_camera"]["quaternion_wxyz"]), [0, 1, 0, 0], atol=1e-12)
+    assert obj["physical"]["mass_kg"] == 0.01 and obj["attributes"] == {"colour": "red"}
+    cam = labels.camera
+    np.testing.assert_allclose(np.array(cam["camera_to_world"]) @ np.array(cam["world_to_camera"]), np.eye(4))
+    assert labels.scene["factors"] == {"camera.height": 1.0, "plates": 6}
+    assert labels.scene["seed"] == 123
+
+
+def test_instance_ids_must_fit_annotation_ids(scene, passes) -> None:
+    bad = make_scene()
+    bad.objects[1].instance_id = 1000
+    with pytest.raises(ValueError, match="instance_id"):
+        label_image(bad, passes, image_id=1)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, scene, passes) -> Path:
+    out = tmp_path_factory.mktemp("dataset")
+    write_sample(out, 0, scene, passes)
+    second = make_scene()
+    second.image_index = 1
+    second.objects[3].pose[:3, 3] += [0.3, 0.0, 0.0]  # move the occluder away
+    write_sample(out, 1, second, raycast_passes(second.objects, second.camera), image_format="jpg")
+    write_coco(out, info={"description": "test"})
+    return out
+
+
+def test_sample_files(dataset: Path, passes: RenderPasses) -> None:
+    assert completed_indices(dataset) == {0, 1}
+    assert (dataset / "images/000000.png").exists() and (dataset / "images/000001.jpg").exists()
+    np.testing.assert_array_equal(read_instance(dataset / "masks/000000_instance.png"), passes.instance)
+    raw = cv2.imread(str(dataset / "masks/000000_instance.png"), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16
+    semantic = cv2.imread(str(dataset / "masks/000000_semantic.png"), cv2.IMREAD_UNCHANGED)
+    assert semantic.dtype == np.uint8
+    expected = np.select([passes.instance == i for i in (1, 2, 3, 4, 5, 6)], [1, 2, 3, 1, 2, 3], 0)
+    np.testing.assert_array_equal(semantic, expected)
+    depth = read_depth(dataset / "depth/000000.exr")
+    assert depth.dtype == np.float32
+    np.testing.assert_array_equal(depth, passes.depth)
+    rgb = cv2.cvtColor(cv2.imread(str(dataset / "images/000000.png")), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(rgb, passes.rgb)
+    meta = json.loads((dataset / "meta/000001.json").read_text())
+    assert meta["image"] == {"id": 2, "file_name": "images/000001.jpg", "width": W, "height": H}
+    assert meta["files"]["depth"] == "depth/000001.exr"
+    assert meta["render"]["settings"]["samples"] == 1
+    assert not [p for p in dataset.rglob(".*")]  # no temp files left
+
+
+def test_coco_loads_and_evaluates(dataset: Path) -> None:
+    coco = COCO(str(dataset / "annotations.json"))
+    assert sorted(coco.getImgIds()) == [1, 2]
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["one", "two", "three"]
+    assert coco.dataset["info"] == {"description": "test"}
+    dets = [dict(a, score=1.0) for a in coco.dataset["annotations"] if not a["iscrowd"]]
+    for iou_type in ("bbox", "segm"):
+        ev = COCOeval(coco, coco.loadRes([dict(d) for d in dets]), iou_type)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        assert ev.stats[0] == pytest.approx(1.0)
+
+
+def test_yolo_export(dataset: Path, tmp_path: Path) -> None:
+    data_yaml = export_yolo(dataset, tmp_path / "yolo")
+    data = yaml.safe_load(data_yaml.read_text())
+    assert data["names"] == {0: "one", 1: "two", 2: "three"} and data["nc"] == 3
+    image = tmp_path / "yolo/images/000000.png"
+    assert image.is_symlink() and image.read_bytes() == (dataset / "images/000000.png").read_bytes()
+    rows = [line.split() for line in (tmp_path / "yolo/labels/000000.txt").read_text().splitlines()]
+    coco = json.loads((dataset / "annotations.json").read_text())
+    anns = [a for a in coco["annotations"] if a["image_id"] == 1 and not a["iscrowd"]]
+    assert len(rows) == len(anns) == 4  # crowd (6) skipped, hidden (5) absent
+    for row, ann in zip(rows, anns, strict=True):
+        x, y, w, h = ann["bbox"]
+        assert int(row[0]) == ann["category_id"] - 1
+        expected = [(x + w / 2) / W, (y + h / 2) / H, w / W, h / H]
+        np.testing.assert_allclose([float(v) for v in row[1:]], expected, atol=1e-6)
+
+
+def test_contact_sheet(dataset: Path, tmp_path: Path) -> None:
+    out = make_contact_sheet(dataset, tmp_path / "sheet.png", cols=4, tile=96)
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (96, 2 * 96, 3)
+    assert sheet.std() > 0
