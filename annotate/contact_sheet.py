@@ -12,6 +12,7 @@ import colorsys
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,7 +32,9 @@ def instance_color(instance_id: int) -> tuple[int, int, int]:
     return int(b * 255), int(g * 255), int(r * 255)
 
 
-def _dashed_rect(img: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], color, dash: int = 4) -> None:
+def _dashed_rect(
+    img: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], color: tuple[int, int, int], dash: int = 4
+) -> None:
     (x0, y0), (x1, y1) = p0, p1
     for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
         length = max(abs(b[0] - a[0]), abs(b[1] - a[1]))
@@ -42,7 +45,7 @@ def _dashed_rect(img: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], colo
             cv2.line(img, q0, q1, color, 1, cv2.LINE_AA)
 
 
-def _tile(dataset: Path, meta: dict, tile: int) -> np.ndarray:
+def _tile(dataset: Path, meta: dict[str, Any], tile: int) -> np.ndarray:
     image = cv2.imread(str(dataset / meta["files"]["image"]), cv2.IMREAD_COLOR)
     if image is None:
         raise FileNotFoundError(dataset / meta["files"]["image"])
