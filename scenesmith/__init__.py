@@ -5,3 +5,10 @@
 """
 
 __version__ = "0.1.0"
+
+
+def generate(*args, **kwargs):  # noqa: ANN002, ANN003 - thin re-export, documented on the target
+    """Render images and labels in memory; see `scenesmith.pipeline.generate`."""
+    from scenesmith.pipeline import generate as _generate
+
+    return _generate(*args, **kwargs)
