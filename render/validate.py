@@ -1,0 +1,140 @@
+"""Input checks that run before any bpy call (bpy-free).
+
+Why: a bad description (NaN pose, empty mesh, face material index out of range) would otherwise
+surface as an obscure bpy traceback or, worse, a silently wrong image. Every failure here is a
+ValueError naming the offending object.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scenesmith.procedural.description import Camera, Light, SceneDescription, SceneObject, World
+
+_LIGHT_KINDS = ("point", "area", "sun")
+
+
+def _finite_vec(value: object, n: int, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be {n} numbers, got {value!r}") from exc
+    if arr.shape != (n,):
+        raise ValueError(f"{what} must have shape ({n},), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} must be finite, got {arr.tolist()}")
+    return arr
+
+
+def _rigid_pose(pose: object, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(pose, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be a 4x4 matrix") from exc
+    if arr.shape != (4, 4):
+        raise ValueError(f"{what} must be 4x4, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} contains non-finite values")
+    if not np.allclose(arr[3], [0.0, 0.0, 0.0, 1.0], atol=1e-9):
+        raise ValueError(f"{what} last row must be [0, 0, 0, 1], got {arr[3].tolist()}")
+    if abs(np.linalg.det(arr[:3, :3])) < 1e-12:
+        raise ValueError(f"{what} is singular")
+    return arr
+
+
+def validate_camera(cam: Camera) -> None:
+    if not (isinstance(cam.width, int | np.integer) and isinstance(cam.height, int | np.integer)):
+        raise ValueError(f"camera width/height must be ints, got {cam.width!r}x{cam.height!r}")
+    if cam.width < 1 or cam.height < 1 or cam.width > 16384 or cam.height > 16384:
+        raise ValueError(f"camera resolution out of range: {cam.width}x{cam.height}")
+    K = np.asarray(cam.K, dtype=np.float64)
+    if K.shape != (3, 3):
+        raise ValueError(f"camera K must be 3x3, got shape {K.shape}")
+    if not np.all(np.isfinite(K)):
+        raise ValueError("camera K contains non-finite values")
+    if not np.allclose(K[2], [0.0, 0.0, 1.0]) or abs(K[0, 1]) > 1e-9 or abs(K[1, 0]) > 1e-9:
+        raise ValueError(f"camera K must be [[fx,0,cx],[0,fy,cy],[0,0,1]], got {K.tolist()}")
+    fx, fy = K[0, 0], K[1, 1]
+    if fx <= 0 or fy <= 0:
+        raise ValueError(f"camera focal lengths must be positive, got fx={fx}, fy={fy}")
+    if abs(fx - fy) > 1e-6 * abs(fx):
+        raise ValueError(f"camera fx must equal fy (relative 1e-6), got fx={fx}, fy={fy}")
+    pose = _rigid_pose(cam.world_to_camera, "camera world_to_camera")
+    R = pose[:3, :3]
+    if not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
+        raise ValueError("camera world_to_camera rotation must be a proper rotation")
+    if not (np.isfinite(cam.clip_start) and np.isfinite(cam.clip_end) and 0 < cam.clip_start < cam.clip_end):
+        raise ValueError(f"camera clip range invalid: {cam.clip_start}..{cam.clip_end}")
+
+
+def validate_object(obj: SceneObject) -> None:
+    what = f"object {obj.name!r} (instance {obj.instance_id})"
+    if not isinstance(obj.instance_id, int | np.integer) or not 0 <= int(obj.instance_id) < 2**24:
+        # Float32 index pass represents integers exactly only below 2**24.
+        raise ValueError(f"{what}: instance_id must be an int in [0, 2**24), got {obj.instance_id!r}")
+    mesh = obj.mesh
+    verts = np.asarray(getattr(mesh, "vertices", np.empty((0, 3))), dtype=np.float64)
+    faces = np.asarray(getattr(mesh, "faces", np.empty((0, 3))))
+    if verts.ndim != 2 or verts.shape[1] != 3 or len(verts) == 0:
+        raise ValueError(f"{what}: mesh has no vertices")
+    if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) == 0:
+        raise ValueError(f"{what}: mesh has no triangular faces")
+    if not np.all(np.isfinite(verts)):
+        raise ValueError(f"{what}: mesh vertices contain non-finite values")
+    if faces.min() < 0 or faces.max() >= len(verts):
+        raise ValueError(f"{what}: mesh faces index out of range")
+    fm = np.asarray(obj.face_materials)
+    if fm.shape != (len(faces),):
+        raise ValueError(f"{what}: face_materials has shape {fm.shape}, expected ({len(faces)},)")
+    if len(obj.materials) == 0:
+        raise ValueError(f"{what}: needs at least one material")
+    if not np.issubdtype(fm.dtype, np.integer) or fm.min() < 0 or fm.max() >= len(obj.materials):
+        raise ValueError(f"{what}: face_materials must be ints in [0, {len(obj.materials)})")
+    for m in obj.materials:
+        _finite_vec(m.base_color, 3, f"{what}: material {m.name!r} base_color")
+        _finite_vec(m.secondary_color, 3, f"{what}: material {m.name!r} secondary_color")
+        for attr in ("roughness", "metallic", "specular", "transmission", "coat", "pattern_strength"):
+            v = getattr(m, attr)
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"{what}: material {m.name!r} {attr} must be finite and >= 0, got {v}")
+        if not np.isfinite(m.pattern_scale):
+            raise ValueError(f"{what}: material {m.name!r} pattern_scale must be finite")
+    _rigid_pose(obj.pose, f"{what}: pose")
+
+
+def validate_light(light: Light, i: int) -> None:
+    what = f"light {i} ({light.kind})"
+    if light.kind not in _LIGHT_KINDS:
+        raise ValueError(f"{what}: kind must be one of {_LIGHT_KINDS}")
+    _finite_vec(light.position, 3, f"{what} position")
+    d = _finite_vec(light.direction, 3, f"{what} direction")
+    if np.linalg.norm(d) < 1e-9:
+        raise ValueError(f"{what}: direction must be non-zero")
+    _finite_vec(light.color, 3, f"{what} color")
+    if not (np.isfinite(light.power) and light.power >= 0):
+        raise ValueError(f"{what}: power must be finite and >= 0, got {light.power}")
+    if not (np.isfinite(light.size) and light.size >= 0):
+        raise ValueError(f"{what}: size must be finite and >= 0, got {light.size}")
+
+
+def validate_world(world: World) -> None:
+    _finite_vec(world.color, 3, "world color")
+    if not (np.isfinite(world.strength) and world.strength >= 0):
+        raise ValueError(f"world strength must be finite and >= 0, got {world.strength}")
+
+
+def validate_description(desc: SceneDescription) -> None:
+    """Raise ValueError describing the first problem found; return None if renderable."""
+    if not isinstance(desc, SceneDescription):
+        raise ValueError(f"expected a SceneDescription, got {type(desc).__name__}")
+    if not isinstance(desc.seed, int | np.integer):
+        raise ValueError(f"seed must be an int, got {desc.seed!r}")
+    validate_camera(desc.camera)
+    ids: set[int] = set()
+    for obj in desc.objects:
+        validate_object(obj)
+        if int(obj.instance_id) != 0 and int(obj.instance_id) in ids:
+            raise ValueError(f"duplicate instance_id {obj.instance_id} (object {obj.name!r})")
+        ids.add(int(obj.instance_id))
+    for i, light in enumerate(desc.lights):
+        validate_light(light, i)
+    validate_world(desc.world)
