@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 from scenesmith.procedural.description import SceneDescription
-from scenesmith.render.devices import DeviceChoice, select_device
+from scenesmith.render.devices import DeviceChoice, apply_device, select_device
 from scenesmith.render.exr import read_exr_channels, stack
 from scenesmith.render.passes import RenderPasses
 from scenesmith.render.settings import RenderSettings
@@ -56,8 +56,14 @@ class BlenderRenderer:
         return self._bpy.context.scene
 
     def _configure_scene(self) -> None:
-        """Settings that do not depend on the description: set once."""
+        """Settings that do not depend on the description.
+
+        Applied at init (so a bad view transform fails early) and again before every render:
+        bpy state is per process, so another renderer in the same process (or its close())
+        may have reset the scene or device preferences in between. It costs well under 1 ms.
+        """
         s, st = self.scene, self.settings
+        apply_device(self.device)
         s.render.engine = "CYCLES"
         s.cycles.device = self.device.device
         s.cycles.use_animated_seed = False
@@ -158,6 +164,7 @@ class BlenderRenderer:
         timings: dict[str, float] = {}
         try:
             t0 = time.perf_counter()
+            self._configure_scene()
             s.cycles.seed = int(desc.seed) % 2**31
             scene_build.build_camera(desc.camera, s)
             scene_build.build_world(desc.world, s)

@@ -90,3 +90,14 @@ def select_device(requested: str = "auto") -> DeviceChoice:
         cpus = ()
     log.info("Cycles device: CPU (%s)", ", ".join(cpus) or "unknown")
     return DeviceChoice("CPU", "NONE", cpus)
+
+
+def apply_device(choice: DeviceChoice) -> None:
+    """Re-apply a previous choice to the (process-global) Cycles preferences without probing."""
+    try:
+        prefs = _cycles_prefs()
+        prefs.compute_device_type = choice.backend
+        for d in prefs.devices:
+            d.use = d.type == choice.backend if choice.device == "GPU" else d.type == "CPU"
+    except Exception as exc:  # noqa: BLE001
+        log.debug("could not re-apply Cycles device %s: %s", choice, exc)

@@ -448,3 +448,28 @@ def test_bad_settings_raise_value_error() -> None:
         RenderSettings(samples=0)
     with pytest.raises(ValueError):
         RenderSettings(device="tpu")
+
+
+def test_view_transform_agx_and_two_renderers_in_one_process(renderer: BlenderRenderer) -> None:
+    """bpy state is per process: a second renderer must not disturb the first one's settings."""
+    cam = top_down_camera(32, 32)
+    pose = np.eye(4)
+    pose[2, 3] = 0.1
+    d = scene(cam, [obj(4, trimesh.creation.box(extents=[0.8, 0.8, 0.2]), pose)], seed=3)
+    standard = renderer.render(d)
+    agx = BlenderRenderer(RenderSettings(samples=4, view_transform="AgX", look="AgX - Punchy"))
+    try:
+        p = agx.render(d)
+        assert p.settings["view_transform"] == "AgX" and p.settings["look"] == "AgX - Punchy"
+        assert np.abs(p.rgb.astype(int) - standard.rgb.astype(int)).max() > 10
+        again = renderer.render(d)  # the first renderer re-applies its own settings
+        assert again.settings["view_transform"] == "Standard"
+        assert np.array_equal(again.rgb, standard.rgb)
+    finally:
+        agx.close()
+    assert np.array_equal(renderer.render(d).rgb, standard.rgb)  # and survives the other's close()
+
+
+def test_unknown_view_transform_is_value_error() -> None:
+    with pytest.raises(ValueError):
+        BlenderRenderer(RenderSettings(view_transform="NoSuchView"))
