@@ -16,8 +16,9 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 import OpenEXR
+
 from scenesmith.annotate.atomic import atomic_save, atomic_write_bytes, atomic_write_json
-from scenesmith.annotate.labels import label_image
+from scenesmith.annotate.labels import ImageLabels, label_image
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.passes import RenderPasses
 
@@ -101,8 +102,9 @@ def write_sample(
     image_format: ImageFormat = "png",
     jpeg_quality: int = 95,
     truncation_pad: int | None = None,
+    labels: ImageLabels | None = None,
 ) -> dict[str, Any]:
-    """Label and write sample `index` (image_id = index + 1); returns its meta document.
+    """Label (unless `labels` are given) and write sample `index` (image_id = index + 1); return its meta.
 
     Writes image, instance and semantic masks, depth, then meta (last, marking completion).
     """
@@ -114,7 +116,10 @@ def write_sample(
     instance = np.asarray(passes.instance)
     if instance.min(initial=0) < 0 or instance.max(initial=0) > np.iinfo(np.uint16).max:
         raise ValueError("instance ids must fit a uint16 PNG")
-    labels = label_image(desc, passes, image_id=index + 1, truncation_pad=truncation_pad)
+    if labels is None:
+        labels = label_image(desc, passes, image_id=index + 1, truncation_pad=truncation_pad)
+    elif labels.image_id != index + 1:
+        raise ValueError(f"labels are for image id {labels.image_id}, sample {index} needs {index + 1}")
 
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     if image_format == "jpg":
