@@ -16,6 +16,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+
 from scenesmith.annotate.atomic import atomic_write_bytes
 from scenesmith.annotate.dataset_writer import load_metas, read_instance
 
@@ -51,9 +52,7 @@ def _tile(dataset: Path, meta: dict[str, Any], tile: int) -> np.ndarray:
         raise FileNotFoundError(dataset / meta["files"]["image"])
     instance = read_instance(dataset / meta["files"]["instance"])
     objects = {o["instance_id"]: o for o in meta["objects"]}
-    colors = {
-        iid: CROWD_COLOR if o["iscrowd"] else instance_color(iid) for iid, o in objects.items()
-    }
+    colors = {iid: CROWD_COLOR if o["iscrowd"] else instance_color(iid) for iid, o in objects.items()}
     tinted = image.astype(np.float32)
     for iid, color in colors.items():
         m = instance == iid

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_util
+from scipy.spatial.transform import Rotation
+
 from scenesmith.annotate.atomic import to_jsonable
 from scenesmith.annotate.rasterize import silhouette
 from scenesmith.procedural.description import Camera, SceneDescription, SceneObject
 from scenesmith.render.passes import RenderPasses
-from scipy.spatial.transform import Rotation
 
 # Annotation ids are image_id * ID_STRIDE + instance_id, so instance ids must stay below it.
 ID_STRIDE = 1000

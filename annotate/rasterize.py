@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
+
 from scenesmith.procedural.description import Camera
 
 # Triangles whose pixel-centre bounding box fits in this many pixels per side are rasterized in

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import yaml
+
 from scenesmith.annotate.atomic import atomic_write_text
 from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE
 

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from scenesmith.procedural.camera import ground_footprint_half_extent, sample_top_down_camera
 from scenesmith.procedural.description import SceneDescription, SceneObject
 from scenesmith.procedural.lighting import sample_lighting

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from scenesmith.procedural.description import Camera
 from scenesmith.procedural.rules import TopDownCameraRule
 

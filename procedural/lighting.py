@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from scenesmith.procedural.colors import kelvin_to_linear_rgb, srgb_to_linear
 from scenesmith.procedural.description import Light, World
 from scenesmith.procedural.rules import LightingRule

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+
 from scenesmith.procedural.rules import SceneRules
 
 BUILTIN_PACKAGE = "scenesmith.scenes"

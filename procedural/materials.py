@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from scenesmith.procedural.colors import jitter_hsv, srgb_to_linear
 from scenesmith.procedural.description import Material
 from scenesmith.procedural.rules import MaterialRule

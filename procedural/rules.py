@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
+
 from scenesmith.procedural.colors import parse_color
 from scenesmith.procedural.distributions import Distribution, parse_choice, parse_number
 

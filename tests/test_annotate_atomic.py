@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from scenesmith.annotate.atomic import atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 

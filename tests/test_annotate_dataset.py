@@ -18,6 +18,7 @@ import yaml
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
 from scenesmith.annotate.contact_sheet import make_contact_sheet
 from scenesmith.annotate.dataset_writer import (
     completed_indices,

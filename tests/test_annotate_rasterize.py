@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
+
 from scenesmith.annotate import rasterize
 from scenesmith.annotate.rasterize import rasterize_triangles, silhouette
 from scenesmith.procedural.description import Camera

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.camera import intrinsics, look_at
 from scenesmith.procedural.loader import load_scene

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scenesmith.procedural.distributions import parse_number
-from scenesmith.procedural.loader import SceneRuleError, builtin_scenes, load_scene
 
 from scenesmith.cli import main
+from scenesmith.procedural.distributions import parse_number
+from scenesmith.procedural.loader import SceneRuleError, builtin_scenes, load_scene
 
 SCENE_DIR = Path(__file__).resolve().parents[1] / "scenes"
 DICE_TRAY = yaml.safe_load((SCENE_DIR / "dice_tray.yaml").read_text())
