@@ -20,6 +20,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.devices import DeviceChoice, apply_device, select_device
 from scenesmith.render.exr import read_exr_channels, stack

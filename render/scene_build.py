@@ -11,6 +11,7 @@ from typing import Any
 import bpy
 import numpy as np
 from mathutils import Matrix, Vector
+
 from scenesmith.procedural.description import Camera, Light, Material, SceneObject, World
 from scenesmith.render.camera import blender_camera_params
 

@@ -8,6 +8,7 @@ ValueError naming the offending object.
 from __future__ import annotations
 
 import numpy as np
+
 from scenesmith.procedural.description import Camera, Light, SceneDescription, SceneObject, World
 
 _LIGHT_KINDS = ("point", "area", "sun")
