@@ -25,6 +25,7 @@ from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.devices import DeviceChoice, apply_device, select_device
 from scenesmith.render.exr import read_exr_channels, stack
 from scenesmith.render.passes import RenderPasses
+from scenesmith.render.quiet import blender_output_silenced
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.validate import validate_description
 
@@ -47,8 +48,16 @@ class BlenderRenderer:
         self.settings = settings or RenderSettings()
         self.settings.validate()
         self._closed = False
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        self.device: DeviceChoice = select_device(self.settings.device)
+        # Driver probes print to the terminal from C; the choice is logged once, after.
+        with blender_output_silenced((1, 2)):
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+            self.device: DeviceChoice = select_device(self.settings.device)
+        if self.device.device == "CPU":
+            log.info("Cycles renders on the CPU (no usable GPU found or CPU requested)")
+        else:
+            log.info(
+                "Cycles renders on the GPU via %s (%s)", self.device.backend, ", ".join(self.device.names)
+            )
         self._configure_scene()
 
     # ------------------------------------------------------------------ setup
@@ -180,11 +189,13 @@ class BlenderRenderer:
             t0 = time.perf_counter()
             self._set_label_mode(True)
             s.render.filepath = str(exr_path)
-            bpy.ops.render.render(write_still=True)
+            with blender_output_silenced():
+                bpy.ops.render.render(write_still=True)
             t1 = time.perf_counter()
             self._set_label_mode(False)
             s.render.filepath = str(png_path)
-            bpy.ops.render.render(write_still=True)
+            with blender_output_silenced():
+                bpy.ops.render.render(write_still=True)
             t2 = time.perf_counter()
             if keep_linear:
                 self._save_linear(workdir / "beauty.exr")

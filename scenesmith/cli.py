@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point. User errors → exit 2 with a message on stderr."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="scenesmith: %(message)s")
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         code = run(args)
