@@ -1,0 +1,5 @@
+"""`python -m scenesmith` = the `scenesmith` command."""
+
+from scenesmith.cli import main
+
+main()

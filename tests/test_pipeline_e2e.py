@@ -1,0 +1,181 @@
+"""The whole pipeline on the built-in dice_tray scene: CLI → rendered dataset → COCO, resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from scenesmith.cli import main
+from scenesmith.pipeline import iter_samples
+
+TINY = ["--resolution", "64x64", "--samples", "2", "--set", "render.denoise=false", "--quiet"]
+
+
+def run_cli(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return int(exit_info.value.code)
+
+
+def generate(out: Path, count: int, seed: int = 0, extra: list[str] | None = None) -> int:
+    return run_cli(
+        ["generate", "dice_tray", "--count", str(count), "--seed", str(seed), "--out", str(out), *TINY]
+        + (extra or [])
+    )
+
+
+def annotations_without_timing(path: Path) -> list[dict]:
+    return json.loads((path / "annotations.json").read_text())["annotations"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ds") / "dice"
+    assert generate(out, 3, seed=5) == 0
+    return out
+
+
+def test_dataset_layout_and_coco_loads(dataset: Path) -> None:
+    coco = COCO(str(dataset / "annotations.json"))
+    assert sorted(coco.getImgIds()) == [1, 2, 3]
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+    ]
+    for image in coco.loadImgs(coco.getImgIds()):
+        stem = Path(image["file_name"]).stem
+        assert (dataset / image["file_name"]).is_file()
+        for part in (
+            f"masks/{stem}_instance.png",
+            f"masks/{stem}_semantic.png",
+            f"depth/{stem}.exr",
+            f"meta/{stem}.json",
+        ):
+            assert (dataset / part).is_file(), part
+        instance = cv2.imread(str(dataset / f"masks/{stem}_instance.png"), cv2.IMREAD_UNCHANGED)
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=image["id"])):
+            mask = mask_utils.decode(ann["segmentation"]).astype(bool)
+            assert np.array_equal(mask, instance == ann["instance_id"])
+            assert ann["id"] == image["id"] * 1000 + ann["instance_id"]
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["seed"] == 5
+    assert manifest["render_settings"]["view_transform"] == "Standard"
+    assert manifest["render_settings"]["samples"] == 2
+    assert manifest["scene"]["file_sha256"] and manifest["timings_s"]["build_scene"] > 0
+
+
+def test_same_seed_same_annotations_and_image_k_alone_equals_batch(dataset: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    assert generate(again, 3, seed=5) == 0
+    assert annotations_without_timing(again) == annotations_without_timing(dataset)
+    # Image 2 rendered alone, through the array API.
+    (sample,) = iter_samples(
+        "dice_tray",
+        1,
+        seed=5,
+        start=2,
+        overrides=["render.resolution=[64, 64]", "render.samples=2", "render.denoise=false"],
+    )
+    batch = [a for a in annotations_without_timing(dataset) if a["image_id"] == 3]
+    assert json.loads(json.dumps(sample.labels.annotations)) == batch
+    stored = cv2.imread(str(dataset / "images/000002.png"))[..., ::-1]
+    assert np.array_equal(stored, sample.rgb)
+
+
+def test_different_dataset_in_same_folder_is_refused(
+    dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (dataset / "annotations.json").read_bytes()
+    assert generate(dataset, 3, seed=6) == 2
+    assert "different dataset" in capsys.readouterr().err
+    assert (dataset / "annotations.json").read_bytes() == before
+
+
+def test_count_can_grow_and_finished_images_are_not_rerendered(dataset: Path, tmp_path: Path) -> None:
+    grown = tmp_path / "grown"
+    assert generate(grown, 2, seed=5) == 0
+    first = (grown / "images/000000.png").stat().st_mtime_ns
+    assert generate(grown, 3, seed=5) == 0
+    assert (grown / "images/000000.png").stat().st_mtime_ns == first
+    assert annotations_without_timing(grown) == annotations_without_timing(dataset)
+
+
+def test_killed_run_resumes_to_the_complete_dataset(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "scenesmith",
+        "generate",
+        "dice_tray",
+        "--count",
+        "3",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
+        *TINY,
+    ]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((out / "meta").glob("*.json")) if (out / "meta").exists() else True:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "annotations.json").exists()
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    assert annotations_without_timing(out) == annotations_without_timing(dataset)
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+
+
+def _pip_blobs(rgb: np.ndarray, mask: np.ndarray) -> int:
+    """Dark blobs inside a white die's mask, away from its outline (side faces are not counted)."""
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    dark = ((gray < 100) & inner).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    return int(sum(1 for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= 3))
+
+
+def test_dice_class_is_confirmed_by_counting_pips_in_pixels() -> None:
+    overrides = [
+        "render.resolution=[256, 256]",
+        "render.samples=8",
+        "camera.height_m=0.5",
+        "camera.horizontal_fov_deg=12",
+        "camera.tilt_deg=0",
+        "camera.roll_deg=0",
+        "camera.target_jitter_m=0",
+        "surfaces.tray.probability=0",
+        "objects.dice.count=6",
+        "objects.dice.size_m=0.018",
+        "objects.dice.placement.table_extent_fraction=0.9",
+        "objects.dice.palette=[{body: {color: '#f4f4f4', roughness: 0.6}, pips: {color: '#050505'}}]",
+        "lighting.ambient.strength=0.6",
+    ]
+    checked = 0
+    for sample in iter_samples("dice_tray", 2, seed=11, overrides=overrides):
+        for ann in sample.labels.annotations:
+            obj = next(o for o in sample.labels.objects if o["instance_id"] == ann["instance_id"])
+            if obj["visibility"] < 0.99 or obj["truncation"] > 0:
+                continue
+            mask = mask_utils.decode(ann["segmentation"]).astype(bool)
+            assert _pip_blobs(sample.rgb, mask) == ann["category_id"], obj["name"]
+            checked += 1
+    assert checked >= 6
