@@ -24,7 +24,9 @@ HEIGHT = 1.0  # camera height above z = 0
 FOV = 40.0
 
 
-def _box(instance_id: int, extents: tuple[float, float, float], pose: np.ndarray, labelled: bool = True) -> SceneObject:
+def _box(
+    instance_id: int, extents: tuple[float, float, float], pose: np.ndarray, labelled: bool = True
+) -> SceneObject:
     mesh = trimesh.creation.box(extents=extents)
     colour = tuple(np.random.default_rng(instance_id).uniform(0.2, 0.9, 3))
     return SceneObject(
