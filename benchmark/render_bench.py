@@ -1,7 +1,8 @@
 """`scenesmith bench render`: where the time of one labelled image goes, stage by stage.
 
-Stages per image: scene build (procedural), Blender scene setup, Cycles render, read-back of the
-passes, annotation (labels from passes), writing (files). It prints and returns numbers; it never
+Stages per image: scene build (procedural), Blender scene setup, Cycles render (split into the
+1-sample label render and the beauty render), read-back of the passes, annotation (labels from
+passes), writing (files). It prints and returns numbers; it never
 asserts a target (speed targets live here, not in tests).
 """
 
@@ -48,7 +49,17 @@ def run_render_benchmark(
     loaded = load_scene(scene, overrides)
     process = psutil.Process()
     stages: dict[str, list[float]] = {
-        k: [] for k in ("build", "setup", "render", "readback", "annotate", "write")
+        k: []
+        for k in (
+            "build",
+            "setup",
+            "render",
+            "render_labels",
+            "render_beauty",
+            "readback",
+            "annotate",
+            "write",
+        )
     }
     totals: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, BlenderRenderer(render_settings(loaded, device)) as renderer:
@@ -67,9 +78,8 @@ def run_render_benchmark(
             if index < warmup:
                 continue
             stages["build"].append(built - started)
-            stages["setup"].append(passes.timings.get("setup", 0.0))
-            stages["render"].append(passes.timings.get("render", 0.0))
-            stages["readback"].append(passes.timings.get("readback", 0.0))
+            for stage in ("setup", "render", "render_labels", "render_beauty", "readback"):
+                stages[stage].append(passes.timings.get(stage, 0.0))
             stages["annotate"].append(labelled - rendered)
             stages["write"].append(written - labelled)
             totals.append(written - started)

@@ -204,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (UserError, SceneRuleError) as exc:
         print(f"scenesmith: error: {exc}", file=sys.stderr)
         code = 2
+    except OSError as exc:  # unwritable --out, full disk, unreadable dataset: the user's to fix
+        print(f"scenesmith: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        code = 2
     except KeyboardInterrupt:
         print("scenesmith: interrupted; rerun the same command to resume", file=sys.stderr)
         code = 130

@@ -179,3 +179,22 @@ def test_dice_class_is_confirmed_by_counting_pips_in_pixels() -> None:
             assert _pip_blobs(sample.rgb, mask) == ann["category_id"], obj["name"]
             checked += 1
     assert checked >= 6
+
+
+def test_sheet_and_yolo_export_from_the_cli(dataset: Path, tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.png"
+    assert run_cli(["sheet", str(dataset), "--out", str(sheet)]) == 0
+    assert cv2.imread(str(sheet)) is not None
+    assert run_cli(["export", "yolo", str(dataset), str(tmp_path / "yolo")]) == 0
+    coco = json.loads((dataset / "annotations.json").read_text())
+    lines = [ln for p in (tmp_path / "yolo" / "labels").rglob("*.txt") for ln in p.read_text().splitlines()]
+    assert len(lines) == sum(1 for a in coco["annotations"] if not a["iscrowd"])
+    assert run_cli(["sheet", str(tmp_path / "missing"), "--out", str(sheet)]) == 2
+
+
+def test_jpg_output_like_a_real_camera(tmp_path: Path) -> None:
+    out = tmp_path / "jpg"
+    assert generate(out, 1, extra=["--image-format", "jpg"]) == 0
+    coco = json.loads((out / "annotations.json").read_text())
+    assert coco["images"][0]["file_name"].endswith(".jpg")
+    assert cv2.imread(str(out / coco["images"][0]["file_name"])).shape == (64, 64, 3)
