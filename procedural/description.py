@@ -28,10 +28,19 @@ class Material:
     specular: float = 0.5
     transmission: float = 0.0
     coat: float = 0.0
-    # Procedural "marble"/noise variation: 0 = flat colour; >0 mixes in `secondary_color`.
+    # Procedural pattern mixing `secondary_color` into the base colour: 0 = flat colour.
     pattern_strength: float = 0.0
     pattern_scale: float = 30.0
     secondary_color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # 'marble' (distorted noise veins), 'noise' (soft blotches), 'wood' (rings), 'speckle'
+    # (fine dots: felt, concrete, soil), 'stripes' (painted markings).
+    pattern: Literal["marble", "noise", "wood", "speckle", "stripes"] = "marble"
+    # Wear and dirt, 0..1: darker, rougher grime in a noise mask (and on edges for wear).
+    dirt: float = 0.0
+    wear: float = 0.0
+    # Optional image (H×W×3 uint8, sRGB) mapped through the object's UVs (`SceneObject.uv`);
+    # it replaces base_color where given (printed labels, logos, markings).
+    texture: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -54,6 +63,12 @@ class SceneObject:
     iscrowd: bool = False
     physical: dict[str, float] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    # Per face-corner UV coordinates (F×3×2, 0..1), needed by textured materials.
+    uv: np.ndarray | None = None
+    # Smooth shading (curved surfaces: bottles, fuselages); flat for boxes and dice.
+    smooth: bool = False
+    # Extra published geometry in the object frame, e.g. {"grasps": [{"position", "normal"}...]}.
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def world_mesh(self) -> trimesh.Trimesh:
@@ -70,6 +85,9 @@ class Camera:
     world_to_camera: np.ndarray  # 4×4, OpenCV axes
     clip_start: float = 0.01
     clip_end: float = 100.0
+    # Depth of field: None = pinhole (everything sharp).
+    f_stop: float | None = None
+    focus_distance: float | None = None
 
     @property
     def camera_to_world(self) -> np.ndarray:
@@ -99,11 +117,35 @@ class Light:
 
 
 @dataclass(frozen=True)
+class Sky:
+    """Physical daylight sky; the sun position is computed in `procedural` (date, time, latitude)."""
+
+    sun_elevation: float  # radians above the horizon
+    sun_azimuth: float  # radians, clockwise from world +Y (north) towards +X (east)
+    strength: float = 1.0
+    # Atmosphere: 0 = perfectly clear; 1 = hazy. Maps to the renderer's air/aerosol settings.
+    haze: float = 0.2
+
+
+@dataclass(frozen=True)
 class World:
-    """Uniform environment light / background colour."""
+    """Environment light: a uniform colour, or a physical sky when `sky` is set."""
 
     color: tuple[float, float, float]
     strength: float
+    sky: Sky | None = None
+
+
+@dataclass(frozen=True)
+class SensorEffects:
+    """Camera sensor/optics applied to the RGB after rendering (labels are unaffected)."""
+
+    noise_std: float = 0.0  # Gaussian read noise, in 0..1 intensity units
+    blur_sigma_px: float = 0.0  # optical blur
+    chromatic_aberration_px: float = 0.0  # red/blue channel radial shift at the image corner
+    vignetting: float = 0.0  # 0..1 darkening at the corners
+    jpeg_quality: int | None = None  # re-encode through JPEG at this quality
+    exposure_ev: float = 0.0  # multiply linear-ish intensity by 2**ev before the others
 
 
 @dataclass
@@ -120,6 +162,7 @@ class SceneDescription:
     categories: list[dict[str, Any]]
     # Every sampled factor (flat key → JSON-serialisable value), published in meta for analysis.
     factors: dict[str, Any] = field(default_factory=dict)
+    sensor: SensorEffects = field(default_factory=SensorEffects)
 
     @property
     def labelled_objects(self) -> list[SceneObject]:
