@@ -129,6 +129,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from scenesmith.annotate.stats import run_stats
+
+    if args.split is not None and args.against is None:
+        raise UserError("--split selects images of the --against COCO file; give --against too")
+    report = run_stats(
+        Path(args.dataset),
+        against=Path(args.against) if args.against else None,
+        split=args.split or "train",
+        out_dir=Path(args.out) if args.out else None,
+    )
+    print(report.table)
+    print(f"stats: {report.json_path.resolve()}")
+    print(f"plots: {', '.join(p.name for p in report.plots)}")
+    return 0
+
+
 def _cmd_bench_render(args: argparse.Namespace) -> int:
     from scenesmith.benchmark.render_bench import run_render_benchmark
 
@@ -180,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("dataset")
     y.add_argument("out")
     y.set_defaults(run=_cmd_export)
+
+    p = commands.add_parser("stats", help="dataset statistics, and distances to a real COCO set")
+    p.add_argument("dataset", help="scenesmith dataset folder, or a COCO json (images relative to it)")
+    p.add_argument("--against", metavar="REAL_COCO", help="real COCO json to compare with")
+    p.add_argument("--split", help="use only --against images whose `split` is this (default: train)")
+    p.add_argument("--out", help="output folder for stats.json and plots (default: DATASET/stats)")
+    p.set_defaults(run=_cmd_stats)
 
     p = commands.add_parser("bench", help="benchmarks that print numbers")
     benches = p.add_subparsers(dest="bench", required=True)
