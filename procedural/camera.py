@@ -1,18 +1,68 @@
-"""Camera randomizer: a hand-held phone above a target, mostly looking straight down.
+"""Camera randomizers: rules + rng → a pinhole `Camera` in OpenCV axes.
 
-Produces a pinhole `Camera` in OpenCV axes. Roll is measured about the optical axis; with roll 0
-and no tilt, image up is world +Y and image right is world +X.
+Three kinds cover the domains we ship:
+- `top_down`: a hand-held phone above a target, mostly looking straight down (dice, parts);
+- `orbit`: look-at sampling on a (hemi)sphere around a target (shelves, belts, oblique crops);
+- `satellite`: nadir or slightly off-nadir imaging at a sampled ground sample distance.
+With roll 0 and no tilt, image up is world +Y and image right is world +X.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from scenesmith.procedural.description import Camera
-from scenesmith.procedural.rules import TopDownCameraRule
+from scenesmith.procedural.params import Angle, Length, PositiveLength, Rule, number
+
+
+class DepthOfFieldRule(Rule):
+    """Thin-lens blur, focused on the camera target."""
+
+    f_stop: number(minimum=0.5, maximum=64)
+    focus_offset_m: number() = 0.0  # added to the distance to the target
+
+
+class CameraCommon(Rule):
+    target_m: tuple[number(), number(), number()] = (0.0, 0.0, 0.0)
+    target_jitter_m: Length = 0.0
+    roll_deg: Angle = 0.0
+    depth_of_field: DepthOfFieldRule | None = None
+
+
+class TopDownCameraRule(CameraCommon):
+    """A hand-held phone over a surface: mostly top-down, with tilt, roll and framing jitter."""
+
+    kind: Literal["top_down"]
+    height_m: PositiveLength
+    horizontal_fov_deg: number(minimum=1, maximum=170)
+    tilt_deg: number(minimum=0, maximum=80) = 0.0
+    tilt_azimuth_deg: Angle = 0.0
+
+
+class OrbitCameraRule(CameraCommon):
+    """Look-at sampling on a sphere around the target: distance, elevation above the horizon, azimuth."""
+
+    kind: Literal["orbit"]
+    distance_m: PositiveLength
+    elevation_deg: number(minimum=-89, maximum=90)
+    azimuth_deg: Angle = {"uniform": [0, 360]}
+    horizontal_fov_deg: number(minimum=1, maximum=170)
+
+
+class SatelliteCameraRule(CameraCommon):
+    """Earth observation: height follows from the ground sample distance (m/px) and the field of view."""
+
+    kind: Literal["satellite"]
+    gsd_m: PositiveLength
+    horizontal_fov_deg: number(minimum=0.01, maximum=60) = 2.0
+    off_nadir_deg: number(minimum=0, maximum=45) = 0.0
+    off_nadir_azimuth_deg: Angle = {"uniform": [0, 360]}
+
+
+CameraRule = TopDownCameraRule | OrbitCameraRule | SatelliteCameraRule
 
 
 def intrinsics(width: int, height: int, horizontal_fov_deg: float) -> np.ndarray:
@@ -37,54 +87,83 @@ def look_at(position: np.ndarray, target: np.ndarray, image_down_hint: np.ndarra
     return world_to_camera
 
 
-def sample_top_down_camera(
-    rule: TopDownCameraRule,
-    rng: np.random.Generator,
-    resolution: tuple[int, int],
-    target_centre: np.ndarray,
+def _direction(elevation: float, azimuth: float) -> np.ndarray:
+    """Unit vector from the target towards the camera; azimuth clockwise from +Y towards +X."""
+    return np.array(
+        [
+            math.cos(elevation) * math.sin(azimuth),
+            math.cos(elevation) * math.cos(azimuth),
+            math.sin(elevation),
+        ]
+    )
+
+
+def _down_hint(direction: np.ndarray, roll: float) -> np.ndarray:
+    """Image-down hint: world −Y for steep views (image up = north), else world −Z; then roll."""
+    base = np.array([0.0, -1.0, 0.0]) if abs(direction[2]) > 0.9 else np.array([0.0, 0.0, -1.0])
+    axis = -direction  # optical axis
+    # Rodrigues rotation of the hint about the optical axis by `roll`.
+    return (
+        base * math.cos(roll)
+        + np.cross(axis, base) * math.sin(roll)
+        + axis * np.dot(axis, base) * (1 - math.cos(roll))
+    )
+
+
+def sample_camera(
+    rule: CameraRule, rng: np.random.Generator, resolution: tuple[int, int]
 ) -> tuple[Camera, dict[str, Any]]:
     width, height = resolution
-    fov = rule.horizontal_fov_deg.sample(rng)
-    cam_height = rule.height_m.sample(rng)
-    tilt = math.radians(rule.tilt_deg.sample(rng))
-    azimuth = math.radians(rule.tilt_azimuth_deg.sample(rng))
+    factors: dict[str, Any] = {}
+    target = np.array([t.sample(rng) for t in rule.target_m])
+    jitter, jitter_angle = rule.target_jitter_m.sample(rng), rng.uniform(0, 2 * math.pi)
+    target = target + jitter * np.array([math.cos(jitter_angle), math.sin(jitter_angle), 0.0])
     roll = math.radians(rule.roll_deg.sample(rng))
-    jitter = rule.target_jitter_m.sample(rng)
-    jitter_angle = rng.uniform(0, 2 * math.pi)
-
-    target = np.asarray(target_centre, float) + jitter * np.array(
-        [math.cos(jitter_angle), math.sin(jitter_angle), 0]
-    )
-    direction = np.array(
-        [math.sin(tilt) * math.cos(azimuth), math.sin(tilt) * math.sin(azimuth), math.cos(tilt)]
-    )
-    position = target + cam_height * direction
-    down_hint = np.array([math.sin(roll), -math.cos(roll), 0.0])
+    if isinstance(rule, TopDownCameraRule):
+        fov = rule.horizontal_fov_deg.sample(rng)
+        distance = rule.height_m.sample(rng)
+        tilt = math.radians(rule.tilt_deg.sample(rng))
+        azimuth = math.radians(rule.tilt_azimuth_deg.sample(rng))
+        direction = _direction(math.pi / 2 - tilt, azimuth)
+        factors |= {
+            "height_m": distance,
+            "tilt_deg": math.degrees(tilt),
+            "tilt_azimuth_deg": math.degrees(azimuth),
+        }
+    elif isinstance(rule, OrbitCameraRule):
+        fov = rule.horizontal_fov_deg.sample(rng)
+        distance = rule.distance_m.sample(rng)
+        elevation = math.radians(rule.elevation_deg.sample(rng))
+        azimuth = math.radians(rule.azimuth_deg.sample(rng))
+        direction = _direction(elevation, azimuth)
+        factors |= {
+            "distance_m": distance,
+            "elevation_deg": math.degrees(elevation),
+            "azimuth_deg": math.degrees(azimuth),
+        }
+    else:
+        fov = rule.horizontal_fov_deg.sample(rng)
+        gsd = rule.gsd_m.sample(rng)
+        distance = gsd * width / (2 * math.tan(math.radians(fov) / 2))
+        off_nadir = math.radians(rule.off_nadir_deg.sample(rng))
+        azimuth = math.radians(rule.off_nadir_azimuth_deg.sample(rng))
+        direction = _direction(math.pi / 2 - off_nadir, azimuth)
+        factors |= {"gsd_m": gsd, "height_m": distance, "off_nadir_deg": math.degrees(off_nadir)}
+    position = target + distance * direction
+    f_stop = focus = None
+    if rule.depth_of_field is not None:
+        f_stop = rule.depth_of_field.f_stop.sample(rng)
+        focus = distance + rule.depth_of_field.focus_offset_m.sample(rng)
+        factors |= {"f_stop": f_stop, "focus_distance_m": focus}
     camera = Camera(
         width=width,
         height=height,
         K=intrinsics(width, height, fov),
-        world_to_camera=look_at(position, target, down_hint),
-        clip_start=0.01,
-        clip_end=100.0,
+        world_to_camera=look_at(position, target, _down_hint(direction, roll)),
+        clip_start=max(0.001, min(0.01, distance / 100)),
+        clip_end=max(100.0, distance * 10),
+        f_stop=f_stop,
+        focus_distance=focus,
     )
-    factors = {
-        "horizontal_fov_deg": fov,
-        "height_m": cam_height,
-        "tilt_deg": math.degrees(tilt),
-        "tilt_azimuth_deg": math.degrees(azimuth),
-        "roll_deg": math.degrees(roll),
-        "target_jitter_m": jitter,
-    }
+    factors |= {"horizontal_fov_deg": fov, "roll_deg": math.degrees(roll), "target_jitter_m": jitter}
     return camera, factors
-
-
-def ground_footprint_half_extent(camera: Camera, plane_z: float = 0.0) -> tuple[float, float]:
-    """Half-size of the axis-aligned rectangle the camera sees on the plane z = plane_z (top-down)."""
-    c2w = camera.camera_to_world
-    corners = np.array([[0, 0], [camera.width, 0], [0, camera.height], [camera.width, camera.height]], float)
-    rays = (np.linalg.inv(camera.K) @ np.c_[corners, np.ones(4)].T).T @ c2w[:3, :3].T
-    origin = c2w[:3, 3]
-    t = (plane_z - origin[2]) / rays[:, 2]
-    hits = origin + t[:, None] * rays
-    return float(np.ptp(hits[:, 0]) / 2), float(np.ptp(hits[:, 1]) / 2)

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from scenesmith.procedural.rules import SceneRules
+from scenesmith.procedural.rules import UNION_TAGS, SceneRules
 
 BUILTIN_PACKAGE = "scenesmith.scenes"
 
@@ -117,42 +117,68 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The rule class that owns the key at `loc`, to list the keys that are allowed there."""
-    model: Any = SceneRules
-    for part in loc[:-1]:
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            field = model.model_fields.get(str(part))
-            if field is None:
-                return None
-            model = field.annotation
-        elif isinstance(part, int) or typing.get_origin(model) is dict:
-            args = typing.get_args(model)
-            model = args[-1] if args else None
-        while typing.get_origin(model) in (typing.Union, types.UnionType, typing.Annotated):
-            args = [a for a in typing.get_args(model) if a is not type(None)]
-            model = args[0]
-        if typing.get_origin(model) in (list, dict) and not isinstance(part, int):
-            continue
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+def _unwrap(annotation: Any) -> list[Any]:
+    """The alternatives of an annotation: Optional/Union/Annotated peeled off."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [alt for arg in typing.get_args(annotation) if arg is not type(None) for alt in _unwrap(arg)]
+    return [annotation]
+
+
+def _walk(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None]:
+    """Follow a pydantic error location through the schema.
+
+    Returns the location without tagged-union tags (pydantic inserts the tag, e.g. 'die', into
+    the path; an artist never wrote it) and the rule class owning the last key, so an unknown key
+    can be answered with the keys that are allowed there.
+    """
+    shown: list[Any] = []
+    candidates: list[Any] = [SceneRules]
+    owner: type[BaseModel] | None = None
+    for part in loc:
+        models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if len(models) > 1:  # tagged union: this part is the tag
+            tagged = [m for m in models if any(_literal_is(m.model_fields.get(t), part) for t in UNION_TAGS)]
+            if tagged:
+                candidates = tagged
+                continue
+        shown.append(part)
+        owner = models[0] if models else None
+        next_candidates: list[Any] = []
+        for candidate in candidates:
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                field = candidate.model_fields.get(str(part))
+                if field is not None:
+                    next_candidates += _unwrap(field.annotation)
+            elif typing.get_origin(candidate) in (list, dict, tuple):
+                args = typing.get_args(candidate)
+                if args:
+                    next_candidates += _unwrap(
+                        args[-1] if typing.get_origin(candidate) is not tuple else args[0]
+                    )
+        candidates = next_candidates
+    return tuple(shown), owner
+
+
+def _literal_is(field: Any, value: Any) -> bool:
+    return field is not None and value in typing.get_args(field.annotation)
 
 
 def _explain(error: dict[str, Any]) -> str:
-    loc = tuple(error["loc"])
+    loc, owner = _walk(tuple(error["loc"]))
     where = _format_loc(loc)
     value = error.get("input")
     if error["type"] == "extra_forbidden":
-        owner = _model_at(loc)
         allowed = f"; allowed keys: {', '.join(owner.model_fields)}" if owner else ""
         return f"{where}: unknown key{allowed}"
     if error["type"] == "missing":
         return f"{where}: required key is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
-    shown = (
-        json.dumps(value, default=str)
-        if not isinstance(value, dict | list) or len(str(value)) < 120
-        else "..."
-    )
+    if isinstance(value, dict):  # a whole-section check: its message already names the keys
+        return message if not loc else f"{where}: {message}"
+    shown = json.dumps(value, default=str) if len(str(value)) < 120 else "..."
     return f"{where}: {message} (got {shown})"
 
 

@@ -8,13 +8,16 @@ import numpy as np
 
 from scenesmith.procedural.colors import jitter_hsv, srgb_to_linear
 from scenesmith.procedural.description import Material
-from scenesmith.procedural.rules import MaterialRule
+from scenesmith.procedural.params import MaterialRule
 
 
 def sample_material(
-    rule: MaterialRule, rng: np.random.Generator, name: str
+    rule: MaterialRule, rng: np.random.Generator, name: str, texture: np.ndarray | None = None
 ) -> tuple[Material, dict[str, Any]]:
-    """Draw every parameter of `rule` once; return the material and the factors drawn."""
+    """Draw every parameter of `rule` once; return the material and the factors drawn.
+
+    `texture` (a generated image, e.g. a printed product label) is mapped through the object's UVs.
+    """
     color = rule.color.sample(rng)
     hue = rule.hue_jitter_deg.sample(rng)
     hue_shift = float(rng.uniform(-hue, hue)) if hue > 0 else 0.0
@@ -31,12 +34,19 @@ def sample_material(
         pattern_strength=rule.pattern_strength.sample(rng),
         pattern_scale=rule.pattern_scale.sample(rng),
         secondary_color=srgb_to_linear(secondary),
+        pattern=rule.pattern.sample(rng),
+        dirt=rule.dirt.sample(rng),
+        wear=rule.wear.sample(rng),
+        texture=texture,
     )
     factors = {
         "srgb": [round(c, 6) for c in srgb],
         "roughness": material.roughness,
         "metallic": material.metallic,
         "transmission": material.transmission,
+        "pattern": material.pattern,
         "pattern_strength": material.pattern_strength,
+        "dirt": material.dirt,
+        "wear": material.wear,
     }
     return material, factors

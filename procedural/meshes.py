@@ -1,8 +1,7 @@
-"""Mesh generators: pure functions of their parameters → trimesh meshes in the object's own frame.
+"""Mesh primitives shared by generators and surfaces: pure functions of their parameters.
 
-Dice are a rounded box (watertight, so volume and mass are exact) plus pips as shallow discs that
-stand slightly proud of each face; both live in one mesh with a per-face material index, so a die
-and its pips share one instance id.
+Meshes are trimesh objects in their own frame; several parts can share one mesh with a per-face
+material index (`MultiMaterialMesh`), so e.g. a tray's floor and walls are one object.
 """
 
 from __future__ import annotations
@@ -11,26 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
-
-# Die faces: value → outward unit normal in the die's frame. Opposite faces sum to 7.
-DIE_FACE_NORMALS: dict[int, tuple[float, float, float]] = {
-    1: (0.0, 0.0, 1.0),
-    6: (0.0, 0.0, -1.0),
-    2: (1.0, 0.0, 0.0),
-    5: (-1.0, 0.0, 0.0),
-    3: (0.0, 1.0, 0.0),
-    4: (0.0, -1.0, 0.0),
-}
-
-# Pip centres on a face in units of the pip spacing (u, v), standard Western layout.
-PIP_LAYOUTS: dict[int, list[tuple[int, int]]] = {
-    1: [(0, 0)],
-    2: [(-1, -1), (1, 1)],
-    3: [(-1, -1), (0, 0), (1, 1)],
-    4: [(-1, -1), (-1, 1), (1, -1), (1, 1)],
-    5: [(-1, -1), (-1, 1), (0, 0), (1, -1), (1, 1)],
-    6: [(-1, -1), (-1, 0), (-1, 1), (1, -1), (1, 0), (1, 1)],
-}
 
 
 @dataclass
@@ -87,43 +66,6 @@ def rounded_box(extents: tuple[float, float, float], radius: float, segments: in
     mesh = trimesh.Trimesh(pts, np.concatenate(faces), process=True)
     mesh.merge_vertices()
     return mesh
-
-
-def _align_z_to(normal: np.ndarray) -> np.ndarray:
-    """Rotation (4×4) taking +Z to `normal` (unit, axis-aligned or general)."""
-    return trimesh.geometry.align_vectors([0.0, 0.0, 1.0], normal)
-
-
-def die(size: float, corner_radius: float, pip_radius: float) -> MultiMaterialMesh:
-    """A six-sided die with edge `size` (m); corner and pip radii as fractions of `size`.
-
-    Material slot 0 is the body, slot 1 the pips. Pips are discs embedded in the face and standing
-    0.5% of the edge proud of it, so they read as dots from any view and never z-fight.
-    """
-    body = rounded_box((size, size, size), corner_radius * size)
-    spacing = 0.27 * size
-    disc_height = 0.04 * size
-    parts = [body]
-    for value, normal in DIE_FACE_NORMALS.items():
-        n = np.asarray(normal)
-        to_face = _align_z_to(n)
-        for u, v in PIP_LAYOUTS[value]:
-            disc = trimesh.creation.cylinder(radius=pip_radius * size, height=disc_height, sections=20)
-            centre_z = size / 2 + 0.005 * size - disc_height / 2
-            disc.apply_translation([u * spacing, v * spacing, centre_z])
-            disc.apply_transform(to_face)
-            parts.append(disc)
-    mesh = trimesh.util.concatenate(parts)
-    face_materials = np.r_[
-        np.zeros(len(body.faces), np.int32), np.ones(len(mesh.faces) - len(body.faces), np.int32)
-    ]
-    return MultiMaterialMesh(mesh=mesh, face_materials=face_materials, volume=float(body.volume))
-
-
-def die_rest_rotation(top_value: int, yaw: float) -> np.ndarray:
-    """Rotation (4×4) that lays a die with face `top_value` up, then turns it by `yaw` about world Z."""
-    to_up = trimesh.geometry.align_vectors(DIE_FACE_NORMALS[top_value], [0.0, 0.0, 1.0])
-    return trimesh.transformations.rotation_matrix(yaw, [0, 0, 1]) @ to_up
 
 
 def tray(

@@ -1,159 +1,98 @@
 """The scene-rule schema (pydantic): what an artist may write in `scenes/*.yaml`, and nothing else.
 
 Unknown keys are errors (a typo must not silently fall back to a default). Every numeric or choice
-parameter is a `Distribution` (see `distributions.py`), checked at load time against the range
-the generator can honour, so an impossible range fails before anything is rendered.
+parameter is a `Distribution`, checked at load time against the range its generator can honour.
+Object groups, surfaces, cameras and placements are tagged unions (`generator:`, `kind:`,
+`method:`) over the registered plug-ins, so a new generator extends the schema by registering.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
+from pydantic import Field, create_model, model_validator
 
-from scenesmith.procedural.colors import parse_color
-from scenesmith.procedural.distributions import Distribution, parse_choice, parse_number
+from scenesmith.procedural.camera import OrbitCameraRule, SatelliteCameraRule, TopDownCameraRule
+from scenesmith.procedural.lighting import LightingRule
+from scenesmith.procedural.params import Count, MaterialRule, Rule, ViewTransform, number
+from scenesmith.procedural.registry import GENERATORS, PLACEMENTS, SURFACES, load_plugins
+from scenesmith.procedural.sensor import SensorRule
 
+load_plugins()
 
-def _number(*, integer: bool = False, minimum: float | None = None, maximum: float | None = None) -> Any:
-    """Annotated type for a sampled number with an allowed range."""
-    return Annotated[
-        Distribution,
-        PlainValidator(lambda v: parse_number(v, integer=integer, minimum=minimum, maximum=maximum)),
-        PlainSerializer(lambda d: d.describe()),
-    ]
-
-
-Length = _number(minimum=0.0)  # metres
-PositiveLength = _number(minimum=1e-6)
-Fraction = _number(minimum=0.0, maximum=1.0)
-Probability = Fraction
-Angle = _number()  # degrees, any real (wraps)
-Count = _number(integer=True, minimum=0, maximum=500)
-Color = Annotated[
-    Distribution,
-    PlainValidator(lambda v: parse_choice(v, parse_color)),
-    PlainSerializer(lambda d: d.describe()),
-]
+# Discriminator keys of the tagged unions, and the names they take (used to print key paths).
+UNION_TAGS = ("generator", "kind", "method")
 
 
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class MaterialRule(Rule):
-    """A procedural PBR material family. Colours are sRGB ('#rrggbb' or [r, g, b] in 0..1)."""
-
-    color: Color
-    hue_jitter_deg: _number(minimum=0, maximum=180) = 0.0
-    saturation_scale: _number(minimum=0, maximum=4) = 1.0
-    value_scale: _number(minimum=0, maximum=4) = 1.0
-    roughness: Fraction = 0.5
-    metallic: Fraction = 0.0
-    specular: Fraction = 0.5
-    transmission: Fraction = 0.0
-    coat: Fraction = 0.0
-    pattern_strength: Fraction = 0.0
-    pattern_scale: _number(minimum=0.01, maximum=10000) = 30.0
-    secondary_color: Color = "#ffffff"
+def tagged_union(models: list[type[Rule]], tag: str) -> Any:
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator=tag)]  # noqa: UP007 - runtime-built
 
 
 class RenderRule(Rule):
     resolution: tuple[Annotated[int, Field(ge=8, le=8192)], Annotated[int, Field(ge=8, le=8192)]] = (640, 640)
     samples: Annotated[int, Field(ge=1, le=65536)] = 32
     denoise: bool = True
-    view_transform: Literal["Standard", "AgX", "Filmic", "Khronos PBR Neutral"] = "Standard"
+    view_transform: ViewTransform = "Standard"
     exposure: Annotated[float, Field(ge=-10, le=10)] = 0.0
 
 
-class TopDownCameraRule(Rule):
-    """A hand-held phone over a surface: mostly top-down, with tilt, roll and framing jitter."""
+class PaletteEntry(Rule):
+    """One look for a group's objects: a material per slot (e.g. body + pips), drawn by weight."""
 
-    kind: Literal["top_down"] = "top_down"
-    height_m: PositiveLength
-    horizontal_fov_deg: _number(minimum=1, maximum=170)
-    tilt_deg: _number(minimum=0, maximum=80) = 0.0
-    tilt_azimuth_deg: Angle = 0.0
-    roll_deg: Angle = 0.0
-    target_jitter_m: Length = 0.0
-
-
-class AmbientRule(Rule):
-    color: Color = "#ffffff"
-    strength: _number(minimum=0, maximum=1000) = 0.5
-
-
-class AreaLightRule(Rule):
-    """A soft overhead light (ceiling panel, window): placed above the scene, aimed at its centre."""
-
-    kind: Literal["area", "point"] = "area"
-    power_w: _number(minimum=0, maximum=1e6)
-    height_m: PositiveLength
-    offset_m: Length = 0.0
-    size_m: PositiveLength = 0.5
-    color_temperature_k: _number(minimum=1000, maximum=20000) = 5500.0
-
-
-class LightingRule(Rule):
-    ambient: AmbientRule = AmbientRule()
-    lights: dict[str, AreaLightRule] = Field(default_factory=dict)
-
-
-class TableRule(Rule):
-    size_m: PositiveLength = 1.5
-    material: MaterialRule
-
-
-class TrayRule(Rule):
-    """A rectangular tray (floor + four walls) lying on the table; present with `probability`."""
-
-    probability: Probability = 1.0
-    inner_width_m: PositiveLength
-    inner_depth_m: PositiveLength
-    wall_height_m: PositiveLength = 0.03
-    wall_thickness_m: PositiveLength = 0.008
-    floor_thickness_m: PositiveLength = 0.004
-    floor_material: MaterialRule
-    wall_material: MaterialRule
-
-
-class SurfacesRule(Rule):
-    table: TableRule
-    tray: TrayRule | None = None
-
-
-class PlacementRule(Rule):
-    """2D packing on a support surface (analytic rest poses; no interpenetration)."""
-
-    support: Literal["tray_or_table", "table"] = "tray_or_table"
-    margin_m: Length = 0.002
-    min_gap_m: Length = 0.001
-    # How much of the camera's view (around its target) objects may use when there is no tray.
-    table_extent_fraction: _number(minimum=0.05, maximum=1.0) = 0.8
-
-
-class DiePaletteEntry(Rule):
     weight: Annotated[float, Field(gt=0)] = 1.0
-    body: MaterialRule
-    pips: MaterialRule
+    materials: dict[str, MaterialRule]
 
 
-class DieGroupRule(Rule):
-    """Six-sided dice with rounded edges and geometric pips; class = pips on the top face."""
+PlacementRule = tagged_union([spec.rule for spec in PLACEMENTS.values()], "method")
 
-    generator: Literal["die"]
+
+class ObjectGroupBase(Rule):
+    """Common keys of every object group; `generator` and `params` come from the generator."""
+
     count: Count
-    size_m: _number(minimum=0.001, maximum=1.0)
-    corner_radius: _number(minimum=0.0, maximum=0.12) = 0.08  # fraction of the edge length
-    pip_radius: _number(minimum=0.03, maximum=0.1) = 0.085  # fraction of the edge length
-    top_face: _number(integer=True, minimum=1, maximum=6) = {"randint": [1, 6]}
-    density_kg_m3: _number(minimum=1, maximum=30000) = 1180.0
-    palette: Annotated[list[DiePaletteEntry], Field(min_length=1)]
-    placement: PlacementRule = PlacementRule()
+    # Fixed category of every object; None = the generator decides (e.g. dice), or unlabelled.
+    category: str | None = None
+    density_kg_m3: number(minimum=1, maximum=30000) = 1000.0
+    palette: Annotated[list[PaletteEntry], Field(min_length=1)]
+    placement: PlacementRule
+
+    @model_validator(mode="after")
+    def _palette_covers_slots(self) -> ObjectGroupBase:
+        slots = set(GENERATORS[self.generator].slots)  # type: ignore[attr-defined]
+        for index, entry in enumerate(self.palette):
+            given = set(entry.materials)
+            if given != slots:
+                missing, extra = sorted(slots - given), sorted(given - slots)
+                raise ValueError(
+                    f"palette[{index}].materials must give exactly the slots {sorted(slots)} of generator "
+                    f"{self.generator!r}"  # type: ignore[attr-defined]
+                    + (f"; missing {missing}" if missing else "")
+                    + (f"; unknown {extra}" if extra else "")
+                )
+        return self
+
+
+def _group_model(name: str) -> type[Rule]:
+    spec = GENERATORS[name]
+    required = any(f.is_required() for f in spec.params.model_fields.values())
+    return create_model(
+        f"{name.title().replace('_', '')}Group",
+        __base__=ObjectGroupBase,
+        __doc__=(spec.make.__doc__ or f"Objects made by the {name!r} generator."),
+        generator=(Literal[name], ...),
+        params=(spec.params, ... if required else spec.params()),
+    )
+
+
+ObjectGroupRule = tagged_union([_group_model(name) for name in sorted(GENERATORS)], "generator")
+SurfaceRule = tagged_union([spec.rule for spec in SURFACES.values()], "kind")
+CameraRule = tagged_union([TopDownCameraRule, OrbitCameraRule, SatelliteCameraRule], "kind")
 
 
 class CategoryRule(Rule):
-    id: Annotated[int, Field(ge=1, le=10_000)]
+    id: Annotated[int, Field(ge=1, le=255)]
     name: Annotated[str, Field(min_length=1)]
 
 
@@ -164,18 +103,34 @@ class SceneRules(Rule):
     description: str = ""
     categories: Annotated[list[CategoryRule], Field(min_length=1)]
     render: RenderRule = RenderRule()
-    camera: TopDownCameraRule
+    camera: CameraRule
     lighting: LightingRule = LightingRule()
-    surfaces: SurfacesRule
-    objects: Annotated[dict[str, DieGroupRule], Field(min_length=1)]
+    sensor: SensorRule = SensorRule()
+    surfaces: dict[str, SurfaceRule] = {}
+    objects: Annotated[dict[str, ObjectGroupRule], Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _categories_unique(self) -> SceneRules:
+    def _references_resolve(self) -> SceneRules:
         ids = [c.id for c in self.categories]
-        names = [c.name for c in self.categories]
-        if len(set(ids)) != len(ids) or len(set(names)) != len(names):
-            raise ValueError("category ids and names must be unique")
+        names = {c.name for c in self.categories}
+        if len(set(ids)) != len(ids) or len(names) != len(ids):
+            raise ValueError("categories: ids and names must be unique")
         for group_name, group in self.objects.items():
-            if group.generator == "die" and not {c.id for c in self.categories} >= set(range(1, 7)):
-                raise ValueError(f"objects.{group_name} makes dice, so categories must define ids 1..6")
+            where = f"objects.{group_name}"
+            if group.category is not None and group.category not in names:
+                raise ValueError(
+                    f"{where}.category {group.category!r} is not one of the categories {sorted(names)}"
+                )
+            decided = GENERATORS[group.generator].categories
+            if group.category is None and decided and not set(decided) <= names:
+                raise ValueError(
+                    f"{where}: generator {group.generator!r} labels objects {list(decided)}; "
+                    f"add the missing ones to categories: {sorted(set(decided) - names)}"
+                )
+            for support in group.placement.support:
+                if not any(support == s or support.startswith(f"{s}.") for s in self.surfaces):
+                    raise ValueError(
+                        f"{where}.placement.support: {support!r} is not a surface of this scene "
+                        f"(surfaces: {sorted(self.surfaces)})"
+                    )
         return self

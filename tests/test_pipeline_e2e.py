@@ -164,9 +164,10 @@ def test_dice_class_is_confirmed_by_counting_pips_in_pixels() -> None:
         "camera.target_jitter_m=0",
         "surfaces.tray.probability=0",
         "objects.dice.count=6",
-        "objects.dice.size_m=0.018",
-        "objects.dice.placement.table_extent_fraction=0.9",
-        "objects.dice.palette=[{body: {color: '#f4f4f4', roughness: 0.6}, pips: {color: '#050505'}}]",
+        "objects.dice.params.size_m=0.018",
+        "objects.dice.placement.extent_fraction=0.9",
+        "objects.dice.palette=[{materials: {body: {color: '#f4f4f4', roughness: 0.6},"
+        " pips: {color: '#050505'}}}]",
         "lighting.ambient.strength=0.6",
     ]
     checked = 0

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.camera import intrinsics, look_at
+from scenesmith.procedural.generators.dice import DIE_FACE_NORMALS, die_mesh
 from scenesmith.procedural.loader import load_scene
-from scenesmith.procedural.meshes import DIE_FACE_NORMALS, die, rounded_box
+from scenesmith.procedural.meshes import rounded_box
 
 RULES = load_scene("dice_tray").rules
 
@@ -72,8 +73,8 @@ def test_dice_rest_on_their_support_without_touching_and_class_is_top_face(index
         assert d.category_id == value
         assert d.physical["mass_kg"] == pytest.approx(d.physical["density_kg_m3"] * d.physical["volume_m3"])
     for a, b in itertools.combinations(dice, 2):
-        ra = a.physical["size_m"] * np.sqrt(2) / 2
-        rb = b.physical["size_m"] * np.sqrt(2) / 2
+        ra = a.attributes["size_m"] * np.sqrt(2) / 2
+        rb = b.attributes["size_m"] * np.sqrt(2) / 2
         assert np.linalg.norm(a.pose[:2, 3] - b.pose[:2, 3]) >= ra + rb
 
 
@@ -86,10 +87,10 @@ def test_rounded_box_is_watertight_with_exact_bounds() -> None:
 
 
 def test_die_has_21_pips_and_body_volume() -> None:
-    geometry = die(0.016, 0.1, 0.085)
-    pips = geometry.mesh.submesh([np.flatnonzero(geometry.face_materials == 1)], append=True)
+    mesh, slots, volume = die_mesh(0.016, 0.1, 0.085)
+    pips = mesh.submesh([np.flatnonzero(slots == 1)], append=True)
     assert len(pips.split(only_watertight=False)) == 21
-    assert geometry.volume == pytest.approx(0.016**3, rel=0.05)
+    assert volume == pytest.approx(0.016**3, rel=0.05)
 
 
 def test_look_at_top_down_has_image_up_along_world_y() -> None:

@@ -85,7 +85,14 @@ def test_builtin_dice_tray_is_listed_and_valid() -> None:
         ("camera.height_m=tall", "camera.height_m", "expected a number"),
         ("camera.height_m={uniform: [2, 1]}", "camera.height_m", "low 2 > high 1"),
         ("render.samples=0", "render.samples", "greater than or equal to 1"),
-        ("objects.dice.palette.0.body.color=red", "objects.dice.palette[0].body.color", "#rrggbb"),
+        (
+            "objects.dice.palette.0.materials.body.color=red",
+            "objects.dice.palette[0].materials.body.color",
+            "#rrggbb",
+        ),
+        ("objects.dice.params.sise_m=1", "objects.dice.params.sise_m", "allowed keys: size_m"),
+        ("objects.dice.placement.support=[shelf]", "objects.dice.placement.support", "not a surface"),
+        ("objects.dice.generator=dye", "objects.dice.generator", "die"),
     ],
 )
 def test_bad_values_name_file_key_path_value_and_expectation(
@@ -171,7 +178,9 @@ REQUIRED = [
     ("surfaces", "table"),
     ("objects", "dice", "generator"),
     ("objects", "dice", "count"),
-    ("objects", "dice", "size_m"),
+    ("objects", "dice", "placement"),
+    ("objects", "dice", "placement", "support"),
+    ("surfaces", "tray", "kind"),
     ("objects", "dice", "palette"),
     ("surfaces", "tray", "inner_width_m"),
     ("lighting", "lights", "ceiling", "power_w"),

@@ -1,0 +1,163 @@
+"""Physical placement: drop objects onto a support and let pybullet settle them.
+
+Runs in `procedural` (never in Blender), headless and deterministic: the same inputs give the same
+resting poses. Surfaces and objects placed earlier are static triangle meshes; the dropped objects
+are dynamic convex hulls. Objects can land tilted, on an edge or on top of each other; generators
+with `up_faces` (dice) then get `iscrowd` instead of a guessed class.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+import trimesh
+from scipy.spatial.transform import Rotation
+
+from scenesmith.console import output_silenced
+from scenesmith.procedural.params import Angle, Fraction, Length, Rule, number
+from scenesmith.procedural.placements.pack import choose_support, footprint_radius, view_region
+from scenesmith.procedural.registry import (
+    Generated,
+    Placement,
+    PlacementContext,
+    PlacementSpec,
+    Support,
+    register,
+)
+
+with output_silenced((1, 2)):  # its build banner goes to stderr
+    import pybullet
+
+TIME_STEP = 1.0 / 240.0
+
+
+class PhysicsRule(Rule):
+    method: Literal["physics"]
+    support: list[str]
+    # Fraction of the region (each side) the drop points are spread over.
+    extent_fraction: number(minimum=0.05, maximum=1.0) = 0.9
+    drop_height_m: Length = 0.02
+    # Probability that an object is dropped in a uniformly random orientation (else its rest pose).
+    tumble: Fraction = 1.0
+    yaw_deg: Angle = {"uniform": [0, 360]}
+    friction: number(minimum=0.0, maximum=5.0) = 0.5
+    restitution: Fraction = 0.1
+    max_seconds: number(minimum=0.1, maximum=30.0) = 4.0
+
+
+def _static_body(client: int, mesh: trimesh.Trimesh) -> int:
+    shape = pybullet.createCollisionShape(
+        pybullet.GEOM_MESH,
+        vertices=mesh.vertices.tolist(),
+        indices=mesh.faces.ravel().tolist(),
+        flags=pybullet.GEOM_FORCE_CONCAVE_TRIMESH,
+        physicsClientId=client,
+    )
+    return pybullet.createMultiBody(0.0, shape, physicsClientId=client)
+
+
+def _dynamic_body(client: int, item: Generated, pose: np.ndarray) -> int:
+    hull = item.mesh.convex_hull
+    shape = pybullet.createCollisionShape(
+        pybullet.GEOM_MESH, vertices=hull.vertices.tolist(), physicsClientId=client
+    )
+    mass = max(float(item.volume or hull.volume), 1e-9) * 1000.0
+    quat_xyzw = Rotation.from_matrix(pose[:3, :3]).as_quat()
+    return pybullet.createMultiBody(
+        mass,
+        shape,
+        basePosition=pose[:3, 3].tolist(),
+        baseOrientation=quat_xyzw.tolist(),
+        physicsClientId=client,
+    )
+
+
+def _drop_poses(
+    rule: PhysicsRule, rng: np.random.Generator, generated: list[Generated], support: Support, region: Any
+) -> list[np.ndarray]:
+    """Start poses in the support frame: spread in xy, stacked in z so no two overlap at t = 0."""
+    centre, half = region
+    tumble = rule.tumble.sample(rng)
+    height = rule.drop_height_m.sample(rng)
+    poses = []
+    for item in generated:
+        radius = footprint_radius(item)
+        extent = float(np.linalg.norm(item.mesh.extents)) / 2
+        free = np.maximum(half - radius, 0.0)
+        x, y = rng.uniform(centre - free, centre + free)
+        if rng.uniform() < tumble:
+            rotation = Rotation.random(random_state=rng).as_matrix()
+        else:
+            yaw = math.radians(rule.yaw_deg.sample(rng))
+            rotation = trimesh.transformations.rotation_matrix(yaw, [0, 0, 1])[:3, :3] @ item.rest_rotation
+        height += extent
+        local = np.eye(4)
+        local[:3, :3] = rotation
+        local[:3, 3] = [x, y, height]
+        height += extent * 1.05
+        poses.append(support.pose @ local)
+    return poses
+
+
+def _settle(client: int, bodies: list[int], max_steps: int) -> None:
+    """Step until every body has been (nearly) still for a quarter second, or time runs out."""
+    still_for = 0
+    for _ in range(max_steps):
+        pybullet.stepSimulation(physicsClientId=client)
+        speeds = [
+            np.linalg.norm(v) + 0.05 * np.linalg.norm(w)
+            for v, w in (pybullet.getBaseVelocity(b, physicsClientId=client) for b in bodies)
+        ]
+        still_for = still_for + 1 if max(speeds, default=0.0) < 1e-3 else 0
+        if still_for >= 60:
+            return
+
+
+def place_physics(
+    rule: PhysicsRule, rng: np.random.Generator, generated: list[Generated], context: PlacementContext
+) -> list[Placement | None]:
+    support = choose_support(rule.support, context)
+    if support is None or not generated:
+        return [None] * len(generated)
+    centre, half = view_region(support, context)
+    half = half * rule.extent_fraction.sample(rng)
+    friction, restitution = rule.friction.sample(rng), rule.restitution.sample(rng)
+    starts = _drop_poses(rule, rng, generated, support, (centre, half))
+    client = pybullet.connect(pybullet.DIRECT)
+    try:
+        pybullet.setGravity(0, 0, -9.81, physicsClientId=client)
+        pybullet.setTimeStep(TIME_STEP, physicsClientId=client)
+        statics = [_static_body(client, obj.world_mesh) for obj in context.placed]
+        bodies = [_dynamic_body(client, item, start) for item, start in zip(generated, starts, strict=True)]
+        for body in statics + bodies:
+            pybullet.changeDynamics(
+                body,
+                -1,
+                lateralFriction=friction,
+                restitution=restitution,
+                rollingFriction=1e-4,
+                spinningFriction=1e-4,
+                physicsClientId=client,
+            )
+        _settle(client, bodies, int(rule.max_seconds.sample(rng) / TIME_STEP))
+        finals = [pybullet.getBasePositionAndOrientation(b, physicsClientId=client) for b in bodies]
+    finally:
+        pybullet.disconnect(physicsClientId=client)
+
+    world_to_support = np.linalg.inv(support.pose)
+    placements: list[Placement | None] = []
+    for item, (position, quat_xyzw) in zip(generated, finals, strict=True):
+        pose = np.eye(4)
+        pose[:3, :3] = Rotation.from_quat(quat_xyzw).as_matrix()
+        pose[:3, 3] = position
+        local = world_to_support @ pose
+        lowest = trimesh.transform_points(item.mesh.vertices, local)[:, 2].min()
+        inside = np.all(np.abs(local[:2, 3]) <= np.asarray(support.half_extent))
+        # Fell off the support (or through it): drop it rather than publish an impossible pose.
+        placements.append(Placement(pose, support.name) if inside and lowest > -0.005 else None)
+    return placements
+
+
+register(PlacementSpec("physics", PhysicsRule, place_physics))

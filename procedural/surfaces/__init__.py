@@ -1,0 +1,1 @@
+"""Plug-ins: every module here registers itself with scenesmith.procedural.registry."""
