@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 from pycocotools import mask as mask_util
 from scipy.spatial.transform import Rotation
@@ -153,6 +154,51 @@ def _truncation(projected: int, in_frame: int, box: list[float] | None, width: i
     return 0.0 if meets else 1.0
 
 
+def oriented_bbox(mask: np.ndarray) -> dict[str, Any] | None:
+    """Smallest rotated rectangle covering the mask's pixels (not just their centres).
+
+    `corners` are four (x, y) points in continuous pixel coordinates (pixel i spans [i, i+1));
+    `angle_deg` is OpenCV's minAreaRect angle. Used for small rotated objects seen from above
+    (aircraft), where the axis-aligned box is a poor fit.
+    """
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    # Every pixel contributes its four corners, so the rectangle covers whole pixels.
+    corners = np.concatenate([np.c_[xs + dx, ys + dy] for dx in (0, 1) for dy in (0, 1)]).astype(np.float32)
+    (cx, cy), (w, h), angle = cv2.minAreaRect(np.unique(corners, axis=0))
+    box = cv2.boxPoints(((cx, cy), (w, h), angle))
+    return {
+        "cx": float(cx),
+        "cy": float(cy),
+        "w": float(w),
+        "h": float(h),
+        "angle_deg": float(angle),
+        "corners": box.astype(float).tolist(),
+    }
+
+
+def extras_in_camera(extras: dict[str, Any], object_to_camera: np.ndarray) -> dict[str, Any]:
+    """Extras that are lists of {position, normal} (e.g. grasp candidates), moved to the camera frame."""
+    out: dict[str, Any] = {}
+    rotation, translation = object_to_camera[:3, :3], object_to_camera[:3, 3]
+    for key, items in extras.items():
+        if (
+            isinstance(items, list)
+            and items
+            and all(isinstance(i, dict) and {"position", "normal"} <= set(i) for i in items)
+        ):
+            out[key] = [
+                i
+                | {
+                    "position": (rotation @ np.asarray(i["position"], float) + translation).tolist(),
+                    "normal": (rotation @ np.asarray(i["normal"], float)).tolist(),
+                }
+                for i in items
+            ]
+    return out
+
+
 def _object_labels(
     obj: SceneObject, visible: np.ndarray, camera: Camera, image_id: int, pad: int
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -167,6 +213,8 @@ def _object_labels(
     box_amodal = amodal_bbox(mesh_world.vertices, camera)
     truncation = _truncation(projected, unoccluded, box_amodal, width, height)
     box = mask_bbox(visible)
+    obb = oriented_bbox(visible)
+    object_to_camera = np.asarray(camera.world_to_camera) @ np.asarray(obj.pose)
     ann_id = image_id * ID_STRIDE + obj.instance_id
     entry = {
         "instance_id": obj.instance_id,
@@ -182,10 +230,13 @@ def _object_labels(
         "projected_pixels": projected,
         "bbox": box,
         "amodal_bbox": box_amodal,
+        "obb": obb,
         "pose_world": pose_record(obj.pose),
-        "pose_camera": pose_record(np.asarray(camera.world_to_camera) @ np.asarray(obj.pose)),
+        "pose_camera": pose_record(object_to_camera),
         "physical": dict(obj.physical),
         "attributes": dict(obj.attributes),
+        "extras": dict(obj.extras),
+        "extras_camera": extras_in_camera(obj.extras, object_to_camera),
     }
     if n_visible == 0:
         return entry, None
@@ -201,6 +252,7 @@ def _object_labels(
         "visibility": visibility,
         "truncation": truncation,
         "amodal_bbox": box_amodal,
+        "obb": obb,
     }
     return entry, annotation
 
