@@ -3,7 +3,7 @@
 A detector trained on synthetic images mostly fails on real ones where the two sets differ in
 ways the scene rules control: object sizes and positions, objects per image, class balance,
 lighting, blur. Measuring each distribution separately and ranking the gaps (1-D Wasserstein
-distance divided by the real spread, so box pixels and brightness levels compare) tells a user
+distance divided by the pooled spread, so box pixels and brightness levels compare) tells a user
 which rule to change first.
 
 Plain data in, plain data out, no bpy: datasets are read from a COCO file plus its images (and,
@@ -639,8 +639,10 @@ def run_stats(
     from scenesmith.annotate.stats_plots import write_plots  # matplotlib only when writing a report
 
     source = Path(dataset)
-    synthetic = compute_stats(load_dataset(source))
-    real = compute_stats(load_coco(against, split)) if against is not None else None
+    selected = load_dataset(source)
+    reference = load_coco(against, split) if against is not None else None  # bad split: fail before work
+    synthetic = compute_stats(selected)
+    real = compute_stats(reference) if reference is not None else None
     distances = compare(synthetic, real) if real is not None else []
     out = Path(out_dir) if out_dir is not None else (source if source.is_dir() else source.parent) / "stats"
     document: dict[str, Any] = {
