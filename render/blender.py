@@ -15,17 +15,19 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from scenesmith.console import output_silenced
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.devices import DeviceChoice, apply_device, select_device
 from scenesmith.render.exr import read_exr_channels, stack
 from scenesmith.render.passes import RenderPasses
-from scenesmith.render.quiet import blender_output_silenced
+from scenesmith.render.sensor import apply_sensor
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.validate import validate_description
 
@@ -49,7 +51,7 @@ class BlenderRenderer:
         self.settings.validate()
         self._closed = False
         # Driver probes print to the terminal from C; the choice is logged once, after.
-        with blender_output_silenced((1, 2)):
+        with output_silenced((1, 2)):
             bpy.ops.wm.read_factory_settings(use_empty=True)
             self.device: DeviceChoice = select_device(self.settings.device)
         if self.device.device == "CPU":
@@ -113,9 +115,14 @@ class BlenderRenderer:
         vl.use_pass_normal = True
         vl.use_pass_object_index = True
 
-    def _set_label_mode(self, label: bool) -> None:
-        """Switch between the exact 1-sample label render and the beauty render."""
+    def _set_label_mode(self, label: bool, dof: bool = False) -> None:
+        """Switch between the exact 1-sample label render and the beauty render.
+
+        Depth of field jitters ray origins over the aperture, so it is always off for labels
+        (pixel-centre rays from the pinhole); `dof` turns it on for the beauty render.
+        """
         s, st = self.scene, self.settings
+        s.camera.data.dof.use_dof = dof and not label
         if label:
             s.cycles.samples = 1
             s.cycles.use_adaptive_sampling = False
@@ -178,6 +185,8 @@ class BlenderRenderer:
             s.cycles.seed = int(desc.seed) % 2**31
             scene_build.build_camera(desc.camera, s)
             scene_build.build_world(desc.world, s)
+            if desc.world.sky is not None:
+                scene_build.build_sky_sun(desc.world.sky, s.collection)
             for obj in desc.objects:
                 scene_build.build_object(obj, s.collection)
             for i, light in enumerate(desc.lights):
@@ -189,12 +198,16 @@ class BlenderRenderer:
             t0 = time.perf_counter()
             self._set_label_mode(True)
             s.render.filepath = str(exr_path)
-            with blender_output_silenced():
+            # Labels need no light; dropping the world skips a physical sky's precomputation.
+            world, s.world = s.world, None
+            with output_silenced():
                 bpy.ops.render.render(write_still=True)
+            s.world = world
             t1 = time.perf_counter()
-            self._set_label_mode(False)
+            cam = desc.camera
+            self._set_label_mode(False, dof=cam.f_stop is not None and cam.focus_distance is not None)
             s.render.filepath = str(png_path)
-            with blender_output_silenced():
+            with output_silenced():
                 bpy.ops.render.render(write_still=True)
             t2 = time.perf_counter()
             if keep_linear:
@@ -210,6 +223,10 @@ class BlenderRenderer:
             t0 = time.perf_counter()
             self.clear()
             timings["cleanup"] = time.perf_counter() - t0
+        # Sensor effects touch only the beauty RGB: the labels describe the scene, not the camera.
+        t0 = time.perf_counter()
+        passes.rgb = apply_sensor(passes.rgb, desc.sensor, np.random.default_rng(desc.seed))
+        timings["sensor"] = time.perf_counter() - t0
         passes.timings = timings
         passes.settings = self._settings_record(desc)
         return passes
@@ -251,6 +268,7 @@ class BlenderRenderer:
             "blender_version": bpy.app.version_string,
             "resolution": [int(desc.camera.width), int(desc.camera.height)],
             "label_render": {"samples": 1, "filter_width": LABEL_FILTER_WIDTH, "denoise": False},
+            "sensor": asdict(desc.sensor),
         }
 
     # --------------------------------------------------------------- cleanup

@@ -6,62 +6,33 @@ renderer wipes all of them (and purges orphans) between images.
 
 from __future__ import annotations
 
-from typing import Any
+import math
 
 import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-from scenesmith.procedural.description import Camera, Light, Material, SceneObject, World
+from scenesmith.procedural.description import Camera, Light, SceneObject, Sky, World
 from scenesmith.render.camera import blender_camera_params
+from scenesmith.render.materials import build_material
 
-# Marble look: fine noise detail plus strong domain distortion gives veining rather than blobs.
-NOISE_DETAIL = 6.0
-NOISE_DISTORTION = 2.0
-
-
-def _socket(sockets: Any, identifier: str) -> Any:
-    """Socket by stable identifier (names repeat on multi-type nodes such as Mix)."""
-    for s in sockets:
-        if s.identifier == identifier:
-            return s
-    raise KeyError(f"no socket {identifier!r} in {[s.identifier for s in sockets]}")
-
-
-def build_material(mat: Material, name: str) -> bpy.types.Material:
-    """Principled BSDF from `Material`; optional object-space noise mix for a marbled look."""
-    bm = bpy.data.materials.new(name)
-    nt = bm.node_tree  # bpy 5.0 materials always have a node tree (use_nodes is deprecated)
-    bsdf = next(n for n in nt.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
-    base = (*(float(c) for c in mat.base_color), 1.0)
-    bsdf.inputs["Base Color"].default_value = base
-    bsdf.inputs["Roughness"].default_value = float(np.clip(mat.roughness, 0.0, 1.0))
-    bsdf.inputs["Metallic"].default_value = float(np.clip(mat.metallic, 0.0, 1.0))
-    bsdf.inputs["Specular IOR Level"].default_value = float(max(mat.specular, 0.0))
-    bsdf.inputs["Transmission Weight"].default_value = float(np.clip(mat.transmission, 0.0, 1.0))
-    bsdf.inputs["Coat Weight"].default_value = float(np.clip(mat.coat, 0.0, 1.0))
-    bm.diffuse_color = base  # viewport colour only; handy when debugging a .blend
-
-    if mat.pattern_strength > 0:
-        coord = nt.nodes.new("ShaderNodeTexCoord")
-        noise = nt.nodes.new("ShaderNodeTexNoise")
-        noise.inputs["Scale"].default_value = float(mat.pattern_scale)
-        noise.inputs["Detail"].default_value = NOISE_DETAIL
-        noise.inputs["Distortion"].default_value = NOISE_DISTORTION
-        scale = nt.nodes.new("ShaderNodeMath")
-        scale.operation = "MULTIPLY"
-        scale.use_clamp = True
-        scale.inputs[1].default_value = float(mat.pattern_strength)
-        mix = nt.nodes.new("ShaderNodeMix")
-        mix.data_type = "RGBA"
-        _socket(mix.inputs, "A_Color").default_value = base
-        _socket(mix.inputs, "B_Color").default_value = (*(float(c) for c in mat.secondary_color), 1.0)
-        # Object coordinates: the pattern sticks to the object, independent of its pose.
-        nt.links.new(coord.outputs["Object"], noise.inputs["Vector"])
-        nt.links.new(noise.outputs["Factor"], scale.inputs[0])
-        nt.links.new(scale.outputs[0], _socket(mix.inputs, "Factor_Float"))
-        nt.links.new(_socket(mix.outputs, "Result_Color"), bsdf.inputs["Base Color"])
-    return bm
+# Physical sky: Blender 5.0's Sky Texture models are SINGLE_SCATTERING (the former Nishita),
+# MULTIPLE_SCATTERING (default), PREETHAM and HOSEK_WILKIE. The scattering models precompute a
+# table per render (~0.5 s on 2 CPU cores); the analytic ones are cheaper but less faithful.
+SKY_TYPE = "MULTIPLE_SCATTERING"
+# The sky model is in absolute units (a white plate under a 35° sun reads ~32 linear). Scale so that
+# Sky.strength = 1 suits the Standard view: that plate reads ~0.8, i.e. mid-grey objects are mid-grey.
+SKY_EXPOSURE = 0.025
+SKY_MAX_AEROSOL = 10.0  # aerosol_density at haze = 1 (Blender's soft maximum); haze 0 = no aerosols
+# The smooth sky needs only a coarse importance map (the sun is a lamp); 1024 (default) costs ~0.5 s.
+SKY_IMPORTANCE_MAP = 256
+# Direct sun, fitted to MULTIPLE_SCATTERING's own sun disc (18 elevations × hazes, within 4 % for
+# elevation ≥ 10°): normal irradiance per linear RGB channel = top · exp(−(tau + tau_haze·haze)·m),
+# m = Kasten–Young relative air mass. Low suns get dimmer and redder, as in the sky model.
+SUN_TOP_IRRADIANCE = (179.7, 164.4, 152.5)
+SUN_TAU = (0.0737, 0.1280, 0.2603)
+SUN_TAU_HAZE = (0.1384, 0.1586, 0.1965)
+SUN_ANGLE = math.radians(0.545)  # the sun's angular diameter
 
 
 def build_object(obj: SceneObject, collection: bpy.types.Collection) -> bpy.types.Object:
@@ -79,9 +50,14 @@ def build_object(obj: SceneObject, collection: bpy.types.Collection) -> bpy.type
     me.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
     me.polygons.foreach_set("material_index", np.asarray(obj.face_materials, dtype=np.int32))
     # New polygons default to smooth in bpy ≥ 4.1, which would average normals across hard
-    # edges (a box would look like a blob); flat shading matches trimesh face normals.
-    me.polygons.foreach_set("use_smooth", np.zeros(len(faces), dtype=bool))
+    # edges (a box would look like a blob); flat shading matches trimesh face normals and is the
+    # default. Smooth shading interpolates vertex normals over shared vertices (curved surfaces).
+    me.polygons.foreach_set("use_smooth", np.full(len(faces), bool(obj.smooth)))
     me.update(calc_edges=True)
+    if obj.uv is not None:
+        # One UV per face corner, in the same order as the loops above (face-major, corner-minor).
+        uv = me.uv_layers.new(name="UVMap")
+        uv.data.foreach_set("uv", np.asarray(obj.uv, dtype=np.float32).ravel())
     for i, mat in enumerate(obj.materials):
         me.materials.append(build_material(mat, f"{name}_m{i}_{mat.name}"[:60]))
 
@@ -105,6 +81,12 @@ def build_camera(cam: Camera, scene: bpy.types.Scene) -> bpy.types.Object:
     data.shift_y = p.shift_y
     data.clip_start = p.clip_start
     data.clip_end = p.clip_end
+    if cam.f_stop is not None and cam.focus_distance is not None:
+        # The sensor is 36 mm wide (see camera.py), so the f-stop acts as on a full-frame camera
+        # with the same field of view. The label render switches DOF off again (blender.py).
+        data.dof.use_dof = True
+        data.dof.aperture_fstop = float(cam.f_stop)
+        data.dof.focus_distance = float(cam.focus_distance)
     ob = bpy.data.objects.new("camera", data)
     ob.matrix_world = Matrix(p.matrix_world.tolist())
     scene.collection.objects.link(ob)
@@ -145,9 +127,63 @@ def build_light(light: Light, i: int, collection: bpy.types.Collection) -> bpy.t
 
 
 def build_world(world: World, scene: bpy.types.Scene) -> bpy.types.World:
+    """Uniform background colour, or a physical sky (Sky Texture) when `world.sky` is set."""
     w = bpy.data.worlds.new("world")
     bg = next(n for n in w.node_tree.nodes if n.bl_idname == "ShaderNodeBackground")
-    bg.inputs["Color"].default_value = (*(float(c) for c in world.color), 1.0)
-    bg.inputs["Strength"].default_value = float(world.strength)
+    if world.sky is None:
+        bg.inputs["Color"].default_value = (*(float(c) for c in world.color), 1.0)
+        bg.inputs["Strength"].default_value = float(world.strength)
+    else:
+        sky = world.sky
+        tex = w.node_tree.nodes.new("ShaderNodeTexSky")
+        tex.sky_type = SKY_TYPE
+        tex.sun_elevation = float(sky.sun_elevation)
+        # Verified by rendering a pole: in bpy 5.0 sun_rotation is the azimuth clockwise from +Y.
+        tex.sun_rotation = float(sky.sun_azimuth % (2.0 * math.pi))
+        # Direct sunlight comes from the SUN lamp (`build_sky_sun`); keeping the disc as well would
+        # count it twice, and a tiny bright disc in the background is sampled noisily.
+        tex.sun_disc = False
+        tex.air_density = 1.0
+        tex.aerosol_density = float(SKY_MAX_AEROSOL * sky.haze)
+        w.node_tree.links.new(tex.outputs["Color"], bg.inputs["Color"])
+        bg.inputs["Strength"].default_value = float(SKY_EXPOSURE * sky.strength)
+        w.cycles.sampling_method = "MANUAL"
+        w.cycles.sample_map_resolution = SKY_IMPORTANCE_MAP
     scene.world = w
     return w
+
+
+def sun_vector(sky: Sky) -> np.ndarray:
+    """Unit vector from the scene towards the sun (world frame, +Y north, +X east, +Z up)."""
+    ce = math.cos(sky.sun_elevation)
+    return np.array(
+        [math.sin(sky.sun_azimuth) * ce, math.cos(sky.sun_azimuth) * ce, math.sin(sky.sun_elevation)]
+    )
+
+
+def sun_irradiance(sky: Sky) -> np.ndarray:
+    """Linear RGB normal irradiance of the sun (W/m², before SKY_EXPOSURE); 0 below the horizon."""
+    el = math.degrees(sky.sun_elevation)
+    if el <= 0:
+        return np.zeros(3)
+    airmass = 1.0 / (math.sin(sky.sun_elevation) + 0.50572 * (el + 6.07995) ** -1.6364)
+    tau = np.asarray(SUN_TAU) + np.asarray(SUN_TAU_HAZE) * sky.haze
+    return np.asarray(SUN_TOP_IRRADIANCE) * np.exp(-tau * airmass)
+
+
+def build_sky_sun(sky: Sky, collection: bpy.types.Collection) -> bpy.types.Object | None:
+    """SUN lamp at the sky's sun position: sharp, controllable direct light (None below the horizon).
+
+    energy = SKY_EXPOSURE · strength · max(sun_irradiance); colour = sun_irradiance / its maximum.
+    """
+    e = sun_irradiance(sky) * SKY_EXPOSURE * sky.strength
+    if e.max() <= 0:
+        return None
+    data = bpy.data.lights.new("sky_sun", "SUN")
+    data.energy = float(e.max())
+    data.color = tuple(float(c) for c in e / e.max())
+    data.angle = SUN_ANGLE
+    ob = bpy.data.objects.new("sky_sun", data)
+    ob.matrix_world = _aim_matrix((0.0, 0.0, 0.0), tuple(float(c) for c in -sun_vector(sky)))
+    collection.objects.link(ob)
+    return ob

@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from scenesmith.procedural.description import Camera, Light, SceneDescription, SceneObject, World
+from scenesmith.render.sensor import validate_effects
 
 _LIGHT_KINDS = ("point", "area", "sun")
+_PATTERNS = ("marble", "noise", "wood", "speckle", "stripes")
 
 
 def _finite_vec(value: object, n: int, what: str) -> np.ndarray:
@@ -65,6 +67,10 @@ def validate_camera(cam: Camera) -> None:
         raise ValueError("camera world_to_camera rotation must be a proper rotation")
     if not (np.isfinite(cam.clip_start) and np.isfinite(cam.clip_end) and 0 < cam.clip_start < cam.clip_end):
         raise ValueError(f"camera clip range invalid: {cam.clip_start}..{cam.clip_end}")
+    for name in ("f_stop", "focus_distance"):
+        v = getattr(cam, name)
+        if v is not None and not (np.isfinite(v) and v > 0):
+            raise ValueError(f"camera {name} must be None or finite and > 0, got {v}")
 
 
 def validate_object(obj: SceneObject) -> None:
@@ -99,6 +105,28 @@ def validate_object(obj: SceneObject) -> None:
                 raise ValueError(f"{what}: material {m.name!r} {attr} must be finite and >= 0, got {v}")
         if not np.isfinite(m.pattern_scale):
             raise ValueError(f"{what}: material {m.name!r} pattern_scale must be finite")
+        if m.pattern not in _PATTERNS:
+            raise ValueError(
+                f"{what}: material {m.name!r} pattern must be one of {_PATTERNS}, got {m.pattern!r}"
+            )
+        for attr in ("dirt", "wear"):
+            v = getattr(m, attr)
+            if not (np.isfinite(v) and 0 <= v <= 1):
+                raise ValueError(f"{what}: material {m.name!r} {attr} must be in [0, 1], got {v}")
+        if m.texture is not None:
+            tex = np.asarray(m.texture)
+            if tex.dtype != np.uint8 or tex.ndim != 3 or tex.shape[2] != 3 or tex.size == 0:
+                raise ValueError(
+                    f"{what}: material {m.name!r} texture must be H×W×3 uint8, got {tex.dtype} {tex.shape}"
+                )
+            if obj.uv is None:
+                raise ValueError(f"{what}: material {m.name!r} has a texture but the object has no uv")
+    if obj.uv is not None:
+        uv = np.asarray(obj.uv)
+        if uv.shape != (len(faces), 3, 2):
+            raise ValueError(f"{what}: uv must have shape ({len(faces)}, 3, 2), got {uv.shape}")
+        if not np.all(np.isfinite(uv)):
+            raise ValueError(f"{what}: uv contains non-finite values")
     _rigid_pose(obj.pose, f"{what}: pose")
 
 
@@ -121,6 +149,15 @@ def validate_world(world: World) -> None:
     _finite_vec(world.color, 3, "world color")
     if not (np.isfinite(world.strength) and world.strength >= 0):
         raise ValueError(f"world strength must be finite and >= 0, got {world.strength}")
+    sky = world.sky
+    if sky is not None:
+        for name in ("sun_elevation", "sun_azimuth", "strength", "haze"):
+            if not np.isfinite(getattr(sky, name)):
+                raise ValueError(f"sky {name} must be finite, got {getattr(sky, name)}")
+        if not -np.pi / 2 <= sky.sun_elevation <= np.pi / 2:
+            raise ValueError(f"sky sun_elevation must be in [-pi/2, pi/2] radians, got {sky.sun_elevation}")
+        if sky.strength < 0 or not 0 <= sky.haze <= 1:
+            raise ValueError(f"sky strength must be >= 0 and haze in [0, 1], got {sky.strength}, {sky.haze}")
 
 
 def validate_description(desc: SceneDescription) -> None:
@@ -139,3 +176,4 @@ def validate_description(desc: SceneDescription) -> None:
     for i, light in enumerate(desc.lights):
         validate_light(light, i)
     validate_world(desc.world)
+    validate_effects(desc.sensor)
