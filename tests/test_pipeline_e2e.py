@@ -117,38 +117,32 @@ def test_count_can_grow_and_finished_images_are_not_rerendered(dataset: Path, tm
 
 def test_killed_run_resumes_to_the_complete_dataset(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    cmd = [
-        sys.executable,
-        "-m",
-        "scenesmith",
-        "generate",
-        "dice_tray",
-        "--count",
-        "3",
-        "--seed",
-        "5",
-        "--out",
-        str(out),
-        *TINY,
-    ]
+    count = 6  # enough images that the run cannot finish between the first one and the kill
+    cmd = [sys.executable, "-m", "scenesmith", "generate", "dice_tray", "--count", str(count), "--seed", "5",
+           "--out", str(out), *TINY]  # fmt: skip
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list((out / "meta").glob("*.json")) if (out / "meta").exists() else True:
+    deadline = time.monotonic() + 300
+    while not (out / "meta").exists() or not list((out / "meta").glob("*.json")):
         assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (out / "annotations.json").exists()
+    assert len(list((out / "meta").glob("*.json"))) < count
     assert subprocess.run(cmd, capture_output=True).returncode == 0
-    assert annotations_without_timing(out) == annotations_without_timing(dataset)
+    resumed = annotations_without_timing(out)
+    images = json.loads((out / "annotations.json").read_text())["images"]
+    assert [image["id"] for image in images] == list(range(1, count + 1))
+    assert [a for a in resumed if a["image_id"] <= 3] == annotations_without_timing(dataset)
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
 
 
 def _pip_blobs(rgb: np.ndarray, mask: np.ndarray) -> int:
     """Dark blobs inside a white die's mask, away from its outline (side faces are not counted)."""
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    dark = ((gray < 100) & inner).astype(np.uint8)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(float)
+    # Pips are much darker than the white body around them, whatever the exposure.
+    dark = ((gray < 0.6 * np.median(gray[inner])) & inner).astype(np.uint8)
     count, _, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     return int(sum(1 for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= 3))
 
@@ -163,23 +157,24 @@ def test_dice_class_is_confirmed_by_counting_pips_in_pixels() -> None:
         "camera.roll_deg=0",
         "camera.target_jitter_m=0",
         "surfaces.tray.probability=0",
-        "objects.dice.count=6",
+        "objects.dice.count=8",
         "objects.dice.params.size_m=0.018",
         "objects.dice.placement.extent_fraction=0.9",
         "objects.dice.palette=[{materials: {body: {color: '#f4f4f4', roughness: 0.6},"
         " pips: {color: '#050505'}}}]",
-        "lighting.ambient.strength=0.6",
+        "lighting.ambient.strength=0.3",
     ]
     checked = 0
-    for sample in iter_samples("dice_tray", 2, seed=11, overrides=overrides):
+    for sample in iter_samples("dice_tray", 4, seed=11, overrides=overrides):
         for ann in sample.labels.annotations:
             obj = next(o for o in sample.labels.objects if o["instance_id"] == ann["instance_id"])
-            if obj["visibility"] < 0.99 or obj["truncation"] > 0:
+            # Tilted dice (iscrowd) show side faces; partly hidden ones lose pips.
+            if obj["visibility"] < 0.99 or obj["truncation"] > 0 or ann["iscrowd"]:
                 continue
             mask = mask_utils.decode(ann["segmentation"]).astype(bool)
             assert _pip_blobs(sample.rgb, mask) == ann["category_id"], obj["name"]
             checked += 1
-    assert checked >= 6
+    assert checked >= 12
 
 
 def test_sheet_and_yolo_export_from_the_cli(dataset: Path, tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def _drop_poses(
 
 
 def _settle(client: int, bodies: list[int], max_steps: int) -> None:
-    """Step until every body has been (nearly) still for a quarter second, or time runs out."""
+    """Step until every body has been (nearly) still for 1/8 s, or time runs out."""
     still_for = 0
     for _ in range(max_steps):
         pybullet.stepSimulation(physicsClientId=client)
@@ -110,8 +110,8 @@ def _settle(client: int, bodies: list[int], max_steps: int) -> None:
             np.linalg.norm(v) + 0.05 * np.linalg.norm(w)
             for v, w in (pybullet.getBaseVelocity(b, physicsClientId=client) for b in bodies)
         ]
-        still_for = still_for + 1 if max(speeds, default=0.0) < 1e-3 else 0
-        if still_for >= 60:
+        still_for = still_for + 1 if max(speeds, default=0.0) < 5e-3 else 0
+        if still_for >= 30:
             return
 
 
