@@ -27,8 +27,9 @@ NOISE_DISTORTION = 2.0
 WAVE_SCALE_PER_CYCLE = 2.0 * math.pi / 20.0
 # Wood: wave phase wobble (radians of ring phase) from fractal noise, so rings are not perfect circles.
 WOOD_DISTORTION = 4.0
-# Speckle: a Voronoi cell's feature point counts as a dot within this distance (cell units).
-SPECKLE_RADIUS = 0.25
+# Speckle: points within this distance (cell units) of a Voronoi feature point form a dot; with
+# one point per unit cube this covers 1 − exp(−4/3·π·r³) ≈ 16 % of the surface.
+SPECKLE_RADIUS = 0.35
 # Dirt: grime colour (linear RGB, dark brownish grey) in a low-frequency mask (cycles per metre).
 GRIME_COLOR = (0.06, 0.05, 0.035, 1.0)
 DIRT_SCALE = 8.0
@@ -64,6 +65,13 @@ class _Graph:
     def link(self, out: Any, inp: Any) -> None:
         self.nt.links.new(out, inp)
 
+    def feed(self, value: Any, inp: Any) -> None:
+        """Drive `inp` from a socket, or set it to a constant (float or RGBA tuple)."""
+        if isinstance(value, tuple | float):
+            inp.default_value = value
+        else:
+            self.link(value, inp)
+
     def coords(self, kind: str) -> Any:
         """A (shared) Texture Coordinate output, e.g. 'Object' or 'UV'."""
         if self._coord is None:
@@ -87,20 +95,14 @@ class _Graph:
         """RGBA mix; `a`/`b` are sockets or RGBA tuples."""
         n = self.node("ShaderNodeMix", {"data_type": "RGBA"})
         self.link(fac, _socket(n.inputs, "Factor_Float"))
-        for ident, v in (("A_Color", a), ("B_Color", b)):
-            if isinstance(v, tuple):
-                _socket(n.inputs, ident).default_value = v
-            else:
-                self.link(v, _socket(n.inputs, ident))
+        self.feed(a, _socket(n.inputs, "A_Color"))
+        self.feed(b, _socket(n.inputs, "B_Color"))
         return _socket(n.outputs, "Result_Color")
 
     def mix_float(self, fac: Any, a: Any, b: float) -> Any:
         n = self.node("ShaderNodeMix", {"data_type": "FLOAT"})
         self.link(fac, _socket(n.inputs, "Factor_Float"))
-        if isinstance(a, float):
-            _socket(n.inputs, "A_Float").default_value = a
-        else:
-            self.link(a, _socket(n.inputs, "A_Float"))
+        self.feed(a, _socket(n.inputs, "A_Float"))
         _socket(n.inputs, "B_Float").default_value = b
         return _socket(n.outputs, "Result_Float")
 
@@ -168,19 +170,18 @@ def _wear(g: _Graph, color: Any, wear: float) -> Any:
         {"inside": True, "only_local": True, "samples": WEAR_AO_SAMPLES},
         Distance=WEAR_EDGE_WIDTH,
     )
-    edge = g.node("ShaderNodeMath", {"operation": "SUBTRACT"})  # 1 − AO
-    edge.inputs[0].default_value = 1.0
-    g.link(ao.outputs["AO"], edge.inputs[1])
+    # Right at an edge half the inside rays hit the neighbouring face (AO ≈ 0.5): 2·(1 − AO) → 1.
+    edge = g.map_range(ao.outputs["AO"], 1.0, 0.5)
     scuff_noise = g.node("ShaderNodeTexNoise", Scale=SCUFF_SCALE, Detail=3.0, Distortion=1.0)
     g.link(g.coords("Object"), scuff_noise.inputs["Vector"])
-    lo = 0.7 - 0.15 * wear
+    lo = 0.75 - 0.1 * wear  # sparse: scuffs cover ≲ 15 % of a face at wear = 1
     scuffs = g.map_range(scuff_noise.outputs["Fac"], lo, lo + 0.05)
     both = g.node("ShaderNodeMath", {"operation": "MAXIMUM"})
-    g.link(edge.outputs[0], both.inputs[0])
+    g.link(edge, both.inputs[0])
     g.link(scuffs, both.inputs[1])
     mask = g.math("MULTIPLY", both.outputs[0], wear, clamp=True)
     worn = g.node("ShaderNodeHueSaturation", Saturation=0.4, Value=1.4, Fac=1.0)
-    g.link(color, worn.inputs["Color"])
+    g.feed(color, worn.inputs["Color"])
     return g.mix_color(mask, color, worn.outputs["Color"])
 
 
@@ -222,7 +223,8 @@ def build_material(mat: Material, name: str) -> bpy.types.Material:
     color: Any = base  # an RGBA tuple until a node produces the colour
     rough: Any = roughness
     if mat.texture is not None:
-        tex = g.node("ShaderNodeTexImage", {"interpolation": "Linear", "extension": "REPEAT"})
+        # EXTEND: UVs span 0..1 once, so texels at the border must not blend with the opposite side.
+        tex = g.node("ShaderNodeTexImage", {"interpolation": "Linear", "extension": "EXTEND"})
         tex.image = texture_image(mat.texture, f"{name}_tex")
         g.link(g.coords("UV"), tex.inputs["Vector"])
         color = tex.outputs["Color"]
@@ -238,8 +240,6 @@ def build_material(mat: Material, name: str) -> bpy.types.Material:
         color, rough = _dirt(g, color, rough, float(min(mat.dirt, 1.0)))
     if mat.wear > 0:
         color = _wear(g, color, float(min(mat.wear, 1.0)))
-    if not isinstance(color, tuple):
-        g.link(color, bsdf.inputs["Base Color"])
-    if not isinstance(rough, float):
-        g.link(rough, bsdf.inputs["Roughness"])
+    g.feed(color, bsdf.inputs["Base Color"])
+    g.feed(rough, bsdf.inputs["Roughness"])
     return bm
