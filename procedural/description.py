@@ -125,6 +125,9 @@ class Sky:
     strength: float = 1.0
     # Atmosphere: 0 = perfectly clear; 1 = hazy. Maps to the renderer's air/aerosol settings.
     haze: float = 0.2
+    # Apparent angular diameter of the sun (radians): the softness of its shadows. The renderer
+    # adds the sun itself (a sun lamp whose power and colour follow from elevation and haze).
+    sun_angle: float = 0.00925
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 from scenesmith.procedural.colors import kelvin_to_linear_rgb, srgb_to_linear
 from scenesmith.procedural.description import Light, Sky, World
 from scenesmith.procedural.params import Color, Fraction, Length, PositiveLength, Rule, number
-from scenesmith.procedural.sun import sun_direction, sun_position
+from scenesmith.procedural.sun import sun_position
 
 
 class AmbientRule(Rule):
@@ -34,14 +34,15 @@ class LampRule(Rule):
 
 
 class SunRule(Rule):
-    """Daylight: a sun lamp plus a physical sky, positioned by date, solar time and latitude."""
+    """Daylight: a physical sky with its sun, positioned by date, solar time and latitude."""
 
     day_of_year: number(minimum=1, maximum=366) = {"uniform": [1, 365]}
     solar_hour: number(minimum=0, maximum=24) = {"uniform": [8, 16]}
     latitude_deg: number(minimum=-90, maximum=90) = 45.0
-    strength: number(minimum=0, maximum=100) = 1.0  # sky strength; the sun lamp scales with it
-    sun_irradiance_w_m2: number(minimum=0, maximum=2000) = 4.0
-    sun_angle_deg: number(minimum=0, maximum=30) = 0.53
+    # Sky brightness; the renderer derives the sun lamp's power and colour from the sky model
+    # (elevation, haze) and scales it by the same strength, so sun and sky always agree.
+    strength: number(minimum=0, maximum=100) = 1.0
+    sun_angle_deg: number(minimum=0, maximum=30) = 0.53  # apparent sun size: shadow softness
     haze: Fraction = 0.2
 
 
@@ -68,16 +69,7 @@ def sample_lighting(
             sun_azimuth=azimuth,
             strength=rule.sun.strength.sample(rng),
             haze=rule.sun.haze.sample(rng),
-        )
-        towards_sun = np.asarray(sun_direction(elevation, azimuth))
-        lights.append(
-            Light(
-                kind="sun",
-                position=tuple(float(v) for v in np.asarray(centre) + 100 * towards_sun),
-                direction=tuple(float(v) for v in -towards_sun),
-                power=rule.sun.sun_irradiance_w_m2.sample(rng),
-                size=math.radians(rule.sun.sun_angle_deg.sample(rng)),
-            )
+            sun_angle=math.radians(rule.sun.sun_angle_deg.sample(rng)),
         )
         factors |= {
             "sun.day_of_year": day,
@@ -85,7 +77,7 @@ def sample_lighting(
             "sun.latitude_deg": latitude,
             "sun.elevation_deg": math.degrees(elevation),
             "sun.azimuth_deg": math.degrees(azimuth),
-            "sun.irradiance_w_m2": lights[-1].power,
+            "sun.angle_deg": math.degrees(sky.sun_angle),
             "sky.strength": sky.strength,
             "sky.haze": sky.haze,
         }
