@@ -12,16 +12,14 @@ import json
 import types
 import typing
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from scenesmith.procedural.composition import CompositionError, builtin_dir, parse_yaml, resolve
 from scenesmith.procedural.rules import UNION_TAGS, SceneRules
-
-BUILTIN_PACKAGE = "scenesmith.scenes"
 
 
 class SceneRuleError(ValueError):
@@ -54,27 +52,28 @@ class LoadedScene:
 def builtin_scenes() -> dict[str, str]:
     """Built-in scene name → first line of its description."""
     found = {}
-    for entry in sorted(resources.files(BUILTIN_PACKAGE).iterdir(), key=lambda p: p.name):
+    for entry in sorted(builtin_dir().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
             data = yaml.safe_load(entry.read_text()) or {}
             found[entry.name[: -len(".yaml")]] = str(data.get("description", "")).strip().split("\n")[0]
     return found
 
 
-def _read_scene_text(scene: str) -> tuple[str, str]:
+def _read_scene_text(scene: str) -> tuple[str, str, Path]:
+    """(text, source name for messages, the file's path) of a scene file or built-in name."""
     path = Path(scene)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.is_file():
             raise SceneRuleError(f"{scene}: scene file not found")
         try:
-            return path.read_text(encoding="utf-8"), str(path)
+            return path.read_text(encoding="utf-8"), str(path), path.resolve()
         except (OSError, UnicodeDecodeError) as exc:
             raise SceneRuleError(f"{scene}: cannot read scene file ({exc})") from None
-    candidate = resources.files(BUILTIN_PACKAGE) / f"{scene}.yaml"
+    candidate = builtin_dir() / f"{scene}.yaml"
     if not candidate.is_file():
         names = ", ".join(builtin_scenes()) or "none"
         raise SceneRuleError(f"{scene}: not a scene file and not a built-in scene (built-ins: {names})")
-    return candidate.read_text(encoding="utf-8"), f"builtin:{scene}"
+    return candidate.read_text(encoding="utf-8"), f"builtin:{scene}", candidate.resolve()
 
 
 def parse_override(override: str) -> tuple[list[str], Any]:
@@ -184,14 +183,11 @@ def _explain(error: dict[str, Any]) -> str:
 
 def load_scene(scene: str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedScene:
     """Built-in name or path → validated rules. Raises SceneRuleError, never a library traceback."""
-    text, source = _read_scene_text(scene)
+    text, source, path = _read_scene_text(scene)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SceneRuleError(f"{source}: invalid YAML{position}: {problem}") from None
+        data = resolve(parse_yaml(text, source), path.parent, source, (path,))
+    except CompositionError as exc:
+        raise SceneRuleError(str(exc)) from None
     if not isinstance(data, dict):
         raise SceneRuleError(
             f"{source}: expected a mapping of scene rules at the top level, got {type(data).__name__}"

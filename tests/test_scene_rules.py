@@ -240,3 +240,44 @@ def test_arbitrary_text_never_crashes_the_validator(
     path.write_text(text, encoding="utf-8")
     code, err = run_cli(["validate", str(path)], capsys)
     assert code == 2 and "fuzz.yaml" in err
+
+
+def test_extends_and_include_compose_scene_files(tmp_path: Path) -> None:
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "looks.yaml").write_text(
+        "white_die: {body: {color: '#f4f4f4', roughness: 0.6}, pips: {color: '#050505'}}\n"
+    )
+    scene = tmp_path / "few.yaml"
+    scene.write_text(
+        "extends: dice_tray\n"
+        "name: few_white_dice\n"
+        "objects:\n"
+        "  dice:\n"
+        "    count: 3\n"
+        "    palette: [{materials: {include: 'parts/looks.yaml#white_die', pips: {color: '#ff0000'}}}]\n"
+    )
+    rules = load_scene(str(scene)).rules
+    rng = np.random.default_rng(0)
+    assert rules.name == "few_white_dice" and rules.objects["dice"].count.sample(rng) == 3
+    materials = rules.objects["dice"].palette[0].materials
+    assert materials["pips"].color.sample(rng) == (1.0, 0.0, 0.0)  # local override wins
+    assert materials["body"].roughness.sample(rng) == 0.6  # from the included part
+    assert rules.camera == load_scene("dice_tray").rules.camera  # inherited unchanged
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("extends: self.yaml\n", "circular reference"),
+        ("extends: no_such_scene\n", "cannot find"),
+        ("extends: dice_tray\nobjects: {dice: {palette: [{include: 'missing.yaml#x'}]}}\n", "cannot find"),
+        ("extends: dice_tray\ncamera: {include: 'self.yaml#nope'}\n", "circular reference"),
+    ],
+)
+def test_bad_references_exit_2_naming_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    scene = tmp_path / "self.yaml"
+    scene.write_text(text)
+    code, err = run_cli(["validate", str(scene)], capsys)
+    assert code == 2 and expected in err and "Traceback" not in err
