@@ -1,0 +1,168 @@
+"""Planted rows and scattered weeds on uneven ground: bases stand on the soil wherever it is.
+
+`mode: rows` plants objects at a sampled spacing along 1–N parallel rows that run along the
+support's x axis at y = k · row_spacing_m (k = 0, ±1, …, so one row always runs through the
+centre, on the crest the `field` surface raises there), with jitter along and across the row and
+a probability of a missing plant. Positions nearest the view centre are filled first, so when the
+group's `count` runs short the gaps are at the edges of the image, not in its middle.
+
+`mode: scatter` puts objects at uniform random positions, each at least `min_distance_m` from
+every base already standing on the support (crop stems, earlier weeds) and from each other.
+
+Both modes set z so the object's origin (a plant's base) sits on the top of the support's surface
+object at that xy, `sink_m` below it, rather than on the support plane: the soil is displaced. The
+top is read from the surface object that has the support's name (its triangles are searched in
+xy; the highest hit wins), so it works for any surface mesh; where there is none, the support
+plane is used. Leaves of neighbouring plants may overlap (they are thin), bases never coincide.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import trimesh
+
+from scenesmith.procedural.description import SceneObject
+from scenesmith.procedural.params import Angle, Length, PositiveLength, Probability, Rule, number
+from scenesmith.procedural.placements.pack import choose_support, view_region
+from scenesmith.procedural.registry import (
+    Generated,
+    Placement,
+    PlacementContext,
+    PlacementSpec,
+    Support,
+    register,
+)
+
+
+class RowsRule(Rule):
+    method: Literal["rows"]
+    support: list[str]
+    mode: Literal["rows", "scatter"] = "rows"
+    row_count: number(integer=True, minimum=1, maximum=50) = 1
+    row_spacing_m: PositiveLength = 0.5
+    plant_spacing_m: PositiveLength = 0.2
+    jitter_along_m: Length = 0.02
+    jitter_across_m: Length = 0.01
+    missing_probability: Probability = 0.05
+    # Minimum distance between bases (scatter: also from every base already on the support).
+    min_distance_m: Length = 0.03
+    # How far beyond the visible region plants may stand (their leaves reach into the view).
+    margin_m: Length = 0.1
+    yaw_deg: Angle = {"uniform": [0, 360]}
+    sink_m: Length = 0.003  # how deep the base goes into the soil
+    attempts: int = 200
+
+
+class SurfaceTop:
+    """Height of the top of a support's surface mesh (world frame) at world xy points."""
+
+    def __init__(self, mesh: trimesh.Trimesh | None, fallback_z: float) -> None:
+        self.fallback_z = fallback_z
+        self.triangles = None if mesh is None else mesh.triangles
+        if self.triangles is not None:
+            self.lo = self.triangles[:, :, :2].min(1)
+            self.hi = self.triangles[:, :, :2].max(1)
+
+    def __call__(self, xy: np.ndarray) -> float:
+        if self.triangles is None:
+            return self.fallback_z
+        inside = np.all((self.lo <= xy + 1e-9) & (xy - 1e-9 <= self.hi), axis=1)
+        best = None
+        for a, b, c in self.triangles[inside]:
+            # Barycentric coordinates of xy in the triangle's xy projection.
+            m = np.array([b[:2] - a[:2], c[:2] - a[:2]]).T
+            det = np.linalg.det(m)
+            if abs(det) < 1e-15:
+                continue
+            s, t = np.linalg.solve(m, xy - a[:2])
+            if s >= -1e-9 and t >= -1e-9 and s + t <= 1 + 1e-9:
+                z = a[2] + s * (b[2] - a[2]) + t * (c[2] - a[2])
+                best = z if best is None else max(best, z)
+        return self.fallback_z if best is None else float(best)
+
+
+def surface_top(support: Support, context: PlacementContext) -> SurfaceTop:
+    owners: list[SceneObject] = [o for o in context.placed if o.name == support.name]
+    mesh = trimesh.util.concatenate([o.world_mesh for o in owners]) if owners else None
+    return SurfaceTop(mesh, float(support.pose[2, 3]))
+
+
+def standing_bases(support: Support, context: PlacementContext) -> list[np.ndarray]:
+    """Support-frame xy of the origins (bases) of objects already placed on this support."""
+    world_to_support = np.linalg.inv(support.pose)
+    return [
+        (world_to_support @ obj.pose[:, 3])[:2]
+        for obj in context.placed
+        if obj.attributes.get("support") == support.name
+    ]
+
+
+def row_positions(
+    rule: RowsRule, rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, centre: np.ndarray
+) -> list[np.ndarray]:
+    """Planting spots (support-frame xy) along the rows within [lo, hi], nearest the centre first."""
+    rows = int(rule.row_count.sample(rng))
+    spacing_across = rule.row_spacing_m.sample(rng)
+    spacing = rule.plant_spacing_m.sample(rng)
+    along, across = rule.jitter_along_m.sample(rng), rule.jitter_across_m.sample(rng)
+    missing = rule.missing_probability.sample(rng)
+    # Row k at y = k·spacing for k in −⌊(n−1)/2⌋ … ⌈(n−1)/2⌉, nearest the view centre first.
+    first = -((rows - 1) // 2)
+    spots = []
+    for k in range(first, first + rows):
+        y = k * spacing_across
+        phase = rng.uniform(0.0, spacing)
+        for x in np.arange(lo[0] + phase, hi[0], spacing):
+            spot = np.array([x + rng.normal(0.0, along), y + rng.normal(0.0, across)])
+            if rng.uniform() >= missing and np.all(spot >= lo) and np.all(spot <= hi):
+                spots.append(spot)
+    spots.sort(key=lambda p: float(np.linalg.norm(p - centre)))
+    return spots
+
+
+def place_rows(
+    rule: RowsRule, rng: np.random.Generator, generated: list[Generated], context: PlacementContext
+) -> list[Placement | None]:
+    support = choose_support(rule.support, context)
+    if support is None or not generated:
+        return [None] * len(generated)
+    centre, half = view_region(support, context)
+    if np.any(half <= 0):
+        return [None] * len(generated)
+    limit = np.asarray(support.half_extent, float)
+    margin = rule.margin_m.sample(rng)
+    lo, hi = np.maximum(centre - half - margin, -limit), np.minimum(centre + half + margin, limit)
+    min_distance = rule.min_distance_m.sample(rng)
+    if rule.mode == "rows":
+        candidates = row_positions(rule, rng, lo, hi, centre)
+    else:
+        candidates = list(rng.uniform(lo, hi, size=(len(generated) * rule.attempts, 2)))
+    taken = standing_bases(support, context)
+    chosen: list[np.ndarray] = []
+    for spot in candidates:
+        if len(chosen) == len(generated):
+            break
+        if not taken or np.linalg.norm(np.asarray(taken) - spot, axis=1).min() >= min_distance:
+            chosen.append(spot)
+            taken.append(spot)
+    top = surface_top(support, context)
+    sink = rule.sink_m.sample(rng)
+    placements: list[Placement | None] = []
+    for index, item in enumerate(generated):
+        yaw = math.radians(rule.yaw_deg.sample(rng))
+        if index >= len(chosen):
+            placements.append(None)
+            continue
+        local = np.eye(4)
+        local[:3, :3] = trimesh.transformations.rotation_matrix(yaw, [0, 0, 1])[:3, :3] @ item.rest_rotation
+        local[:2, 3] = chosen[index]
+        pose = support.pose @ local
+        pose[2, 3] = top(pose[:2, 3]) - sink
+        placements.append(Placement(pose, support.name))
+    return placements
+
+
+register(PlacementSpec("rows", RowsRule, place_rows))
