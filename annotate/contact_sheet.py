@@ -51,7 +51,19 @@ def _tile(dataset: Path, meta: dict[str, Any], tile: int) -> np.ndarray:
     if image is None:
         raise FileNotFoundError(dataset / meta["files"]["image"])
     instance = read_instance(dataset / meta["files"]["instance"])
-    objects = {o["instance_id"]: o for o in meta["objects"]}
+    return labelled_tile(image, instance, meta["objects"], meta["annotations"], f"#{meta['image_id']}", tile)
+
+
+def labelled_tile(
+    image: np.ndarray,
+    instance: np.ndarray,
+    object_entries: list[dict[str, Any]],
+    annotations: list[dict[str, Any]],
+    caption: str,
+    tile: int,
+) -> np.ndarray:
+    """One BGR image with its labels drawn, scaled into a `tile`×`tile` square (arrays in, array out)."""
+    objects = {o["instance_id"]: o for o in object_entries}
     colors = {iid: CROWD_COLOR if o["iscrowd"] else instance_color(iid) for iid, o in objects.items()}
     tinted = image.astype(np.float32)
     for iid, color in colors.items():
@@ -69,7 +81,7 @@ def _tile(dataset: Path, meta: dict[str, Any], tile: int) -> np.ndarray:
     def to_tile(x: float, y: float) -> tuple[int, int]:
         return round(ox + x * scale), round(oy + y * scale)
 
-    for ann in meta["annotations"]:
+    for ann in annotations:
         color = colors.get(ann["instance_id"], CROWD_COLOR)
         if ann.get("amodal_bbox"):
             ax, ay, aw, ah = ann["amodal_bbox"]
@@ -79,7 +91,7 @@ def _tile(dataset: Path, meta: dict[str, Any], tile: int) -> np.ndarray:
         cv2.rectangle(canvas, p0, p1, color, 1)
         name = objects.get(ann["instance_id"], {}).get("category") or str(ann["category_id"])
         cv2.putText(canvas, name, (p0[0], max(p0[1] - 3, 9)), _FONT, 0.35, color, 1, cv2.LINE_AA)
-    cv2.putText(canvas, f"#{meta['image_id']}", (3, tile - 4), _FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(canvas, caption, (3, tile - 4), _FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
     return canvas
 
 

@@ -146,6 +146,30 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from scenesmith.preview import preview
+
+    out = preview(
+        args.scene, Path(args.out), args.overrides, args.count, args.seed, args.size, device=args.device
+    )
+    print(f"preview: {out.resolve()}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from scenesmith.preview import sweep
+    from scenesmith.procedural.loader import load_scene
+
+    for value in args.values:  # fail fast, before any rendering, on a value the rules reject
+        load_scene(args.scene, [*args.overrides, f"{args.vary}={value}"])
+    out = sweep(
+        args.scene, args.vary, args.values, Path(args.out), args.overrides, args.count, args.seed, args.size,
+        device=args.device,
+    )  # fmt: skip
+    print(f"sweep: {out.resolve()}")
+    return 0
+
+
 def _cmd_bench_render(args: argparse.Namespace) -> int:
     from scenesmith.benchmark.render_bench import run_render_benchmark
 
@@ -204,6 +228,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="use only --against images whose `split` is this (default: train)")
     p.add_argument("--out", help="output folder for stats.json and plots (default: DATASET/stats)")
     p.set_defaults(run=_cmd_stats)
+
+    p = commands.add_parser("preview", help="low-sample labelled contact sheet of a scene, in seconds")
+    _add_scene_arguments(p)
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--count", type=_positive_int, default=8)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--size", type=_positive_int, default=192, help="tile size in pixels (square renders)")
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    p.set_defaults(run=_cmd_preview)
+
+    p = commands.add_parser("sweep", help="vary one rule, hold the rest: one labelled row per value")
+    _add_scene_arguments(p)
+    p.add_argument("--vary", required=True, metavar="KEY.PATH", help="the rule to vary, e.g. camera.tilt_deg")
+    p.add_argument("--values", required=True, nargs="+", help="values (YAML), e.g. 0 10 20")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--count", type=_positive_int, default=4, help="images per value")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--size", type=_positive_int, default=192)
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    p.set_defaults(run=_cmd_sweep)
 
     p = commands.add_parser("bench", help="benchmarks that print numbers")
     benches = p.add_subparsers(dest="bench", required=True)
