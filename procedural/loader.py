@@ -181,6 +181,22 @@ def _explain(error: dict[str, Any]) -> str:
     return f"{where}: {message} (got {shown})"
 
 
+def _anchor_mesh_paths(data: dict[str, Any], base_dir: Path) -> None:
+    """Make `mesh_file` paths relative to the scene file, not to wherever the command runs."""
+    groups = data.get("objects")
+    if not isinstance(groups, dict):
+        return
+    for group in groups.values():
+        params = group.get("params") if isinstance(group, dict) else None
+        if group_is_mesh_file(group) and isinstance(params, dict) and isinstance(params.get("path"), str):
+            if not Path(params["path"]).is_absolute():
+                params["path"] = str((base_dir / params["path"]).resolve())
+
+
+def group_is_mesh_file(group: Any) -> bool:
+    return isinstance(group, dict) and group.get("generator") == "mesh_file"
+
+
 def load_scene(scene: str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedScene:
     """Built-in name or path → validated rules. Raises SceneRuleError, never a library traceback."""
     text, source, path = _read_scene_text(scene)
@@ -193,8 +209,9 @@ def load_scene(scene: str, overrides: list[str] | tuple[str, ...] = ()) -> Loade
             f"{source}: expected a mapping of scene rules at the top level, got {type(data).__name__}"
         )
     for override in overrides:
-        path, value = parse_override(override)
-        apply_override(data, path, value, override)
+        key_path, value = parse_override(override)
+        apply_override(data, key_path, value, override)
+    _anchor_mesh_paths(data, path.parent)
     try:
         rules = SceneRules.model_validate(data)
     except ValidationError as exc:

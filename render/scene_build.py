@@ -32,7 +32,6 @@ SKY_IMPORTANCE_MAP = 256
 SUN_TOP_IRRADIANCE = (179.7, 164.4, 152.5)
 SUN_TAU = (0.0737, 0.1280, 0.2603)
 SUN_TAU_HAZE = (0.1384, 0.1586, 0.1965)
-SUN_ANGLE = math.radians(0.545)  # the sun's angular diameter
 
 
 def build_object(obj: SceneObject, collection: bpy.types.Collection) -> bpy.types.Object:
@@ -182,7 +181,7 @@ def build_sky_sun(sky: Sky, collection: bpy.types.Collection) -> bpy.types.Objec
     data = bpy.data.lights.new("sky_sun", "SUN")
     data.energy = float(e.max())
     data.color = tuple(float(c) for c in e / e.max())
-    data.angle = SUN_ANGLE
+    data.angle = float(sky.sun_angle)
     ob = bpy.data.objects.new("sky_sun", data)
     ob.matrix_world = _aim_matrix((0.0, 0.0, 0.0), tuple(float(c) for c in -sun_vector(sky)))
     collection.objects.link(ob)
