@@ -30,8 +30,10 @@ class PackRule(Rule):
     support: list[str]
     margin_m: Length = 0.002
     min_gap_m: Length = 0.0
-    # Fraction of the region (each side) used; for supports limited to the view, of the visible part.
+    # Fraction (each side) of a bounded support (tray, belt, board) that objects may use, and of the
+    # visible part of a view-limited support (table, ground): on a bare table objects stay central.
     extent_fraction: number(minimum=0.05, maximum=1.0) = 1.0
+    view_fraction: number(minimum=0.05, maximum=1.0) = 0.8
     yaw_deg: Angle = {"uniform": [0, 360]}
     attempts: int = 200
 
@@ -92,7 +94,8 @@ def place_packed(
     if support is None:
         return [None] * len(generated)
     centre, half = view_region(support, context)
-    half = half * rule.extent_fraction.sample(rng)
+    extent, view = rule.extent_fraction.sample(rng), rule.view_fraction.sample(rng)
+    half = half * (view if support.limit_to_view else extent)
     margin, gap = rule.margin_m.sample(rng), rule.min_gap_m.sample(rng)
     discs = occupied_discs(support, context)
     poses: list[Placement | None] = []

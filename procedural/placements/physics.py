@@ -36,8 +36,10 @@ TIME_STEP = 1.0 / 240.0
 class PhysicsRule(Rule):
     method: Literal["physics"]
     support: list[str]
-    # Fraction of the region (each side) the drop points are spread over.
+    # Fraction (each side) of a bounded support (tray, belt, board) that objects may use, and of the
+    # visible part of a view-limited support (table, ground): on a bare table objects stay central.
     extent_fraction: number(minimum=0.05, maximum=1.0) = 0.9
+    view_fraction: number(minimum=0.05, maximum=1.0) = 0.8
     drop_height_m: Length = 0.02
     # Probability that an object is dropped in a uniformly random orientation (else its rest pose).
     tumble: Fraction = 1.0
@@ -122,7 +124,8 @@ def place_physics(
     if support is None or not generated:
         return [None] * len(generated)
     centre, half = view_region(support, context)
-    half = half * rule.extent_fraction.sample(rng)
+    extent, view = rule.extent_fraction.sample(rng), rule.view_fraction.sample(rng)
+    half = half * (view if support.limit_to_view else extent)
     friction, restitution = rule.friction.sample(rng), rule.restitution.sample(rng)
     starts = _drop_poses(rule, rng, generated, support, (centre, half))
     client = pybullet.connect(pybullet.DIRECT)
