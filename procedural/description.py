@@ -149,6 +149,11 @@ class SensorEffects:
     vignetting: float = 0.0  # 0..1 darkening at the corners
     jpeg_quality: int | None = None  # re-encode through JPEG at this quality
     exposure_ev: float = 0.0  # multiply linear-ish intensity by 2**ev before the others
+    # Camera shake / subject motion: a linear blur of this length (pixels) along this angle.
+    motion_blur_px: float = 0.0
+    motion_blur_angle_deg: float = 0.0
+    # Per-channel gains of an imperfect auto white balance (1, 1, 1 = neutral).
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Camera sensor/optics effects on the rendered RGB (bpy-free: numpy + OpenCV).
 
 Applied after rendering so that label passes stay exact and the effects are cheap to vary. The
-order follows light through a camera: exposure → vignetting (optics) → chromatic aberration (optics)
-→ blur (optics / demosaicing) → noise (sensor read-out) → JPEG (encoder).
+order follows light through a camera: exposure and white balance → vignetting (optics) → chromatic
+aberration (optics) → blur (optics / demosaicing) → motion blur (shake) → noise (sensor read-out)
+→ JPEG (encoder).
 
 Intensities are processed as floats in 0..1 on the display-referred values. Exposure therefore
 multiplies display values by 2**ev (a cheap approximation of a linear exposure change, clipped at 1).
@@ -26,6 +27,8 @@ def is_identity(effects: SensorEffects) -> bool:
         and effects.vignetting == 0
         and effects.jpeg_quality is None
         and effects.exposure_ev == 0
+        and effects.motion_blur_px == 0
+        and tuple(effects.white_balance) == (1.0, 1.0, 1.0)
     )
 
 
@@ -40,6 +43,11 @@ def validate_effects(effects: SensorEffects) -> None:
     for name in ("chromatic_aberration_px", "exposure_ev"):
         if not np.isfinite(getattr(effects, name)):
             raise ValueError(f"sensor {name} must be finite, got {getattr(effects, name)}")
+    if not (np.isfinite(effects.motion_blur_px) and effects.motion_blur_px >= 0):
+        raise ValueError(f"sensor motion_blur_px must be finite and >= 0, got {effects.motion_blur_px}")
+    gains = np.asarray(effects.white_balance, float)
+    if gains.shape != (3,) or not np.all(np.isfinite(gains) & (gains > 0)):
+        raise ValueError(f"sensor white_balance must be three positive gains, got {effects.white_balance!r}")
     q = effects.jpeg_quality
     if q is not None and not (isinstance(q, int | np.integer) and 1 <= q <= 100):
         raise ValueError(f"sensor jpeg_quality must be an int in [1, 100] or None, got {q!r}")
@@ -65,6 +73,19 @@ def _radial_scale(channel: np.ndarray, shift_px: float) -> np.ndarray:
     return cv2.remap(channel, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def motion_kernel(length_px: float, angle_deg: float) -> np.ndarray:
+    """Normalised line kernel of `length_px` along `angle_deg` (0 = image +x), anti-aliased."""
+    size = int(np.ceil(length_px)) | 1
+    kernel = np.zeros((size * 4, size * 4), np.float32)  # drawn 4× larger, then shrunk: sub-pixel length
+    centre = (size * 4 - 1) / 2
+    dx, dy = np.cos(np.radians(angle_deg)) * length_px * 2, np.sin(np.radians(angle_deg)) * length_px * 2
+    p0 = (round((centre - dx) * 16), round((centre - dy) * 16))
+    p1 = (round((centre + dx) * 16), round((centre + dy) * 16))
+    cv2.line(kernel, p0, p1, 1.0, thickness=4, lineType=cv2.LINE_AA, shift=4)
+    kernel = cv2.resize(kernel, (size, size), interpolation=cv2.INTER_AREA)
+    return kernel / kernel.sum()
+
+
 def apply_sensor(rgb: np.ndarray, effects: SensorEffects, rng: np.random.Generator) -> np.ndarray:
     """H×W×3 uint8 RGB → H×W×3 uint8 RGB with `effects` applied (see the module docstring).
 
@@ -79,6 +100,8 @@ def apply_sensor(rgb: np.ndarray, effects: SensorEffects, rng: np.random.Generat
     h, w = img.shape[:2]
     if effects.exposure_ev != 0:
         img = np.clip(img * np.float32(2.0**effects.exposure_ev), 0.0, 1.0)
+    if tuple(effects.white_balance) != (1.0, 1.0, 1.0):
+        img = np.clip(img * np.asarray(effects.white_balance, np.float32), 0.0, 1.0)
     if effects.vignetting > 0:
         # Quadratic fall-off, reaching 1 − vignetting exactly at the corners.
         img = img * (1.0 - np.float32(effects.vignetting) * _radius2(h, w))[..., None]
@@ -96,6 +119,9 @@ def apply_sensor(rgb: np.ndarray, effects: SensorEffects, rng: np.random.Generat
         img = cv2.GaussianBlur(
             img, (0, 0), sigmaX=float(effects.blur_sigma_px), borderType=cv2.BORDER_REFLECT
         )
+    if effects.motion_blur_px > 0:
+        img = cv2.filter2D(img, -1, motion_kernel(effects.motion_blur_px, effects.motion_blur_angle_deg),
+                           borderType=cv2.BORDER_REFLECT)  # fmt: skip
     if effects.noise_std > 0:
         img = img + rng.normal(0.0, effects.noise_std, img.shape).astype(np.float32)
     out = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)

@@ -143,3 +143,28 @@ def test_renderer_applies_sensor_to_rgb_only() -> None:
     assert noisy.settings["sensor"] == dataclasses.asdict(eff)
     assert clean.settings["sensor"] == dataclasses.asdict(SensorEffects())
     assert "sensor" in noisy.timings
+
+
+def test_motion_blur_smears_a_point_along_its_angle() -> None:
+    img = np.zeros((41, 41, 3), np.uint8)
+    img[20, 20] = 255
+    out = apply_sensor(
+        img, SensorEffects(motion_blur_px=9, motion_blur_angle_deg=90), np.random.default_rng(0)
+    )
+    rows, cols = np.nonzero(out[..., 0])
+    assert np.ptp(rows) >= 7 and np.ptp(cols) <= 2  # vertical streak
+
+
+def test_white_balance_error_tints_the_image() -> None:
+    from scenesmith.procedural.sensor import white_balance_gains
+
+    grey = np.full((8, 8, 3), 128, np.uint8)
+    # Balanced for a warmer light than the real one: the picture comes out bluer, and vice versa.
+    bluer = apply_sensor(
+        grey, SensorEffects(white_balance=white_balance_gains(-1500)), np.random.default_rng(0)
+    )
+    warmer = apply_sensor(
+        grey, SensorEffects(white_balance=white_balance_gains(2000)), np.random.default_rng(0)
+    )
+    assert bluer[0, 0, 2] > bluer[0, 0, 0] and warmer[0, 0, 0] > warmer[0, 0, 2]
+    assert bluer[0, 0, 1] == warmer[0, 0, 1] == 128
