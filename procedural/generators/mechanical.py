@@ -55,7 +55,10 @@ def chamfer_solid(across_flats: float, height: float, bottom: bool, sections: in
     drop = min((outer - flat) * math.tan(math.radians(30.0)), height / 3)
     low = [(0.0, 0.0), (flat, 0.0), (outer, drop)] if bottom else [(0.0, 0.0), (outer, 0.0)]
     profile = np.array([*low, (outer, height - drop), (flat, height), (0.0, height)])
-    return trimesh.creation.revolve(profile, sections=sections)
+    solid = trimesh.creation.revolve(profile, sections=sections)
+    # Turn the meridians off the hex corners: a meridian through a corner edge pinches the boolean.
+    solid.apply_transform(trimesh.transformations.rotation_matrix(math.pi / (2 * sections), [0, 0, 1]))
+    return solid
 
 
 def manifold(operation: str, meshes: list[trimesh.Trimesh]) -> trimesh.Trimesh:
@@ -103,12 +106,12 @@ def finish(
     slots: tuple[str, ...] = SLOTS,
 ) -> Generated:
     """Centre the solid on its resting footprint, lay it at rest, split sharp edges for shading."""
+    solid = trimesh.Trimesh(solid.vertices, solid.faces)  # merge coincident vertices, as consumers do
     if not solid.is_watertight or solid.volume <= 0:
         raise ValueError(f"mechanical part is not a closed solid: {attributes}")
     rotation = stable_rest(solid, down_hint)
     rested = solid.vertices @ rotation.T
     centre = (rested.min(0) + rested.max(0)) / 2
-    solid = solid.copy()
     solid.apply_translation(-(rotation.T @ centre))
     volume = float(solid.volume)
     mesh = trimesh.graph.smooth_shade(solid, angle=SHARP_EDGE, facet_minarea=None) if smooth else solid
