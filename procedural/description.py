@@ -154,6 +154,8 @@ class SensorEffects:
     motion_blur_angle_deg: float = 0.0
     # Per-channel gains of an imperfect auto white balance (1, 1, 1 = neutral).
     white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # Auto exposure: scale light so the mean grey level (0..1, display) reaches this; None = off.
+    auto_exposure_target: float | None = None
 
 
 @dataclass

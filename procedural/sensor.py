@@ -27,6 +27,8 @@ class SensorRule(Rule):
     motion_blur_angle_deg: Angle = {"uniform": [0, 180]}
     # Auto white balance error: the camera balances for (6500 K + this), the light is 6500 K.
     white_balance_error_k: number(minimum=-4000, maximum=10000) = 0.0
+    # Auto exposure: the mean grey level (0..1) the camera meters for; omit to keep the render's exposure.
+    auto_exposure_target: number(minimum=0.01, maximum=0.99) | None = None
 
 
 def white_balance_gains(error_k: float, reference_k: float = 6500.0) -> tuple[float, float, float]:
@@ -52,6 +54,9 @@ def sample_sensor(rule: SensorRule, rng: np.random.Generator) -> tuple[SensorEff
         motion_blur_px=rule.motion_blur_px.sample(rng),
         motion_blur_angle_deg=rule.motion_blur_angle_deg.sample(rng),
         white_balance=white_balance_gains(rule.white_balance_error_k.sample(rng)),
+        auto_exposure_target=None
+        if rule.auto_exposure_target is None
+        else rule.auto_exposure_target.sample(rng),
     )
     factors = {
         "noise_std": effects.noise_std,
@@ -63,5 +68,6 @@ def sample_sensor(rule: SensorRule, rng: np.random.Generator) -> tuple[SensorEff
         "motion_blur_px": effects.motion_blur_px,
         "motion_blur_angle_deg": effects.motion_blur_angle_deg,
         "white_balance": list(effects.white_balance),
+        "auto_exposure_target": effects.auto_exposure_target,
     }
     return effects, factors

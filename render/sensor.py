@@ -1,9 +1,9 @@
 """Camera sensor/optics effects on the rendered RGB (bpy-free: numpy + OpenCV).
 
 Applied after rendering so that label passes stay exact and the effects are cheap to vary. The
-order follows light through a camera: exposure and white balance → vignetting (optics) → chromatic
-aberration (optics) → blur (optics / demosaicing) → motion blur (shake) → noise (sensor read-out)
-→ JPEG (encoder).
+order follows light through a camera: auto exposure, exposure and white balance → vignetting
+(optics) → chromatic aberration (optics) → blur (optics / demosaicing) → motion blur (shake) →
+noise (sensor read-out) → JPEG (encoder).
 
 Intensities are processed as floats in 0..1 on the display-referred values. Exposure therefore
 multiplies display values by 2**ev (a cheap approximation of a linear exposure change, clipped at 1).
@@ -29,6 +29,7 @@ def is_identity(effects: SensorEffects) -> bool:
         and effects.exposure_ev == 0
         and effects.motion_blur_px == 0
         and tuple(effects.white_balance) == (1.0, 1.0, 1.0)
+        and effects.auto_exposure_target is None
     )
 
 
@@ -45,6 +46,9 @@ def validate_effects(effects: SensorEffects) -> None:
             raise ValueError(f"sensor {name} must be finite, got {getattr(effects, name)}")
     if not (np.isfinite(effects.motion_blur_px) and effects.motion_blur_px >= 0):
         raise ValueError(f"sensor motion_blur_px must be finite and >= 0, got {effects.motion_blur_px}")
+    target = effects.auto_exposure_target
+    if target is not None and not (np.isfinite(target) and 0 < target < 1):
+        raise ValueError(f"sensor auto_exposure_target must be in (0, 1) or None, got {target}")
     gains = np.asarray(effects.white_balance, float)
     if gains.shape != (3,) or not np.all(np.isfinite(gains) & (gains > 0)):
         raise ValueError(f"sensor white_balance must be three positive gains, got {effects.white_balance!r}")
@@ -73,6 +77,24 @@ def _radial_scale(channel: np.ndarray, shift_px: float) -> np.ndarray:
     return cv2.remap(channel, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def auto_expose(img: np.ndarray, target: float) -> np.ndarray:
+    """Scale the light (in linear space, display gamma ≈ 2.2) so the mean grey level becomes `target`.
+
+    Phones meter the scene and pick an exposure; without this, random lamp power and distance make
+    renders far brighter or darker than any photo. Clipped highlights stay clipped, as in a camera.
+    """
+    linear = np.power(img, np.float32(2.2))
+    mean = float(linear.mean())
+    if mean <= 1e-6:
+        return img
+    # Solve for the gain on the unclipped image, then clip (one fixed-point refinement for highlights).
+    gain = (target**2.2) / mean
+    for _ in range(3):
+        shown = np.power(np.clip(linear * gain, 0.0, 1.0), np.float32(1 / 2.2)).mean()
+        gain *= (target / max(float(shown), 1e-6)) ** 2.2
+    return np.power(np.clip(linear * np.float32(gain), 0.0, 1.0), np.float32(1 / 2.2))
+
+
 def motion_kernel(length_px: float, angle_deg: float) -> np.ndarray:
     """Normalised line kernel of `length_px` along `angle_deg` (0 = image +x), anti-aliased."""
     size = int(np.ceil(length_px)) | 1
@@ -98,6 +120,8 @@ def apply_sensor(rgb: np.ndarray, effects: SensorEffects, rng: np.random.Generat
         return rgb
     img = rgb.astype(np.float32) / np.float32(255.0)
     h, w = img.shape[:2]
+    if effects.auto_exposure_target is not None:
+        img = auto_expose(img, effects.auto_exposure_target)
     if effects.exposure_ev != 0:
         img = np.clip(img * np.float32(2.0**effects.exposure_ev), 0.0, 1.0)
     if tuple(effects.white_balance) != (1.0, 1.0, 1.0):

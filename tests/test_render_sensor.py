@@ -168,3 +168,11 @@ def test_white_balance_error_tints_the_image() -> None:
     )
     assert bluer[0, 0, 2] > bluer[0, 0, 0] and warmer[0, 0, 0] > warmer[0, 0, 2]
     assert bluer[0, 0, 1] == warmer[0, 0, 1] == 128
+
+
+@pytest.mark.parametrize("level", [30, 120, 235])
+def test_auto_exposure_meters_any_scene_to_the_target(level: int) -> None:
+    rng = np.random.default_rng(1)
+    img = np.clip(rng.normal(level, 20, (48, 48, 3)), 0, 255).astype(np.uint8)
+    out = apply_sensor(img, SensorEffects(auto_exposure_target=0.6), rng)
+    assert abs(out.mean() / 255 - 0.6) < 0.02
