@@ -17,6 +17,7 @@ import trimesh
 
 from scenesmith.procedural.generators.product_labels import (
     back_panel,
+    canvas,
     front_panel,
     label_style,
     side_panel,
@@ -66,7 +67,7 @@ def box_atlas(extents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     atlas = np.zeros((2 * CELL_PX, 3 * CELL_PX, 3), np.uint8)
     for name, (_, (col, row), u_axis, v_axis) in BOX_FACES.items():
         w, h = _face_size(extents, u_axis, v_axis)
-        scale = 512 / max(w, h)
+        scale = 384 / max(w, h)
         size = (max(16, int(w * scale)), max(16, int(h * scale)))
         if name == "front":
             art = front_panel(style, size, rng)
@@ -75,7 +76,7 @@ def box_atlas(extents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         elif name in ("left", "right"):
             art = side_panel(style, size)
         else:
-            art = np.full((size[1], size[0], 3), style.band, np.uint8)
+            art = canvas(size[0], size[1], style.band)
         atlas[row * CELL_PX : (row + 1) * CELL_PX, col * CELL_PX : (col + 1) * CELL_PX] = cv2.resize(
             art, (CELL_PX, CELL_PX), interpolation=cv2.INTER_AREA
         )

@@ -398,7 +398,7 @@ def make_turned(params: TurnedParams, rng: np.random.Generator) -> Generated:
             float(np.interp(z_centre, outer[:, 1], outer[:, 0])),
             wall,
             z_centre,
-            height * rng.uniform(0.5, 0.62),
+            min(height * rng.uniform(0.5, 0.62), 0.07),
             rng,
         )
         volume += float(handle.volume)

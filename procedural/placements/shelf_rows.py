@@ -138,7 +138,7 @@ class Board:
             return None
         lengths = np.array([hi - lo for lo, hi in fits])
         lo, hi = fits[int(rng.choice(len(fits), p=lengths / lengths.sum()))]
-        return lo if rng.uniform() < 0.5 else float(rng.uniform(lo, hi - width))
+        return lo if rng.uniform() < 0.7 else float(rng.uniform(lo, hi - width))
 
     def is_free(self, lo: float, hi: float) -> bool:
         return lo >= -self.half[0] and hi <= self.half[0] and all(hi <= a or lo >= b for a, b in self.taken)
