@@ -18,7 +18,7 @@ import trimesh
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.description import SceneDescription, SceneObject
 from scenesmith.procedural.loader import load_scene
-from scenesmith.procedural.placements.conveyor import static_pieces
+from scenesmith.procedural.placements.physics import static_pieces
 
 RULES = load_scene("conveyor_parts").rules
 CATEGORIES = {c.name for c in RULES.categories}
