@@ -178,6 +178,46 @@ def oriented_bbox(mask: np.ndarray) -> dict[str, Any] | None:
     }
 
 
+def heading_bbox(mask: np.ndarray, direction: np.ndarray) -> dict[str, Any] | None:
+    """Rotated box of the mask's pixels aligned with an image direction (the object's heading).
+
+    This is the oriented box of aerial datasets (DOTA style): its sides follow the object's own
+    axes (for an aircraft, the fuselage), unlike the minimum-area box, which can run diagonally
+    across a cross-shaped object. `angle_deg` is the heading in the image (0 = +x, 90 = +y/down).
+    """
+    ys, xs = np.nonzero(mask)
+    norm = float(np.linalg.norm(direction))
+    if len(xs) == 0 or norm < 1e-9:
+        return None
+    u = np.asarray(direction, float) / norm
+    v = np.array([-u[1], u[0]])
+    corners = np.concatenate([np.c_[xs + dx, ys + dy] for dx in (0, 1) for dy in (0, 1)]).astype(float)
+    a, b = corners @ u, corners @ v
+    (a0, a1), (b0, b1) = (a.min(), a.max()), (b.min(), b.max())
+    box = [(a0, b0), (a1, b0), (a1, b1), (a0, b1)]
+    points = [(float(p * u[0] + q * v[0]), float(p * u[1] + q * v[1])) for p, q in box]
+    centre = ((a0 + a1) / 2 * u + (b0 + b1) / 2 * v).tolist()
+    return {
+        "cx": centre[0],
+        "cy": centre[1],
+        "length": float(a1 - a0),
+        "width": float(b1 - b0),
+        "angle_deg": float(np.degrees(np.arctan2(u[1], u[0]))),
+        "corners": [list(p) for p in points],
+    }
+
+
+def image_heading(obj: SceneObject, camera: Camera) -> np.ndarray:
+    """The object's +X axis (its forward direction) as a 2-D direction in the image."""
+    origin = obj.pose[:3, 3]
+    length = float(np.linalg.norm(obj.mesh.extents)) / 2 or 1.0
+    tip = origin + obj.pose[:3, 0] * length
+    pixels, depth = camera.project(np.stack([origin, tip]))
+    if np.any(depth <= camera.clip_start):
+        return np.zeros(2)
+    return pixels[1] - pixels[0]
+
+
 def extras_in_camera(extras: dict[str, Any], object_to_camera: np.ndarray) -> dict[str, Any]:
     """Extras that are lists of {position, normal} (e.g. grasp candidates), moved to the camera frame."""
     out: dict[str, Any] = {}
@@ -214,6 +254,7 @@ def _object_labels(
     truncation = _truncation(projected, unoccluded, box_amodal, width, height)
     box = mask_bbox(visible)
     obb = oriented_bbox(visible)
+    obb_heading = heading_bbox(visible, image_heading(obj, camera))
     object_to_camera = np.asarray(camera.world_to_camera) @ np.asarray(obj.pose)
     ann_id = image_id * ID_STRIDE + obj.instance_id
     entry = {
@@ -231,6 +272,7 @@ def _object_labels(
         "bbox": box,
         "amodal_bbox": box_amodal,
         "obb": obb,
+        "obb_heading": obb_heading,
         "pose_world": pose_record(obj.pose),
         "pose_camera": pose_record(object_to_camera),
         "physical": dict(obj.physical),
@@ -253,6 +295,7 @@ def _object_labels(
         "truncation": truncation,
         "amodal_bbox": box_amodal,
         "obb": obb,
+        "obb_heading": obb_heading,
     }
     return entry, annotation
 

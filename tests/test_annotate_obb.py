@@ -33,3 +33,18 @@ def test_grasp_candidates_are_transformed_to_the_camera_frame() -> None:
     np.testing.assert_allclose(moved["grasps"][0]["position"], [1.0, 3.0, 3.0], atol=1e-12)
     np.testing.assert_allclose(moved["grasps"][0]["normal"], [0.0, 1.0, 0.0], atol=1e-12)
     assert moved["grasps"][0]["score"] == 0.9
+
+
+def test_heading_box_follows_the_given_axis() -> None:
+    from scenesmith.annotate.labels import heading_bbox
+
+    mask = np.zeros((200, 200), np.uint8)
+    rect = ((100.0, 100.0), (120.0, 30.0), 30.0)
+    cv2.fillPoly(mask, [np.round(cv2.boxPoints(rect)).astype(np.int32)], 1)
+    direction = np.array([np.cos(np.radians(30)), np.sin(np.radians(30))])
+    box = heading_bbox(mask.astype(bool), direction)
+    assert box["angle_deg"] == pytest.approx(30.0)
+    assert (box["length"], box["width"]) == pytest.approx((121.0, 31.0), abs=3.0)
+    # Along a wrong axis the same mask needs a much larger box.
+    skew = heading_bbox(mask.astype(bool), np.array([1.0, 0.0]))
+    assert skew["length"] * skew["width"] > 1.5 * box["length"] * box["width"]
