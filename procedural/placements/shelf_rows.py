@@ -140,6 +140,9 @@ class Board:
         lo, hi = fits[int(rng.choice(len(fits), p=lengths / lengths.sum()))]
         return lo if rng.uniform() < 0.7 else float(rng.uniform(lo, hi - width))
 
+    def free_length(self) -> float:
+        return sum(hi - lo for lo, hi in free_intervals(self.half[0], self.taken, 0.0))
+
     def is_free(self, lo: float, hi: float) -> bool:
         return lo >= -self.half[0] and hi <= self.half[0] and all(hi <= a or lo >= b for a, b in self.taken)
 
@@ -163,7 +166,9 @@ def place_shelf_rows(
         if not starts:
             pending.pop(0)  # this item fits nowhere; later (smaller) ones may
             continue
-        board, x = starts[int(rng.integers(len(starts)))]
+        # Emptier boards are likelier, so stock spreads over the unit instead of leaving bare boards.
+        free = np.array([b.free_length() for b, _ in starts])
+        board, x = starts[int(rng.choice(len(starts), p=free / free.sum()))]
         facings, depth = int(rule.facings.sample(rng)), int(rule.depth.sample(rng))
         setback = rule.front_setback_m.sample(rng)
         before = len(pending)
