@@ -39,12 +39,12 @@ MAX_DUPLICATE_EXAMPLES = 20
 
 # Every 1-D statistic, in report order, with the label used in tables and plots.
 STATISTICS: dict[str, str] = {
-    "box_width_px": "box width (px)",
-    "box_height_px": "box height (px)",
+    "box_width_px": f"box width (px at {IMAGE_SHORT_SIDE})",
+    "box_height_px": f"box height (px at {IMAGE_SHORT_SIDE})",
     "box_width_frac": "box width / image width",
     "box_height_frac": "box height / image height",
     "box_aspect": "box aspect (w / h)",
-    "box_area_px": "box area w·h (px²)",
+    "box_area_px": f"box area w·h (px² at {IMAGE_SHORT_SIDE})",
     "box_area_frac": "box area / image area",
     "box_center_x": "box centre x / image width",
     "box_center_y": "box centre y / image height",
@@ -242,8 +242,12 @@ def load_dataset(path: str | Path) -> Dataset:
 # Statistics
 
 
-def box_statistics(dataset: Dataset) -> dict[str, np.ndarray]:
-    """Box geometry per annotation, objects per image, and visibility/truncation where recorded."""
+def box_statistics(dataset: Dataset, short_side: int = IMAGE_SHORT_SIDE) -> dict[str, np.ndarray]:
+    """Box geometry per annotation, objects per image, and visibility/truncation where recorded.
+
+    Pixel sizes are measured at the common analysis size (images scaled to `short_side`), like the
+    image statistics, so a 320 px synthetic set and 640 px photos compare like with like.
+    """
     sizes = {im.image_id: (im.width, im.height) for im in dataset.images}
     anns = dataset.annotations
     boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
@@ -251,14 +255,15 @@ def box_statistics(dataset: Dataset) -> dict[str, np.ndarray]:
     w, h = boxes[:, 2], boxes[:, 3]
     with np.errstate(divide="ignore", invalid="ignore"):
         aspect = w / h
+    scale = short_side / frame.min(axis=1) if len(frame) else np.ones(0)
     per_image = Counter(a["image_id"] for a in anns)
     values = {
-        "box_width_px": w,
-        "box_height_px": h,
+        "box_width_px": w * scale,
+        "box_height_px": h * scale,
         "box_width_frac": w / frame[:, 0],
         "box_height_frac": h / frame[:, 1],
         "box_aspect": aspect[np.isfinite(aspect)],  # a zero-height box has no aspect
-        "box_area_px": w * h,
+        "box_area_px": w * h * scale**2,
         "box_area_frac": w * h / (frame[:, 0] * frame[:, 1]),
         "box_center_x": (boxes[:, 0] + w / 2) / frame[:, 0],
         "box_center_y": (boxes[:, 1] + h / 2) / frame[:, 1],
@@ -385,7 +390,7 @@ def factor_values(
 
 def compute_stats(dataset: Dataset, short_side: int = IMAGE_SHORT_SIDE) -> DatasetStats:
     """All statistics of `dataset`; opens each of its (selected) images exactly once."""
-    values = box_statistics(dataset)
+    values = box_statistics(dataset, short_side)
     per_image: dict[str, list[float]] = defaultdict(list)
     histograms = []
     hashes = np.zeros((len(dataset.images), 8), dtype=np.uint8)

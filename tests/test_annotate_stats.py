@@ -17,6 +17,7 @@ import pytest
 from scenesmith.annotate.stats import (
     BOX_SIZE_STATISTICS,
     HEATMAP_BINS,
+    IMAGE_SHORT_SIDE,
     compare,
     compute_stats,
     load_coco,
@@ -101,12 +102,14 @@ def test_box_statistics_equal_known_values(tmp_path: Path) -> None:
     )
     stats = compute_stats(load_coco(path))
     v = stats.values
-    np.testing.assert_allclose(v["box_width_px"], [20, 10, 40])
-    np.testing.assert_allclose(v["box_height_px"], [10, 20, 40])
+    # Images are 100×80; pixel sizes are reported at the common analysis size (short side 320).
+    scale = IMAGE_SHORT_SIDE / 80
+    np.testing.assert_allclose(v["box_width_px"], np.array([20, 10, 40]) * scale)
+    np.testing.assert_allclose(v["box_height_px"], np.array([10, 20, 40]) * scale)
     np.testing.assert_allclose(v["box_width_frac"], [0.2, 0.1, 0.4])
     np.testing.assert_allclose(v["box_height_frac"], [10 / 80, 20 / 80, 0.5])
     np.testing.assert_allclose(v["box_aspect"], [2.0, 0.5, 1.0])
-    np.testing.assert_allclose(v["box_area_px"], [200, 200, 1600])
+    np.testing.assert_allclose(v["box_area_px"], np.array([200, 200, 1600]) * scale**2)
     np.testing.assert_allclose(v["box_area_frac"], [200 / 8000, 200 / 8000, 0.2])
     np.testing.assert_allclose(v["box_center_x"], [0.2, 0.55, 0.2])
     np.testing.assert_allclose(v["box_center_y"], [15 / 80, 30 / 80, 0.25])
@@ -286,7 +289,7 @@ def test_scenesmith_folder_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
         main(["stats", str(root)])  # default output folder: <dataset>/stats
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
-    assert "box width (px)" in printed and "3 images, 6 boxes" in printed
+    assert "box width (px at 320)" in printed and "3 images, 6 boxes" in printed
     document = json.loads((root / "stats" / "stats.json").read_text())
     assert document["synthetic"]["factors"]["camera.height_m"]["mean"] == pytest.approx(0.25)
     assert document["synthetic"]["num_annotations"] == 6
