@@ -61,9 +61,9 @@ def _dress(
     category, iscrowd, tilt = up_category(item, placement.pose)
     if group.category is not None:
         category = group.category
-    volume = (
-        item.volume if item.volume is not None else (item.mesh.volume if item.mesh.is_watertight else None)
-    )
+    # Only the generator knows whether its mesh encloses a volume exactly (overlapping closed parts,
+    # e.g. an aircraft's wings through its fuselage, would be counted twice): no guessing here.
+    volume = item.volume
     physical: dict[str, float] = {"density_kg_m3": density}
     if volume is not None:
         physical |= {"volume_m3": float(volume), "mass_kg": density * float(volume)}
