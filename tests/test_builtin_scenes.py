@@ -18,6 +18,7 @@ from scenesmith.procedural.loader import builtin_scenes, load_scene
 
 SCENES = sorted(builtin_scenes())
 TINY = ["render.resolution=[64, 64]", "render.samples=4", "render.denoise=false"]
+RAY_CHUNK = 256
 
 
 def ray_cast_instances(desc) -> np.ndarray:  # noqa: ANN001
@@ -34,7 +35,13 @@ def ray_cast_instances(desc) -> np.ndarray:  # noqa: ANN001
     pixels = np.stack([u.ravel() + 0.5, v.ravel() + 0.5, np.ones(u.size)], axis=1)
     directions = (np.linalg.inv(cam.K) @ pixels.T).T @ cam.camera_to_world[:3, :3].T
     origins = np.repeat(cam.camera_to_world[:3, 3][None], len(directions), axis=0)
-    hit = combined.ray.intersects_first(origins, directions)
+    # In chunks: a shelf full of products has enough triangles per ray to exhaust memory at once.
+    hit = np.concatenate(
+        [
+            combined.ray.intersects_first(origins[i : i + RAY_CHUNK], directions[i : i + RAY_CHUNK])
+            for i in range(0, len(directions), RAY_CHUNK)
+        ]
+    )
     return np.where(hit >= 0, owner[np.maximum(hit, 0)], 0).reshape(cam.height, cam.width)
 
 
