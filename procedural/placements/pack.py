@@ -67,15 +67,20 @@ def footprint_radius(generated: Generated) -> float:
 
 
 def occupied_discs(support: Support, context: PlacementContext) -> list[tuple[float, float, float]]:
-    """Discs (x, y, r in the support frame) of objects already standing on this support."""
+    """Discs (x, y, r in the support frame) of what already stands on this support.
+
+    That is objects placed on it earlier, and other surfaces resting on it (a tray on the table):
+    a clutter object must not be packed into the tray's walls.
+    """
     world_to_support = np.linalg.inv(support.pose)
     discs = []
     for obj in context.placed:
-        if obj.attributes.get("support") != support.name:
-            continue
         local = trimesh.transform_points(obj.world_mesh.vertices, world_to_support)
-        centre = obj.pose[:3, 3]
-        c = (world_to_support @ np.r_[centre, 1.0])[:2]
+        on_it = obj.attributes.get("support") == support.name
+        resting_surface = obj.instance_id == 0 and obj.name != support.name and abs(local[:, 2].min()) < 0.01
+        if not (on_it or resting_surface):
+            continue
+        c = (world_to_support @ np.r_[obj.pose[:3, 3], 1.0])[:2]
         discs.append((float(c[0]), float(c[1]), float(np.linalg.norm(local[:, :2] - c, axis=1).max())))
     return discs
 
