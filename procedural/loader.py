@@ -172,6 +172,12 @@ def _explain(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         allowed = f"; allowed keys: {', '.join(owner.model_fields)}" if owner else ""
         return f"{where}: unknown key{allowed}"
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        tag = str(error.get("ctx", {}).get("discriminator", "kind")).strip("'")
+        got = error.get("ctx", {}).get("tag")
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        what = f"unknown {tag} {got!r}" if got is not None else f"missing key '{tag}'"
+        return f"{_format_loc((*loc, tag))}: {what}; expected one of {expected}"
     if error["type"] == "missing":
         return f"{where}: required key is missing"
     message = str(error["msg"]).removeprefix("Value error, ")

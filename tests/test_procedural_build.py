@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
 
@@ -55,7 +54,7 @@ def test_different_images_and_seeds_differ() -> None:
 
 
 @pytest.mark.parametrize("index", range(6))
-def test_dice_rest_on_their_support_without_touching_and_class_is_top_face(index: int) -> None:
+def test_dice_rest_on_their_support_and_class_is_the_face_that_points_up(index: int) -> None:
     desc = build_scene(RULES, 3, index)
     dice = desc.labelled_objects
     assert 1 <= len(dice) <= 25
@@ -65,17 +64,16 @@ def test_dice_rest_on_their_support_without_touching_and_class_is_top_face(index
         if obj.name == "tray":
             support = obj.pose[2, 3]
     for d in dice:
-        world = d.world_mesh
-        assert world.bounds[0, 2] == pytest.approx(support, abs=1e-9)
         value = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}[d.category]
         up = d.pose[:3, :3] @ np.asarray(DIE_FACE_NORMALS[value])
-        assert up @ [0, 0, 1] > np.cos(np.radians(1))
         assert d.category_id == value
         assert d.physical["mass_kg"] == pytest.approx(d.physical["density_kg_m3"] * d.physical["volume_m3"])
-    for a, b in itertools.combinations(dice, 2):
-        ra = a.attributes["size_m"] * np.sqrt(2) / 2
-        rb = b.attributes["size_m"] * np.sqrt(2) / 2
-        assert np.linalg.norm(a.pose[:2, 3] - b.pose[:2, 3]) >= ra + rb
+        if d.iscrowd:  # leaning on a wall or another die: labelled ignore, not guessed
+            assert up @ [0, 0, 1] <= np.cos(np.radians(15))
+            continue
+        assert up @ [0, 0, 1] > np.cos(np.radians(15))
+        # Settled by physics: lying on the support within the 0.1 mm collision margins.
+        assert d.world_mesh.bounds[0, 2] == pytest.approx(support, abs=5e-4)
 
 
 def test_rounded_box_is_watertight_with_exact_bounds() -> None:

@@ -69,15 +69,21 @@ def footprint_radius(generated: Generated) -> float:
 def occupied_discs(support: Support, context: PlacementContext) -> list[tuple[float, float, float]]:
     """Discs (x, y, r in the support frame) of what already stands on this support.
 
-    That is objects placed on it earlier, and other surfaces resting on it (a tray on the table):
-    a clutter object must not be packed into the tray's walls.
+    That is objects placed on it earlier, and other surfaces standing on it (a tray on the table):
+    a clutter object must not be packed into the tray's walls. Flat surfaces on it (paint markings,
+    stains, under 5 mm tall) are not obstacles.
     """
     world_to_support = np.linalg.inv(support.pose)
     discs = []
     for obj in context.placed:
         local = trimesh.transform_points(obj.world_mesh.vertices, world_to_support)
         on_it = obj.attributes.get("support") == support.name
-        resting_surface = obj.instance_id == 0 and obj.name != support.name and abs(local[:, 2].min()) < 0.01
+        resting_surface = (
+            obj.instance_id == 0
+            and obj.name != support.name
+            and abs(local[:, 2].min()) < 0.01
+            and local[:, 2].max() > 0.005
+        )
         if not (on_it or resting_surface):
             continue
         c = (world_to_support @ np.r_[obj.pose[:3, 3], 1.0])[:2]
