@@ -19,6 +19,16 @@ from typing import Any
 import numpy as np
 
 _FILE_MODE = 0o644  # mkstemp creates 0600; dataset files are meant to be shared.
+# Temp files start with this, so readers skip them and a resumed run can sweep up after a kill.
+TEMP_PREFIX = ".tmp-"
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> int:
+    """Delete temp files a killed writer left below `folder`; returns how many were removed."""
+    stale = [p for p in Path(folder).rglob(f"{TEMP_PREFIX}*") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 @contextlib.contextmanager
@@ -29,7 +39,7 @@ def _temp_sibling(path: Path) -> Iterator[Path]:
     from it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=path.suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -137,12 +137,17 @@ def write_sample(
 
 def completed_indices(out_dir: str | os.PathLike[str]) -> set[int]:
     """Indices of samples whose meta file exists (i.e. fully written)."""
-    return {int(p.stem) for p in (Path(out_dir) / "meta").glob("*.json") if p.stem.isdigit()}
+    return {int(p.stem) for p in _meta_files(out_dir)}
+
+
+def _meta_files(out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Finished meta files only (`000042.json`), never a writer's temp file."""
+    return [p for p in (Path(out_dir) / "meta").glob("*.json") if p.stem.isdigit()]
 
 
 def load_metas(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """All per-image meta documents, sorted by image id."""
-    metas = [json.loads(p.read_text()) for p in (Path(out_dir) / "meta").glob("*.json")]
+    metas = [json.loads(p.read_text()) for p in _meta_files(out_dir)]
     return sorted(metas, key=lambda m: m["image_id"])
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 import scenesmith
-from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.annotate.atomic import atomic_write_json, remove_stale_temp_files
 from scenesmith.annotate.dataset_writer import completed_indices, semantic_map, write_coco, write_sample
 from scenesmith.annotate.labels import ImageLabels, label_image
 from scenesmith.errors import UserError
@@ -112,6 +112,7 @@ def generate_dataset(
     out_dir = Path(out_dir)
     previous = _check_output_folder(out_dir, identity, count)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out_dir)  # half-written files of a run that was killed
     settings = render_settings(loaded, device)
     clock = StageClock(dict(previous.get("timings_s", {})) if previous else {})
     manifest: dict[str, Any] = {

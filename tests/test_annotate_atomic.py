@@ -59,3 +59,17 @@ def test_bytes_roundtrip(tmp_path: Path) -> None:
     path = atomic_write_bytes(tmp_path / "a.bin", b"\x00\x01")
     assert path.read_bytes() == b"\x00\x01"
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_killed_writers_temp_file_is_never_read_as_data_and_is_swept(tmp_path: Path) -> None:
+    from scenesmith.annotate.atomic import TEMP_PREFIX, remove_stale_temp_files
+    from scenesmith.annotate.dataset_writer import completed_indices, load_metas
+
+    meta = tmp_path / "meta"
+    meta.mkdir()
+    (meta / "000000.json").write_text('{"image_id": 1}')
+    (meta / f"{TEMP_PREFIX}000000.json.abc.json").write_text('{"image_id": 1}')  # what SIGKILL leaves
+    assert [m["image_id"] for m in load_metas(tmp_path)] == [1]
+    assert completed_indices(tmp_path) == {0}
+    assert remove_stale_temp_files(tmp_path) == 1
+    assert sorted(p.name for p in meta.iterdir()) == ["000000.json"]
