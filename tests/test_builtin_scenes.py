@@ -12,37 +12,13 @@ import numpy as np
 import pytest
 import trimesh
 from pycocotools import mask as mask_utils
+from raycast import ray_cast_instances
 
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.loader import builtin_scenes, load_scene
 
 SCENES = sorted(builtin_scenes())
 TINY = ["render.resolution=[64, 64]", "render.samples=4", "render.denoise=false"]
-RAY_CHUNK = 256
-
-
-def ray_cast_instances(desc) -> np.ndarray:  # noqa: ANN001
-    """Instance id of the first surface hit through each pixel centre (0 = unlabelled/background)."""
-    meshes, owners = [], []
-    for obj in desc.objects:
-        world = obj.world_mesh
-        meshes.append(world)
-        owners.append(np.full(len(world.faces), obj.instance_id))
-    combined = trimesh.util.concatenate(meshes)
-    owner = np.concatenate(owners)
-    cam = desc.camera
-    v, u = np.mgrid[0 : cam.height, 0 : cam.width]
-    pixels = np.stack([u.ravel() + 0.5, v.ravel() + 0.5, np.ones(u.size)], axis=1)
-    directions = (np.linalg.inv(cam.K) @ pixels.T).T @ cam.camera_to_world[:3, :3].T
-    origins = np.repeat(cam.camera_to_world[:3, 3][None], len(directions), axis=0)
-    # In chunks: a shelf full of products has enough triangles per ray to exhaust memory at once.
-    hit = np.concatenate(
-        [
-            combined.ray.intersects_first(origins[i : i + RAY_CHUNK], directions[i : i + RAY_CHUNK])
-            for i in range(0, len(directions), RAY_CHUNK)
-        ]
-    )
-    return np.where(hit >= 0, owner[np.maximum(hit, 0)], 0).reshape(cam.height, cam.width)
 
 
 def max_penetration(a: trimesh.Trimesh, b: trimesh.Trimesh) -> float:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import trimesh
 from pycocotools import mask as mask_utils
+from raycast import ray_cast_instances
 
 from scenesmith.annotate.labels import label_image
 from scenesmith.annotate.rasterize import silhouette
@@ -89,25 +90,6 @@ def scene() -> SceneDescription:
     )
 
 
-def _ray_cast_instances(desc: SceneDescription) -> np.ndarray:
-    """Instance id of the first surface hit by the ray through each pixel centre (trimesh)."""
-    meshes, owners = [], []
-    for obj in desc.objects:
-        world = obj.world_mesh
-        meshes.append(world)
-        owners.append(np.full(len(world.faces), obj.instance_id if obj.category_id else 0))
-    combined = trimesh.util.concatenate(meshes)
-    owner = np.concatenate(owners)
-    cam = desc.camera
-    v, u = np.mgrid[0 : cam.height, 0 : cam.width]
-    pixels = np.stack([u.ravel() + 0.5, v.ravel() + 0.5, np.ones(u.size)], axis=1)
-    directions = (np.linalg.inv(cam.K) @ pixels.T).T @ cam.camera_to_world[:3, :3].T
-    origins = np.repeat(cam.camera_to_world[:3, 3][None], len(directions), axis=0)
-    hit = combined.ray.intersects_first(origins, directions)
-    out = np.where(hit >= 0, owner[np.maximum(hit, 0)], 0)
-    return out.reshape(cam.height, cam.width)
-
-
 @pytest.fixture(scope="module")
 def rendered(scene: SceneDescription):  # noqa: ANN201
     from scenesmith.render.blender import BlenderRenderer
@@ -124,7 +106,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_masks_match_independent_ray_casting(scene: SceneDescription, rendered) -> None:  # noqa: ANN001
     passes, labels = rendered
-    reference = _ray_cast_instances(scene)
+    reference = ray_cast_instances(scene)
     for ann in labels.annotations:
         mask = mask_utils.decode(ann["segmentation"]).astype(bool)
         ref = reference == ann["instance_id"]
@@ -161,7 +143,7 @@ def test_six_d_pose_and_K_reproject_the_mesh_onto_its_mask(scene: SceneDescripti
 
 def test_depth_is_planar_z_of_the_known_geometry(scene: SceneDescription, rendered) -> None:  # noqa: ANN001
     passes, _ = rendered
-    reference = _ray_cast_instances(scene)
+    reference = ray_cast_instances(scene)
     top_of_box6 = HEIGHT - 0.01  # flat box 6: top face at z = 0.01
     depth6 = passes.depth[reference == 6]
     np.testing.assert_allclose(depth6, top_of_box6, atol=1e-4)
