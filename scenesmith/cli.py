@@ -82,12 +82,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _render_overrides(args: argparse.Namespace) -> list[str]:
-    overrides = list(args.overrides)
-    if args.resolution:
-        overrides.append(f"render.resolution=[{args.resolution[0]}, {args.resolution[1]}]")
-    if args.samples:
-        overrides.append(f"render.samples={args.samples}")
-    return overrides
+    from scenesmith.pipeline import render_overrides
+
+    return [*args.overrides, *render_overrides(args.resolution, args.samples)]
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

@@ -44,6 +44,16 @@ def render_settings(loaded: LoadedScene, device: str = "auto") -> RenderSettings
     )
 
 
+def render_overrides(resolution: tuple[int, int] | None, samples: int | None) -> list[str]:
+    """`--resolution`/`--samples` as rule overrides, so they enter the dataset's identity like any rule."""
+    extra = []
+    if resolution is not None:
+        extra.append(f"render.resolution=[{int(resolution[0])}, {int(resolution[1])}]")
+    if samples is not None:
+        extra.append(f"render.samples={int(samples)}")
+    return extra
+
+
 def dataset_identity(loaded: LoadedScene, seed: int, image_format: str) -> dict[str, Any]:
     """What defines a dataset's content (not its size): scene rules after overrides, seed, format."""
     identity = {
@@ -224,9 +234,5 @@ def generate(
     device: str = "auto",
 ) -> list[Sample]:
     """Images and labels as arrays, for users who don't want files."""
-    extra = list(overrides)
-    if resolution is not None:
-        extra.append(f"render.resolution=[{int(resolution[0])}, {int(resolution[1])}]")
-    if samples is not None:
-        extra.append(f"render.samples={int(samples)}")
+    extra = [*overrides, *render_overrides(resolution, samples)]
     return list(iter_samples(scene, count, seed, extra, device=device))

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from scenesmith.annotate.atomic import atomic_write_bytes
 from scenesmith.annotate.contact_sheet import BACKGROUND, labelled_tile
-from scenesmith.pipeline import Sample, iter_samples
+from scenesmith.pipeline import Sample, iter_samples, render_overrides
 
 PREVIEW_OVERRIDES = ["render.samples=4", "render.denoise=true"]
 LABEL_WIDTH = 150
@@ -71,7 +71,7 @@ def preview(
     device: str = "auto",
 ) -> Path:
     """Render `count` low-sample images and write them as one labelled contact sheet."""
-    extra = [*PREVIEW_OVERRIDES, f"render.resolution=[{resolution}, {resolution}]", *overrides]
+    extra = [*PREVIEW_OVERRIDES, *render_overrides((resolution, resolution), None), *overrides]
     tiles = [_tile(s, resolution) for s in tqdm(iter_samples(scene, count, seed, extra, device=device),
                                                 total=count, desc="preview", unit="img")]  # fmt: skip
     ncols = min(cols, len(tiles))
@@ -92,7 +92,7 @@ def sweep(
     device: str = "auto",
 ) -> Path:
     """One row per value of `key` (all else equal: same seed), `count` images per row."""
-    extra = [*PREVIEW_OVERRIDES, f"render.resolution=[{resolution}, {resolution}]", *overrides]
+    extra = [*PREVIEW_OVERRIDES, *render_overrides((resolution, resolution), None), *overrides]
     rows = []
     for value in tqdm(values, desc=f"sweep {key}", unit="value"):
         samples = iter_samples(scene, count, seed, [*extra, f"{key}={value}"], device=device)

@@ -8,7 +8,7 @@ yaw. Objects that do not fit are dropped (the caller records how many were place
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import trimesh
@@ -61,6 +61,19 @@ def view_region(support: Support, context: PlacementContext) -> tuple[np.ndarray
     return (lo + hi) / 2, (hi - lo) / 2
 
 
+def usable_region(
+    rule: Any, rng: np.random.Generator, support: Support, context: PlacementContext
+) -> tuple[np.ndarray, np.ndarray]:
+    """The support's region scaled by the rule's `view_fraction` (view-limited supports such as
+    tables) or `extent_fraction` (bounded ones such as trays); both are drawn, in that order.
+
+    Shared by every placement rule that has those two fields (`pack`, `physics`).
+    """
+    centre, half = view_region(support, context)
+    extent, view = rule.extent_fraction.sample(rng), rule.view_fraction.sample(rng)
+    return centre, half * (view if support.limit_to_view else extent)
+
+
 def footprint_radius(generated: Generated) -> float:
     vertices = generated.mesh.vertices @ generated.rest_rotation.T
     return float(np.linalg.norm(vertices[:, :2], axis=1).max())
@@ -104,9 +117,7 @@ def place_packed(
     support = choose_support(rule.support, context)
     if support is None:
         return [None] * len(generated)
-    centre, half = view_region(support, context)
-    extent, view = rule.extent_fraction.sample(rng), rule.view_fraction.sample(rng)
-    half = half * (view if support.limit_to_view else extent)
+    centre, half = usable_region(rule, rng, support, context)
     margin, gap = rule.margin_m.sample(rng), rule.min_gap_m.sample(rng)
     discs = occupied_discs(support, context)
     poses: list[Placement | None] = []

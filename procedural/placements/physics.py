@@ -25,7 +25,7 @@ from scipy.spatial.transform import Rotation
 from scenesmith.console import output_silenced
 from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.params import Angle, Fraction, Length, Rule, number
-from scenesmith.procedural.placements.pack import choose_support, footprint_radius, view_region
+from scenesmith.procedural.placements.pack import choose_support, footprint_radius, usable_region
 from scenesmith.procedural.registry import (
     Generated,
     Placement,
@@ -144,9 +144,7 @@ def place_physics(
     support = choose_support(rule.support, context)
     if support is None or not generated:
         return [None] * len(generated)
-    centre, half = view_region(support, context)
-    extent, view = rule.extent_fraction.sample(rng), rule.view_fraction.sample(rng)
-    half = half * (view if support.limit_to_view else extent)
+    centre, half = usable_region(rule, rng, support, context)
     friction, restitution = rule.friction.sample(rng), rule.restitution.sample(rng)
     starts = drop_poses(rule, rng, generated, support, (centre, half))
     sink = rule.max_sink_m.sample(rng)
