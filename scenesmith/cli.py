@@ -185,6 +185,69 @@ def _cmd_bench_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    import shlex
+
+    from scenesmith.benchmark.augment import AugmentConfig
+    from scenesmith.benchmark.runner import BenchmarkConfig, run_benchmark
+    from scenesmith.benchmark.train import TrainConfig
+
+    train = TrainConfig(
+        max_steps=args.max_steps,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        batch=args.batch,
+        augment=AugmentConfig(crop=args.crop),
+    )
+    config = BenchmarkConfig(
+        real=Path(args.real) if args.real else None,
+        real_train=Path(args.real_train) if args.real_train else None,
+        real_test=Path(args.real_test) if args.real_test else None,
+        scene=args.scene, synthetic=args.synthetic, out=Path(args.out), synthetic_seed=args.synthetic_seed,
+        resolution=args.resolution, samples=args.samples, synthetic_overrides=tuple(args.overrides),
+        control_scene=None if args.control_scene == "none" else args.control_scene,
+        seeds=args.seeds, sweep=args.sweep, val_count=args.val_count, fraction=args.fraction / 100,
+        arms=tuple(args.arms.split(",")) if args.arms else (), device=args.device, train=train,
+    )
+    command = "scenesmith " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    report = run_benchmark(config, command)
+    print(f"benchmark: {(config.out / 'report.md').resolve()}")
+    for key, value in report["headline"].items():
+        print(f"  {key}: {value.get('text', value.get('value'))}")
+    return 0
+
+
+def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "benchmark", help="sim-to-real detector benchmark: synthetic pretraining + real fraction vs all real"
+    )
+    p.add_argument("--real", help="real COCO file (or its folder) whose images carry 'split'")
+    p.add_argument("--real-train", help="real training COCO file (instead of --real)")
+    p.add_argument("--real-test", help="real test COCO file (instead of --real)")
+    p.add_argument("--scene", default="dice_tray", help="scene for the synthetic pretraining set")
+    p.add_argument("--synthetic", type=_positive_int, default=240, help="synthetic images to render and use")
+    p.add_argument("--synthetic-seed", type=_non_negative_int, default=7)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a rule of --scene for the synthetic set; repeatable")
+    p.add_argument("--resolution", type=_resolution, default=(640, 640), help="synthetic render size")
+    p.add_argument("--samples", type=_positive_int, default=8, help="Cycles samples of the synthetic renders")
+    p.add_argument("--control-scene", default="conveyor_parts",
+                   help="unrelated scene for the pretraining control arm ('none' to skip it)")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="seeds (draws of the real subset) per arm")
+    p.add_argument("--sweep", action="store_true", help="also run real fractions 1,5,10,25,50,100%%")
+    p.add_argument("--fraction", type=float, default=10.0, help="headline real fraction in percent")
+    p.add_argument("--val-count", type=_positive_int, default=40, help="real train images for validation")
+    p.add_argument("--arms", help="comma-separated subset of arms (their pretrainings run too)")
+    p.add_argument("--max-steps", type=_positive_int, default=3000, help="step cap per arm")
+    p.add_argument("--eval-every", type=_positive_int, default=100, help="steps between validation scores")
+    p.add_argument("--patience", type=_positive_int, default=5, help="evals without gain to stop")
+    p.add_argument("--batch", type=_positive_int, default=8)
+    p.add_argument("--crop", type=_positive_int, default=256, help="training crop size at native resolution")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--out", required=True, help="run folder (rerun the same command to resume)")
+    p.set_defaults(run=_cmd_benchmark)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scenesmith", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -256,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=_non_negative_int, default=0)
     b.add_argument("--json", help="also write the numbers to this JSON file")
     b.set_defaults(run=_cmd_bench_render)
+    _add_benchmark_parser(commands)
     return parser
 
 

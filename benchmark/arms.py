@@ -1,0 +1,76 @@
+"""The benchmark's arms as plain data: what each trains on, where it starts, what it validates on.
+
+Why plain data: the runner, the report and the tests all need the same list, and an arm's identity
+(name, seed) is also its checkpoint folder, which is what makes a killed run resumable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SWEEP_FRACTIONS = (0.01, 0.05, 0.10, 0.25, 0.50, 1.0)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm. source: 'real', 'synthetic' or 'control'.
+
+    pretrained: the arm whose best weights (same seed) this one starts from.
+    """
+
+    name: str
+    source: str
+    real_fraction: float = 0.0
+    pretrained: str | None = None
+    family: str = "headline"
+
+    @property
+    def uses_real(self) -> bool:
+        return self.real_fraction > 0
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:g}"
+
+
+def real_arm(fraction: float, family: str = "headline") -> Arm:
+    return Arm(f"real_{_percent(fraction)}", "real", fraction, None, family)
+
+
+def finetune_arm(fraction: float, family: str = "headline") -> Arm:
+    return Arm(f"synthetic_to_{_percent(fraction)}", "real", fraction, "synthetic_only", family)
+
+
+SYNTHETIC_ONLY = Arm("synthetic_only", "synthetic")
+CONTROL_ONLY = Arm("control_only", "control", family="control")
+
+
+def plan(control: bool, sweep: bool, headline_fraction: float = 0.10) -> list[Arm]:
+    """Arms in the order they run: pretrainings first, since every fine-tune of a seed starts from them."""
+    arms = [
+        SYNTHETIC_ONLY,
+        real_arm(1.0),
+        real_arm(headline_fraction),
+        finetune_arm(headline_fraction),
+        finetune_arm(1.0),
+    ]
+    if control:
+        arms += [
+            CONTROL_ONLY,
+            Arm(
+                f"control_to_{_percent(headline_fraction)}",
+                "real",
+                headline_fraction,
+                "control_only",
+                "control",
+            ),
+        ]
+    if sweep:
+        names = {a.name for a in arms}
+        for fraction in SWEEP_FRACTIONS:
+            arms += [
+                a
+                for a in (real_arm(fraction, "sweep"), finetune_arm(fraction, "sweep"))
+                if a.name not in names
+            ]
+    return arms

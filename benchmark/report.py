@@ -1,0 +1,293 @@
+"""Benchmark results → report.json, report.md and plots.
+
+Why every ratio sits next to absolute mAPs and a spread: with 50 test photos and a few seeds, a ratio
+alone hides whether the denominator was weak and whether a difference is bigger than seed noise.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from scenesmith.annotate.atomic import atomic_save, atomic_write_json, atomic_write_text  # noqa: E402
+from scenesmith.benchmark.data import Sample  # noqa: E402
+from scenesmith.benchmark.evaluate import Detections  # noqa: E402
+
+METRICS = ("map", "map50", "die_map", "die_map50")
+BASELINE = "real_100"
+
+
+def summarize(values: list[float], resamples: int = 2000) -> dict:
+    """Mean, sample sd and a percentile-bootstrap 95% interval of the mean over seeds."""
+    array = np.asarray(values, float)
+    rng = np.random.default_rng(0)
+    means = rng.choice(array, (resamples, len(array))).mean(axis=1) if len(array) else np.zeros(1)
+    return {
+        "mean": float(array.mean()) if len(array) else 0.0,
+        "sd": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+        "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+        "n": len(array),
+        "values": [float(v) for v in array],
+    }
+
+
+def real_data_equivalence(real_curve: dict[float, float], score: float) -> dict:
+    """The real fraction a real-only model needs to match `score`, interpolated on log fraction."""
+    points = sorted(real_curve.items())
+    if not points:
+        return {"fraction": None, "text": "n/a (no real-only arms)"}
+    if score > points[-1][1]:
+        return {"fraction": None, "text": f"> {points[-1][0] * 100:g}% (beats every real-only arm)"}
+    if score <= points[0][1]:
+        return {"fraction": points[0][0], "text": f"<= {points[0][0] * 100:g}%"}
+    for (f0, s0), (f1, s1) in zip(points, points[1:], strict=False):
+        if s0 < score <= s1 and s1 > s0:
+            t = (score - s0) / (s1 - s0)
+            fraction = math.exp(math.log(f0) + t * (math.log(f1) - math.log(f0)))
+            return {"fraction": fraction, "text": f"{fraction * 100:.1f}%"}
+    best = max(points, key=lambda p: p[1])
+    return {"fraction": best[0], "text": f"~{best[0] * 100:g}% (real-only curve not monotone)"}
+
+
+def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
+    """Per arm: metric summaries over seeds, ratios to real-100%, steps, wall time, images used."""
+    arms: dict[str, dict] = {}
+    for name, info in arm_info.items():
+        rows = sorted((r for r in records if r["arm"] == name and r["test"]), key=lambda r: r["seed"])
+        if not rows:
+            continue
+        entry = dict(info)
+        for metric in METRICS:
+            entry[metric] = summarize([r["test"][metric] for r in rows])
+        classes = rows[0]["test"]["per_class_ap"]
+        entry["per_class_ap"] = {
+            c: float(np.mean([r["test"]["per_class_ap"][c] for r in rows])) for c in classes
+        }
+        entry["steps"] = summarize([r["steps"] for r in rows])
+        entry["train_seconds"] = summarize([r["train_seconds"] for r in rows])
+        entry["seeds"] = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
+        arms[name] = entry
+    if BASELINE in arms:
+        for entry in arms.values():
+            entry["ratio_to_real_100"] = {
+                m: (entry[m]["mean"] / arms[BASELINE][m]["mean"] if arms[BASELINE][m]["mean"] > 0 else None)
+                for m in METRICS
+            }
+    return arms
+
+
+def headline(arms: dict[str, dict], fraction_label: str = "10") -> dict:
+    """The numbers users buy, each next to its target."""
+    real_curve = {
+        e["real_fraction"]: e["map"]["mean"]
+        for n, e in arms.items()
+        if n.startswith("real_") and e["real_fraction"] > 0
+    }
+    out: dict = {}
+    finetune, real_small = arms.get(f"synthetic_to_{fraction_label}"), arms.get(f"real_{fraction_label}")
+    if finetune:
+        out["real_data_equivalence"] = real_data_equivalence(real_curve, finetune["map"]["mean"])
+    if finetune and BASELINE in arms:
+        out["synthetic_to_10_over_real_100"] = {"value": finetune["ratio_to_real_100"]["map"], "target": 1.0}
+    if "synthetic_only" in arms and BASELINE in arms:
+        out["synthetic_only_over_real_100"] = {
+            "value": arms["synthetic_only"]["ratio_to_real_100"]["map"],
+            "target": 0.75,
+        }
+    if finetune and real_small:
+        gain = 100 * (finetune["map"]["mean"] - real_small["map"]["mean"])
+        out["synthetic_to_10_minus_real_10_points"] = {"value": gain, "target": 10.0}
+    control = arms.get(f"control_to_{fraction_label}")
+    if control and finetune:
+        out["synthetic_to_10_minus_control_to_10_points"] = {
+            "value": 100 * (finetune["map"]["mean"] - control["map"]["mean"]),
+            "target": "> 0",
+        }
+    return out
+
+
+def _plot_bars(arms: dict[str, dict], path: Path) -> None:
+    names = [n for n, e in arms.items() if e.get("family") != "sweep"]
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names)), 4))
+    x = np.arange(len(names))
+    for offset, metric, label in (
+        (-0.2, "map", "mAP@[.5:.95]"),
+        (0.2, "die_map50", "die AP50 (class-agnostic)"),
+    ):
+        means = [arms[n][metric]["mean"] for n in names]
+        sds = [arms[n][metric]["sd"] for n in names]
+        ax.bar(x + offset, means, 0.4, yerr=sds, capsize=3, label=label)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("real test score (mean ± sd over seeds)")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    atomic_save(path, lambda p: fig.savefig(p, dpi=110))
+    plt.close(fig)
+
+
+def _plot_fraction_curve(arms: dict[str, dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for prefix, label in (("real_", "real only"), ("synthetic_to_", "synthetic → real")):
+        points = sorted(
+            (e["real_fraction"], e["map"]["mean"], e["map"]["sd"])
+            for n, e in arms.items()
+            if n.startswith(prefix) and e["real_fraction"] > 0
+        )
+        if points:
+            f, m, s = zip(*points, strict=True)
+            ax.errorbar(np.array(f) * 100, m, yerr=s, marker="o", capsize=3, label=label)
+    if "synthetic_only" in arms:
+        ax.axhline(arms["synthetic_only"]["map"]["mean"], ls="--", color="grey", label="synthetic only")
+    ax.set_xscale("log")
+    ax.set_xlabel("real training images used (% of the pool)")
+    ax.set_ylabel("real test mAP@[.5:.95]")
+    ax.legend()
+    fig.tight_layout()
+    atomic_save(path, lambda p: fig.savefig(p, dpi=110))
+    plt.close(fig)
+
+
+def _plot_curves(records: list[dict], path: Path) -> None:
+    names = sorted({r["arm"] for r in records})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colours = plt.get_cmap("tab10")
+    for index, name in enumerate(names):
+        for r in (r for r in records if r["arm"] == name):
+            steps = [c["step"] for c in r["curve"]]
+            ax.plot(
+                steps,
+                [c["val_map"] for c in r["curve"]],
+                color=colours(index % 10),
+                alpha=0.8,
+                label=name if r["seed"] == min(x["seed"] for x in records if x["arm"] == name) else None,
+            )
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation mAP@[.5:.95]")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    atomic_save(path, lambda p: fig.savefig(p, dpi=110))
+    plt.close(fig)
+
+
+def prediction_grid(
+    rows: list[tuple[str, list[Sample], Detections]],
+    class_names: tuple[str, ...],
+    path: Path,
+    tile: int = 320,
+    min_score: float = 0.3,
+) -> None:
+    """One row per arm: ground truth in green, predictions above min_score in red with their class."""
+    images = []
+    for title, samples, detections in rows:
+        tiles = []
+        for sample in samples:
+            canvas = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR).copy()
+            for x0, y0, x1, y1 in sample.boxes.astype(int):
+                cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 200, 0), 2)
+            keep = detections.scores[sample.image_id] >= min_score
+            for (x0, y0, x1, y1), label in zip(
+                detections.boxes[sample.image_id][keep].astype(int),
+                detections.labels[sample.image_id][keep],
+                strict=True,
+            ):
+                cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 0, 255), 1)
+                cv2.putText(
+                    canvas,
+                    class_names[label],
+                    (x0, max(10, y0 - 3)),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.45,
+                    (0, 0, 255),
+                    1,
+                    cv2.LINE_AA,
+                )
+            tiles.append(cv2.resize(canvas, (tile, tile), interpolation=cv2.INTER_AREA))
+        row = np.hstack(tiles)
+        cv2.putText(row, title, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+        images.append(row)
+    grid = np.vstack(images)
+    atomic_save(path, lambda p: cv2.imwrite(str(p), grid))
+
+
+def _fmt(summary: dict) -> str:
+    return f"{summary['mean']:.3f} ± {summary['sd']:.3f}"
+
+
+def _synthetic_line(synthetic: dict | None) -> str:
+    if not synthetic:
+        return "Synthetic: none in this run."
+    width, height = synthetic["resolution"]
+    return (
+        f"Synthetic: {synthetic['count']} images of `{synthetic['scene']}` at {width}×{height}, "
+        f"{synthetic['samples']} samples, rendered in {synthetic['render_seconds']:.0f} s."
+    )
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# Sim-to-real benchmark: {report['scene']} on {report['real']}",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        _synthetic_line(report.get("synthetic")),
+        f"Real: pool {report['real_pool_images']} train images, validation {report['real_val_images']}, "
+        f"test {report['real_test_images']}; seeds {report['seeds']}; machine: {report['machine']}.",
+        "",
+        "| arm | real labelled imgs | mAP@[.5:.95] | mAP@.5 | die mAP | die AP50 | ratio to real-100% (mAP) "
+        "| steps | train s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, arm in report["arms"].items():
+        ratio = arm.get("ratio_to_real_100", {}).get("map")
+        lines.append(
+            f"| {name} | {arm['labelled_real_images']} | {_fmt(arm['map'])} | {_fmt(arm['map50'])} | "
+            f"{_fmt(arm['die_map'])} | {_fmt(arm['die_map50'])} | "
+            f"{'n/a' if ratio is None else f'{ratio:.2f}'} | {arm['steps']['mean']:.0f} | "
+            f"{arm['train_seconds']['mean']:.0f} |"
+        )
+    lines += ["", "## Headline", ""]
+    for key, value in report["headline"].items():
+        if key == "real_data_equivalence":
+            lines.append(f"- real-data equivalence of synthetic → 10%: **{value['text']}** of the real pool")
+        else:
+            shown = "n/a" if value["value"] is None else f"{value['value']:.3f}"
+            lines.append(f"- {key}: **{shown}** (target {value['target']})")
+    lines += [
+        "",
+        "## Per-class AP (mean over seeds)",
+        "",
+        "| arm | " + " | ".join(report["class_names"]) + " |",
+        "|---|" + "---|" * len(report["class_names"]),
+    ]
+    for name, arm in report["arms"].items():
+        lines.append(
+            f"| {name} | " + " | ".join(f"{arm['per_class_ap'][c]:.3f}" for c in report["class_names"]) + " |"
+        )
+    lines += [
+        "",
+        "![arms](bars.png)",
+        "",
+        "![fractions](fractions.png)",
+        "",
+        "![curves](curves.png)",
+        "",
+        "![predictions](predictions.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(report: dict, records: list[dict], out: Path) -> None:
+    _plot_bars(report["arms"], out / "bars.png")
+    _plot_fraction_curve(report["arms"], out / "fractions.png")
+    _plot_curves(records, out / "curves.png")
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", markdown(report))

@@ -1,0 +1,251 @@
+"""Run every arm of the sim-to-real benchmark, resumably, and write the report.
+
+Why the shape: data hygiene is structural here. The real test split is only touched after an arm has
+finished training (its best checkpoint chosen on validation), the validation split is one fixed carve
+of train, and the pool that "100%" and "10%" refer to is what remains. A run folder holds one
+checkpoint folder per (arm, seed); running the same command again skips finished arms and resumes the
+interrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+import scenesmith
+from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.benchmark import report as reporting
+from scenesmith.benchmark.arms import Arm, plan
+from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
+from scenesmith.benchmark.evaluate import evaluate
+from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_synthetic, render_seconds
+from scenesmith.benchmark.train import TrainConfig, load_best, pick_device, predict, train_arm
+from scenesmith.errors import UserError
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    real: Path | None
+    scene: str
+    synthetic: int
+    out: Path
+    real_train: Path | None = None
+    real_test: Path | None = None
+    synthetic_seed: int = 7
+    resolution: tuple[int, int] = (640, 640)
+    samples: int = 8
+    synthetic_overrides: tuple[str, ...] = ()
+    control_scene: str | None = "conveyor_parts"
+    seeds: int = 3
+    sweep: bool = False
+    val_count: int = 40
+    split_seed: int = 0
+    fraction: float = 0.10
+    arms: tuple[str, ...] = ()
+    device: str = "auto"
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _load_real(config: BenchmarkConfig) -> tuple[DetectionSet, DetectionSet]:
+    if config.real is not None:
+        return load_coco(config.real, split="train"), load_coco(config.real, split="test")
+    if config.real_train is None or config.real_test is None:
+        raise UserError("give --real (COCO with a 'split' field) or both --real-train and --real-test")
+    return load_coco(config.real_train), load_coco(config.real_test)
+
+
+def _synthetic_set(scene: str, config: BenchmarkConfig) -> tuple[DetectionSet, DetectionSet, dict]:
+    """(train, validation, description) of the first N images of a cached synthetic set."""
+    overrides = config.synthetic_overrides if scene == config.scene else ()
+    spec = SyntheticSpec(
+        scene, config.synthetic, config.synthetic_seed, config.resolution, config.samples, overrides
+    )
+    folder = ensure_synthetic(spec, config.device if config.device != "cuda" else "gpu")
+    dataset = load_coco(folder, image_ids=set(range(1, config.synthetic + 1)))
+    ids = dataset.image_ids
+    val_size = max(4, len(ids) // 10)
+    description = {
+        "scene": scene,
+        "folder": str(folder),
+        "count": len(ids),
+        "train_images": len(ids) - val_size,
+        "val_images": val_size,
+        "resolution": list(config.resolution),
+        "samples": config.samples,
+        "seed": config.synthetic_seed,
+        "overrides": list(overrides),
+        "render_seconds": render_seconds(folder),
+    }
+    return dataset.subset(ids[:-val_size]), dataset.subset(ids[-val_size:]), description
+
+
+def _check_classes(real: DetectionSet, synthetic: DetectionSet, scene: str) -> None:
+    if real.class_names != synthetic.class_names:
+        raise UserError(
+            f"scene {scene!r} labels {list(synthetic.class_names)} but the real data labels "
+            f"{list(real.class_names)}; the scene's categories must match the real ones by name"
+        )
+
+
+def _check_run_folder(out: Path, fingerprint: dict) -> None:
+    """Refuse to mix two different benchmark configurations in one run folder."""
+    path = out / "config.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        if before != fingerprint:
+            changed = sorted(k for k in set(before) | set(fingerprint) if before.get(k) != fingerprint.get(k))
+            raise UserError(
+                f"{out}: holds a run with different settings ({', '.join(changed)}); "
+                "use another --out or the same settings"
+            )
+    else:
+        atomic_write_json(path, fingerprint)
+
+
+def _fingerprint(config: BenchmarkConfig) -> dict:
+    data = asdict(config)
+    for key in ("out", "arms", "sweep", "seeds", "device"):  # may change between resumed invocations
+        data.pop(key)
+    return json.loads(json.dumps(data, default=str))
+
+
+def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    _check_run_folder(out, _fingerprint(config))
+    device = pick_device(config.device)
+    real_train, real_test = _load_real(config)
+    pool_ids, val_ids = split_validation(real_train.image_ids, config.val_count, config.split_seed)
+    real_val = real_train.subset(val_ids)
+    arms = plan(
+        control=config.control_scene is not None, sweep=config.sweep, headline_fraction=config.fraction
+    )
+    if config.arms:
+        unknown = set(config.arms) - {a.name for a in arms}
+        if unknown:
+            raise UserError(f"unknown arm(s) {sorted(unknown)}; known: {[a.name for a in arms]}")
+        needed = set(config.arms) | {a.pretrained for a in arms if a.name in config.arms and a.pretrained}
+        arms = [a for a in arms if a.name in needed]
+    sources: dict[str, tuple[DetectionSet, DetectionSet, dict]] = {}
+    if any(a.source == "synthetic" for a in arms):
+        sources["synthetic"] = _synthetic_set(config.scene, config)
+        _check_classes(real_train, sources["synthetic"][0], config.scene)
+    if any(a.source == "control" for a in arms):
+        sources["control"] = _synthetic_set(config.control_scene, config)
+
+    records, arm_info = [], {}
+    for arm in arms:
+        arm_info[arm.name] = _arm_info(arm, config, len(pool_ids), sources)
+        for seed in range(config.seeds):
+            records.append(
+                _run_arm(arm, seed, config, device, real_train, real_val, real_test, pool_ids, sources)
+            )
+    summary = reporting.aggregate(records, arm_info)
+    report = {
+        "command": command,
+        "scene": config.scene,
+        "real": str(config.real or config.real_train),
+        "class_names": list(real_train.class_names),
+        "seeds": config.seeds,
+        "real_pool_images": len(pool_ids),
+        "real_val_images": len(val_ids),
+        "real_test_images": len(real_test.samples),
+        "synthetic": sources["synthetic"][2] if "synthetic" in sources else None,
+        "control": sources["control"][2] if "control" in sources else None,
+        "train_config": asdict(config.train),
+        "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
+        "scenesmith_version": scenesmith.__version__,
+        "arms": summary,
+        "headline": reporting.headline(summary, f"{config.fraction * 100:g}"),
+    }
+    reporting.write_report(report, records, out)
+    _draw_predictions(arms, config, device, real_test, out)
+    return report
+
+
+def _arm_info(arm: Arm, config: BenchmarkConfig, pool_size: int, sources: dict) -> dict:
+    real_images = fraction_count(pool_size, arm.real_fraction) if arm.uses_real else 0
+    pretrain = {"synthetic_only": "synthetic", "control_only": "control"}.get(arm.pretrained or arm.name)
+    return {
+        "family": arm.family,
+        "real_fraction": arm.real_fraction,
+        "real_train_images": real_images,
+        "labelled_real_images": real_images + config.val_count if arm.uses_real else 0,
+        "synthetic_images": sources[pretrain][2]["count"] if pretrain else 0,
+        "pretrained_from": arm.pretrained,
+    }
+
+
+def _run_arm(
+    arm: Arm,
+    seed: int,
+    config: BenchmarkConfig,
+    device: torch.device,
+    real_train: DetectionSet,
+    real_val: DetectionSet,
+    real_test: DetectionSet,
+    pool_ids: list[int],
+    sources: dict,
+) -> dict:
+    run_dir = config.out / "arms" / arm.name / f"seed{seed}"
+    if arm.uses_real:
+        train_set, val_set = real_train.subset(draw_fraction(pool_ids, arm.real_fraction, seed)), real_val
+    else:
+        train_set, val_set = sources[arm.source][0], sources[arm.source][1]
+    init = config.out / "arms" / arm.pretrained / f"seed{seed}" / "best.pt" if arm.pretrained else None
+    started = time.perf_counter()
+    result = train_arm(
+        train_set,
+        val_set,
+        config.train,
+        seed * 1000 + 17,
+        run_dir,
+        init,
+        label=f"{arm.name} seed {seed}",
+        device=device,
+    )
+    test_path = run_dir / "test.json"
+    if test_path.exists():
+        test = json.loads(test_path.read_text()) or None
+    else:
+        model = load_best(run_dir, len(train_set.class_names), config.train, device)
+        test = evaluate(real_test, predict(model, real_test)) if arm.source != "control" else _untested()
+        atomic_write_json(test_path, test)
+    return {
+        "arm": arm.name,
+        "seed": seed,
+        "train_images": len(train_set.samples),
+        "train_image_ids": train_set.image_ids if arm.uses_real else None,
+        "steps": result["steps"],
+        "best_step": result["best_step"],
+        "best_val_map": result["best_val_map"],
+        "train_seconds": result["train_seconds"],
+        "wall_seconds_this_call": time.perf_counter() - started,
+        "curve": result["curve"],
+        "test": test,
+    }
+
+
+def _untested() -> None:
+    """The control pretraining predicts another scene's classes: it has no dice score of its own."""
+    return None
+
+
+def _draw_predictions(
+    arms: list[Arm], config: BenchmarkConfig, device: torch.device, real_test: DetectionSet, out: Path
+) -> None:
+    samples = list(real_test.samples[:4])
+    subset = DetectionSet(real_test.class_names, tuple(samples))
+    rows = []
+    for arm in arms:
+        if arm.family != "headline":
+            continue
+        model = load_best(out / "arms" / arm.name / "seed0", len(real_test.class_names), config.train, device)
+        rows.append((arm.name, samples, predict(model, subset)))
+    if rows:
+        reporting.prediction_grid(rows, real_test.class_names, out / "predictions.png")

@@ -1,0 +1,201 @@
+"""Train one benchmark arm until its validation score stops improving, resumably.
+
+Why early stopping rather than a fixed step count: a from-scratch detector stopped at the same step
+count is under-trained on 200 images and over-trained on 2, which would fake a gain for whichever arm
+converges faster. Every arm gets the same evaluation interval, patience and step cap, and keeps the
+checkpoint that scored best on its own validation split (real for arms that use real labels,
+synthetic for the synthetic-only arm).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from scenesmith.annotate.atomic import atomic_save, atomic_write_json
+from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
+from scenesmith.benchmark.data import DetectionSet
+from scenesmith.benchmark.evaluate import Detections, evaluate
+from scenesmith.benchmark.model import CenterNet, decode, detection_loss, encode_targets
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    width: int = 24
+    batch: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    eval_every: int = 100
+    patience: int = 5
+    lr_drop_after: int = 3
+    max_steps: int = 3000
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+    return batch / 255.0 - 0.5
+
+
+def _training_batch(dataset: DetectionSet, config: TrainConfig, rng: np.random.Generator) -> tuple:
+    images, targets = [], []
+    for index in rng.integers(len(dataset.samples), size=config.batch):
+        image, boxes, labels = augmented_crop(dataset.samples[index], config.augment, rng)
+        images.append(image)
+        targets.append(encode_targets(boxes, labels, image.shape[:2], len(dataset.class_names)))
+    stacked = {key: torch.from_numpy(np.stack([t[key] for t in targets])) for key in targets[0]}
+    return _to_tensor(images), stacked
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else CPU with every core."""
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    torch.set_num_threads(os.cpu_count() or 1)
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def predict(model: CenterNet, dataset: DetectionSet) -> Detections:
+    """Whole-image inference (padded to a multiple of 16), boxes clipped to the image."""
+    model.eval()
+    device = next(model.parameters()).device
+    boxes, scores, labels = {}, {}, {}
+    for sample in dataset.samples:
+        height, width = sample.image.shape[:2]
+        padded = np.zeros((-(-height // 16) * 16, -(-width // 16) * 16, 3), np.uint8)
+        padded[:height, :width] = sample.image
+        found_boxes, found_scores, found_labels = decode(
+            {k: v.cpu() for k, v in model(_to_tensor([padded]).to(device)).items()}
+        )[0]
+        found_boxes[:, 0::2] = found_boxes[:, 0::2].clip(0, width)
+        found_boxes[:, 1::2] = found_boxes[:, 1::2].clip(0, height)
+        keep = found_scores > 0.01
+        boxes[sample.image_id], scores[sample.image_id] = found_boxes[keep], found_scores[keep]
+        labels[sample.image_id] = found_labels[keep]
+    model.train()
+    return Detections(boxes, scores, labels)
+
+
+def load_weights(model: CenterNet, path: Path) -> None:
+    """Initialise from a checkpoint; layers whose shape differs (another scene's classes) stay fresh."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    model.load_state_dict(
+        {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False
+    )
+
+
+def train_arm(
+    train_set: DetectionSet,
+    val_set: DetectionSet,
+    config: TrainConfig,
+    seed: int,
+    run_dir: Path,
+    init_weights: Path | None = None,
+    label: str = "train",
+    device: torch.device | None = None,
+) -> dict:
+    """Train (or resume, or return the finished result of) one arm; best weights go to run_dir/best.pt."""
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = CenterNet(len(train_set.class_names), config.width)
+    if init_weights is not None:
+        load_weights(model, init_weights)
+    device = device or pick_device()
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(seed)
+    progress = {
+        "step": 0,
+        "best_score": -1.0,
+        "best_step": 0,
+        "bad_evals": 0,
+        "lr_scale": 1.0,
+        "seconds": 0.0,
+        "curve": [],
+    }
+    state_path = run_dir / "state.pt"
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        progress = state["progress"]
+    losses: list[float] = []
+    started = time.perf_counter() - progress["seconds"]
+    bar = tqdm(total=config.max_steps, initial=progress["step"], desc=label, unit="step", leave=False)
+    model.train()
+    while progress["step"] < config.max_steps and progress["bad_evals"] < config.patience:
+        warmup = min(1.0, (progress["step"] + 1) / config.warmup_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate * warmup * progress["lr_scale"]
+        images, targets = _training_batch(train_set, config, rng)
+        targets = {key: value.to(device) for key, value in targets.items()}
+        loss = detection_loss(model(images.to(device)), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+        losses.append(float(loss))
+        progress["step"] += 1
+        bar.update(1)
+        if progress["step"] % config.eval_every == 0 or progress["step"] == config.max_steps:
+            scores = evaluate(val_set, predict(model, val_set))
+            progress["seconds"] = time.perf_counter() - started
+            progress["curve"].append(
+                {
+                    "step": progress["step"],
+                    "loss": float(np.mean(losses)),
+                    "val_map": scores["map"],
+                    "val_die_map50": scores["die_map50"],
+                    "seconds": progress["seconds"],
+                }
+            )
+            losses = []
+            if scores["map"] > progress["best_score"]:
+                progress.update(best_score=scores["map"], best_step=progress["step"], bad_evals=0)
+                atomic_save(run_dir / "best.pt", lambda p: torch.save(model.state_dict(), p))
+            else:
+                progress["bad_evals"] += 1
+                if progress["bad_evals"] == config.lr_drop_after:
+                    progress["lr_scale"] *= 0.1
+            bar.set_postfix(val_map=f"{scores['map']:.3f}", best=f"{progress['best_score']:.3f}")
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "progress": progress,
+            }
+            atomic_save(state_path, lambda p, s=state: torch.save(s, p))
+    bar.close()
+    result = {
+        "steps": progress["step"],
+        "best_step": progress["best_step"],
+        "best_val_map": progress["best_score"],
+        "train_seconds": progress["seconds"],
+        "curve": progress["curve"],
+        "config": asdict(config),
+    }
+    atomic_write_json(result_path, result)
+    state_path.unlink(missing_ok=True)
+    return result
+
+
+def load_best(run_dir: Path, num_classes: int, config: TrainConfig, device: torch.device) -> CenterNet:
+    model = CenterNet(num_classes, config.width)
+    model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
+    return model.to(device).eval()

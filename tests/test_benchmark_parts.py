@@ -1,0 +1,152 @@
+"""Benchmark building blocks against answers known by construction: scores, targets, crops, splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
+from scenesmith.benchmark.data import DetectionSet, Sample, draw_fraction, fraction_count, split_validation
+from scenesmith.benchmark.evaluate import Detections, evaluate
+from scenesmith.benchmark.model import STRIDE, decode, encode_targets
+from scenesmith.benchmark.report import real_data_equivalence, summarize
+
+CLASSES = ("one", "two", "three")
+
+
+def _dataset() -> DetectionSet:
+    rng = np.random.default_rng(0)
+    samples = []
+    for image_id in range(1, 6):
+        boxes, labels = [], []
+        for k in range(4):
+            x, y = 20 + 70 * k, 30 + 40 * (image_id % 3)
+            size = rng.uniform(20, 40)
+            boxes.append([x, y, x + size, y + size])
+            labels.append(int(rng.integers(3)))
+        samples.append(
+            Sample(image_id, f"{image_id}.png", np.zeros((320, 320, 3), np.uint8),
+                   np.array(boxes, np.float32), np.array(labels))
+        )  # fmt: skip
+    return DetectionSet(CLASSES, tuple(samples))
+
+
+def _perfect(dataset: DetectionSet, relabel=lambda labels: labels) -> Detections:
+    return Detections(
+        {s.image_id: s.boxes.copy() for s in dataset.samples},
+        {s.image_id: np.linspace(0.9, 0.5, len(s.boxes)) for s in dataset.samples},
+        {s.image_id: relabel(s.labels) for s in dataset.samples},
+    )
+
+
+def test_perfect_predictions_score_one() -> None:
+    scores = evaluate(_dataset(), _perfect(_dataset()))
+    assert scores["map"] == pytest.approx(1.0)
+    assert scores["map50"] == pytest.approx(1.0)
+    assert scores["die_map"] == pytest.approx(1.0)
+    assert all(ap == pytest.approx(1.0) for ap in scores["per_class_ap"].values())
+
+
+def test_empty_predictions_score_zero() -> None:
+    empty = Detections(
+        {s.image_id: np.zeros((0, 4)) for s in _dataset().samples},
+        {s.image_id: np.zeros(0) for s in _dataset().samples},
+        {s.image_id: np.zeros(0, int) for s in _dataset().samples},
+    )
+    scores = evaluate(_dataset(), empty)
+    assert scores["map"] == 0.0 and scores["die_map50"] == 0.0
+
+
+def test_wrong_classes_keep_the_class_agnostic_score() -> None:
+    scores = evaluate(_dataset(), _perfect(_dataset(), lambda labels: (labels + 1) % 3))
+    assert scores["map"] == pytest.approx(0.0)
+    assert scores["die_map"] == pytest.approx(1.0)
+
+
+def test_one_die_guessed_as_two_classes_is_one_detection_class_agnostically() -> None:
+    dataset = _dataset()
+    base = _perfect(dataset)
+    doubled = Detections(
+        {i: np.concatenate([b, b + 0.5]) for i, b in base.boxes.items()},
+        {i: np.concatenate([s, s - 0.3]) for i, s in base.scores.items()},
+        {i: np.concatenate([labels, (labels + 1) % 3]) for i, labels in base.labels.items()},
+    )
+    assert evaluate(dataset, doubled)["die_map"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_encoded_targets_decode_back_to_the_boxes() -> None:
+    boxes = np.array([[10.0, 12.0, 50.0, 44.0], [100.0, 80.0, 121.0, 111.0]], np.float32)
+    labels = np.array([2, 0])
+    targets = encode_targets(boxes, labels, (160, 160), 3)
+    heat = torch.from_numpy(targets["heatmap"])[None].clamp(1e-6, 1 - 1e-6)
+    outputs = {
+        "heatmap": torch.log(heat / (1 - heat)),
+        "size": torch.from_numpy(targets["size"])[None],
+        "offset": torch.from_numpy(targets["offset"])[None],
+    }
+    found_boxes, scores, found_labels = decode(outputs, max_detections=2)[0]
+    order = np.argsort(found_boxes[:, 0])
+    np.testing.assert_allclose(found_boxes[order], boxes, atol=1e-4)
+    assert found_labels[order].tolist() == [2, 0]
+    assert targets["mask"].sum() == 2 and targets["heatmap"].shape == (3, 160 // STRIDE, 160 // STRIDE)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_augmented_boxes_stay_on_their_objects(seed: int) -> None:
+    """Paint each box a unique colour; after crop, scale, turn and flip the box must frame that colour."""
+    image = np.full((400, 400, 3), 128, np.uint8)
+    boxes = np.array([[40, 60, 100, 100], [200, 150, 260, 230], [300, 300, 360, 350]], np.float32)
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    for (x0, y0, x1, y1), colour in zip(boxes.astype(int), colours, strict=True):
+        image[y0:y1, x0:x1] = colour
+    sample = Sample(1, "x.png", image, boxes, np.arange(3))
+    config = AugmentConfig(crop=192, colour=0.0, hue_degrees=0.0, blur_probability=0, noise_probability=0)
+    crop, out_boxes, labels = augmented_crop(sample, config, np.random.default_rng(seed))
+    for (x0, y0, x1, y1), label in zip(out_boxes, labels, strict=True):
+        channel = crop[..., int(label)] > 200
+        ys, xs = np.nonzero(channel & (crop.sum(axis=2) < 400))
+        assert xs.min() == pytest.approx(x0, abs=1.5) and xs.max() + 1 == pytest.approx(x1, abs=1.5)
+        assert ys.min() == pytest.approx(y0, abs=1.5) and ys.max() + 1 == pytest.approx(y1, abs=1.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(1, 10_000), min_size=3, max_size=300, unique=True),
+    st.integers(0, 2**16),
+    st.data(),
+)
+def test_splits_are_fixed_disjoint_and_nested(ids: list[int], seed: int, data: st.DataObject) -> None:
+    val_count = data.draw(st.integers(1, len(ids) - 1))
+    pool, val = split_validation(ids, val_count, seed)
+    assert (pool, val) == split_validation(list(reversed(ids)), val_count, seed)
+    assert not set(pool) & set(val) and sorted(pool + val) == sorted(ids) and len(val) == val_count
+    previous: set[int] = set()
+    for fraction in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0):
+        drawn = draw_fraction(pool, fraction, seed)
+        assert len(drawn) == fraction_count(len(pool), fraction) >= 1
+        assert previous <= set(drawn) <= set(pool)
+        previous = set(drawn)
+    assert previous == set(pool)
+
+
+def test_fraction_rounds_to_whole_images() -> None:
+    assert fraction_count(160, 0.10) == 16
+    assert fraction_count(160, 0.01) == 2
+    assert fraction_count(40, 0.01) == 1
+
+
+def test_real_data_equivalence_interpolates_on_log_fraction() -> None:
+    curve = {0.01: 0.1, 0.1: 0.3, 1.0: 0.5}
+    assert real_data_equivalence(curve, 0.3)["fraction"] == pytest.approx(0.1)
+    assert real_data_equivalence(curve, 0.4)["fraction"] == pytest.approx(10**-0.5)
+    assert real_data_equivalence(curve, 0.6)["text"].startswith("> 100%")
+    assert real_data_equivalence(curve, 0.05)["text"] == "<= 1%"
+
+
+def test_summary_has_mean_sd_and_a_bootstrap_interval() -> None:
+    summary = summarize([0.2, 0.4, 0.6])
+    assert summary["mean"] == pytest.approx(0.4) and summary["sd"] == pytest.approx(0.2)
+    assert 0.2 <= summary["ci95"][0] <= 0.4 <= summary["ci95"][1] <= 0.6
