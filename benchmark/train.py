@@ -149,7 +149,7 @@ def train_arm(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         progress["step"] += 1
         bar.update(1)
         if progress["step"] % config.eval_every == 0 or progress["step"] == config.max_steps:

@@ -209,7 +209,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         seeds=args.seeds, sweep=args.sweep, val_count=args.val_count, fraction=args.fraction / 100,
         arms=tuple(args.arms.split(",")) if args.arms else (), device=args.device, train=train,
     )
-    command = "scenesmith " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
     report = run_benchmark(config, command)
     print(f"benchmark: {(config.out / 'report.md').resolve()}")
     for key, value in report["headline"].items():
@@ -325,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point. User errors → exit 2 with a message on stderr."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     logging.basicConfig(level=logging.INFO, format="scenesmith: %(message)s")
     run: Callable[[argparse.Namespace], int] = args.run
     try:

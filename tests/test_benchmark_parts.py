@@ -28,9 +28,14 @@ def _dataset() -> DetectionSet:
             boxes.append([x, y, x + size, y + size])
             labels.append(int(rng.integers(3)))
         samples.append(
-            Sample(image_id, f"{image_id}.png", np.zeros((320, 320, 3), np.uint8),
-                   np.array(boxes, np.float32), np.array(labels))
-        )  # fmt: skip
+            Sample(
+                image_id,
+                f"{image_id}.png",
+                np.zeros((320, 320, 3), np.uint8),
+                np.array(boxes, np.float32),
+                np.array(labels),
+            )
+        )
     return DetectionSet(CLASSES, tuple(samples))
 
 

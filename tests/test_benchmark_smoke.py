@@ -1,0 +1,164 @@
+"""A tiny benchmark run through the CLI: every arm (sweep and control included), evaluation, report, resume.
+
+The "real" photos are a second rendered dice set with a `split` field, so the test needs no shared data
+and stays seconds long; the numbers it produces mean nothing, the plumbing is what is checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scenesmith.cli import main
+
+TINY_RENDER = ["--resolution", "64x64", "--samples", "2", "--set", "render.denoise=false"]
+TINY_TRAIN = ["--max-steps", "2", "--eval-every", "1", "--patience", "1", "--batch", "2", "--crop", "64"]
+
+
+def run_cli(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return int(exit_info.value.code)
+
+
+@pytest.fixture(scope="module")
+def real_coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("real") / "dice"
+    code = run_cli(
+        [
+            "generate",
+            "dice_tray",
+            "--count",
+            "10",
+            "--seed",
+            "99",
+            "--out",
+            str(folder),
+            "--quiet",
+            *TINY_RENDER,
+        ]
+    )
+    assert code == 0
+    coco = json.loads((folder / "annotations.json").read_text())
+    for image in coco["images"]:
+        image["split"] = "train" if image["id"] <= 7 else "test"
+    (folder / "annotations.json").write_text(json.dumps(coco))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(real_coco: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
+    root = tmp_path_factory.mktemp("bench")
+    args = [
+        "benchmark",
+        "--real",
+        str(real_coco),
+        "--scene",
+        "dice_tray",
+        "--synthetic",
+        "6",
+        *TINY_RENDER,
+        "--seeds",
+        "2",
+        "--val-count",
+        "3",
+        "--sweep",
+        *TINY_TRAIN,
+        "--out",
+        str(root / "run"),
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SCENESMITH_CACHE", str(root / "cache"))
+        assert run_cli(args) == 0
+        yield root / "run", args
+
+
+def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) -> None:
+    out, _ = run
+    report = json.loads((out / "report.json").read_text())
+    arms = report["arms"]
+    expected = {
+        "real_100",
+        "real_10",
+        "synthetic_only",
+        "synthetic_to_10",
+        "synthetic_to_100",
+        "control_to_10",
+    }
+    expected |= {f"{kind}_{p}" for kind in ("real", "synthetic_to") for p in (1, 5, 25, 50)}
+    assert expected <= set(arms)
+    assert (
+        report["real_pool_images"] == 4 and report["real_val_images"] == 3 and report["real_test_images"] == 3
+    )
+    assert arms["synthetic_only"]["labelled_real_images"] == 0
+    assert arms["synthetic_only"]["synthetic_images"] == 6
+    assert arms["real_100"]["labelled_real_images"] == 4 + 3
+    assert arms["real_10"]["labelled_real_images"] == 1 + 3
+    assert arms["control_to_10"]["pretrained_from"] == "control_only"
+    for arm in arms.values():
+        assert arm["map"]["n"] == 2 and 0.0 <= arm["map"]["mean"] <= 1.0
+        assert arm["steps"]["mean"] >= 1
+    assert set(report["headline"]) >= {"real_data_equivalence", "synthetic_to_10_over_real_100"}
+    for name in ("report.md", "bars.png", "fractions.png", "curves.png", "predictions.png"):
+        assert (out / name).stat().st_size > 0
+    assert "| synthetic_to_10 |" in (out / "report.md").read_text()
+
+
+def test_fine_tunes_start_from_their_seeds_pretraining(run: tuple[Path, list[str]]) -> None:
+    out, _ = run
+    for seed in (0, 1):
+        assert (out / "arms" / "synthetic_only" / f"seed{seed}" / "best.pt").exists()
+        assert (out / "arms" / "control_only" / f"seed{seed}" / "best.pt").exists()
+        result = json.loads((out / "arms" / "synthetic_to_10" / f"seed{seed}" / "result.json").read_text())
+        assert result["steps"] >= 1
+
+
+def test_rerun_resumes_without_retraining(run: tuple[Path, list[str]]) -> None:
+    out, args = run
+    results = sorted((out / "arms").glob("*/seed*/result.json"))
+    stamps = [p.stat().st_mtime_ns for p in results]
+    before = json.loads((out / "report.json").read_text())["arms"]
+    assert run_cli(args) == 0
+    assert [p.stat().st_mtime_ns for p in results] == stamps
+    after = json.loads((out / "report.json").read_text())["arms"]
+    assert {n: a["map"]["values"] for n, a in after.items()} == {
+        n: a["map"]["values"] for n, a in before.items()
+    }
+
+
+def test_changed_settings_in_the_same_run_folder_are_refused(
+    run: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, args = run
+    changed = [*args]
+    changed[changed.index("--max-steps") + 1] = "3"
+    assert run_cli(changed) == 2
+    assert "different settings (train)" in capsys.readouterr().err
+
+
+def test_real_data_without_split_gives_a_clear_error(
+    real_coco: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coco = json.loads((real_coco / "annotations.json").read_text())
+    for image in coco["images"]:
+        image.pop("split")
+    bad = real_coco / "no_split.json"
+    bad.write_text(json.dumps(coco))
+    code = run_cli(
+        [
+            "benchmark",
+            "--real",
+            str(bad),
+            "--arms",
+            "real_100",
+            "--control-scene",
+            "none",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert code == 2
+    assert "no_split.json" in capsys.readouterr().err
