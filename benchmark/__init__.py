@@ -1,1 +1,1 @@
-"""Benchmarks: render throughput now; sim-to-real detector benchmark later."""
+"""Benchmarks: render throughput (`bench render`) and the sim-to-real detector benchmark (`benchmark`)."""

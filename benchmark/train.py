@@ -85,6 +85,15 @@ def predict(model: CenterNet, dataset: DetectionSet) -> Detections:
     return Detections(boxes, scores, labels)
 
 
+def _tensorboard(run_dir: Path):
+    """Optional live curves: a SummaryWriter when tensorboard is installed, else None (no hard dependency)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
 def load_weights(model: CenterNet, path: Path) -> None:
     """Initialise from a checkpoint; layers whose shape differs (another scene's classes) stay fresh."""
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -135,6 +144,7 @@ def train_arm(
         torch.set_rng_state(state["torch_rng"])
         progress = state["progress"]
     losses: list[float] = []
+    board = _tensorboard(run_dir)
     started = time.perf_counter() - progress["seconds"]
     bar = tqdm(total=config.max_steps, initial=progress["step"], desc=label, unit="step", leave=False)
     model.train()
@@ -165,6 +175,9 @@ def train_arm(
                 }
             )
             losses = []
+            if board is not None:
+                for key in ("loss", "val_map", "val_die_map50"):
+                    board.add_scalar(key, progress["curve"][-1][key], progress["step"])
             if scores["map"] > progress["best_score"]:
                 progress.update(best_score=scores["map"], best_step=progress["step"], bad_evals=0)
                 atomic_save(run_dir / "best.pt", lambda p: torch.save(model.state_dict(), p))
@@ -182,6 +195,8 @@ def train_arm(
             }
             atomic_save(state_path, lambda p, s=state: torch.save(s, p))
     bar.close()
+    if board is not None:
+        board.close()
     result = {
         "steps": progress["step"],
         "best_step": progress["best_step"],
