@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scenesmith.benchmark import train as train_module
 from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
 from scenesmith.benchmark.data import DetectionSet, Sample, draw_fraction, fraction_count, split_validation
 from scenesmith.benchmark.evaluate import Detections, evaluate
 from scenesmith.benchmark.model import STRIDE, decode, encode_targets
 from scenesmith.benchmark.report import real_data_equivalence, summarize
+from scenesmith.benchmark.train import TrainConfig, train_arm
 
 CLASSES = ("one", "two", "three")
 
@@ -155,3 +159,65 @@ def test_summary_has_mean_sd_and_a_bootstrap_interval() -> None:
     summary = summarize([0.2, 0.4, 0.6])
     assert summary["mean"] == pytest.approx(0.4) and summary["sd"] == pytest.approx(0.2)
     assert 0.2 <= summary["ci95"][0] <= 0.4 <= summary["ci95"][1] <= 0.6
+
+
+def _tiny_set() -> DetectionSet:
+    rng = np.random.default_rng(3)
+    samples = []
+    for image_id in range(1, 5):
+        image = np.full((96, 96, 3), 90, np.uint8)
+        x, y = rng.integers(10, 60, size=2)
+        image[y : y + 20, x : x + 20] = (230, 40, 40)
+        boxes = np.array([[x, y, x + 20, y + 20]], np.float32)
+        samples.append(Sample(image_id, f"{image_id}.png", image, boxes, np.array([image_id % 3])))
+    return DetectionSet(CLASSES, tuple(samples))
+
+
+TINY = TrainConfig(width=8, batch=2, eval_every=2, max_steps=4, patience=5, augment=AugmentConfig(crop=64))
+
+
+def test_same_seed_trains_the_same_model(tmp_path: Path) -> None:
+    data = _tiny_set()
+    first = train_arm(data, data, TINY, 5, tmp_path / "a")
+    second = train_arm(data, data, TINY, 5, tmp_path / "b")
+    assert _same_curve(first, second)
+    _assert_same_weights(tmp_path / "a" / "best.pt", tmp_path / "b" / "best.pt")
+
+
+def test_interrupted_training_resumes_to_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _tiny_set()
+    straight = train_arm(data, data, TINY, 5, tmp_path / "straight")
+    calls = {"n": 0}
+    real_evaluate = train_module.evaluate
+
+    def evaluate_then_die(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed after the step-2 checkpoint was written
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", evaluate_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_arm(data, data, TINY, 5, tmp_path / "resumed")
+    assert (tmp_path / "resumed" / "state.pt").exists()
+    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
+    resumed = train_arm(data, data, TINY, 5, tmp_path / "resumed")
+    assert resumed["steps"] == straight["steps"] == 4
+    assert _same_curve(straight, resumed)
+    _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "resumed" / "best.pt")
+
+
+def _same_curve(a: dict, b: dict) -> bool:
+    """Same steps, and losses and validation scores equal to float precision (the resumed loss included)."""
+    flat = [[c[k] for k in ("step", "loss", "val_map")] for c in a["curve"]]
+    other = [[c[k] for k in ("step", "loss", "val_map")] for c in b["curve"]]
+    return len(flat) == len(other) and all(x == pytest.approx(y) for x, y in zip(flat, other, strict=True))
+
+
+def _assert_same_weights(a: Path, b: Path) -> None:
+    left, right = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+    assert left.keys() == right.keys()
+    for key in left:
+        torch.testing.assert_close(left[key], right[key], rtol=0, atol=1e-6)
