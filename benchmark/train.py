@@ -10,7 +10,6 @@ synthetic for the synthetic-only arm).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,10 +55,9 @@ def _training_batch(dataset: DetectionSet, config: TrainConfig, rng: np.random.G
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """CUDA when present (or asked for), else CPU with every core."""
+    """CUDA when present (or asked for), else CPU (torch's own thread count; OMP_NUM_THREADS sets it)."""
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
-    torch.set_num_threads(os.cpu_count() or 1)
     return torch.device("cpu")
 
 
