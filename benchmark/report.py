@@ -73,6 +73,7 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
         entry["steps"] = summarize([r["steps"] for r in rows])
         entry["train_seconds"] = summarize([r["train_seconds"] for r in rows])
         entry["seeds"] = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
+        entry["runs_stopped_by_step_cap"] = sum(r["stopped_by"] == "step_cap" for r in rows)
         arms[name] = entry
     if BASELINE in arms:
         for entry in arms.values():
@@ -231,6 +232,31 @@ def _synthetic_line(synthetic: dict | None) -> str:
     )
 
 
+def budget_warnings(arms: dict[str, dict]) -> list[str]:
+    """Say so when the numbers cannot carry a claim: arms cut off by the step cap, or a subset beating all."""
+    warnings = []
+    runs = sum(len(a["seeds"]) for a in arms.values())
+    capped = sum(a["runs_stopped_by_step_cap"] for a in arms.values())
+    if capped:
+        warnings.append(
+            f"{capped} of {runs} runs stopped at the step cap, not by early stopping: those arms are "
+            "under-trained, and ratios between them measure training speed as much as data value."
+        )
+    for name, arm in arms.items():
+        if name.startswith("real_") and name != BASELINE and BASELINE in arms:
+            if arm["map"]["mean"] > arms[BASELINE]["map"]["mean"]:
+                warnings.append(
+                    f"{name} scores above {BASELINE} (mAP {arm['map']['mean']:.3f} > "
+                    f"{arms[BASELINE]['map']['mean']:.3f}): the real-only baseline is not converged or the "
+                    "difference is seed noise; do not read the ratios as data value."
+                )
+    return warnings
+
+
+def _warnings(report: dict) -> list[str]:
+    return [line for w in report.get("warnings", []) for line in (f"> **Warning.** {w}", "")]
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# Sim-to-real benchmark: {report['scene']} on {report['real']}",
@@ -253,7 +279,7 @@ def markdown(report: dict) -> str:
             f"{'n/a' if ratio is None else f'{ratio:.2f}'} | {arm['steps']['mean']:.0f} | "
             f"{arm['train_seconds']['mean']:.0f} |"
         )
-    lines += ["", "## Headline", ""]
+    lines += ["", *_warnings(report), "## Headline", ""]
     for key, value in report["headline"].items():
         if key == "real_data_equivalence":
             lines.append(f"- real-data equivalence of synthetic → 10%: **{value['text']}** of the real pool")

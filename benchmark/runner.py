@@ -162,6 +162,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "scenesmith_version": scenesmith.__version__,
         "arms": summary,
         "headline": reporting.headline(summary, f"{config.fraction * 100:g}"),
+        "warnings": reporting.budget_warnings(summary),
     }
     reporting.write_report(report, records, out)
     _draw_predictions(arms, config, device, real_test, out)
@@ -225,6 +226,7 @@ def _run_arm(
         "best_step": result["best_step"],
         "best_val_map": result["best_val_map"],
         "train_seconds": result["train_seconds"],
+        "stopped_by": "step_cap" if result["steps"] >= config.train.max_steps else "early_stopping",
         "wall_seconds_this_call": time.perf_counter() - started,
         "curve": result["curve"],
         "test": test,

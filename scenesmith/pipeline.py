@@ -157,6 +157,7 @@ def generate_dataset(
                 meta = write_sample(out_dir, index, desc, passes, image_format=image_format)
                 clock.add("annotate_and_write", time.perf_counter() - started)
                 manifest["render_settings_used"] = meta["render"]["settings"]
+                atomic_write_json(out_dir / MANIFEST, manifest)  # a killed run keeps its render time
         finally:
             renderer.close()
             atomic_write_json(out_dir / MANIFEST, manifest)
