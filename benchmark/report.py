@@ -215,7 +215,7 @@ def prediction_grid(
         cv2.putText(row, title, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
         images.append(row)
     grid = np.vstack(images)
-    atomic_save(path, lambda p: cv2.imwrite(str(p), grid))
+    atomic_save(path, lambda p: cv2.imwrite(str(p), grid, [cv2.IMWRITE_JPEG_QUALITY, 85]))
 
 
 def _fmt(summary: dict) -> str:
@@ -305,7 +305,7 @@ def markdown(report: dict) -> str:
         "",
         "![curves](curves.png)",
         "",
-        "![predictions](predictions.png)",
+        "![predictions](predictions.jpg)",
         "",
     ]
     return "\n".join(lines)

@@ -250,4 +250,4 @@ def _draw_predictions(
         model = load_best(out / "arms" / arm.name / "seed0", len(real_test.class_names), config.train, device)
         rows.append((arm.name, samples, predict(model, subset)))
     if rows:
-        reporting.prediction_grid(rows, real_test.class_names, out / "predictions.png")
+        reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")

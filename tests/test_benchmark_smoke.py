@@ -103,7 +103,7 @@ def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) ->
         assert arm["steps"]["mean"] >= 1
     assert set(report["headline"]) >= {"real_data_equivalence", "synthetic_to_10_over_real_100"}
     assert any("step cap" in warning for warning in report["warnings"])  # 2 steps: every run is capped
-    for name in ("report.md", "bars.png", "fractions.png", "curves.png", "predictions.png"):
+    for name in ("report.md", "bars.png", "fractions.png", "curves.png", "predictions.jpg"):
         assert (out / name).stat().st_size > 0
     assert "| synthetic_to_10 |" in (out / "report.md").read_text()
 
