@@ -7,7 +7,6 @@ same validation images and the same random 10%.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from scenesmith.annotate.stats import load_coco as read_coco
 from scenesmith.errors import UserError
 
 
@@ -43,61 +43,44 @@ class DetectionSet:
         return [s.image_id for s in self.samples]
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found (expected a COCO annotations file)") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
-
-
 def resolve_coco(path: Path) -> Path:
     """A dataset folder means its annotations.json; a file is taken as is."""
     return path / "annotations.json" if path.is_dir() else path
 
 
 def load_coco(path: Path, split: str | None = None, image_ids: set[int] | None = None) -> DetectionSet:
-    """Load a COCO detection file (optionally one `split` of it) with its images decoded to RGB."""
-    path = resolve_coco(path)
-    coco = _read_json(path)
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(coco.get(key), list):
-            raise UserError(f"{path}: key {key!r} must be a list (COCO detection format)")
-    categories = sorted(coco["categories"], key=lambda c: c["id"])
-    index_of = {c["id"]: i for i, c in enumerate(categories)}
-    images = coco["images"]
-    if split is not None:
-        if not any("split" in image for image in images):
-            raise UserError(f"{path}: images have no 'split' field; pass separate train/test COCO files")
-        images = [image for image in images if image.get("split") == split]
-        if not images:
-            raise UserError(f"{path}: no image has split == {split!r}")
-    if image_ids is not None:
-        images = [image for image in images if image["id"] in image_ids]
-    per_image: dict[int, list[dict]] = {image["id"]: [] for image in images}
-    for annotation in coco["annotations"]:
+    """Load a COCO detection file (optionally one `split` of it) with its images decoded to RGB.
+
+    Parsing, split selection and their error messages are `annotate.stats.load_coco`'s; this adds the
+    pixels and the boxes as arrays.
+    """
+    dataset = read_coco(resolve_coco(path), split)
+    category_ids = sorted(dataset.categories)
+    index_of = {category_id: i for i, category_id in enumerate(category_ids)}
+    entries = [e for e in dataset.images if image_ids is None or e.image_id in image_ids]
+    per_image: dict[int, list[dict]] = {e.image_id: [] for e in entries}
+    for annotation in dataset.annotations:
         if annotation["image_id"] in per_image and not annotation.get("iscrowd", 0):
             per_image[annotation["image_id"]].append(annotation)
     samples = []
-    for image in sorted(images, key=lambda i: i["id"]):
-        file = path.parent / image["file_name"]
-        pixels = cv2.imread(str(file), cv2.IMREAD_COLOR)
+    for entry in entries:
+        pixels = cv2.imread(str(entry.path), cv2.IMREAD_COLOR)
         if pixels is None:
-            raise UserError(f"{path}: image {image['file_name']!r} is missing or unreadable at {file}")
-        annotations = per_image[image["id"]]
-        boxes = np.array(
-            [
-                [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                for a in annotations
-            ],
-            np.float32,
-        ).reshape(-1, 4)
+            raise UserError(f"{path}: image {entry.file_name!r} is missing or unreadable at {entry.path}")
+        annotations = per_image[entry.image_id]
+        boxes = np.array([a["bbox"] for a in annotations], np.float64).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]  # COCO xywh → xyxy
         labels = np.array([index_of[a["category_id"]] for a in annotations], np.int64)
         samples.append(
-            Sample(image["id"], image["file_name"], cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), boxes, labels)
+            Sample(
+                entry.image_id,
+                entry.file_name,
+                cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB),
+                boxes.astype(np.float32),
+                labels,
+            )
         )
-    return DetectionSet(tuple(c["name"] for c in categories), tuple(samples))
+    return DetectionSet(tuple(dataset.categories[c] for c in category_ids), tuple(samples))
 
 
 def split_validation(image_ids: list[int], count: int, seed: int) -> tuple[list[int], list[int]]:
