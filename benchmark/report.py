@@ -114,6 +114,12 @@ def headline(arms: dict[str, dict], fraction_label: str = "10") -> dict:
     return out
 
 
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    atomic_save(path, lambda p: fig.savefig(p, dpi=110))
+    plt.close(fig)
+
+
 def _plot_bars(arms: dict[str, dict], path: Path) -> None:
     names = [n for n, e in arms.items() if e.get("family") != "sweep"]
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names)), 4))
@@ -129,9 +135,7 @@ def _plot_bars(arms: dict[str, dict], path: Path) -> None:
     ax.set_ylabel("real test score (mean ± sd over seeds)")
     ax.set_ylim(0, 1)
     ax.legend()
-    fig.tight_layout()
-    atomic_save(path, lambda p: fig.savefig(p, dpi=110))
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _plot_fraction_curve(arms: dict[str, dict], path: Path) -> None:
@@ -151,9 +155,7 @@ def _plot_fraction_curve(arms: dict[str, dict], path: Path) -> None:
     ax.set_xlabel("real training images used (% of the pool)")
     ax.set_ylabel("real test mAP@[.5:.95]")
     ax.legend()
-    fig.tight_layout()
-    atomic_save(path, lambda p: fig.savefig(p, dpi=110))
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _plot_curves(records: list[dict], path: Path) -> None:
@@ -173,9 +175,7 @@ def _plot_curves(records: list[dict], path: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("validation mAP@[.5:.95]")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    atomic_save(path, lambda p: fig.savefig(p, dpi=110))
-    plt.close(fig)
+    _save(fig, path)
 
 
 def prediction_grid(
