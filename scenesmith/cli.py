@@ -203,11 +203,21 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         real=Path(args.real) if args.real else None,
         real_train=Path(args.real_train) if args.real_train else None,
         real_test=Path(args.real_test) if args.real_test else None,
-        scene=args.scene, synthetic=args.synthetic, out=Path(args.out), synthetic_seed=args.synthetic_seed,
-        resolution=args.resolution, samples=args.samples, synthetic_overrides=tuple(args.overrides),
+        scene=args.scene,
+        synthetic=args.synthetic,
+        out=Path(args.out),
+        synthetic_seed=args.synthetic_seed,
+        resolution=args.resolution,
+        samples=args.samples,
+        synthetic_overrides=tuple(args.overrides),
         control_scene=None if args.control_scene == "none" else args.control_scene,
-        seeds=args.seeds, sweep=args.sweep, val_count=args.val_count, fraction=args.fraction / 100,
-        arms=tuple(args.arms.split(",")) if args.arms else (), device=args.device, train=train,
+        seeds=args.seeds,
+        sweep=args.sweep,
+        val_count=args.val_count,
+        fraction=args.fraction / 100,
+        arms=tuple(args.arms.split(",")) if args.arms else (),
+        device=args.device,
+        train=train,
     )
     command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
     report = run_benchmark(config, command)
@@ -227,19 +237,28 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--scene", default="dice_tray", help="scene for the synthetic pretraining set")
     p.add_argument("--synthetic", type=_positive_int, default=240, help="synthetic images to render and use")
     p.add_argument("--synthetic-seed", type=_non_negative_int, default=7)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override a rule of --scene for the synthetic set; repeatable")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a rule of --scene for the synthetic set; repeatable",
+    )
     p.add_argument("--resolution", type=_resolution, default=(640, 640), help="synthetic render size")
     p.add_argument("--samples", type=_positive_int, default=8, help="Cycles samples of the synthetic renders")
-    p.add_argument("--control-scene", default="conveyor_parts",
-                   help="unrelated scene for the pretraining control arm ('none' to skip it)")
+    p.add_argument(
+        "--control-scene",
+        default="conveyor_parts",
+        help="unrelated scene for the pretraining control arm ('none' to skip it)",
+    )
     p.add_argument("--seeds", type=_positive_int, default=3, help="seeds (draws of the real subset) per arm")
     p.add_argument("--sweep", action="store_true", help="also run real fractions 1,5,10,25,50,100%%")
     p.add_argument("--fraction", type=float, default=10.0, help="headline real fraction in percent")
     p.add_argument("--val-count", type=_positive_int, default=40, help="real train images for validation")
     p.add_argument("--arms", help="comma-separated subset of arms (their pretrainings run too)")
     p.add_argument("--max-steps", type=_positive_int, default=3000, help="step cap per arm")
-    p.add_argument("--eval-every", type=_positive_int, default=100, help="steps between validation scores")
+    p.add_argument("--eval-every", type=_positive_int, default=200, help="steps between validation scores")
     p.add_argument("--patience", type=_positive_int, default=5, help="evals without gain to stop")
     p.add_argument("--batch", type=_positive_int, default=8)
     p.add_argument("--crop", type=_positive_int, default=256, help="training crop size at native resolution")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from scenesmith.benchmark.data import DetectionSet, Sample, draw_fraction, fract
 from scenesmith.benchmark.evaluate import Detections, evaluate
 from scenesmith.benchmark.model import STRIDE, decode, encode_targets
 from scenesmith.benchmark.report import real_data_equivalence, summarize
-from scenesmith.benchmark.train import TrainConfig, train_arm
+from scenesmith.benchmark.train import TrainConfig, learning_rate, train_arm
 
 CLASSES = ("one", "two", "three")
 
@@ -221,3 +222,12 @@ def _assert_same_weights(a: Path, b: Path) -> None:
     assert left.keys() == right.keys()
     for key in left:
         torch.testing.assert_close(left[key], right[key], rtol=0, atol=1e-6)
+
+
+def test_learning_rate_warms_up_then_decays_to_zero_at_the_cap():
+    config = TrainConfig(learning_rate=1.0, warmup_steps=10, max_steps=100)
+    rates = [learning_rate(config, step) for step in range(101)]
+    assert rates[0] == pytest.approx(0.1 * 0.5 * (1 + math.cos(0)))
+    assert rates[9] == pytest.approx(0.5 * (1 + math.cos(math.pi * 9 / 100)))
+    assert all(a >= b for a, b in zip(rates[9:-1], rates[10:], strict=True))
+    assert rates[100] == pytest.approx(0.0, abs=1e-12)
