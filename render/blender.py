@@ -24,7 +24,7 @@ import numpy as np
 
 from scenesmith.console import output_silenced
 from scenesmith.procedural.description import SceneDescription
-from scenesmith.render.devices import DeviceChoice, apply_device, select_device
+from scenesmith.render.devices import DeviceChoice, apply_device, restrict_to_gpu, select_device
 from scenesmith.render.exr import read_exr_channels, stack
 from scenesmith.render.passes import RenderPasses
 from scenesmith.render.sensor import apply_sensor
@@ -43,7 +43,8 @@ VIEW_LAYER = "ViewLayer"
 class BlenderRenderer:
     """Renders scene descriptions with Cycles in this process (bpy is imported here, lazily)."""
 
-    def __init__(self, settings: RenderSettings | None = None) -> None:
+    def __init__(self, settings: RenderSettings | None = None, gpu_index: int | None = None) -> None:
+        """`gpu_index` keeps one GPU of several (a pool runs one renderer per GPU); None uses all."""
         import bpy  # lazy: importing scenesmith.render must not pull in Blender
 
         self._bpy = bpy
@@ -54,6 +55,9 @@ class BlenderRenderer:
         with output_silenced((1, 2)):
             bpy.ops.wm.read_factory_settings(use_empty=True)
             self.device: DeviceChoice = select_device(self.settings.device)
+            self.gpu_count = len(self.device.names) if self.device.device == "GPU" else 0
+            if gpu_index is not None and self.gpu_count:
+                self.device = restrict_to_gpu(self.device, gpu_index % self.gpu_count)
         if self.device.device == "CPU":
             log.info("Cycles renders on the CPU (no usable GPU found or CPU requested)")
         else:

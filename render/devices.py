@@ -25,6 +25,8 @@ class DeviceChoice:
     device: str  # 'CPU' or 'GPU' (scene.cycles.device)
     backend: str  # 'NONE' for CPU, else one of GPU_BACKENDS
     names: tuple[str, ...] = field(default_factory=tuple)
+    # Cycles device ids when only some GPUs of the backend are used (names of identical GPUs repeat).
+    ids: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, Any]:
         return {"device": self.device, "backend": self.backend, "names": list(self.names)}
@@ -98,6 +100,27 @@ def apply_device(choice: DeviceChoice) -> None:
         prefs = _cycles_prefs()
         prefs.compute_device_type = choice.backend
         for d in prefs.devices:
-            d.use = d.type == choice.backend if choice.device == "GPU" else d.type == "CPU"
+            if choice.device != "GPU":
+                d.use = d.type == "CPU"
+            else:
+                d.use = d.type == choice.backend and (not choice.ids or d.id in choice.ids)
     except Exception as exc:  # noqa: BLE001
         log.debug("could not re-apply Cycles device %s: %s", choice, exc)
+
+
+def restrict_to_gpu(choice: DeviceChoice, index: int) -> DeviceChoice:
+    """Keep only the `index`-th GPU of a GPU choice (one worker per GPU); a CPU choice is unchanged.
+
+    Why: Cycles splits one image over every enabled GPU, which scales badly next to running one
+    image per GPU in parallel; the pool starts one worker per GPU and gives each its own device.
+    """
+    if choice.device != "GPU":
+        return choice
+    prefs = _cycles_prefs()
+    gpus = [d for d in prefs.devices if d.type == choice.backend]
+    if not 0 <= index < len(gpus):
+        raise ValueError(f"GPU index {index} out of range: {len(gpus)} {choice.backend} device(s)")
+    chosen = gpus[index]
+    for d in prefs.devices:
+        d.use = d.id == chosen.id
+    return DeviceChoice("GPU", choice.backend, (chosen.name,), (chosen.id,))

@@ -1,0 +1,244 @@
+"""A pool of persistent render workers that never loses or duplicates an image.
+
+The coordinator (this module, in the caller's process) hands each worker a few jobs ahead
+(`prefetch`), so a worker starts its next image the moment it finishes one; scene building and
+file writing happen in the caller's threads meanwhile (see `scenesmith.pipeline`). It watches every
+worker: one that dies, or spends longer than `timeout_s` on one image, is killed and replaced, and
+the images it held go back to the front of the queue; an image that takes down `max_attempts`
+workers stops the run with an error naming it. Workers are recycled (replaced by a fresh process)
+after `recycle_after` images or above `max_rss_mb`; the replacement starts loading Blender while the
+old worker finishes its queue, so recycling costs no render time.
+
+Results come back in completion order; the caller writes each under its index, so the dataset is
+the same whichever worker rendered what.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+
+from scenesmith.render.settings import RenderSettings
+from scenesmith.render.worker import RenderJob, RenderResult, worker_main
+
+log = logging.getLogger(__name__)
+
+
+class RenderFailed(RuntimeError):
+    """An image could not be rendered (it kept killing workers, or the renderer rejected it)."""
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """How many workers, and when a worker is replaced.
+
+    workers: processes; None = one per GPU found (the first worker probes), 1 on CPU.
+    recycle_after: images per worker before it is replaced by a fresh one (0 = never).
+    max_rss_mb: replace a worker whose resident memory exceeds this (0 = never).
+    timeout_s: longest one image (or a worker's start-up) may take before the worker counts as hung.
+    max_attempts: workers one image may take down before the run stops.
+    prefetch: jobs queued per worker, so it never waits for its next image.
+    """
+
+    workers: int | None = None
+    recycle_after: int = 0
+    max_rss_mb: float = 0.0
+    timeout_s: float = 600.0
+    max_attempts: int = 3
+    prefetch: int = 2
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.recycle_after < 0 or self.max_rss_mb < 0:
+            raise ValueError("recycle_after and max_rss_mb must be >= 0 (0 = never)")
+        if self.timeout_s <= 0 or self.max_attempts < 1 or self.prefetch < 1:
+            raise ValueError("timeout_s must be > 0, max_attempts and prefetch >= 1")
+
+
+@dataclass
+class _Worker:
+    serial: int
+    gpu_index: int | None
+    process: mp.process.BaseProcess
+    jobs: mp.Queue
+    conn: Connection
+    assigned: dict[int, RenderJob] = field(default_factory=dict)
+    last_heard: float = 0.0  # a worker with jobs that stays silent longer than timeout_s is hung
+    current: int | None = None  # the image it is rendering
+    rendered: int = 0
+    retiring: bool = False
+    pid: int | None = None
+
+
+class LocalPool:
+    """Render jobs on persistent worker processes on this machine (the default backend)."""
+
+    def __init__(self, settings: RenderSettings, config: PoolConfig | None = None) -> None:
+        self.settings = settings
+        self.config = config or PoolConfig()
+        self._context = mp.get_context("spawn")  # a fresh interpreter: bpy does not survive fork
+        self._workers: list[_Worker] = []
+        self._serial = 0
+        self._scaled = False
+        self._start_failures = 0
+        self.devices: list[dict] = []  # what each worker reported at start-up
+        self.events: list[str] = []  # crashes, hangs and recycles, for the run's record
+
+    # ---------------------------------------------------------------- workers
+    def _start(self, gpu_index: int | None) -> _Worker:
+        jobs = self._context.Queue()
+        receiver, sender = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=worker_main,
+            args=(self.settings, jobs, sender, gpu_index),
+            name=f"scenesmith-render-{self._serial}",
+            daemon=True,
+        )
+        process.start()
+        sender.close()  # only the worker holds the sending end: its death reads as EOF here
+        worker = _Worker(self._serial, gpu_index, process, jobs, receiver, last_heard=time.monotonic())
+        self._serial += 1
+        self._workers.append(worker)
+        return worker
+
+    def _stop(self, worker: _Worker, kill: bool) -> None:
+        if kill:
+            worker.process.kill()
+        else:
+            worker.jobs.put(None)
+        worker.process.join(timeout=None if kill else 30)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.jobs.cancel_join_thread()  # a dead reader must not make this process hang at exit
+        worker.jobs.close()
+        worker.conn.close()
+        self._workers.remove(worker)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers (for monitoring, and for tests that kill one)."""
+        return [w.pid for w in self._workers if w.pid is not None]
+
+    # -------------------------------------------------------------------- run
+    def run(self, jobs: Iterable[RenderJob]) -> Iterator[RenderResult]:
+        """Render every job exactly once, yielding results as they finish (in completion order)."""
+        source = iter(jobs)
+        queue: deque[RenderJob] = deque()  # re-queued jobs go first
+        failures: dict[int, int] = {}
+        exhausted = False
+        for gpu in range(self.config.workers or 1):
+            self._start(gpu)
+        try:
+            while True:
+                exhausted = self._assign(source, queue, exhausted)
+                if exhausted and not queue and not any(w.assigned for w in self._workers):
+                    return
+                ready = wait([w.conn for w in self._workers], timeout=0.5)
+                for worker in [w for w in self._workers if w.conn in ready]:
+                    yield from self._receive(worker, queue, failures)
+                self._check_health(queue, failures)
+        finally:
+            for worker in list(self._workers):
+                self._stop(worker, kill=bool(worker.assigned) or not worker.process.is_alive())
+
+    def _assign(self, source: Iterator[RenderJob], queue: deque[RenderJob], exhausted: bool) -> bool:
+        """Top up every active worker to `prefetch` jobs; return whether the source is used up."""
+        for worker in self._workers:
+            while not worker.retiring and len(worker.assigned) < self.config.prefetch:
+                if not queue:
+                    if exhausted:
+                        return True
+                    job = next(source, None)
+                    if job is None:
+                        return True
+                    queue.append(job)
+                job = queue.popleft()
+                if not worker.assigned:
+                    worker.last_heard = time.monotonic()
+                worker.assigned[job.index] = job
+                worker.jobs.put(job)
+        return exhausted
+
+    def _receive(
+        self, worker: _Worker, queue: deque[RenderJob], failures: dict[int, int]
+    ) -> Iterator[RenderResult]:
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            self._lost(worker, queue, failures, f"exited with code {worker.process.exitcode}")
+            return
+        worker.last_heard = time.monotonic()
+        kind = message[0]
+        if kind == "ready":
+            _, worker.pid, device, gpu_count = message
+            self.devices.append(device)
+            self._scale_to_gpus(device, gpu_count)
+        elif kind == "started":
+            worker.current = message[1]
+        elif kind == "invalid":
+            raise RenderFailed(f"image {message[1]}: the renderer rejected its description: {message[2]}")
+        elif kind == "done":
+            _, index, passes, rss_mb = message
+            job = worker.assigned.pop(index)
+            worker.current, worker.rendered = None, worker.rendered + 1
+            yield RenderResult(job, passes, worker.serial, rss_mb, worker.rendered)
+            self._maybe_recycle(worker, rss_mb)
+
+    def _scale_to_gpus(self, device: dict, gpu_count: int) -> None:
+        """With workers=None, the first worker's probe decides: one worker per GPU it found."""
+        if self.config.workers is not None or self._scaled or device["device"] != "GPU":
+            return
+        self._scaled = True
+        for gpu in range(1, gpu_count):
+            self._start(gpu)
+
+    def _maybe_recycle(self, worker: _Worker, rss_mb: float) -> None:
+        config = self.config
+        too_many = config.recycle_after and worker.rendered >= config.recycle_after
+        too_big = config.max_rss_mb and rss_mb > config.max_rss_mb
+        if worker.retiring or not (too_many or too_big):
+            return
+        worker.retiring = True
+        reason = f"{worker.rendered} images" if too_many else f"RSS {rss_mb:.0f} MB"
+        self.events.append(f"worker {worker.serial} recycled after {reason}")
+        log.info("recycling render worker %d after %s", worker.serial, reason)
+        self._start(worker.gpu_index)  # loads Blender while the old one finishes its queue
+
+    def _check_health(self, queue: deque[RenderJob], failures: dict[int, int]) -> None:
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.retiring and not worker.assigned:
+                self._stop(worker, kill=False)
+            elif worker.assigned and now - worker.last_heard > self.config.timeout_s:
+                worker.process.kill()
+                self._lost(worker, queue, failures, f"hung for more than {self.config.timeout_s:g} s")
+
+    def _lost(self, worker: _Worker, queue: deque[RenderJob], failures: dict[int, int], why: str) -> None:
+        """A worker died or hung: re-queue its images (the one it was rendering counts a failure)."""
+        jobs = list(worker.assigned.values())
+        current = worker.current
+        message = f"render worker {worker.serial} (pid {worker.pid}) {why}"
+        if worker.pid is None:  # died before it was ready: Blender itself cannot start
+            self._start_failures += 1
+            if self._start_failures >= self.config.max_attempts:
+                raise RenderFailed(f"render workers fail to start ({message}); see the error above")
+        if current is not None:
+            failures[current] = failures.get(current, 0) + 1
+            message += f" while rendering image {current}"
+            if failures[current] >= self.config.max_attempts:
+                raise RenderFailed(
+                    f"image {current} took down {failures[current]} render workers; last: {message}"
+                )
+        log.warning("%s; %d image(s) re-queued", message, len(jobs))
+        self.events.append(message)
+        queue.extendleft(reversed(jobs))
+        worker.assigned.clear()
+        self._stop(worker, kill=True)
+        if not any(w.gpu_index == worker.gpu_index and not w.retiring for w in self._workers):
+            self._start(worker.gpu_index)

@@ -1,0 +1,72 @@
+"""One persistent render worker: a process that keeps Blender loaded and renders image after image.
+
+Why a process per worker: bpy is one global Blender per process, a crash inside Cycles takes the
+whole process with it, and memory Blender does not give back is only reclaimed when a process ends.
+So the coordinator (`pool.py`) owns the dataset and every file; a worker only turns descriptions into
+passes and can be killed, replaced or recycled at any moment without losing anything.
+
+Messages to the coordinator go over the worker's own one-way pipe (never a shared queue): if the
+worker dies in the middle of a message, only its own pipe is broken and the coordinator sees EOF.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.queues import Queue
+
+import psutil
+
+from scenesmith.procedural.description import SceneDescription
+from scenesmith.render.passes import RenderPasses
+from scenesmith.render.settings import RenderSettings
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One image to render: its dataset index and its (already built) scene description."""
+
+    index: int
+    description: SceneDescription
+    build_seconds: float = 0.0
+
+
+@dataclass
+class RenderResult:
+    """A rendered job, with which worker made it and how big that worker was afterwards."""
+
+    job: RenderJob
+    passes: RenderPasses
+    worker: int
+    rss_mb: float
+    worker_images: int
+
+
+def worker_main(
+    settings: RenderSettings, jobs: Queue, results: Connection, gpu_index: int | None = None
+) -> None:
+    """Entry point of a worker process: render every job from `jobs` until it receives None.
+
+    Sends ("ready", pid, device dict, GPUs found), then per job ("started", index) and either
+    ("done", index, passes, rss_mb) or ("invalid", index, message) for a description the renderer
+    rejects. Any other failure ends the process; the coordinator re-queues its images.
+    """
+    # Ctrl-C reaches the whole process group; the coordinator decides what stops, not each worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the worker
+
+    renderer = BlenderRenderer(settings, gpu_index=gpu_index)
+    process = psutil.Process()
+    results.send(("ready", os.getpid(), renderer.device.as_dict(), renderer.gpu_count))
+    while (job := jobs.get()) is not None:
+        results.send(("started", job.index))
+        try:
+            passes = renderer.render(job.description)
+        except ValueError as exc:
+            results.send(("invalid", job.index, str(exc)))
+            continue
+        results.send(("done", job.index, passes, process.memory_info().rss / 2**20))
+    renderer.close()
+    results.close()

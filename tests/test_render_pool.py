@@ -1,0 +1,93 @@
+"""The persistent worker pool: every image exactly once, whatever happens to the workers.
+
+Real Blender workers on tiny renders; faults are real too (SIGKILL, SIGSTOP on a worker process).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from scenesmith.pipeline import render_settings
+from scenesmith.procedural.build import build_scene
+from scenesmith.procedural.loader import load_scene
+from scenesmith.render.pool import LocalPool, PoolConfig, RenderFailed
+from scenesmith.render.settings import RenderSettings
+from scenesmith.render.worker import RenderJob
+
+TINY = ["render.resolution=[48, 48]", "render.samples=1", "render.denoise=false"]
+
+
+def _jobs(count: int, seed: int = 3) -> list[RenderJob]:
+    loaded = load_scene("dice_tray", TINY)
+    return [RenderJob(i, build_scene(loaded.rules, seed, i)) for i in range(count)]
+
+
+def _settings() -> RenderSettings:
+    return render_settings(load_scene("dice_tray", TINY), device="cpu")
+
+
+def _render_all(pool: LocalPool, jobs: list[RenderJob], on_result=None) -> dict[int, object]:
+    passes = {}
+    for result in pool.run(jobs):
+        assert result.job.index not in passes, "an image was delivered twice"
+        passes[result.job.index] = result.passes
+        if on_result is not None:
+            on_result(pool, result)
+    return passes
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for index in a:
+        np.testing.assert_array_equal(a[index].instance, b[index].instance)
+        np.testing.assert_array_equal(a[index].depth, b[index].depth)
+        np.testing.assert_array_equal(a[index].rgb, b[index].rgb)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    """Six images from one worker that is never disturbed."""
+    return _render_all(LocalPool(_settings(), PoolConfig(workers=1)), _jobs(6))
+
+
+def test_recycled_workers_render_the_same_images_as_one_fresh_worker(reference):
+    pool = LocalPool(_settings(), PoolConfig(workers=1, recycle_after=2))
+    recycled = _render_all(pool, _jobs(6))
+    _assert_same(recycled, reference)
+    assert sum("recycled" in e for e in pool.events) >= 2
+
+
+def test_killed_worker_loses_no_image_and_duplicates_none(reference):
+    killed = []
+
+    def kill_once(pool: LocalPool, result) -> None:
+        if not killed and pool.worker_pids():
+            killed.append(pool.worker_pids()[0])
+            os.kill(killed[0], signal.SIGKILL)
+
+    pool = LocalPool(_settings(), PoolConfig(workers=2))
+    _assert_same(_render_all(pool, _jobs(6), kill_once), reference)
+    assert killed and any(f"pid {killed[0]}" in e for e in pool.events)
+
+
+def test_hung_worker_is_killed_and_its_images_requeued(reference):
+    stopped = []
+
+    def hang_once(pool: LocalPool, result) -> None:
+        if not stopped:
+            stopped.append(pool.worker_pids()[0])
+            os.kill(stopped[0], signal.SIGSTOP)  # alive, silent: a hang
+
+    pool = LocalPool(_settings(), PoolConfig(workers=1, timeout_s=15))
+    _assert_same(_render_all(pool, _jobs(6), hang_once), reference)
+    assert any("hung" in e for e in pool.events)
+
+
+def test_workers_that_cannot_start_stop_the_run_with_a_clear_error():
+    settings = RenderSettings(samples=1, view_transform="NoSuchView", device="cpu")
+    with pytest.raises(RenderFailed, match="fail to start"):
+        list(LocalPool(settings, PoolConfig(workers=1, max_attempts=2)).run(_jobs(1)))
