@@ -50,6 +50,55 @@ def _available_backends(prefs: Any) -> list[str]:
     return found
 
 
+def available_backends() -> list[str]:
+    """GPU backends compiled into this Blender build (not evidence of a GPU, see module doc).
+
+    Probing changes the process-global Cycles preferences, so the previous backend is restored.
+    """
+    prefs = _cycles_prefs()
+    previous = prefs.compute_device_type
+    try:
+        return _available_backends(prefs)
+    finally:
+        prefs.compute_device_type = previous
+
+
+def list_devices() -> dict[str, list[str]]:
+    """Cycles devices per backend: {"OPTIX": [...], "CUDA": [...], ..., "CPU": [...]} (names).
+
+    Every backend of GPU_BACKENDS is a key (an empty list when the build lacks it or no device of
+    that type was found), then "CPU". Only devices whose type is the backend count: Cycles lists
+    the CPU under every backend. For diagnostics (`scenesmith doctor`); the process-global
+    preferences (backend, enabled devices) are restored afterwards, so a previous
+    `select_device` choice still holds.
+    """
+    prefs = _cycles_prefs()
+    previous = prefs.compute_device_type
+    used = {d.id: d.use for d in prefs.devices}
+    found: dict[str, list[str]] = {backend: [] for backend in GPU_BACKENDS}
+    try:
+        for backend in _available_backends(prefs):
+            try:
+                prefs.compute_device_type = backend
+                prefs.refresh_devices()
+                found[backend] = [d.name for d in prefs.get_devices_for_type(backend) if d.type == backend]
+            except Exception as exc:  # noqa: BLE001 - driver probing can fail in many ways
+                log.debug("Cycles backend %s unusable: %s", backend, exc)
+        try:
+            prefs.compute_device_type = "NONE"
+            prefs.refresh_devices()
+            found["CPU"] = [d.name for d in prefs.devices if d.type == "CPU"]
+        except Exception as exc:  # noqa: BLE001
+            log.debug("Cycles CPU device listing failed: %s", exc)
+            found["CPU"] = []
+    finally:
+        prefs.compute_device_type = previous
+        for d in prefs.devices:
+            if d.id in used:
+                d.use = used[d.id]
+    return found
+
+
 def select_device(requested: str = "auto") -> DeviceChoice:
     """Configure Cycles preferences for `requested` ('auto' | 'cpu' | 'gpu') and report it.
 

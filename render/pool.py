@@ -22,11 +22,38 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from typing import Protocol
 
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, worker_main
 
 log = logging.getLogger(__name__)
+
+
+class RenderPool(Protocol):
+    """What the pipeline needs from a backend: every job rendered once, results as they finish."""
+
+    events: list[str]
+
+    def run(self, jobs: Iterable[RenderJob]) -> Iterator[RenderResult]: ...
+
+
+BACKENDS = ("local", "ray")
+
+
+def open_pool(
+    backend: str, settings: RenderSettings, config: PoolConfig | None = None, address: str | None = None
+) -> RenderPool:
+    """The render backend by name: "local" (processes on this machine) or "ray" (Ray actors)."""
+    if backend == "local":
+        if address is not None:
+            raise ValueError("--address is only for --backend ray")
+        return LocalPool(settings, config)
+    if backend == "ray":
+        from scenesmith.render.ray_pool import RayPool  # Ray is optional: imported only when asked for
+
+        return RayPool(settings, config, address)
+    raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 
 class RenderFailed(RuntimeError):
@@ -171,6 +198,7 @@ class LocalPool:
         try:
             message = worker.conn.recv()
         except (EOFError, OSError):
+            worker.process.join(timeout=5)  # it is exiting: wait for its exit code, for the record
             self._lost(worker, queue, failures, f"exited with code {worker.process.exitcode}")
             return
         worker.last_heard = time.monotonic()

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
+from pathlib import Path
 
 import psutil
 
@@ -44,6 +46,16 @@ class RenderResult:
     worker_images: int
 
 
+def _forget_parent_blender_paths() -> None:
+    """Drop Blender's script folders from the sys.path a spawned worker inherits from its parent.
+
+    Why: a parent that has imported bpy has them on its sys.path, and there the folder
+    `bpy/<version>/scripts/modules/bpy` shadows the real package (`No module named '_bpy'`).
+    Importing bpy in the worker adds them back in the right order.
+    """
+    sys.path[:] = [p for p in sys.path if not {"bpy", "scripts"} <= set(Path(p).parts)]
+
+
 def worker_main(
     settings: RenderSettings, jobs: Queue, results: Connection, gpu_index: int | None = None
 ) -> None:
@@ -55,6 +67,7 @@ def worker_main(
     """
     # Ctrl-C reaches the whole process group; the coordinator decides what stops, not each worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _forget_parent_blender_paths()
     from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the worker
 
     renderer = BlenderRenderer(settings, gpu_index=gpu_index)

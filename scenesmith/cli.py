@@ -11,6 +11,7 @@ from pathlib import Path
 
 from scenesmith.errors import UserError
 from scenesmith.procedural.loader import SceneRuleError
+from scenesmith.render.pool import RenderFailed
 
 
 def _positive_int(text: str) -> int:
@@ -87,6 +88,35 @@ def _render_overrides(args: argparse.Namespace) -> list[str]:
     return [*args.overrides, *render_overrides(args.resolution, args.samples)]
 
 
+def _pool_config(args: argparse.Namespace):
+    from scenesmith.render.pool import PoolConfig
+
+    return PoolConfig(
+        workers=args.workers,
+        recycle_after=args.recycle_after,
+        max_rss_mb=args.max_worker_rss,
+        timeout_s=args.image_timeout,
+    )
+
+
+def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("render workers")
+    group.add_argument(
+        "--workers", type=_positive_int, help="render processes (default: one per GPU found, else 1)"
+    )
+    group.add_argument(
+        "--recycle-after", type=_non_negative_int, default=0, help="new worker after N images (0: never)"
+    )
+    group.add_argument(
+        "--max-worker-rss", type=float, default=0.0, metavar="MB", help="new worker above this RSS (0: never)"
+    )
+    group.add_argument(
+        "--image-timeout", type=float, default=600.0, metavar="S", help="a worker silent this long is hung"
+    )
+    group.add_argument("--backend", choices=["local", "ray"], default="local", help="where workers run")
+    group.add_argument("--address", help="Ray cluster address (--backend ray; default: start a local Ray)")
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from scenesmith.pipeline import generate_dataset
 
@@ -99,6 +129,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         image_format=args.image_format,
         device=args.device,
         progress=not args.quiet,
+        pool=_pool_config(args),
+        backend=args.backend,
+        address=args.address,
     )
     print(f"dataset: {out.resolve()}  (COCO: {(out / 'annotations.json').resolve()})")
     return 0
@@ -182,6 +215,22 @@ def _cmd_bench_render(args: argparse.Namespace) -> int:
         from scenesmith.annotate.atomic import atomic_write_json
 
         atomic_write_json(Path(args.json), result)
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from scenesmith.doctor import BpyUnavailable, print_report, run_doctor
+
+    try:
+        report = run_doctor(device=args.device, size=args.size)
+    except BpyUnavailable as exc:
+        print(f"scenesmith: error: {exc}", file=sys.stderr)
+        return 1
+    print_report(report)
+    if args.json:
+        from scenesmith.annotate.atomic import atomic_write_json
+
+        atomic_write_json(Path(args.json), report)
     return 0
 
 
@@ -286,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--image-format", choices=["png", "jpg"], default="png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_worker_arguments(p)
     p.set_defaults(run=_cmd_generate)
 
     p = commands.add_parser("sheet", help="contact sheet of a dataset with masks and boxes drawn")
@@ -339,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="also write the numbers to this JSON file")
     b.set_defaults(run=_cmd_bench_render)
     _add_benchmark_parser(commands)
+
+    p = commands.add_parser("doctor", help="bpy version, Cycles devices, threads and one timed draft render")
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto", help="device to time")
+    p.add_argument("--size", type=_positive_int, default=128, help="timed render size in pixels (square)")
+    p.add_argument("--json", help="also write the report to this JSON file")
+    p.set_defaults(run=_cmd_doctor)
     return parser
 
 
@@ -357,6 +413,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OSError as exc:  # unwritable --out, full disk, unreadable dataset: the user's to fix
         print(f"scenesmith: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         code = 2
+    except RenderFailed as exc:  # every finished image is on disk; the message names the one that failed
+        print(f"scenesmith: render failed: {exc}; rerun the same command to resume", file=sys.stderr)
+        code = 1
     except KeyboardInterrupt:
         print("scenesmith: interrupted; rerun the same command to resume", file=sys.stderr)
         code = 130

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,13 +26,18 @@ import scenesmith
 from scenesmith.annotate.atomic import atomic_write_json, remove_stale_temp_files
 from scenesmith.annotate.dataset_writer import completed_indices, semantic_map, write_coco, write_sample
 from scenesmith.annotate.labels import ImageLabels, label_image
+from scenesmith.background import prefetched
 from scenesmith.errors import UserError
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.procedural.loader import LoadedScene, load_scene
+from scenesmith.render.pool import PoolConfig, RenderPool, open_pool
 from scenesmith.render.settings import RenderSettings
+from scenesmith.render.worker import RenderJob, RenderResult
 
 MANIFEST = "manifest.json"
+# Rendered samples waiting for the writer thread; bounds memory if the disk is slower than the renderer.
+WRITE_BACKLOG = 4
 
 
 def render_settings(loaded: LoadedScene, device: str = "auto") -> RenderSettings:
@@ -113,10 +120,15 @@ def generate_dataset(
     image_format: str = "png",
     device: str = "auto",
     progress: bool = True,
+    pool: PoolConfig | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> Path:
-    """Render `count` labelled images into `out_dir` (resuming whatever is already complete there)."""
-    from scenesmith.render.blender import BlenderRenderer
+    """Render `count` labelled images into `out_dir` (resuming whatever is already complete there).
 
+    Rendering runs on persistent workers (`backend` "local": processes here; "ray": Ray actors);
+    this process builds scene descriptions ahead of them and writes finished samples behind them.
+    """
     loaded = load_scene(scene, overrides)
     identity = dataset_identity(loaded, seed, image_format)
     out_dir = Path(out_dir)
@@ -139,27 +151,17 @@ def generate_dataset(
         "seed": seed,
         "render_settings": settings.as_dict(),
         "timings_s": clock.totals,
+        "backend": backend,
     }
     atomic_write_json(out_dir / MANIFEST, manifest)
 
     todo = sorted(set(range(count)) - completed_indices(out_dir))
     if todo:
-        renderer = BlenderRenderer(settings)
+        workers = open_pool(backend, settings, pool, address)
         try:
-            for index in tqdm(todo, desc=f"{loaded.rules.name}", unit="img", disable=not progress):
-                started = time.perf_counter()
-                desc = build_scene(loaded.rules, seed, index)
-                clock.add("build_scene", time.perf_counter() - started)
-                passes = renderer.render(desc)
-                for stage, seconds in passes.timings.items():
-                    clock.add(f"render_{stage}", seconds)
-                started = time.perf_counter()
-                meta = write_sample(out_dir, index, desc, passes, image_format=image_format)
-                clock.add("annotate_and_write", time.perf_counter() - started)
-                manifest["render_settings_used"] = meta["render"]["settings"]
-                atomic_write_json(out_dir / MANIFEST, manifest)  # a killed run keeps its render time
+            _render_into(out_dir, loaded, seed, todo, workers, manifest, clock, image_format, progress)
         finally:
-            renderer.close()
+            manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
             atomic_write_json(out_dir / MANIFEST, manifest)
 
     started = time.perf_counter()
@@ -170,6 +172,59 @@ def generate_dataset(
     manifest["status"] = "complete"
     atomic_write_json(out_dir / MANIFEST, manifest)
     return out_dir
+
+
+def _build_job(loaded: LoadedScene, seed: int, index: int) -> RenderJob:
+    started = time.perf_counter()
+    description = build_scene(loaded.rules, seed, index)
+    return RenderJob(index, description, time.perf_counter() - started)
+
+
+def _render_into(
+    out_dir: Path,
+    loaded: LoadedScene,
+    seed: int,
+    todo: list[int],
+    workers: RenderPool,
+    manifest: dict[str, Any],
+    clock: StageClock,
+    image_format: str,
+    progress: bool,
+) -> None:
+    """Three stages at once: descriptions built ahead (thread), rendered (workers), written behind (thread).
+
+    The manifest is only touched here, in this thread, after each sample is safely on disk, so a
+    killed run keeps its timings and never records an image it did not finish.
+    """
+    jobs = prefetched(_build_job(loaded, seed, index) for index in todo)
+    writing: deque[tuple[RenderResult, Future]] = deque()
+
+    def settle(block: bool) -> None:
+        while writing and (block or writing[0][1].done() or len(writing) > WRITE_BACKLOG):
+            result, future = writing.popleft()
+            meta, seconds = future.result()
+            clock.add("build_scene", result.job.build_seconds)
+            for stage, stage_seconds in result.passes.timings.items():
+                clock.add(f"render_{stage}", stage_seconds)
+            clock.add("annotate_and_write", seconds)
+            manifest["render_settings_used"] = meta["render"]["settings"]
+            atomic_write_json(out_dir / MANIFEST, manifest)
+
+    def write(result: RenderResult) -> tuple[dict[str, Any], float]:
+        started = time.perf_counter()
+        job = result.job
+        meta = write_sample(out_dir, job.index, job.description, result.passes, image_format=image_format)
+        return meta, time.perf_counter() - started
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenesmith-write") as writer:
+        try:
+            for result in tqdm(
+                workers.run(jobs), total=len(todo), desc=loaded.rules.name, unit="img", disable=not progress
+            ):
+                writing.append((result, writer.submit(write, result)))
+                settle(block=False)
+        finally:
+            settle(block=True)
 
 
 def _coco_info(manifest: dict[str, Any]) -> dict[str, Any]:
