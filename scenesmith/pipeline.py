@@ -198,6 +198,9 @@ def _render_into(
     """
     jobs = prefetched(_build_job(loaded, seed, index) for index in todo)
     writing: deque[tuple[RenderResult, Future]] = deque()
+    run_started = time.perf_counter()
+    # This run's pace: the first image includes starting the workers; the rest is the steady state.
+    pace = manifest["last_run"] = {"images": 0, "seconds": 0.0, "first_image_seconds": None}
 
     def settle(block: bool) -> None:
         while writing and (block or writing[0][1].done() or len(writing) > WRITE_BACKLOG):
@@ -208,6 +211,10 @@ def _render_into(
                 clock.add(f"render_{stage}", stage_seconds)
             clock.add("annotate_and_write", seconds)
             manifest["render_settings_used"] = meta["render"]["settings"]
+            pace["images"] += 1
+            pace["seconds"] = time.perf_counter() - run_started
+            if pace["first_image_seconds"] is None:
+                pace["first_image_seconds"] = pace["seconds"]
             atomic_write_json(out_dir / MANIFEST, manifest)
 
     def write(result: RenderResult) -> tuple[dict[str, Any], float]:
