@@ -33,6 +33,8 @@ def tagged_union(models: list[type[Rule]], tag: str) -> Any:
 class RenderRule(Rule):
     resolution: tuple[Annotated[int, Field(ge=8, le=8192)], Annotated[int, Field(ge=8, le=8192)]] = (640, 640)
     samples: Annotated[int, Field(ge=1, le=65536)] = 32
+    # Cycles adaptive sampling: a pixel stops once its noise is below this (0 = off, all samples).
+    adaptive_threshold: Annotated[float, Field(ge=0, le=1)] = 0.0
     denoise: bool = True
     view_transform: ViewTransform = "Standard"
     exposure: Annotated[float, Field(ge=-10, le=10)] = 0.0

@@ -45,10 +45,9 @@ def apply_preset(settings: RenderSettings, name: str) -> RenderSettings:
 
     Raises ValueError naming the valid presets for an unknown name.
     """
-    try:
-        values = PRESETS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown render preset {name!r}; valid presets: {', '.join(PRESETS)}") from None
+    if name is None:
+        raise ValueError(f"unknown render preset None; valid presets: {', '.join(PRESETS)}")
+    values = preset_rules(name)
     known = {f.name for f in fields(RenderSettings)}
     unknown = set(values) - known
     if unknown:  # pragma: no cover - guards edits of PRESETS; a test checks every field exists
@@ -110,3 +109,12 @@ def samples_for_budget(
         return maximum
     # The tiny slack keeps e.g. 2.9999999999 (float error on an exact 3) from rounding down to 2.
     return max(minimum, math.floor(fitting * (1 + 1e-12)))
+
+
+def preset_rules(name: str | None) -> dict[str, Any]:
+    """The settings a preset sets (empty for None); the CLI applies them as `render.*` rule overrides."""
+    if name is None:
+        return {}
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ValueError(f"unknown render preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return dict(PRESETS[name])

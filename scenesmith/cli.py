@@ -24,6 +24,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -59,6 +69,9 @@ def _add_render_arguments(parser: argparse.ArgumentParser) -> None:
         "--samples", type=_positive_int, help="Cycles samples per pixel (default: the scene's)"
     )
     parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto", help="render device")
+    parser.add_argument(
+        "--preset", choices=["draft", "standard", "final"], help="quality: sample cap, adaptive, denoise"
+    )
 
 
 def _cmd_scenes(args: argparse.Namespace) -> int:
@@ -85,7 +98,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _render_overrides(args: argparse.Namespace) -> list[str]:
     from scenesmith.pipeline import render_overrides
 
-    return [*args.overrides, *render_overrides(args.resolution, args.samples)]
+    return [*args.overrides, *render_overrides(args.resolution, args.samples, args.preset)]
 
 
 def _pool_config(args: argparse.Namespace):
@@ -132,6 +145,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         pool=_pool_config(args),
         backend=args.backend,
         address=args.address,
+        time_budget=args.time_budget,
     )
     print(f"dataset: {out.resolve()}  (COCO: {(out / 'annotations.json').resolve()})")
     return 0
@@ -335,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--image-format", choices=["png", "jpg"], default="png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--time-budget", type=_positive_float, metavar="S", help="pick samples for S seconds per image"
+    )
     _add_worker_arguments(p)
     p.set_defaults(run=_cmd_generate)
 

@@ -32,8 +32,10 @@ from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.procedural.loader import LoadedScene, load_scene
 from scenesmith.render.pool import PoolConfig, RenderPool, open_pool
+from scenesmith.render.presets import preset_rules
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult
+from scenesmith.time_budget import calibrate_samples
 
 MANIFEST = "manifest.json"
 # Rendered samples waiting for the writer thread; bounds memory if the disk is slower than the renderer.
@@ -44,6 +46,7 @@ def render_settings(loaded: LoadedScene, device: str = "auto") -> RenderSettings
     rule = loaded.rules.render
     return RenderSettings(
         samples=rule.samples,
+        adaptive_threshold=rule.adaptive_threshold,
         denoise=rule.denoise,
         view_transform=rule.view_transform,
         exposure=rule.exposure,
@@ -51,9 +54,12 @@ def render_settings(loaded: LoadedScene, device: str = "auto") -> RenderSettings
     )
 
 
-def render_overrides(resolution: tuple[int, int] | None, samples: int | None) -> list[str]:
-    """`--resolution`/`--samples` as rule overrides, so they enter the dataset's identity like any rule."""
-    extra = []
+def render_overrides(
+    resolution: tuple[int, int] | None, samples: int | None, preset: str | None = None
+) -> list[str]:
+    """`--preset`/`--resolution`/`--samples` as rule overrides, so they enter the dataset's identity
+    like any rule; an explicit `--samples` beats the preset's sample cap."""
+    extra = [f"render.{key}={json.dumps(value)}" for key, value in preset_rules(preset).items()]
     if resolution is not None:
         extra.append(f"render.resolution=[{int(resolution[0])}, {int(resolution[1])}]")
     if samples is not None:
@@ -123,12 +129,21 @@ def generate_dataset(
     pool: PoolConfig | None = None,
     backend: str = "local",
     address: str | None = None,
+    time_budget: float | None = None,
 ) -> Path:
     """Render `count` labelled images into `out_dir` (resuming whatever is already complete there).
 
     Rendering runs on persistent workers (`backend` "local": processes here; "ray": Ray actors);
     this process builds scene descriptions ahead of them and writes finished samples behind them.
+    `time_budget` (seconds per image) fixes the sample count by a calibration, recorded and reused.
     """
+    budget = None
+    if time_budget is not None:
+        budget = _recorded_budget(Path(out_dir), time_budget)
+        if budget is None:
+            unbudgeted = load_scene(scene, overrides)
+            budget = calibrate_samples(unbudgeted, seed, render_settings(unbudgeted, device), time_budget)
+        overrides = [*overrides, f"render.samples={budget['samples']}"]
     loaded = load_scene(scene, overrides)
     identity = dataset_identity(loaded, seed, image_format)
     out_dir = Path(out_dir)
@@ -152,6 +167,7 @@ def generate_dataset(
         "render_settings": settings.as_dict(),
         "timings_s": clock.totals,
         "backend": backend,
+        "time_budget": budget,
     }
     atomic_write_json(out_dir / MANIFEST, manifest)
 
@@ -172,6 +188,17 @@ def generate_dataset(
     manifest["status"] = "complete"
     atomic_write_json(out_dir / MANIFEST, manifest)
     return out_dir
+
+
+def _recorded_budget(out_dir: Path, seconds: float) -> dict[str, Any] | None:
+    """The calibration an earlier run of this dataset made for the same budget (so a resume matches)."""
+    try:
+        recorded = json.loads((out_dir / MANIFEST).read_text()).get("time_budget")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(recorded, dict) and recorded.get("budget_seconds") == seconds:
+        return recorded
+    return None
 
 
 def _build_job(loaded: LoadedScene, seed: int, index: int) -> RenderJob:
