@@ -96,9 +96,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _render_overrides(args: argparse.Namespace) -> list[str]:
+    return [*args.overrides, *render_overrides_for(args, args.resolution)]
+
+
+def render_overrides_for(args: argparse.Namespace, resolution: tuple[int, int] | None) -> list[str]:
+    """The --preset/--samples overrides of `args` at `resolution`."""
     from scenesmith.pipeline import render_overrides
 
-    return [*args.overrides, *render_overrides(args.resolution, args.samples, args.preset)]
+    return render_overrides(resolution, args.samples, args.preset)
 
 
 def _pool_config(args: argparse.Namespace):
@@ -215,21 +220,42 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_render(args: argparse.Namespace) -> int:
+    from scenesmith.benchmark import scale_bench
     from scenesmith.benchmark.render_bench import run_render_benchmark
 
-    result = run_render_benchmark(
-        scene=args.scene,
-        overrides=_render_overrides(args),
-        count=args.count,
-        seed=args.seed,
-        device=args.device,
+    overrides = _render_overrides(args)
+    result = {
+        "machine": scale_bench.machine(),
+        "stages": run_render_benchmark(args.scene, overrides, args.count, args.seed, args.device),
+        "overhead": scale_bench.overhead(args.scene, overrides, args.count + 1, args.seed, args.device),
+    }
+    if args.memory_images:
+        size = args.memory_resolution or args.resolution
+        memory_overrides = [*args.overrides, *render_overrides_for(args, size)]
+        result["memory"] = scale_bench.memory(
+            args.scene, memory_overrides, args.memory_images, args.seed, args.device
+        )
+    _print_and_save(result, args.json)
+    return 0
+
+
+def _cmd_bench_kills(args: argparse.Namespace) -> int:
+    from scenesmith.benchmark import scale_bench
+
+    result = scale_bench.kills(
+        args.scene, _render_overrides(args), args.count, args.kills, Path(args.out), args.seed
     )
+    result["machine"] = scale_bench.machine()
+    _print_and_save(result, args.json)
+    return 0 if result["exit_code"] == 0 and result["unique_ids"] == args.count else 1
+
+
+def _print_and_save(result: dict, path: str | None) -> None:
     print(json.dumps(result, indent=2))
-    if args.json:
+    if path:
         from scenesmith.annotate.atomic import atomic_write_json
 
-        atomic_write_json(Path(args.json), result)
-    return 0
+        atomic_write_json(Path(path), result)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -401,10 +427,26 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scene", default="dice_tray")
     b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
     _add_render_arguments(b)
-    b.add_argument("--count", type=_positive_int, default=5)
+    b.add_argument("--count", type=_positive_int, default=5, help="timed images (after one warm-up)")
     b.add_argument("--seed", type=_non_negative_int, default=0)
+    b.add_argument(
+        "--memory-images", type=_non_negative_int, default=0, help="worker RSS over N images (0: skip)"
+    )
+    b.add_argument(
+        "--memory-resolution", type=_resolution, help="resolution of the RSS run (default: --resolution)"
+    )
     b.add_argument("--json", help="also write the numbers to this JSON file")
     b.set_defaults(run=_cmd_bench_render)
+    k = benches.add_parser("kills", help="SIGKILL the render worker of a generate run; audit the dataset")
+    k.add_argument("--scene", default="dice_tray")
+    k.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    _add_render_arguments(k)
+    k.add_argument("--count", type=_positive_int, default=1000)
+    k.add_argument("--kills", type=_positive_int, default=2)
+    k.add_argument("--seed", type=_non_negative_int, default=0)
+    k.add_argument("--out", required=True, help="dataset folder (must not exist yet)")
+    k.add_argument("--json", help="also write the numbers to this JSON file")
+    k.set_defaults(run=_cmd_bench_kills)
     _add_benchmark_parser(commands)
 
     p = commands.add_parser("doctor", help="bpy version, Cycles devices, threads and one timed draft render")

@@ -1,0 +1,18 @@
+"""A real `scenesmith generate` whose render worker is SIGKILLed still ends complete and unique."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenesmith.benchmark.scale_bench import kills
+
+TINY = ["render.resolution=[48, 48]", "render.samples=1", "render.denoise=false"]
+
+
+def test_generate_with_its_worker_killed_twice_yields_every_image_once(tmp_path: Path) -> None:
+    report = kills("dice_tray", TINY, count=9, kills=2, out=tmp_path / "killed", seed=4)
+    assert report["exit_code"] == 0, report["stderr_tail"]
+    assert len(report["killed"]) == 2
+    assert report["images_in_coco"] == report["unique_ids"] == report["meta_files"] == 9
+    assert report["ids_are_1_to_n"] and not report["unreadable_images"]
+    assert sum("code -9" in event for event in report["worker_events"]) == 2
