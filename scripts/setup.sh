@@ -12,11 +12,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
+# EXTRAS: the optional dependency groups to install (scripts/test.sh adds ray for the Ray backend's tests).
+EXTRAS=${EXTRAS:-test}
 stamp=.venv/.scenesmith-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     # torch/torchvision are pinned in pyproject.toml to the builds that pip finds locally here.
-    .venv/bin/python -m pip install --quiet -e ".[test]"
+    .venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
     echo "$want" > "$stamp"
 fi

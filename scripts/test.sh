@@ -3,7 +3,7 @@
 # test ran at all (pytest exit code 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+EXTRAS=test,ray bash scripts/setup.sh  # ray: the Ray backend's tests run in CI, not skipped
 .venv/bin/ruff check .
 set +e
 .venv/bin/python -m pytest "$@"
