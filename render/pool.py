@@ -89,6 +89,42 @@ class PoolConfig:
 
 
 @dataclass
+class FailureLog:
+    """What lost workers cost a run, and when it must stop: one rule for every backend."""
+
+    max_attempts: int
+    events: list[str]
+    per_image: dict[int, int] = field(default_factory=dict)
+    start_failures: int = 0
+
+    def worker_lost(self, message: str, was_ready: bool, current: int | None, requeued: int) -> None:
+        """Record a dead or hung worker; raise RenderFailed when Blender cannot start or one image
+        keeps taking workers down (`current`: the image it was rendering, which counts a failure)."""
+        if not was_ready:
+            self.start_failures += 1
+            if self.start_failures >= self.max_attempts:
+                raise RenderFailed(f"render workers fail to start ({message}); see the error above")
+        if current is not None:
+            self.per_image[current] = self.per_image.get(current, 0) + 1
+            message += f" while rendering image {current}"
+            if self.per_image[current] >= self.max_attempts:
+                raise RenderFailed(
+                    f"image {current} took down {self.per_image[current]} render workers; last: {message}"
+                )
+        log.warning("%s; %d image(s) re-queued", message, requeued)
+        self.events.append(message)
+
+
+def recycle_reason(config: PoolConfig, rendered: int, rss_mb: float) -> str | None:
+    """Why a worker that has rendered `rendered` images and holds `rss_mb` should be replaced, if so."""
+    if config.recycle_after and rendered >= config.recycle_after:
+        return f"{rendered} images"
+    if config.max_rss_mb and rss_mb > config.max_rss_mb:
+        return f"RSS {rss_mb:.0f} MB"
+    return None
+
+
+@dataclass
 class _Worker:
     serial: int
     gpu_index: int | None
@@ -113,7 +149,6 @@ class LocalPool:
         self._workers: list[_Worker] = []
         self._serial = 0
         self._scaled = False
-        self._start_failures = 0
         self.devices: list[dict] = []  # what each worker reported at start-up
         self.events: list[str] = []  # crashes, hangs and recycles, for the run's record
 
@@ -157,7 +192,7 @@ class LocalPool:
         """Render every job exactly once, yielding results as they finish (in completion order)."""
         source = iter(jobs)
         queue: deque[RenderJob] = deque()  # re-queued jobs go first
-        failures: dict[int, int] = {}
+        failures = FailureLog(self.config.max_attempts, self.events)
         exhausted = False
         for gpu in range(self.config.workers or 1):
             self._start(gpu)
@@ -193,7 +228,7 @@ class LocalPool:
         return exhausted
 
     def _receive(
-        self, worker: _Worker, queue: deque[RenderJob], failures: dict[int, int]
+        self, worker: _Worker, queue: deque[RenderJob], failures: FailureLog
     ) -> Iterator[RenderResult]:
         try:
             message = worker.conn.recv()
@@ -227,18 +262,15 @@ class LocalPool:
             self._start(gpu)
 
     def _maybe_recycle(self, worker: _Worker, rss_mb: float) -> None:
-        config = self.config
-        too_many = config.recycle_after and worker.rendered >= config.recycle_after
-        too_big = config.max_rss_mb and rss_mb > config.max_rss_mb
-        if worker.retiring or not (too_many or too_big):
+        reason = recycle_reason(self.config, worker.rendered, rss_mb)
+        if worker.retiring or reason is None:
             return
         worker.retiring = True
-        reason = f"{worker.rendered} images" if too_many else f"RSS {rss_mb:.0f} MB"
         self.events.append(f"worker {worker.serial} recycled after {reason}")
         log.info("recycling render worker %d after %s", worker.serial, reason)
         self._start(worker.gpu_index)  # loads Blender while the old one finishes its queue
 
-    def _check_health(self, queue: deque[RenderJob], failures: dict[int, int]) -> None:
+    def _check_health(self, queue: deque[RenderJob], failures: FailureLog) -> None:
         now = time.monotonic()
         for worker in list(self._workers):
             if worker.retiring and not worker.assigned:
@@ -247,24 +279,11 @@ class LocalPool:
                 worker.process.kill()
                 self._lost(worker, queue, failures, f"hung for more than {self.config.timeout_s:g} s")
 
-    def _lost(self, worker: _Worker, queue: deque[RenderJob], failures: dict[int, int], why: str) -> None:
+    def _lost(self, worker: _Worker, queue: deque[RenderJob], failures: FailureLog, why: str) -> None:
         """A worker died or hung: re-queue its images (the one it was rendering counts a failure)."""
         jobs = list(worker.assigned.values())
-        current = worker.current
         message = f"render worker {worker.serial} (pid {worker.pid}) {why}"
-        if worker.pid is None:  # died before it was ready: Blender itself cannot start
-            self._start_failures += 1
-            if self._start_failures >= self.config.max_attempts:
-                raise RenderFailed(f"render workers fail to start ({message}); see the error above")
-        if current is not None:
-            failures[current] = failures.get(current, 0) + 1
-            message += f" while rendering image {current}"
-            if failures[current] >= self.config.max_attempts:
-                raise RenderFailed(
-                    f"image {current} took down {failures[current]} render workers; last: {message}"
-                )
-        log.warning("%s; %d image(s) re-queued", message, len(jobs))
-        self.events.append(message)
+        failures.worker_lost(message, worker.pid is not None, worker.current, len(jobs))
         queue.extendleft(reversed(jobs))
         worker.assigned.clear()
         self._stop(worker, kill=True)

@@ -34,7 +34,7 @@ import psutil
 
 import scenesmith
 from scenesmith.errors import UserError
-from scenesmith.render.pool import PoolConfig, RenderFailed
+from scenesmith.render.pool import FailureLog, PoolConfig, RenderFailed, recycle_reason
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, _forget_parent_blender_paths
 
@@ -143,7 +143,6 @@ class RayPool:
         self._actors: list[_Actor] = []
         self._slots: list[_Slot] = []
         self._serial = 0
-        self._start_failures = 0
         self._actor_class: Any = None  # _RenderActor made remote once per pool (exported to Ray once)
         self.devices: list[dict] = []  # what each actor reported at start-up
         self.events: list[str] = []  # crashes, hangs and recycles, for the run's record
@@ -225,7 +224,7 @@ class RayPool:
         started_ray = self._connect()
         source = iter(jobs)
         queue: deque[RenderJob] = deque()  # re-queued jobs go first
-        failures: dict[int, int] = {}
+        failures = FailureLog(self.config.max_attempts, self.events)
         exhausted = False
         try:
             self._slots = self._plan()
@@ -276,7 +275,7 @@ class RayPool:
         return exhausted
 
     def _receive(
-        self, actor: _Actor, ready: set[Any], queue: deque[RenderJob], failures: dict[int, int]
+        self, actor: _Actor, ready: set[Any], queue: deque[RenderJob], failures: FailureLog
     ) -> Iterator[RenderResult]:
         """Take the actor's finished calls, oldest first (a later one never overtakes an earlier)."""
         ray = self._ray
@@ -310,18 +309,15 @@ class RayPool:
         self.devices.append(info["device"])
 
     def _maybe_recycle(self, actor: _Actor, rss_mb: float) -> None:
-        config = self.config
-        too_many = config.recycle_after and actor.rendered >= config.recycle_after
-        too_big = config.max_rss_mb and rss_mb > config.max_rss_mb
-        if actor.retiring or not (too_many or too_big):
+        reason = recycle_reason(self.config, actor.rendered, rss_mb)
+        if actor.retiring or reason is None:
             return
         actor.retiring = True
-        reason = f"{actor.rendered} images" if too_many else f"RSS {rss_mb:.0f} MB"
         self.events.append(f"worker {actor.serial} recycled after {reason}")
         log.info("recycling render actor %d after %s", actor.serial, reason)
         self._start(actor.slot)  # loads Blender while the old one finishes its queue (if there is room)
 
-    def _check_health(self, queue: deque[RenderJob], failures: dict[int, int]) -> None:
+    def _check_health(self, queue: deque[RenderJob], failures: FailureLog) -> None:
         now = time.monotonic()
         for actor in list(self._actors):
             if actor.retiring and not actor.jobs():
@@ -329,25 +325,13 @@ class RayPool:
             elif actor.inflight and now - actor.last_heard > self.config.timeout_s:
                 self._lost(actor, queue, failures, f"hung for more than {self.config.timeout_s:g} s")
 
-    def _lost(self, actor: _Actor, queue: deque[RenderJob], failures: dict[int, int], why: str) -> None:
+    def _lost(self, actor: _Actor, queue: deque[RenderJob], failures: FailureLog, why: str) -> None:
         """An actor died, failed or hung: re-queue its images (the one it was rendering counts a failure)."""
         jobs = actor.jobs()
         where = f"pid {actor.pid} on {actor.host}" if actor.pid is not None else "starting"
         message = f"render worker {actor.serial} ({where}) {why}"
         current = jobs[0].index if actor.pid is not None and jobs else None
-        if actor.pid is None:  # never got ready: Blender itself cannot start (or find room)
-            self._start_failures += 1
-            if self._start_failures >= self.config.max_attempts:
-                raise RenderFailed(f"render workers fail to start ({message})")
-        if current is not None:
-            failures[current] = failures.get(current, 0) + 1
-            message += f" while rendering image {current}"
-            if failures[current] >= self.config.max_attempts:
-                raise RenderFailed(
-                    f"image {current} took down {failures[current]} render workers; last: {message}"
-                )
-        log.warning("%s; %d image(s) re-queued", message, len(jobs))
-        self.events.append(message)
+        failures.worker_lost(message, actor.pid is not None, current, len(jobs))
         queue.extendleft(reversed(jobs))
         self._stop(actor)
         if not any(a.slot == actor.slot and not a.retiring for a in self._actors):
