@@ -140,7 +140,12 @@ class _Worker:
 
 
 class LocalPool:
-    """Render jobs on persistent worker processes on this machine (the default backend)."""
+    """Render jobs on persistent worker processes on this machine (the default backend).
+
+    Used plainly, `run()` starts the workers and stops them when its jobs are done. Used as a
+    context manager, the workers outlive each `run()` (Blender stays loaded between datasets, as
+    the API server needs) and stop at exit; jobs then carry their own dataset's render settings.
+    """
 
     def __init__(self, settings: RenderSettings, config: PoolConfig | None = None) -> None:
         self.settings = settings
@@ -150,7 +155,21 @@ class LocalPool:
         self._serial = 0
         self._scaled = False
         self.devices: list[dict] = []  # what each worker reported at start-up
-        self.events: list[str] = []  # crashes, hangs and recycles, for the run's record
+        self.events: list[str] = []  # crashes, hangs and recycles of the current run, for its record
+        self._keep_alive = False
+
+    def __enter__(self) -> LocalPool:
+        self._keep_alive = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every worker (waiting for idle ones to close Blender cleanly)."""
+        self._keep_alive = False
+        for worker in list(self._workers):
+            self._stop(worker, kill=bool(worker.assigned) or not worker.process.is_alive())
 
     # ---------------------------------------------------------------- workers
     def _start(self, gpu_index: int | None) -> _Worker:
@@ -192,10 +211,12 @@ class LocalPool:
         """Render every job exactly once, yielding results as they finish (in completion order)."""
         source = iter(jobs)
         queue: deque[RenderJob] = deque()  # re-queued jobs go first
+        self.events = []
         failures = FailureLog(self.config.max_attempts, self.events)
         exhausted = False
-        for gpu in range(self.config.workers or 1):
-            self._start(gpu)
+        if not self._workers:
+            for gpu in range(self.config.workers or 1):
+                self._start(gpu)
         try:
             while True:
                 exhausted = self._assign(source, queue, exhausted)
@@ -206,8 +227,10 @@ class LocalPool:
                     yield from self._receive(worker, queue, failures)
                 self._check_health(queue, failures)
         finally:
+            # Workers still holding jobs of an abandoned run would answer the next run with them.
             for worker in list(self._workers):
-                self._stop(worker, kill=bool(worker.assigned) or not worker.process.is_alive())
+                if worker.assigned or not self._keep_alive:
+                    self._stop(worker, kill=bool(worker.assigned) or not worker.process.is_alive())
 
     def _assign(self, source: Iterator[RenderJob], queue: deque[RenderJob], exhausted: bool) -> bool:
         """Top up every active worker to `prefetch` jobs; return whether the source is used up."""

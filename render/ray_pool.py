@@ -36,7 +36,7 @@ import scenesmith
 from scenesmith.errors import UserError
 from scenesmith.render.pool import FailureLog, PoolConfig, RenderFailed, recycle_reason
 from scenesmith.render.settings import RenderSettings
-from scenesmith.render.worker import RenderJob, RenderResult, _forget_parent_blender_paths
+from scenesmith.render.worker import RenderJob, RenderResult, _forget_parent_blender_paths, render_job
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class _RenderActor:
         _forget_parent_blender_paths()
         from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the actor
 
+        self._settings = settings
         self._renderer = BlenderRenderer(settings, gpu_index=gpu_index)
         self._process = psutil.Process()
 
@@ -94,7 +95,7 @@ class _RenderActor:
     def render(self, job: RenderJob) -> tuple[str, Any, float]:
         """("done", passes, rss_mb) or ("invalid", message, rss_mb)."""
         try:
-            passes = self._renderer.render(job.description)
+            passes = render_job(self._renderer, job, self._settings)
         except ValueError as exc:
             return "invalid", str(exc), self._rss_mb()
         return "done", passes, self._rss_mb()

@@ -18,12 +18,16 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.passes import RenderPasses
 from scenesmith.render.settings import RenderSettings
+
+if TYPE_CHECKING:
+    from scenesmith.render.blender import BlenderRenderer
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class RenderJob:
     index: int
     description: SceneDescription
     build_seconds: float = 0.0
+    # The dataset's render settings. A long-lived pool (the API server's) renders jobs of several
+    # datasets one after another; None keeps the settings the worker started with.
+    settings: RenderSettings | None = None
 
 
 @dataclass
@@ -56,6 +63,18 @@ def _forget_parent_blender_paths() -> None:
     sys.path[:] = [p for p in sys.path if not {"bpy", "scripts"} <= set(Path(p).parts)]
 
 
+def render_job(renderer: BlenderRenderer, job: RenderJob, default: RenderSettings) -> RenderPasses:
+    """Render one job with its own settings, or `default` (the worker's own) when it has none.
+
+    The device stays the one the renderer picked at start-up.
+    """
+    wanted = job.settings or default
+    if wanted != renderer.settings:
+        wanted.validate()
+        renderer.settings = wanted
+    return renderer.render(job.description)
+
+
 def worker_main(
     settings: RenderSettings, jobs: Queue, results: Connection, gpu_index: int | None = None
 ) -> None:
@@ -76,7 +95,7 @@ def worker_main(
     while (job := jobs.get()) is not None:
         results.send(("started", job.index))
         try:
-            passes = renderer.render(job.description)
+            passes = render_job(renderer, job, settings)
         except ValueError as exc:
             results.send(("invalid", job.index, str(exc)))
             continue

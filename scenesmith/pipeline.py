@@ -130,12 +130,14 @@ def generate_dataset(
     backend: str = "local",
     address: str | None = None,
     time_budget: float | None = None,
+    workers: RenderPool | None = None,
 ) -> Path:
     """Render `count` labelled images into `out_dir` (resuming whatever is already complete there).
 
     Rendering runs on persistent workers (`backend` "local": processes here; "ray": Ray actors);
     this process builds scene descriptions ahead of them and writes finished samples behind them.
     `time_budget` (seconds per image) fixes the sample count by a calibration, recorded and reused.
+    `workers`: an already running pool to render on (a server's), instead of one for this call.
     """
     budget = None
     if time_budget is not None:
@@ -173,9 +175,11 @@ def generate_dataset(
 
     todo = sorted(set(range(count)) - completed_indices(out_dir))
     if todo:
-        workers = open_pool(backend, settings, pool, address)
+        workers = workers or open_pool(backend, settings, pool, address)
         try:
-            _render_into(out_dir, loaded, seed, todo, workers, manifest, clock, image_format, progress)
+            _render_into(
+                out_dir, loaded, seed, todo, workers, settings, manifest, clock, image_format, progress
+            )
         finally:
             manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
             atomic_write_json(out_dir / MANIFEST, manifest)
@@ -201,10 +205,10 @@ def _recorded_budget(out_dir: Path, seconds: float) -> dict[str, Any] | None:
     return None
 
 
-def _build_job(loaded: LoadedScene, seed: int, index: int) -> RenderJob:
+def _build_job(loaded: LoadedScene, seed: int, index: int, settings: RenderSettings) -> RenderJob:
     started = time.perf_counter()
     description = build_scene(loaded.rules, seed, index)
-    return RenderJob(index, description, time.perf_counter() - started)
+    return RenderJob(index, description, time.perf_counter() - started, settings)
 
 
 def _render_into(
@@ -213,6 +217,7 @@ def _render_into(
     seed: int,
     todo: list[int],
     workers: RenderPool,
+    settings: RenderSettings,
     manifest: dict[str, Any],
     clock: StageClock,
     image_format: str,
@@ -223,7 +228,7 @@ def _render_into(
     The manifest is only touched here, in this thread, after each sample is safely on disk, so a
     killed run keeps its timings and never records an image it did not finish.
     """
-    jobs = prefetched(_build_job(loaded, seed, index) for index in todo)
+    jobs = prefetched(_build_job(loaded, seed, index, settings) for index in todo)
     writing: deque[tuple[RenderResult, Future]] = deque()
     run_started = time.perf_counter()
     # This run's pace: the first image includes starting the workers; the rest is the steady state.

@@ -91,3 +91,17 @@ def test_workers_that_cannot_start_stop_the_run_with_a_clear_error():
     settings = RenderSettings(samples=1, view_transform="NoSuchView", device="cpu")
     with pytest.raises(RenderFailed, match="fail to start"):
         list(LocalPool(settings, PoolConfig(workers=1, max_attempts=2)).run(_jobs(1)))
+
+
+def test_a_kept_alive_pool_renders_datasets_with_different_settings_like_fresh_pools(reference):
+    sharper = RenderSettings(samples=2, denoise=False, device="cpu")
+    jobs = _jobs(2)
+    with LocalPool(_settings(), PoolConfig(workers=1)) as pool:
+        first = _render_all(pool, [RenderJob(j.index, j.description, settings=sharper) for j in jobs])
+        pids = pool.worker_pids()
+        second = _render_all(pool, jobs)
+        assert pool.worker_pids() == pids, "the worker should have stayed loaded between runs"
+    assert pool.worker_pids() == []
+    fresh = _render_all(LocalPool(sharper, PoolConfig(workers=1)), jobs)
+    _assert_same(first, fresh)
+    _assert_same(second, {i: reference[i] for i in second})
