@@ -12,6 +12,7 @@ worker dies in the middle of a message, only its own pipe is broken and the coor
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import sys
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ import psutil
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.passes import RenderPasses
 from scenesmith.render.settings import RenderSettings
+
+# How often an idle worker checks that its coordinator is still alive.
+PARENT_CHECK_S = 1.0
 
 if TYPE_CHECKING:
     from scenesmith.render.blender import BlenderRenderer
@@ -63,6 +67,16 @@ def _forget_parent_blender_paths() -> None:
     sys.path[:] = [p for p in sys.path if not {"bpy", "scripts"} <= set(Path(p).parts)]
 
 
+def _next_job(jobs: Queue, parent: int) -> RenderJob | None:
+    """The next job; None to stop, also when the coordinator died (kill -9) and can't say so."""
+    while True:
+        try:
+            return jobs.get(timeout=PARENT_CHECK_S)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return None
+
+
 def render_job(renderer: BlenderRenderer, job: RenderJob, default: RenderSettings) -> RenderPasses:
     """Render one job with its own settings, or `default` (the worker's own) when it has none.
 
@@ -86,13 +100,14 @@ def worker_main(
     """
     # Ctrl-C reaches the whole process group; the coordinator decides what stops, not each worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
     _forget_parent_blender_paths()
     from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the worker
 
     renderer = BlenderRenderer(settings, gpu_index=gpu_index)
     process = psutil.Process()
     results.send(("ready", os.getpid(), renderer.device.as_dict(), renderer.gpu_count))
-    while (job := jobs.get()) is not None:
+    while (job := _next_job(jobs, parent)) is not None:
         results.send(("started", job.index))
         try:
             passes = render_job(renderer, job, settings)

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from scenesmith.pipeline import render_settings
@@ -105,3 +109,27 @@ def test_a_kept_alive_pool_renders_datasets_with_different_settings_like_fresh_p
     fresh = _render_all(LocalPool(sharper, PoolConfig(workers=1)), jobs)
     _assert_same(first, fresh)
     _assert_same(second, {i: reference[i] for i in second})
+
+
+ORPHAN_SCRIPT = """
+import sys, time
+sys.path[:0] = {path!r}
+from tests.test_render_pool import _jobs, _settings
+from scenesmith.render.pool import LocalPool, PoolConfig
+with LocalPool(_settings(), PoolConfig(workers=1)) as pool:
+    list(pool.run(_jobs(1)))
+    print(pool.worker_pids()[0], flush=True)
+    time.sleep(300)
+"""
+
+
+def test_an_idle_worker_exits_when_its_coordinator_is_killed() -> None:
+    root = str(Path(__file__).resolve().parents[1])
+    coordinator = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_SCRIPT.format(path=[root])], stdout=subprocess.PIPE, text=True
+    )
+    worker = psutil.Process(int(coordinator.stdout.readline()))
+    coordinator.kill()  # SIGKILL: no chance to tell the worker
+    coordinator.wait()
+    worker.wait(timeout=30)  # psutil.TimeoutExpired if the worker were left behind
+    assert not worker.is_running()
