@@ -13,6 +13,7 @@ validation, so errors still name the final key path, and the dataset hash covers
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,18 +27,93 @@ class CompositionError(ValueError):
     """A reference that cannot be resolved (the loader reports it as a scene-rule error)."""
 
 
+@dataclass(frozen=True)
+class Confinement:
+    """Rules for scene text that arrives from outside (an API request) rather than from a local file.
+
+    Why: such text is data from another machine. References (`extends`, `include`) may only reach
+    files below `root` or the built-in scenes, and YAML aliases may not blow up into a huge
+    document ("billion laughs") or a recursive one. Local files keep the unrestricted behaviour.
+    """
+
+    root: Path
+    max_aliases: int = 64
+    max_nodes: int = 100_000
+    max_depth: int = 64
+
+    def allows(self, path: Path) -> bool:
+        """Whether the (resolved) file lies below the root or among the built-in scenes."""
+        resolved = path.resolve()
+        return any(resolved.is_relative_to(base.resolve()) for base in (self.root, builtin_dir()))
+
+
 def builtin_dir() -> Path:
     return Path(str(resources.files(BUILTIN_PACKAGE)))
 
 
-def parse_yaml(text: str, source: str) -> Any:
+def parse_yaml(text: str, source: str, confine: Confinement | None = None) -> Any:
     try:
-        return yaml.safe_load(text)
+        if confine is None:
+            return yaml.safe_load(text)
+        # A SafeLoader subclass: plain data only, no Python object tags.
+        data = yaml.load(text, Loader=_alias_limited_loader(confine.max_aliases, source))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise CompositionError(f"{source}: invalid YAML{position}: {problem}") from None
+    except RecursionError:
+        raise CompositionError(f"{source}: YAML nested too deeply") from None
+    _check_expanded_size(data, confine, source)
+    return data
+
+
+def _alias_limited_loader(max_aliases: int, source: str) -> type[yaml.SafeLoader]:
+    """A SafeLoader (plain data, no Python tags) that refuses more than `max_aliases` aliases."""
+
+    class AliasLimitedLoader(yaml.SafeLoader):
+        aliases_seen = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.events.AliasEvent):
+                self.aliases_seen += 1
+                if self.aliases_seen > max_aliases:
+                    raise CompositionError(f"{source}: more than {max_aliases} YAML aliases")
+            return super().compose_node(parent, index)
+
+    return AliasLimitedLoader
+
+
+def _check_expanded_size(data: Any, confine: Confinement, source: str) -> None:
+    """Refuse a document whose aliases expand beyond `max_nodes` nodes, nest too deep, or loop.
+
+    Aliases are shared objects after loading, but merging and validation copy them: the size that
+    matters is the expanded one. Memoised per object, so the check itself never expands anything.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any, depth: int) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise CompositionError(f"{source}: recursive YAML alias")
+        if depth > confine.max_depth:
+            raise CompositionError(f"{source}: YAML nested deeper than {confine.max_depth} levels")
+        active.add(key)
+        total = 1
+        for child in node.values() if isinstance(node, dict) else node:
+            total += size(child, depth + 1)
+            if total > confine.max_nodes:
+                raise CompositionError(f"{source}: YAML expands to more than {confine.max_nodes} nodes")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(data, 0)
 
 
 def deep_merge(base: Any, over: Any) -> Any:
@@ -50,23 +126,31 @@ def deep_merge(base: Any, over: Any) -> Any:
     return over
 
 
-def _locate(reference: str, base_dir: Path, where: str) -> Path:
+def _locate(reference: str, base_dir: Path, where: str, confine: Confinement | None = None) -> Path:
     file_part = reference.split("#", 1)[0]
     candidates = [base_dir / file_part]
     if not file_part.endswith((".yaml", ".yml")):
         candidates.append(builtin_dir() / f"{file_part}.yaml")
+    if confine is not None:
+        if Path(file_part).is_absolute() or ".." in Path(file_part).parts:
+            raise CompositionError(f"{where}: {file_part!r} must be a relative path without '..'")
+        candidates = [c for c in candidates if c.suffix in {".yaml", ".yml"}]
     for candidate in candidates:
         if candidate.is_file():
+            if confine is not None and not confine.allows(candidate):
+                raise CompositionError(f"{where}: {file_part!r} lies outside the scene root")
             return candidate.resolve()
     raise CompositionError(
         f"{where}: cannot find {file_part!r} (looked in {base_dir} and the built-in scenes)"
     )
 
 
-def _load_reference(reference: Any, base_dir: Path, where: str, stack: tuple[Path, ...]) -> tuple[Any, Path]:
+def _load_reference(
+    reference: Any, base_dir: Path, where: str, stack: tuple[Path, ...], confine: Confinement | None = None
+) -> tuple[Any, Path]:
     if not isinstance(reference, str) or not reference.split("#", 1)[0]:
         raise CompositionError(f"{where}: expected 'file.yaml' or 'file.yaml#key.path', got {reference!r}")
-    path = _locate(reference, base_dir, where)
+    path = _locate(reference, base_dir, where, confine)
     if path in stack:
         chain = " → ".join(str(p.name) for p in (*stack, path))
         raise CompositionError(f"{where}: circular reference {chain}")
@@ -74,7 +158,7 @@ def _load_reference(reference: Any, base_dir: Path, where: str, stack: tuple[Pat
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CompositionError(f"{where}: cannot read {path} ({exc})") from None
-    data = resolve(parse_yaml(text, str(path)), path.parent, str(path), (*stack, path))
+    data = resolve(parse_yaml(text, str(path), confine), path.parent, str(path), (*stack, path), confine)
     _, _, key_path = reference.partition("#")
     for key in filter(None, key_path.split(".")):
         if not isinstance(data, dict) or key not in data:
@@ -83,28 +167,38 @@ def _load_reference(reference: Any, base_dir: Path, where: str, stack: tuple[Pat
     return data, path
 
 
-def _splice(node: Any, base_dir: Path, where: str, stack: tuple[Path, ...]) -> Any:
+def _splice(
+    node: Any, base_dir: Path, where: str, stack: tuple[Path, ...], confine: Confinement | None = None
+) -> Any:
     """Replace every `{include: ref, ...}` below `node` by the part merged with its siblings."""
     if isinstance(node, list):
-        return [_splice(item, base_dir, f"{where}[{i}]", stack) for i, item in enumerate(node)]
+        return [_splice(item, base_dir, f"{where}[{i}]", stack, confine) for i, item in enumerate(node)]
     if not isinstance(node, dict):
         return node
-    spliced = {k: _splice(v, base_dir, f"{where}.{k}" if where else str(k), stack) for k, v in node.items()}
+    spliced = {
+        k: _splice(v, base_dir, f"{where}.{k}" if where else str(k), stack, confine) for k, v in node.items()
+    }
     if "include" not in spliced:
         return spliced
-    part, _ = _load_reference(spliced.pop("include"), base_dir, f"{where or 'top level'}.include", stack)
+    where = f"{where or 'top level'}.include"
+    part, _ = _load_reference(spliced.pop("include"), base_dir, where, stack, confine)
     return deep_merge(part, spliced)
 
 
-def resolve(data: Any, base_dir: Path, source: str, stack: tuple[Path, ...] = ()) -> Any:
-    """Resolve `include:` everywhere and a top-level `extends:` (recursively, cycles refused)."""
-    data = _splice(data, base_dir, "", stack)
+def resolve(
+    data: Any, base_dir: Path, source: str, stack: tuple[Path, ...] = (), confine: Confinement | None = None
+) -> Any:
+    """Resolve `include:` everywhere and a top-level `extends:` (recursively, cycles refused).
+
+    `confine` (untrusted text): references stay below its root or among the built-in scenes.
+    """
+    data = _splice(data, base_dir, "", stack, confine)
     if not isinstance(data, dict) or "extends" not in data:
         return data
     parents = data.pop("extends")
     merged: Any = {}
     for parent in parents if isinstance(parents, list) else [parents]:
-        loaded, _ = _load_reference(parent, base_dir, f"{source}: extends", stack)
+        loaded, _ = _load_reference(parent, base_dir, f"{source}: extends", stack, confine)
         if not isinstance(loaded, dict):
             raise CompositionError(f"{source}: extends {parent!r}: expected a mapping of scene rules")
         merged = deep_merge(merged, loaded)

@@ -18,7 +18,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from scenesmith.procedural.composition import CompositionError, builtin_dir, parse_yaml, resolve
+from scenesmith.procedural.composition import (
+    CompositionError,
+    Confinement,
+    builtin_dir,
+    parse_yaml,
+    resolve,
+)
 from scenesmith.procedural.rules import UNION_TAGS, SceneRules
 
 
@@ -76,11 +82,17 @@ def _read_scene_text(scene: str) -> tuple[str, str, Path]:
     return candidate.read_text(encoding="utf-8"), f"builtin:{scene}", candidate.resolve()
 
 
-def parse_override(override: str) -> tuple[list[str], Any]:
-    """'a.b.0.c=value' → (['a', 'b', '0', 'c'], YAML-parsed value)."""
+def parse_override(override: str, confine: Confinement | None = None) -> tuple[list[str], Any]:
+    """'a.b.0.c=value' → (['a', 'b', '0', 'c'], YAML-parsed value); `confine`: aliases limited."""
     key, sep, raw = override.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise SceneRuleError(f"--set {override!r}: expected key.path=value (e.g. objects.dice.count=5)")
+    if confine is not None:
+        try:
+            value = parse_yaml(raw, f"--set {override[:80]!r}", confine) if raw.strip() else ""
+        except CompositionError as exc:
+            raise SceneRuleError(str(exc)) from None
+        return key.strip().split("."), value
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
@@ -206,8 +218,54 @@ def group_is_mesh_file(group: Any) -> bool:
 def load_scene(scene: str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedScene:
     """Built-in name or path → validated rules. Raises SceneRuleError, never a library traceback."""
     text, source, path = _read_scene_text(scene)
+    return _load(text, source, path.parent, (path,), overrides, None)
+
+
+def load_scene_text(
+    text: str,
+    overrides: list[str] | tuple[str, ...],
+    root: Path,
+    source: str = "request",
+    base_dir: Path | None = None,
+) -> LoadedScene:
+    """Scene YAML text from outside (an API request) → validated rules, with `load_scene`'s messages.
+
+    The text is data only: `yaml.safe_load` semantics with aliases limited, `extends`/`include` and
+    asset paths (`mesh_file` paths, any `path` key) must stay below `root` (references may also name
+    built-in scenes), and nothing is read from the working directory. `base_dir` (default `root`)
+    is where relative references start, e.g. the built-in folder for a built-in scene's own text.
+    """
+    root = Path(root).resolve()
+    base = Path(base_dir).resolve() if base_dir is not None else root
+    return _load(text, source, base, (), overrides, Confinement(root))
+
+
+def _confine_paths(node: Any, confine: Confinement, source: str, where: str = "") -> None:
+    """Refuse asset paths (any `path` key) that leave the root, after anchoring them to it."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _confine_paths(item, confine, source, f"{where}[{i}]")
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}.{key}" if where else str(key)
+            if key == "path" and isinstance(value, str):
+                target = Path(value) if Path(value).is_absolute() else confine.root / value
+                if ".." in Path(value).parts or not target.resolve().is_relative_to(confine.root):
+                    raise SceneRuleError(f"{source}: {here}: path {value!r} lies outside the data root")
+            else:
+                _confine_paths(value, confine, source, here)
+
+
+def _load(
+    text: str,
+    source: str,
+    base_dir: Path,
+    stack: tuple[Path, ...],
+    overrides: list[str] | tuple[str, ...],
+    confine: Confinement | None,
+) -> LoadedScene:
     try:
-        data = resolve(parse_yaml(text, source), path.parent, source, (path,))
+        data = resolve(parse_yaml(text, source, confine), base_dir, source, stack, confine)
     except CompositionError as exc:
         raise SceneRuleError(str(exc)) from None
     if not isinstance(data, dict):
@@ -215,9 +273,13 @@ def load_scene(scene: str, overrides: list[str] | tuple[str, ...] = ()) -> Loade
             f"{source}: expected a mapping of scene rules at the top level, got {type(data).__name__}"
         )
     for override in overrides:
-        key_path, value = parse_override(override)
+        key_path, value = parse_override(override, confine)
         apply_override(data, key_path, value, override)
-    _anchor_mesh_paths(data, path.parent)
+    if confine is not None:
+        _confine_paths(data, confine, source)  # before validation, which opens mesh files
+        _anchor_mesh_paths(data, confine.root)
+    else:
+        _anchor_mesh_paths(data, base_dir)
     try:
         rules = SceneRules.model_validate(data)
     except ValidationError as exc:

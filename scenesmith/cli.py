@@ -454,6 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_positive_int, default=128, help="timed render size in pixels (square)")
     p.add_argument("--json", help="also write the report to this JSON file")
     p.set_defaults(run=_cmd_doctor)
+
+    from scenesmith.api.cli import add_api_parsers  # serve, submit, status, cancel, fetch, bench api
+
+    add_api_parsers(commands, benches)
     return parser
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,9 @@ def generate_dataset(
     address: str | None = None,
     time_budget: float | None = None,
     workers: RenderPool | None = None,
+    stop: threading.Event | None = None,
+    on_sample: Callable[[int], None] | None = None,
+    load: Callable[[str, Sequence[str]], LoadedScene] | None = None,
 ) -> Path:
     """Render `count` labelled images into `out_dir` (resuming whatever is already complete there).
 
@@ -138,15 +142,21 @@ def generate_dataset(
     this process builds scene descriptions ahead of them and writes finished samples behind them.
     `time_budget` (seconds per image) fixes the sample count by a calibration, recorded and reused.
     `workers`: an already running pool to render on (a server's), instead of one for this call.
+    `stop` (set from another thread): no new images are started; the ones already handed to workers
+    are finished and written, the manifest says "stopped", and the folder resumes like any other.
+    `on_sample(index)`: called once an image is completely on disk (its meta written).
+    `load(scene, overrides)`: how the scene is loaded (default `load_scene`; the API server loads
+    request text confined to its data root).
     """
+    load = load or load_scene
     budget = None
     if time_budget is not None:
         budget = _recorded_budget(Path(out_dir), time_budget)
         if budget is None:
-            unbudgeted = load_scene(scene, overrides)
+            unbudgeted = load(scene, overrides)
             budget = calibrate_samples(unbudgeted, seed, render_settings(unbudgeted, device), time_budget)
         overrides = [*overrides, f"render.samples={budget['samples']}"]
-    loaded = load_scene(scene, overrides)
+    loaded = load(scene, overrides)
     identity = dataset_identity(loaded, seed, image_format)
     out_dir = Path(out_dir)
     previous = _check_output_folder(out_dir, identity, count)
@@ -178,8 +188,9 @@ def generate_dataset(
         workers = workers or open_pool(backend, settings, pool, address)
         try:
             _render_into(
-                out_dir, loaded, seed, todo, workers, settings, manifest, clock, image_format, progress
-            )
+                out_dir, loaded, seed, todo, workers, settings, manifest, clock, image_format, progress,
+                stop, on_sample,
+            )  # fmt: skip
         finally:
             manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
             atomic_write_json(out_dir / MANIFEST, manifest)
@@ -189,7 +200,7 @@ def generate_dataset(
         out_dir, categories=[c.model_dump() for c in loaded.rules.categories], info=_coco_info(manifest)
     )
     clock.add("write_coco", time.perf_counter() - started)
-    manifest["status"] = "complete"
+    manifest["status"] = "complete" if set(range(count)) <= completed_indices(out_dir) else "stopped"
     atomic_write_json(out_dir / MANIFEST, manifest)
     return out_dir
 
@@ -222,13 +233,15 @@ def _render_into(
     clock: StageClock,
     image_format: str,
     progress: bool,
+    stop: threading.Event | None = None,
+    on_sample: Callable[[int], None] | None = None,
 ) -> None:
     """Three stages at once: descriptions built ahead (thread), rendered (workers), written behind (thread).
 
     The manifest is only touched here, in this thread, after each sample is safely on disk, so a
     killed run keeps its timings and never records an image it did not finish.
     """
-    jobs = prefetched(_build_job(loaded, seed, index, settings) for index in todo)
+    jobs = _until(stop, prefetched(_build_job(loaded, seed, index, settings) for index in todo))
     writing: deque[tuple[RenderResult, Future]] = deque()
     run_started = time.perf_counter()
     # This run's pace: the first image includes starting the workers; the rest is the steady state.
@@ -248,6 +261,8 @@ def _render_into(
             if pace["first_image_seconds"] is None:
                 pace["first_image_seconds"] = pace["seconds"]
             atomic_write_json(out_dir / MANIFEST, manifest)
+            if on_sample is not None:
+                on_sample(result.job.index)
 
     def write(result: RenderResult) -> tuple[dict[str, Any], float]:
         started = time.perf_counter()
@@ -264,6 +279,19 @@ def _render_into(
                 settle(block=False)
         finally:
             settle(block=True)
+
+
+def _until(stop: threading.Event | None, jobs: Iterator[RenderJob]) -> Iterator[RenderJob]:
+    """`jobs` until `stop` is set: the pool then finishes what it holds and returns normally."""
+    try:
+        for job in jobs:
+            if stop is not None and stop.is_set():
+                return
+            yield job
+    finally:
+        close = getattr(jobs, "close", None)
+        if close is not None:
+            close()  # stops the prefetch thread
 
 
 def _coco_info(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,294 @@
+"""`scenesmith.api.Client`: submit jobs, follow them, fetch their files and stream their samples.
+
+Why a DEALER socket with request ids: a call never hangs. Each request waits at most its timeout,
+then the socket is rebuilt (dropping anything stale) and the same request, with the same id, is
+sent again; replies carrying another id are discarded. Retrying `submit` is safe because the server
+keys submissions by request id.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from scenesmith.api.protocol import PROTOCOL_VERSION, TERMINAL_STATES, encode
+from scenesmith.api.security import read_server_key, read_token, safe_relative_path
+from scenesmith.errors import UserError
+
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
+
+
+class ApiError(UserError):
+    """The server answered with an error (code + message), or could not be reached."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ServerUnavailable(ApiError):
+    """No reply within the timeout, after every retry."""
+
+
+@dataclass
+class StreamedSample:
+    """One finished sample: its index, its position in the job's finish log, and raw field bytes."""
+
+    index: int
+    seq: int
+    data: dict[str, bytes]  # field name ("image", "meta", ...) → file bytes
+
+
+@dataclass
+class StreamBatch:
+    samples: list[StreamedSample]
+    cursor: int  # pass back to get the next samples
+    end: bool  # the job is over and every sample of this shard has been delivered
+    state: str
+    done: int
+    total: int
+
+
+def resolve_token(token: str | None = None, token_file: str | os.PathLike[str] | None = None) -> str:
+    """The token: given directly, from a file, or from $SCENESMITH_TOKEN / $SCENESMITH_TOKEN_FILE."""
+    if token:
+        return token
+    if token_file:
+        return read_token(Path(token_file))
+    if os.environ.get("SCENESMITH_TOKEN"):
+        return os.environ["SCENESMITH_TOKEN"]
+    if os.environ.get("SCENESMITH_TOKEN_FILE"):
+        return read_token(Path(os.environ["SCENESMITH_TOKEN_FILE"]))
+    raise UserError("no API token: give --token-file (the server prints where it is) or set SCENESMITH_TOKEN")
+
+
+class Client:
+    """A connection to one scenesmith server. Thread-safe (one request at a time); not fork-safe:
+    make a new Client in each process (the StreamingDataset does this per DataLoader worker)."""
+
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
+        server_key: str | bytes | None = None,
+        timeout_s: float = 30.0,
+        retries: int = 3,
+    ) -> None:
+        self.address = address
+        self.token = resolve_token(token, token_file)
+        key = server_key if server_key is not None else os.environ.get("SCENESMITH_SERVER_KEY")
+        if isinstance(key, str):
+            key = read_server_key(key)
+        self.server_key: bytes | None = key
+        self.timeout_s = timeout_s
+        self.retries = max(1, retries)
+        self._context = zmq.Context()
+        self._socket: zmq.Socket | None = None
+        self._lock = threading.Lock()
+        self._prefix = secrets.token_hex(6)
+        self._counter = 0
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._socket is not None:
+                self._socket.close(linger=0)
+                self._socket = None
+            self._context.term()
+
+    # ----------------------------------------------------------- transport
+    def _connect(self) -> zmq.Socket:
+        socket = self._context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        if self.server_key is not None:
+            public, secret = zmq.curve_keypair()  # an ephemeral client key: the token authenticates
+            socket.curve_serverkey = self.server_key
+            socket.curve_publickey = public
+            socket.curve_secretkey = secret
+        socket.connect(self.address)
+        return socket
+
+    def request(
+        self, op: str, frames_out: Sequence[bytes] = (), timeout_s: float | None = None, **fields: Any
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        """Send one request and return (reply, extra binary frames); raise ApiError on an error reply
+        and ServerUnavailable when every try timed out."""
+        with self._lock:
+            self._counter += 1
+            request_id = f"{self._prefix}-{self._counter}"
+            payload = encode(
+                {"v": PROTOCOL_VERSION, "id": request_id, "token": self.token, "op": op, **fields}
+            )
+            wait_ms = int(1000 * (timeout_s if timeout_s is not None else self.timeout_s))
+            for _attempt in range(self.retries):
+                if self._socket is None:
+                    self._socket = self._connect()
+                self._socket.send_multipart([b"", payload, *frames_out])
+                reply = self._receive(request_id, wait_ms)
+                if reply is not None:
+                    header, extra = reply
+                    if not header.get("ok"):
+                        error = header.get("error") or {}
+                        raise ApiError(
+                            str(error.get("code", "error")), str(error.get("message", "request failed"))
+                        )
+                    return header, extra
+                self._socket.close(linger=0)  # drop whatever is queued; a fresh socket reconnects
+                self._socket = None
+            raise ServerUnavailable(
+                "unavailable", f"no reply from the scenesmith server at {self.address} ({self.retries} tries)"
+            )
+
+    def _receive(self, request_id: str, wait_ms: int) -> tuple[dict[str, Any], list[bytes]] | None:
+        import json
+
+        assert self._socket is not None
+        deadline = time.monotonic() + wait_ms / 1000
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._socket.poll(int(left * 1000) + 1, zmq.POLLIN):
+                continue
+            frames = self._socket.recv_multipart()
+            if frames and frames[0] == b"":
+                frames = frames[1:]
+            if not frames:
+                continue
+            try:
+                header = json.loads(frames[0])
+            except ValueError:
+                continue
+            if isinstance(header, dict) and header.get("id") in (request_id, None):
+                return header, frames[1:]
+            # a late reply to an earlier try: skip it
+        return None
+
+    # ----------------------------------------------------------------- ops
+    def ping(self) -> dict[str, Any]:
+        return self.request("ping")[0]["server"]
+
+    def submit(
+        self,
+        scene: str | None = None,
+        *,
+        scene_yaml: str | None = None,
+        count: int,
+        seed: int = 0,
+        overrides: Sequence[str] = (),
+        resolution: tuple[int, int] | None = None,
+        samples: int | None = None,
+        image_format: str = "png",
+        outputs: Sequence[str] | None = None,
+    ) -> str:
+        """Queue a job: `scene` (built-in or server data-root name) or `scene_yaml` (rules as text).
+        Returns the job id."""
+        fields: dict[str, Any] = {"count": count, "seed": seed, "overrides": list(overrides)}
+        fields["image_format"] = image_format
+        if scene is not None:
+            fields["scene"] = scene
+        if scene_yaml is not None:
+            fields["scene_yaml"] = scene_yaml
+        if resolution is not None:
+            fields["resolution"] = list(resolution)
+        if samples is not None:
+            fields["samples"] = samples
+        if outputs is not None:
+            fields["outputs"] = list(outputs)
+        return self.request("submit", **fields)[0]["job"]["id"]
+
+    def status(self, job: str) -> dict[str, Any]:
+        """state, done, total, images_per_s, eta_s, position (queued), error, ..."""
+        return self.request("status", job=job)[0]["job"]
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self.request("list", limit=limit)[0]["jobs"]
+
+    def cancel(self, job: str) -> dict[str, Any]:
+        return self.request("cancel", job=job)[0]["job"]
+
+    def result(self, job: str) -> dict[str, Any]:
+        """The finished dataset's manifest (error `not_finished` before the job is complete)."""
+        return self.request("result", job=job)[0]["manifest"]
+
+    def files(self, job: str) -> list[dict[str, Any]]:
+        return self.request("files", job=job)[0]["files"]
+
+    def wait(self, job: str, timeout_s: float = 3600.0, poll_s: float = 0.5) -> dict[str, Any]:
+        """Poll `status` until the job is complete, failed or cancelled (or `timeout_s` passes)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.status(job)
+            if status["state"] in TERMINAL_STATES:
+                return status
+            if time.monotonic() > deadline:
+                raise ApiError("timeout", f"job {job} still {status['state']} after {timeout_s:g} s")
+            time.sleep(poll_s)
+
+    def fetch(self, job: str, out_dir: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> Path:
+        """Copy the job's dataset files into `out_dir` (same layout), in chunks over this connection.
+        Files already there with the right size are skipped, so an interrupted fetch resumes."""
+        out = Path(out_dir)
+        for entry in self.files(job):
+            relative = safe_relative_path(str(entry["path"]))
+            if relative is None:  # never write outside out_dir, whatever the server says
+                raise ApiError("bad_reply", f"server listed an unsafe path {entry['path']!r}")
+            target = out / relative
+            if target.is_file() and target.stat().st_size == entry["size"]:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".part-{target.name}")
+            with open(partial, "wb") as handle:
+                offset = 0
+                while True:
+                    reply, frames = self.request(
+                        "fetch", job=job, path=str(relative), offset=offset, length=chunk_bytes
+                    )
+                    handle.write(frames[0])
+                    offset += len(frames[0])
+                    if reply["eof"] or not frames[0]:
+                        break
+            os.replace(partial, target)
+        return out
+
+    def stream(
+        self,
+        job: str,
+        cursor: int = 0,
+        credit: int = 8,
+        shard: tuple[int, int] = (0, 1),
+        fields: Sequence[str] = ("image", "meta"),
+        wait_s: float = 5.0,
+    ) -> StreamBatch:
+        """Up to `credit` finished samples after `cursor` (0: from the start of the finish log)."""
+        reply, frames = self.request(
+            "stream",
+            timeout_s=self.timeout_s + wait_s,
+            job=job,
+            cursor=cursor,
+            credit=credit,
+            shard=list(shard),
+            fields=list(fields),
+            wait_s=wait_s,
+        )
+        names = reply["fields"]
+        samples, position = [], 0
+        for entry in reply["samples"]:
+            data = dict(zip(names, frames[position : position + len(names)], strict=True))
+            position += len(names)
+            samples.append(StreamedSample(entry["index"], entry["seq"], data))
+        return StreamBatch(
+            samples, reply["cursor"], reply["end"], reply["state"], reply["done"], reply["total"]
+        )

@@ -1,0 +1,124 @@
+"""What a submitted job is: its stored spec, how its scene loads, its folder, and the server's caps.
+
+Why separate from the server: the request loop checks a submission with exactly the code the job
+runner later renders it with (same loader, same overrides), so a job that was accepted cannot fail
+later for a reason the submission could have been told about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scenesmith.api.protocol import JOB_ID_RE, OVER_LIMIT, ProtocolError, SubmitRequest
+from scenesmith.procedural.composition import builtin_dir
+from scenesmith.procedural.loader import LoadedScene, SceneRuleError, load_scene_text
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request caps (configurable on `scenesmith serve`) and message-size limits."""
+
+    max_count: int = 10_000
+    max_resolution: int = 2048  # pixels per side
+    max_samples: int = 1024
+    max_active_jobs: int = 1000  # queued + running
+    max_request_bytes: int = 1 << 20  # explicit check; answered with a `too_large` error
+    max_credit: int = 64  # samples per stream reply
+    max_chunk_bytes: int = 4 << 20  # bytes per fetch reply
+    max_reply_bytes: int = 64 << 20  # a stream reply stops adding samples beyond this
+
+    @property
+    def hard_message_bytes(self) -> int:
+        """ZMQ_MAXMSGSIZE: above this ZMQ drops the message and the peer, before Python sees it."""
+        return 4 * self.max_request_bytes
+
+
+def job_dir(data_root: Path, job_id: str) -> Path:
+    """data_root/jobs/<id>; the id is checked against its pattern first, so it can never be a path."""
+    if not JOB_ID_RE.fullmatch(job_id):
+        raise ValueError(f"invalid job id {job_id!r}")
+    return Path(data_root) / "jobs" / job_id
+
+
+def dataset_dir(data_root: Path, job_id: str) -> Path:
+    return job_dir(data_root, job_id) / "dataset"
+
+
+def scenes_root(data_root: Path) -> Path:
+    """Scene files a request may name or reference (`extends`, `include`, mesh paths) live here."""
+    return Path(data_root) / "scenes"
+
+
+def make_spec(request: SubmitRequest, data_root: Path) -> dict[str, Any]:
+    """The stored form of a submission: the scene's text is frozen at submit time, so a resumed
+    job renders the same rules even if a data-root scene file is edited meanwhile."""
+    root = scenes_root(data_root)
+    if request.scene_yaml is not None:
+        text, source, base = request.scene_yaml, "request", "root"
+    else:
+        name = request.scene or ""
+        local = root / f"{name}.yaml"
+        builtin = builtin_dir() / f"{name}.yaml"
+        if local.is_file() and local.resolve().is_relative_to(root.resolve()):
+            text, source, base = local.read_text(encoding="utf-8"), f"scenes/{name}.yaml", "root"
+        elif builtin.is_file():
+            text, source, base = builtin.read_text(encoding="utf-8"), f"builtin:{name}", "builtin"
+        else:
+            raise SceneRuleError(f"{name}: not a built-in scene and not a scene in the server's data root")
+    return {
+        "scene": request.scene,
+        "scene_text": text,
+        "source": source,
+        "base": base,
+        "overrides": list(request.overrides),
+        "count": request.count,
+        "seed": request.seed,
+        "resolution": list(request.resolution) if request.resolution else None,
+        "samples": request.samples,
+        "image_format": request.image_format,
+        "outputs": list(dict.fromkeys(request.outputs)),
+    }
+
+
+def render_overrides_of(spec: dict[str, Any]) -> list[str]:
+    """The spec's overrides plus its resolution/samples, as the pipeline takes them."""
+    from scenesmith.pipeline import render_overrides
+
+    resolution = tuple(spec["resolution"]) if spec.get("resolution") else None
+    return [*spec["overrides"], *render_overrides(resolution, spec.get("samples"))]
+
+
+def scene_loader(spec: dict[str, Any], data_root: Path) -> Callable[[str, Sequence[str]], LoadedScene]:
+    """`load(scene, overrides)` for `generate_dataset`: the frozen text, confined to the data root."""
+    root = scenes_root(data_root)
+    base = builtin_dir() if spec["base"] == "builtin" else root
+
+    def load(_scene: str, overrides: Sequence[str]) -> LoadedScene:
+        return load_scene_text(spec["scene_text"], list(overrides), root, spec["source"], base)
+
+    return load
+
+
+def check_spec(spec: dict[str, Any], data_root: Path, limits: Limits) -> LoadedScene:
+    """Load the scene as the runner will and enforce the caps on the final rules (a scene's own
+    YAML can set resolution and samples, so the request fields alone prove nothing)."""
+    if spec["count"] > limits.max_count:
+        raise ProtocolError(
+            OVER_LIMIT, f"count {spec['count']} exceeds this server's cap of {limits.max_count}"
+        )
+    loaded = scene_loader(spec, data_root)("", render_overrides_of(spec))
+    width, height = loaded.rules.render.resolution
+    if max(width, height) > limits.max_resolution:
+        raise ProtocolError(
+            OVER_LIMIT,
+            f"resolution {width}x{height} exceeds this server's cap of {limits.max_resolution} px a side",
+        )
+    if loaded.rules.render.samples > limits.max_samples:
+        raise ProtocolError(
+            OVER_LIMIT,
+            f"samples {loaded.rules.render.samples} exceed this server's cap of {limits.max_samples}",
+        )
+    return loaded

@@ -1,0 +1,185 @@
+"""The job runner: one thread that renders queued jobs one after another on one long-lived pool.
+
+Why one thread and one pool: Blender start-up costs seconds per worker, so the workers stay loaded
+across jobs (`LocalPool` as a context manager) and each job's render settings travel with its
+images. Jobs run first in, first out; the request loop never waits for them. Every finished image
+is appended to the job store's sample log as soon as it is on disk, which is what `status` and the
+stream read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+from scenesmith.api.jobs import dataset_dir, job_dir, render_overrides_of, scene_loader
+from scenesmith.api.store import Job, JobStore
+from scenesmith.errors import UserError
+from scenesmith.procedural.loader import SceneRuleError
+from scenesmith.render.pool import LocalPool, PoolConfig, RenderFailed
+from scenesmith.render.settings import RenderSettings
+
+log = logging.getLogger(__name__)
+WORKERS_FILE = "workers.json"
+
+
+class JobRunner(threading.Thread):
+    """Claims the oldest queued job, renders it with `generate_dataset`, records the outcome."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        data_root: Path,
+        device: str = "auto",
+        pool_config: PoolConfig | None = None,
+        pool_factory: Callable[[], LocalPool] | None = None,
+    ) -> None:
+        super().__init__(name="scenesmith-job-runner", daemon=True)
+        self.store = store
+        self.data_root = Path(data_root)
+        self.device = device
+        self._pool_factory = pool_factory or (
+            lambda: LocalPool(RenderSettings(device=device), pool_config or PoolConfig())
+        )
+        self._wake = threading.Event()
+        self._shutdown = threading.Event()
+        self._lock = threading.Lock()
+        self._current: str | None = None
+        self._job_stop: threading.Event | None = None
+        self._worker_pids: list[int] = []
+        # Bumped on every finished sample and state change; the request loop compares it to decide
+        # when a parked stream request may have something new (read without a lock: an int).
+        self.version = 0
+
+    # ------------------------------------------------------- called by others
+    def wake(self) -> None:
+        """A job was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> None:
+        """Stop the job if it is the one rendering (images in flight are finished and kept)."""
+        with self._lock:
+            if self._current == job_id and self._job_stop is not None:
+                self._job_stop.set()
+
+    def shutdown(self, timeout: float = 120.0) -> None:
+        """Stop after the images in flight; the interrupted job goes back to the queue."""
+        self._shutdown.set()
+        with self._lock:
+            if self._job_stop is not None:
+                self._job_stop.set()
+        self._wake.set()
+        self.join(timeout)
+
+    # ------------------------------------------------------------- the thread
+    def run(self) -> None:
+        try:
+            with self._pool_factory() as pool:
+                while not self._shutdown.is_set():
+                    job = self.store.claim_next()
+                    if job is None:
+                        self._wake.wait(0.5)
+                        self._wake.clear()
+                        continue
+                    self.version += 1
+                    self._run_job(job, pool)
+                    self.version += 1
+        except Exception:  # noqa: BLE001 - logged; the request loop keeps answering
+            log.exception("job runner stopped")
+        finally:
+            self.store.close()
+
+    def _run_job(self, job: Job, pool: LocalPool) -> None:
+        from scenesmith.annotate.dataset_writer import completed_indices
+        from scenesmith.pipeline import generate_dataset
+
+        stop = threading.Event()
+        with self._lock:
+            self._current, self._job_stop = job.id, stop
+        if self.store.get(job.id).state == "cancelling" or self._shutdown.is_set():  # type: ignore[union-attr]
+            stop.set()
+        spec = job.spec
+        out = dataset_dir(self.data_root, job.id)
+        job_dir(self.data_root, job.id).mkdir(parents=True, exist_ok=True)
+        if out.is_dir():  # images finished on disk after the last log entry of a killed server
+            self.store.add_samples(job.id, sorted(i for i in completed_indices(out) if i < job.total))
+        log.info("job %s: rendering %d images of %s", job.id, job.total, spec["source"])
+        state, error = "complete", None
+        try:
+            generate_dataset(
+                scene=spec["source"],
+                overrides=render_overrides_of(spec),
+                count=job.total,
+                seed=spec["seed"],
+                out_dir=out,
+                image_format=spec["image_format"],
+                device=self.device,
+                progress=False,
+                workers=pool,
+                stop=stop,
+                on_sample=lambda index: self._finished(job.id, index, pool),
+                load=scene_loader(spec, self.data_root),
+            )
+        except (UserError, SceneRuleError, RenderFailed, ValueError, OSError) as exc:
+            state, error = "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must fail the job, not the server
+            log.exception("job %s failed", job.id)
+            state, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        with self._lock:
+            self._current, self._job_stop = None, None
+        if state == "complete" and stop.is_set() and self.store.get(job.id).done < job.total:  # type: ignore[union-attr]
+            state = "queued" if self._shutdown.is_set() else "cancelled"
+        if state == "queued" and self.store.get(job.id).state == "cancelling":  # type: ignore[union-attr]
+            state = "cancelled"
+        self.store.set_state(job.id, state, error)
+        log.info("job %s: %s%s", job.id, state, f" ({error})" if error else "")
+
+    def _finished(self, job_id: str, index: int, pool: LocalPool) -> None:
+        self.store.add_samples(job_id, [index])
+        self.version += 1
+        self._record_workers(pool)
+
+    def _record_workers(self, pool: LocalPool) -> None:
+        """Remember the render workers (pid + start time), so a server restarted after a kill -9
+        can end the ones its dead predecessor left behind (`reap_orphaned_workers`)."""
+        pids = sorted(pool.worker_pids())
+        if pids == self._worker_pids:
+            return
+        self._worker_pids = pids
+        records = []
+        for pid in pids:
+            try:
+                records.append({"pid": pid, "create_time": psutil.Process(pid).create_time()})
+            except psutil.Error:
+                continue
+        (self.data_root / WORKERS_FILE).write_text(json.dumps(records))
+
+
+def reap_orphaned_workers(data_root: Path) -> int:
+    """End render workers recorded by a previous server on this data root (it holds the data-root
+    lock, so that server is gone). Matching the start time makes a reused pid safe."""
+    path = Path(data_root) / WORKERS_FILE
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return 0
+    ended = 0
+    for record in records if isinstance(records, list) else []:
+        try:
+            process = psutil.Process(int(record["pid"]))
+            if abs(process.create_time() - float(record["create_time"])) > 0.01:
+                continue
+            process.kill()
+            process.wait(10)
+            ended += 1
+        except (psutil.Error, KeyError, TypeError, ValueError):
+            continue
+    path.unlink(missing_ok=True)
+    if ended:
+        log.info("ended %d render worker(s) left by a previous server", ended)
+    return ended

@@ -1,0 +1,52 @@
+"""The pipeline hooks the API server uses: `stop` (clean stop, resumable), `on_sample`, `load`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from scenesmith.annotate.dataset_writer import completed_indices
+from scenesmith.pipeline import generate_dataset, render_settings
+from scenesmith.procedural.composition import builtin_dir
+from scenesmith.procedural.loader import load_scene, load_scene_text
+from scenesmith.render.pool import LocalPool, PoolConfig
+
+TINY = ["render.resolution=[32, 32]", "render.samples=1", "render.denoise=false"]
+
+
+def test_stop_after_the_images_in_flight_then_resume_on_the_same_kept_alive_pool(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    stop = threading.Event()
+    finished: list[int] = []
+    loads: list[tuple[str, tuple[str, ...]]] = []
+
+    def on_sample(index: int) -> None:
+        assert (out / f"meta/{index:06d}.json").is_file()  # called only once the sample is on disk
+        finished.append(index)
+        stop.set()
+
+    def load(scene: str, overrides):  # noqa: ANN001, ANN202
+        loads.append((scene, tuple(overrides)))
+        text = (builtin_dir() / "dice_tray.yaml").read_text()
+        return load_scene_text(text, list(overrides), tmp_path, "builtin:dice_tray", builtin_dir())
+
+    settings = render_settings(load_scene("dice_tray", TINY))
+    with LocalPool(settings, PoolConfig(workers=1)) as pool:
+        generate_dataset("ignored", TINY, count=10, out_dir=out, progress=False, workers=pool, stop=stop,
+                         on_sample=on_sample, load=load)  # fmt: skip
+        stopped = completed_indices(out)
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["status"] == "stopped" and 1 <= len(stopped) <= 4 and set(finished) == stopped
+        workers = pool.worker_pids()
+        assert workers  # the pool kept its worker: nothing in flight was abandoned
+
+        generate_dataset("ignored", TINY, count=10, out_dir=out, progress=False, workers=pool,
+                         on_sample=finished.append, load=load)  # fmt: skip
+        assert pool.worker_pids() == workers
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and completed_indices(out) == set(range(10))
+    assert sorted(finished) == list(range(10))  # each image reported exactly once over both runs
+    assert loads and all(scene == "ignored" for scene, _ in loads)
+    # The same rules as the plain loader: the dataset is the one `scenesmith generate` would write.
+    assert manifest["identity"]["rules_sha256"] == load_scene("dice_tray", TINY).rules_hash

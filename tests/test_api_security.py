@@ -1,0 +1,270 @@
+"""API security: tokens, malformed/oversized/path-traversal requests, caps, CURVE — the server stays up.
+
+The server runs as a real subprocess on a random loopback port with its own data root and token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from scenesmith.api import ApiError, ServerUnavailable
+from scenesmith.api.protocol import ProtocolError, parse_request
+from scenesmith.api.security import is_loopback, safe_relative_path, token_matches
+from scenesmith.api.testing import ServerProcess
+from scenesmith.procedural.composition import builtin_dir
+from scenesmith.procedural.loader import SceneRuleError, load_scene, load_scene_text
+
+TINY = ["render.denoise=false"]
+MESH = "extends: dice_tray\nobjects: {{dice: {{generator: mesh_file, params: {{path: {path}}}}}}}"
+BILLION_LAUGHS = "\n".join(
+    ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    + [f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
+)
+
+
+# ------------------------------------------------------------------ no server needed
+def test_scene_text_is_confined_to_the_root_and_data_only(tmp_path: Path) -> None:
+    root = tmp_path / "scenes"
+    (root / "parts").mkdir(parents=True)
+    (tmp_path / "secret.yaml").write_text("camera: {height_m: 1}\n")
+    (root / "parts" / "few.yaml").write_text("objects: {dice: {count: 2}}\n")
+    (root / "escape.yaml").symlink_to(tmp_path / "secret.yaml")
+
+    loaded = load_scene_text("extends: dice_tray\ninclude: parts/few.yaml\n", [], root)
+    assert loaded.rules.name == "dice_tray"
+    bad = {
+        "extends: ../secret.yaml": "without '..'",
+        f"extends: {tmp_path / 'secret.yaml'}": "without '..'",
+        "extends: escape.yaml": "outside the scene root",
+        "camera: {include: '../secret.yaml#camera'}": "without '..'",
+        MESH.format(path="../x.stl"): "outside the data root",
+        MESH.format(path="/etc/x.stl"): "outside the data root",
+        BILLION_LAUGHS: "YAML aliases|expands to more than",
+        "a: &a [*a]": "recursive YAML alias",
+        "!!python/object/apply:os.system ['true']": "could not determine a constructor",
+        "[" * 3000 + "]" * 3000: "nested",
+    }
+    for text, expected in bad.items():
+        with pytest.raises(SceneRuleError, match=expected):
+            load_scene_text(text, [], root)
+    # 50 aliases (under the alias cap) that would expand to a million nodes
+    levels = ["&a [" + ", ".join(["1"] * 10) + "]"]
+    levels += [f"&{c} [{', '.join([f'*{p}'] * 10)}]" for p, c in zip("abcd", "bcde", strict=True)]
+    laughs = f"[{', '.join(levels)}, [{', '.join(['*e'] * 10)}]]"
+    with pytest.raises(SceneRuleError, match="expands to more than"):
+        load_scene_text("extends: dice_tray", [f"camera.height_m={laughs}"], root)
+
+
+def test_load_scene_is_unchanged_and_matches_the_confined_loader(tmp_path: Path) -> None:
+    text = (builtin_dir() / "dice_tray.yaml").read_text()
+    confined = load_scene_text(text, TINY, tmp_path, "builtin:dice_tray", builtin_dir())
+    assert confined.rules_hash == load_scene("dice_tray", TINY).rules_hash
+
+
+def test_protocol_and_path_helpers() -> None:
+    good = {"v": 1, "id": "r1", "token": "t", "op": "status", "job": "0123456789abcdef"}
+    assert parse_request(good).job == "0123456789abcdef"  # type: ignore[attr-defined]
+    for change, code in [
+        ({"v": 2}, "unsupported_version"),
+        ({"op": "format_disk"}, "bad_request"),
+        ({"job": "../../etc"}, "bad_request"),
+        ({"extra": 1}, "bad_request"),
+    ]:
+        with pytest.raises(ProtocolError) as info:
+            parse_request({**good, **change})
+        assert info.value.code == code
+    assert safe_relative_path("images/000001.png") is not None
+    for path in ["../token", "/etc/passwd", "images/../../x", "a//b", "", "a\\b", "./x"]:
+        assert safe_relative_path(path) is None, path
+    assert (
+        is_loopback("tcp://127.0.0.1:5555") and is_loopback("tcp://[::1]:1") and is_loopback("ipc:///tmp/x")
+    )
+    assert not is_loopback("tcp://0.0.0.0:5555") and not is_loopback("tcp://*:5555")
+    assert token_matches("secret-token", "secret-token") and not token_matches("secret-tokeN", "secret-token")
+    assert not token_matches(None, "secret-token")
+
+
+# ------------------------------------------------------------------------ a live server
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("api_security") / "root"
+    extra = [
+        "--max-count",
+        "20",
+        "--max-resolution",
+        "64",
+        "--max-samples",
+        "4",
+        "--max-request-bytes",
+        "100000",
+    ]
+    with ServerProcess(root, extra=extra) as process:
+        yield process
+
+
+def raw(server: ServerProcess, frames: list[bytes], timeout_ms: int = 10_000) -> dict | None:
+    """Send raw frames on a fresh DEALER (with the empty delimiter); the reply header, or None."""
+    context = zmq.Context.instance()
+    socket = context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(server.endpoint)
+    try:
+        socket.send_multipart([b"", *frames])
+        if not socket.poll(timeout_ms):
+            return None
+        return json.loads(socket.recv_multipart()[1])
+    finally:
+        socket.close()
+
+
+def request(server: ServerProcess, **fields: object) -> dict:
+    document = {"v": 1, "id": f"t-{secrets.token_hex(6)}", "token": server.token_file.read_text().strip()}
+    document.update(fields)
+    reply = raw(server, [json.dumps(document).encode()])
+    assert reply is not None
+    return reply
+
+
+def error_code(reply: dict | None) -> str | None:
+    assert reply is not None, "no reply"
+    return None if reply["ok"] else reply["error"]["code"]
+
+
+def test_requests_without_the_right_token_are_refused(server: ServerProcess) -> None:
+    base = {"v": 1, "id": "x", "op": "list"}
+    for token in [None, "", "wrong-token-0123456789", 12345]:
+        document = dict(base) if token is None else {**base, "token": token}
+        reply = raw(server, [json.dumps(document).encode()])
+        assert error_code(reply) == "unauthorized" and "token" in reply["error"]["message"]
+    with server.client() as client:
+        assert client.ping() == {"version": "0.1.0", "protocol": 1, "runner_alive": True}
+
+
+def test_a_retried_submit_creates_one_job(server: ServerProcess) -> None:
+    first = request(
+        server, op="submit", scene="dice_tray", count=1, resolution=[32, 32], samples=1, id="dup-1"
+    )
+    again = request(
+        server, op="submit", scene="dice_tray", count=1, resolution=[32, 32], samples=1, id="dup-1"
+    )
+    assert first["ok"] and again["ok"] and first["job"]["id"] == again["job"]["id"]
+    assert request(server, op="cancel", job=first["job"]["id"])["ok"]
+
+
+def test_malformed_requests_get_error_replies(server: ServerProcess) -> None:
+    token = server.token_file.read_text().strip()
+    cases = {
+        b"not json": "bad_request",
+        b"\xff\xfe\x00": "bad_request",
+        b"[1, 2]": "bad_request",
+        b"": "bad_request",
+        json.dumps({"v": 1, "id": "a", "token": token, "op": "nope"}).encode(): "bad_request",
+        json.dumps(
+            {"v": 1, "id": "a", "token": token, "op": "submit", "count": "many"}
+        ).encode(): "bad_request",
+        json.dumps({"v": 1, "id": "a", "token": token, "op": "list", "limit": 10**9}).encode(): "bad_request",
+        json.dumps({"v": 9, "id": "a", "token": token, "op": "list"}).encode(): "unsupported_version",
+    }
+    for frame, code in cases.items():
+        assert error_code(raw(server, [frame])) == code, frame
+    two_frames = raw(server, [json.dumps({"v": 1, "id": "a", "token": token, "op": "list"}).encode(), b"x"])
+    assert error_code(two_frames) == "bad_request"
+    reply = request(server, op="submit", scene="dice_tray", count=1, bogus=True)
+    assert error_code(reply) == "bad_request" and "bogus" in reply["error"]["message"]
+    assert error_code(request(server, op="status", job="0123456789abcdef")) == "not_found"
+    assert error_code(request(server, op="list")) is None
+
+
+def test_oversized_requests_are_refused_and_the_server_stays_up(server: ServerProcess) -> None:
+    token = server.token_file.read_text().strip()
+    big = json.dumps({"v": 1, "id": "a", "token": token, "op": "list", "pad": "x" * 200_000}).encode()
+    reply = raw(server, [big])
+    assert error_code(reply) == "too_large"
+    # Beyond ZMQ_MAXMSGSIZE (4 × the limit) ZMQ drops the message and the connection: no reply at all.
+    assert raw(server, [b"x" * 1_000_000], timeout_ms=2000) is None
+    assert error_code(request(server, op="list")) is None
+
+
+def test_caps_invalid_scenes_and_scene_path_traversal(server: ServerProcess) -> None:
+    def submit(**fields: object) -> dict:
+        return request(server, op="submit", **{"count": 1, "overrides": TINY, **fields})
+
+    assert error_code(submit(scene="dice_tray", count=21)) == "over_limit"
+    assert error_code(submit(scene="dice_tray", resolution=[128, 32])) == "over_limit"
+    assert error_code(
+        submit(scene_yaml="extends: dice_tray\nrender: {resolution: [32, 32], samples: 64}\n")
+    ) == ("over_limit")
+    reply = submit(scene="dice_tray", resolution=[32, 32], samples=1, overrides=["camera.bogus_key=1"])
+    assert error_code(reply) == "invalid_scene" and "camera" in reply["error"]["message"]
+    assert error_code(submit(scene="no_such_scene")) == "invalid_scene"
+    assert error_code(submit(scene="../token")) == "bad_request"
+    for text in ["extends: ../token", "extends: ../jobs.sqlite", "include: /etc/passwd", BILLION_LAUGHS]:
+        assert error_code(submit(scene_yaml=text)) == "invalid_scene", text
+
+
+def test_fetch_serves_only_listed_dataset_files(server: ServerProcess) -> None:
+    with server.client() as client:
+        job = client.submit("dice_tray", count=1, resolution=(32, 32), samples=1, overrides=TINY)
+        assert client.wait(job, timeout_s=600)["state"] == "complete"
+        listed = {f["path"] for f in client.files(job)}
+        assert {"images/000000.png", "meta/000000.json", "annotations.json", "manifest.json"} <= listed
+        reply, frames = client.request("fetch", job=job, path="images/000000.png")
+        assert frames[0][:8] == b"\x89PNG\r\n\x1a\n" and reply["eof"]
+        for path, code in [
+            ("../../token", "bad_request"),
+            ("/etc/passwd", "bad_request"),
+            ("images/../../../token", "bad_request"),
+            ("../request.json", "bad_request"),
+            ("images/000001.png", "not_found"),  # not a sample of this job
+            ("stats/stats.json", "not_found"),  # in no dataset listing
+        ]:
+            with pytest.raises(ApiError) as info:
+                client.request("fetch", job=job, path=path)
+            assert info.value.code == code, path
+        with pytest.raises(ApiError) as info:
+            client.request("fetch", job="../../../etc/xx", path="manifest.json")
+        assert info.value.code == "bad_request"
+        assert client.ping()["protocol"] == 1
+    assert server.process is not None and server.process.poll() is None
+
+
+def test_curve_server_needs_the_key_and_non_loopback_needs_curve(tmp_path: Path) -> None:
+    # Off loopback without a CURVE key the server refuses to start (exit 2, one line).
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scenesmith",
+            "serve",
+            "--bind",
+            "tcp://0.0.0.0:0",
+            "--data-root",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "CURVE" in result.stderr and "Traceback" not in result.stderr
+    key = tmp_path / "server.key"
+    with ServerProcess(tmp_path / "curve", extra=["--curve-key", str(key)]) as curve:
+        public = Path(f"{key}.pub").read_text().strip()
+        assert oct(key.stat().st_mode & 0o777) == "0o600"
+        with curve.client(server_key=public) as client:
+            assert client.ping()["protocol"] == 1
+        started = time.monotonic()
+        with curve.client(timeout_s=1.0, retries=1) as plain, pytest.raises(ServerUnavailable):
+            plain.ping()  # no CURVE handshake: the server never sees the request
+        assert time.monotonic() - started < 30
+        with curve.client(server_key=public) as client:
+            assert client.ping()["protocol"] == 1
+    assert os.path.exists(key)
