@@ -39,11 +39,11 @@ from scenesmith.api.security import (
 )
 from scenesmith.api.store import Job, JobStore
 from scenesmith.errors import UserError
+from scenesmith.pipeline import MANIFEST
 from scenesmith.procedural.loader import SceneRuleError
 from scenesmith.render.pool import PoolConfig
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
 _SAMPLE_PATH = re.compile(r"^(images|masks|depth|meta)/(\d{6})(_instance|_semantic)?\.(png|jpg|exr|json)$")
 
 

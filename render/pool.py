@@ -115,6 +115,11 @@ class FailureLog:
         self.events.append(message)
 
 
+def take_job(source: Iterator[RenderJob], queue: deque[RenderJob]) -> RenderJob | None:
+    """The next job to hand out: a re-queued one first, else a new one (None: none left)."""
+    return queue.popleft() if queue else next(source, None)
+
+
 def recycle_reason(config: PoolConfig, rendered: int, rss_mb: float) -> str | None:
     """Why a worker that has rendered `rendered` images and holds `rss_mb` should be replaced, if so."""
     if config.recycle_after and rendered >= config.recycle_after:
@@ -219,7 +224,7 @@ class LocalPool:
                 self._start(gpu)
         try:
             while True:
-                exhausted = self._assign(source, queue, exhausted)
+                exhausted = self._assign(source, queue) or exhausted
                 if exhausted and not queue and not any(w.assigned for w in self._workers):
                     return
                 ready = wait([w.conn for w in self._workers], timeout=0.5)
@@ -232,23 +237,18 @@ class LocalPool:
                 if worker.assigned or not self._keep_alive:
                     self._stop(worker, kill=bool(worker.assigned) or not worker.process.is_alive())
 
-    def _assign(self, source: Iterator[RenderJob], queue: deque[RenderJob], exhausted: bool) -> bool:
-        """Top up every active worker to `prefetch` jobs; return whether the source is used up."""
+    def _assign(self, source: Iterator[RenderJob], queue: deque[RenderJob]) -> bool:
+        """Top up every active worker to `prefetch` jobs; return True when there is no job left."""
         for worker in self._workers:
             while not worker.retiring and len(worker.assigned) < self.config.prefetch:
-                if not queue:
-                    if exhausted:
-                        return True
-                    job = next(source, None)
-                    if job is None:
-                        return True
-                    queue.append(job)
-                job = queue.popleft()
+                job = take_job(source, queue)
+                if job is None:
+                    return True
                 if not worker.assigned:
                     worker.last_heard = time.monotonic()
                 worker.assigned[job.index] = job
                 worker.jobs.put(job)
-        return exhausted
+        return False
 
     def _receive(
         self, worker: _Worker, queue: deque[RenderJob], failures: FailureLog

@@ -34,7 +34,7 @@ import psutil
 
 import scenesmith
 from scenesmith.errors import UserError
-from scenesmith.render.pool import FailureLog, PoolConfig, RenderFailed, recycle_reason
+from scenesmith.render.pool import FailureLog, PoolConfig, RenderFailed, recycle_reason, take_job
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, _forget_parent_blender_paths, render_job
 
@@ -233,7 +233,7 @@ class RayPool:
             for slot in range(len(self._slots)):
                 self._start(slot)
             while True:
-                exhausted = self._assign(source, queue, exhausted)
+                exhausted = self._assign(source, queue) or exhausted
                 if exhausted and not queue and not any(a.jobs() for a in self._actors):
                     return
                 ready = self._wait()
@@ -258,22 +258,17 @@ class RayPool:
             ready += more
         return set(ready)
 
-    def _assign(self, source: Iterator[RenderJob], queue: deque[RenderJob], exhausted: bool) -> bool:
-        """Top up every active actor to `prefetch` jobs; return whether the source is used up."""
+    def _assign(self, source: Iterator[RenderJob], queue: deque[RenderJob]) -> bool:
+        """Top up every active actor to `prefetch` jobs; return True when there is no job left."""
         for actor in self._actors:
             while not actor.retiring and len(actor.jobs()) < self.config.prefetch:
-                if not queue:
-                    if exhausted:
-                        return True
-                    job = next(source, None)
-                    if job is None:
-                        return True
-                    queue.append(job)
-                job = queue.popleft()
+                job = take_job(source, queue)
+                if job is None:
+                    return True
                 if not actor.inflight:
                     actor.last_heard = time.monotonic()
                 actor.inflight.append((actor.handle.render.remote(job), job))
-        return exhausted
+        return False
 
     def _receive(
         self, actor: _Actor, ready: set[Any], queue: deque[RenderJob], failures: FailureLog
