@@ -63,9 +63,7 @@ def rounded_box(extents: tuple[float, float, float], radius: float, segments: in
     offset = pts - clamped
     norm = np.linalg.norm(offset, axis=1, keepdims=True)
     pts = clamped + radius * offset / np.maximum(norm, 1e-12)
-    mesh = trimesh.Trimesh(pts, np.concatenate(faces), process=True)
-    mesh.merge_vertices()
-    return mesh
+    return trimesh.Trimesh(pts, np.concatenate(faces), process=True)  # process merges the seams
 
 
 def tray(

@@ -50,6 +50,9 @@ class Generated:
     textures: dict[str, np.ndarray] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    # What physics collides with, as its convex hull, when that is not the mesh's own hull (a die
+    # collides as its body grown to the pip tops, not on its pips). Not published in the description.
+    collision_mesh: trimesh.Trimesh | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class PlacementContext:
     supports: dict[str, Support]
     camera: Camera
     placed: list[SceneObject]
+    # Scratch space for placement methods, alive for one scene (e.g. physics keeps the collision
+    # pieces of objects placed earlier here instead of rebuilding them for every group).
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
