@@ -285,6 +285,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         eval_every=args.eval_every,
         patience=args.patience,
+        min_steps=min(args.min_steps, args.max_steps),
         batch=args.batch,
         augment=AugmentConfig(crop=args.crop),
     )
@@ -346,9 +347,14 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--fraction", type=float, default=10.0, help="headline real fraction in percent")
     p.add_argument("--val-count", type=_positive_int, default=40, help="real train images for validation")
     p.add_argument("--arms", help="comma-separated subset of arms (their pretrainings run too)")
-    p.add_argument("--max-steps", type=_positive_int, default=3000, help="step cap per arm")
-    p.add_argument("--eval-every", type=_positive_int, default=200, help="steps between validation scores")
-    p.add_argument("--patience", type=_positive_int, default=5, help="evals without gain to stop")
+    p.add_argument("--max-steps", type=_positive_int, default=6000, help="step cap per arm")
+    p.add_argument(
+        "--min-steps", type=_non_negative_int, default=3000, help="no early stopping before this step"
+    )
+    p.add_argument("--eval-every", type=_positive_int, default=250, help="steps between validation scores")
+    p.add_argument(
+        "--patience", type=_positive_int, default=6, help="evals without gain (after --min-steps) to stop"
+    )
     p.add_argument("--batch", type=_positive_int, default=8)
     p.add_argument("--crop", type=_positive_int, default=256, help="training crop size at native resolution")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

@@ -231,3 +231,15 @@ def test_learning_rate_warms_up_then_decays_to_zero_at_the_cap():
     assert rates[9] == pytest.approx(0.5 * (1 + math.cos(math.pi * 9 / 100)))
     assert all(a >= b for a, b in zip(rates[9:-1], rates[10:], strict=True))
     assert rates[100] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_early_stopping_waits_for_min_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flat or falling validation score before min_steps cannot end the arm; after it, patience counts."""
+    scores = iter([0.5] + [0.1] * 20)
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"map": next(scores), "die_map50": 0.0})
+    config = TrainConfig(
+        width=8, batch=2, eval_every=1, max_steps=12, min_steps=6, patience=2, augment=AugmentConfig(crop=64)
+    )
+    result = train_arm(_tiny_set(), _tiny_set(), config, 5, tmp_path / "arm")
+    assert result["steps"] == 8  # steps 7 and 8 are the two evaluations past min_steps without gain
+    assert result["best_step"] == 1
