@@ -3,12 +3,13 @@
 Why a cache keyed by everything that changes pixels: the pretraining set is the slowest thing in the
 benchmark to make, every seed and arm reuses it, and `generate_dataset` already resumes and refuses a
 folder that holds a different dataset, so a killed benchmark picks up the render where it stopped and
-a deleted cache comes back bit-identical from the same seed.
+a deleted cache comes back bit-identical from the same seed. The folder name carries the hash of the
+fully resolved rules (overrides and schema defaults included), so editing the scene, or a new rule
+default, renders a new set beside the old one instead of failing on the old folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from scenesmith.annotate.dataset_writer import completed_indices
 from scenesmith.pipeline import generate_dataset, render_overrides
+from scenesmith.procedural.loader import load_scene
 
 CACHE_ENV = "SCENESMITH_CACHE"
 
@@ -34,11 +36,15 @@ class SyntheticSpec:
     overrides: tuple[str, ...] = ()
 
     @property
+    def render_rules(self) -> list[str]:
+        return [*self.overrides, *render_overrides(self.resolution, self.samples)]
+
+    @property
     def folder_name(self) -> str:
         name = Path(self.scene).stem
         width, height = self.resolution
-        tag = f"_{hashlib.sha256(repr(self.overrides).encode()).hexdigest()[:8]}" if self.overrides else ""
-        return f"{name}_{width}x{height}_s{self.samples}_seed{self.seed}{tag}"
+        rules = load_scene(self.scene, self.render_rules).rules_hash[:10]
+        return f"{name}_{width}x{height}_s{self.samples}_seed{self.seed}_rules{rules}"
 
 
 def ensure_synthetic(spec: SyntheticSpec, device: str = "auto") -> Path:
@@ -49,9 +55,13 @@ def ensure_synthetic(spec: SyntheticSpec, device: str = "auto") -> Path:
     """
     folder = cache_root() / "synthetic" / spec.folder_name
     done = len(completed_indices(folder)) if folder.exists() else 0
-    overrides = [*spec.overrides, *render_overrides(spec.resolution, spec.samples)]
     generate_dataset(
-        spec.scene, overrides, count=max(spec.count, done), seed=spec.seed, out_dir=folder, device=device
+        spec.scene,
+        spec.render_rules,
+        count=max(spec.count, done),
+        seed=spec.seed,
+        out_dir=folder,
+        device=device,
     )
     return folder
 
