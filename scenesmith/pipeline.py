@@ -27,7 +27,7 @@ import scenesmith
 from scenesmith.annotate.atomic import atomic_write_json, remove_stale_temp_files
 from scenesmith.annotate.dataset_writer import completed_indices, semantic_map, write_coco, write_sample
 from scenesmith.annotate.labels import ImageLabels, label_image
-from scenesmith.background import prefetched
+from scenesmith.background import lower_this_thread_priority, prefetched
 from scenesmith.errors import UserError
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.description import SceneDescription
@@ -39,6 +39,8 @@ from scenesmith.render.worker import RenderJob, RenderResult
 from scenesmith.time_budget import calibrate_samples
 
 MANIFEST = "manifest.json"
+# How much the build and write threads defer to the render workers for CPU (see background.py).
+HELPER_NICENESS = 10
 # Rendered samples waiting for the writer thread; bounds memory if the disk is slower than the renderer.
 WRITE_BACKLOG = 4
 
@@ -241,7 +243,10 @@ def _render_into(
     The manifest is only touched here, in this thread, after each sample is safely on disk, so a
     killed run keeps its timings and never records an image it did not finish.
     """
-    jobs = _until(stop, prefetched(_build_job(loaded, seed, index, settings) for index in todo))
+    jobs = _until(
+        stop,
+        prefetched((_build_job(loaded, seed, index, settings) for index in todo), niceness=HELPER_NICENESS),
+    )
     writing: deque[tuple[RenderResult, Future]] = deque()
     run_started = time.perf_counter()
     # This run's pace: the first image includes starting the workers; the rest is the steady state.
@@ -270,7 +275,12 @@ def _render_into(
         meta = write_sample(out_dir, job.index, job.description, result.passes, image_format=image_format)
         return meta, time.perf_counter() - started
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenesmith-write") as writer:
+    with ThreadPoolExecutor(
+        max_workers=1,
+        thread_name_prefix="scenesmith-write",
+        initializer=lower_this_thread_priority,
+        initargs=(HELPER_NICENESS,),
+    ) as writer:
         try:
             for result in tqdm(
                 workers.run(jobs), total=len(todo), desc=loaded.rules.name, unit="img", disable=not progress
