@@ -1,1 +1,3 @@
 """Built-in adapter methods: importing this module registers each of them (see adapter.register)."""
+
+from scenesmith.domain_adapt import cut, cyclegan  # noqa: F401
