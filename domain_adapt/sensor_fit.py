@@ -1,0 +1,298 @@
+"""Camera sensor model fitted to the real photos: blur, chromatic aberration, noise, JPEG.
+
+Why fit rather than guess: renders are clean where phone photos carry demosaicing and lens blur,
+colour fringes, sensor noise and JPEG blocks, and a detector trained on clean pixels learns cues the
+photos never show. Each parameter is measured on the real training images *and* on the renders, and
+the adapter adds only what the renders lack. Every value, and how it was measured, goes into
+adapter.json (`measured`).
+
+- noise: Poisson-Gaussian, variance a·I + b (I in 0..1). Measured on flat 16² blocks (per brightness
+  bin, the 30 % with the least smoothed gradient) with Immerkær's estimator (a Laplacian-difference
+  filter blind to locally planar content), median per bin; the added variance per bin is
+  real − synthetic (clipped at 0), and (a, b) is its non-negative least-squares line.
+- JPEG: the quality of the real files from their luminance quantisation tables (Pillow), when they
+  are JPEGs; otherwise no re-compression.
+- blur: sharpness = variance of the Laplacian ÷ variance of the image. The Gaussian σ (grid search)
+  for which the renders, passed through blur → fitted noise → fitted JPEG, reach the real median
+  sharpness; JPEG and noise change sharpness too, so matching blur alone would over- or undershoot.
+- chromatic aberration: the radial shift of red (blue mirrored) relative to green, in pixels at the
+  corner, that best aligns their gradients (grid search, median over images); real − synthetic.
+
+Apply: optics (aberration, blur) through `render.sensor.apply_sensor`, the same code the scene
+rules' sensor section uses, then the noise, then JPEG. Each image draws its parameters within
+×0.7–1.3 of the fitted values (JPEG quality ±5), so the set is not one fixed camera.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.optimize import nnls
+from tqdm import tqdm
+
+from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.domain_adapt.adapter import ADAPTER_FILE, FitInputs, register
+from scenesmith.domain_adapt.images import read_rgb
+from scenesmith.domain_adapt.settings import numeric_options, read_record
+from scenesmith.errors import UserError
+from scenesmith.procedural.description import SensorEffects
+from scenesmith.render.sensor import apply_sensor
+
+METHOD = "sensor"
+VERSION = 2
+MAX_FIT_IMAGES = 40
+MAX_CA_IMAGES = 12  # the aberration search remaps every image 2×17 times
+BLUR_GRID = np.round(np.arange(0.0, 3.01, 0.1), 2)
+CA_GRID = np.round(np.arange(-2.0, 2.01, 0.25), 2)
+JITTER = (0.7, 1.3)  # each image draws its parameters within this factor of the fitted values
+BLOCK = 16
+FLAT_FRACTION = 0.3
+LEVEL_BINS = 8
+MIN_BLOCKS_PER_BIN = 20
+_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+_IMMERKAER_SCALE = math.sqrt(math.pi / 2) / 6  # mean |response| × this = σ for white Gaussian noise
+
+
+def noise_sigma(gray: np.ndarray) -> float:
+    """Immerkær (1996) noise σ of a whole image in 8-bit levels (texture counts too: an upper bound)."""
+    response = cv2.filter2D(gray.astype(np.float32), -1, _IMMERKAER)[1:-1, 1:-1]
+    return float(_IMMERKAER_SCALE * np.abs(response).mean())
+
+
+def block_noise(gray: np.ndarray) -> np.ndarray:
+    """Per 16² block of an 8-bit grey image: (mean level, Immerkær noise σ, smoothed gradient), 0..1."""
+    g = gray.astype(np.float32)
+    h, w = (g.shape[0] // BLOCK) * BLOCK, (g.shape[1] // BLOCK) * BLOCK
+
+    def blocks(values: np.ndarray) -> np.ndarray:
+        return values[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).mean(axis=(1, 3)).ravel()
+
+    sigma = blocks(np.abs(cv2.filter2D(g, -1, _IMMERKAER, borderType=cv2.BORDER_REFLECT))) * _IMMERKAER_SCALE
+    smooth = cv2.GaussianBlur(g, (0, 0), 2.0)
+    gradient = blocks(np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)))
+    return np.stack([blocks(g), sigma, gradient], axis=1) / 255.0
+
+
+def noise_levels(grays: list[np.ndarray]) -> dict[int, float]:
+    """Median noise variance (0..1 units²) of the flattest blocks, per brightness bin with enough.
+
+    Flatness is ranked within each bin: ranked over the whole image, the flattest blocks would be
+    the darkest ones wherever noise grows with brightness, and the bright bins would go unmeasured.
+    """
+    level, sigma, gradient = np.concatenate([block_noise(g) for g in grays]).T
+    bins = np.minimum((level * LEVEL_BINS).astype(int), LEVEL_BINS - 1)
+    variances = {}
+    for b in np.unique(bins):
+        inside = bins == b
+        flat = inside & (gradient <= np.quantile(gradient[inside], FLAT_FRACTION))
+        if flat.sum() >= MIN_BLOCKS_PER_BIN:
+            variances[int(b)] = float(np.median(sigma[flat] ** 2))
+    return variances
+
+
+def added_noise(real: dict[int, float], synthetic: dict[int, float]) -> tuple[float, float]:
+    """(a, b) ≥ 0 of the variance a·I + b the renders lack, fitted over the bins both sets have."""
+    shared = sorted(set(real) & set(synthetic))
+    if not shared:
+        return 0.0, 0.0
+    centres = (np.array(shared) + 0.5) / LEVEL_BINS
+    missing = np.array([max(0.0, real[b] - synthetic[b]) for b in shared])
+    (a, b), _ = nnls(np.stack([centres, np.ones_like(centres)], axis=1), missing)
+    return float(a), float(b)
+
+
+def sharpness(gray: np.ndarray) -> float:
+    """Variance of the Laplacian ÷ variance of the image: edge energy, independent of contrast."""
+    g = gray.astype(np.float32)
+    return float(cv2.Laplacian(g, cv2.CV_32F).var() / max(g.var(), 1e-6))
+
+
+def ca_shift(image: np.ndarray) -> float:
+    """Corner shift (px) of red outward (blue inward) relative to green that best explains the edges."""
+
+    def gradient(channel: np.ndarray) -> np.ndarray:
+        c = channel.astype(np.float32)
+        return np.hypot(cv2.Sobel(c, cv2.CV_32F, 1, 0), cv2.Sobel(c, cv2.CV_32F, 0, 1)).ravel()
+
+    green = gradient(image[..., 1])
+
+    def score(shift: float) -> float:
+        # Undo a candidate aberration and measure how well red and blue edges then sit on green's.
+        undone = apply_sensor(image, SensorEffects(chromatic_aberration_px=-shift), np.random.default_rng(0))
+        red, blue = gradient(undone[..., 0]), gradient(undone[..., 2])
+        return float(np.corrcoef(green, red)[0, 1] + np.corrcoef(green, blue)[0, 1])
+
+    return float(CA_GRID[int(np.argmax([score(s) for s in CA_GRID]))])
+
+
+# IJG standard luminance quantisation table (libjpeg's quality 50, JPEG spec Annex K.1). Only its sum
+# is used, so the order of the file's table (natural or zig-zag) does not matter.
+_IJG_LUMINANCE = (
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+)  # fmt: skip
+
+
+def jpeg_quality(path: Path) -> int | None:
+    """Estimated IJG quality of a JPEG file from its luminance quantisation table; None if not JPEG."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        tables = getattr(image, "quantization", None)
+    if not tables:
+        return None
+    scale = 100.0 * float(np.sum(tables[0])) / sum(_IJG_LUMINANCE)  # libjpeg: table = base · scale / 100
+    quality = (200.0 - scale) / 2.0 if scale <= 100 else 5000.0 / scale
+    return int(np.clip(round(quality), 1, 100))
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else 0.0
+
+
+def add_noise(image: np.ndarray, a: float, b: float, rng: np.random.Generator) -> np.ndarray:
+    """Poisson-Gaussian noise of variance a·I + b (I in 0..1) on a uint8 image."""
+    if a == 0 and b == 0:
+        return image
+    x = image.astype(np.float32) / np.float32(255.0)
+    x = x + rng.standard_normal(x.shape, dtype=np.float32) * np.sqrt(np.float32(a) * x + np.float32(b))
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def jpeg(image: np.ndarray, quality: int | None) -> np.ndarray:
+    """`image` through a JPEG encode/decode at `quality` (grey or RGB); None leaves it as it is."""
+    if quality is None:
+        return image
+    colour = image.ndim == 3
+    ok, buffer = cv2.imencode(
+        ".jpg", image[..., ::-1] if colour else image, [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG")
+    decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
+    return np.ascontiguousarray(decoded[..., ::-1]) if colour else decoded
+
+
+@dataclass
+class SensorAdapter:
+    noise_a: float  # Poisson-Gaussian variance a·I + b added, I and σ in 0..1 intensity units
+    noise_b: float
+    blur_sigma_px: float
+    chromatic_aberration_px: float
+    jpeg_quality: int | None
+    measured: dict
+    method: str = METHOD
+
+    def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        def jitter(value: float) -> float:
+            return float(value * rng.uniform(*JITTER))
+
+        optics = SensorEffects(
+            blur_sigma_px=jitter(self.blur_sigma_px),
+            chromatic_aberration_px=jitter(self.chromatic_aberration_px),
+        )
+        a, b = jitter(self.noise_a), jitter(self.noise_b)
+        quality = None
+        if self.jpeg_quality is not None:
+            quality = int(np.clip(self.jpeg_quality + rng.integers(-5, 6), 1, 100))
+        return jpeg(add_noise(apply_sensor(image, optics, rng), a, b, rng), quality)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / ADAPTER_FILE, {"method": METHOD, "version": VERSION, **asdict(self)})
+
+
+def _sample(paths: tuple[Path, ...], count: int, rng: np.random.Generator) -> list[Path]:
+    return [paths[i] for i in sorted(rng.choice(len(paths), min(count, len(paths)), replace=False))]
+
+
+def fit_blur(synthetic: list[np.ndarray], target: float, a: float, b: float, quality: int | None) -> dict:
+    """The grid σ whose blur → noise → JPEG chain gives the renders the real median sharpness."""
+    rng = np.random.default_rng(0)
+    noise = [rng.standard_normal(g.shape, dtype=np.float32) for g in synthetic]  # the same draw per σ
+
+    def chain(gray: np.ndarray, sigma: float, n: np.ndarray) -> np.ndarray:
+        g = cv2.GaussianBlur(gray, (0, 0), float(sigma)) if sigma > 0 else gray
+        if a or b:
+            x = g.astype(np.float32) / 255.0
+            g = np.clip(np.rint((x + n * np.sqrt(a * x + b)) * 255.0), 0, 255).astype(np.uint8)
+        return jpeg(g, quality)
+
+    curve = [
+        _median([sharpness(chain(g, s, n)) for g, n in zip(synthetic, noise, strict=True)]) for s in BLUR_GRID
+    ]
+    best = int(np.argmin([abs(s - target) for s in curve]))
+    return {"sigma": float(BLUR_GRID[best]), "sharpness_after": curve[best], "sharpness_unblurred": curve[0]}
+
+
+def fit(inputs: FitInputs, out: Path) -> SensorAdapter:
+    numeric_options(METHOD, inputs.options, {})  # no settings: everything is measured
+    if not inputs.real_images or not inputs.synthetic_images:
+        raise UserError("sensor: needs both real training images and synthetic images to compare")
+    rng = np.random.default_rng(inputs.seed)
+    real_paths = _sample(inputs.real_images, MAX_FIT_IMAGES, rng)
+    real = [read_rgb(p) for p in tqdm(real_paths, desc="sensor: real", unit="img")]
+    synthetic = [
+        read_rgb(p)
+        for p in tqdm(_sample(inputs.synthetic_images, MAX_FIT_IMAGES, rng), desc="sensor: synthetic")
+    ]
+    real_gray = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in real]
+    synthetic_gray = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in synthetic]
+
+    real_levels, synthetic_levels = noise_levels(real_gray), noise_levels(synthetic_gray)
+    a, b = added_noise(real_levels, synthetic_levels)
+    qualities = [q for q in (jpeg_quality(p) for p in real_paths) if q is not None]
+    quality = int(round(_median(qualities))) if qualities else None
+    real_sharpness = _median([sharpness(g) for g in real_gray])
+    blur = fit_blur(synthetic_gray, real_sharpness, a, b, quality)
+    real_ca = _median([ca_shift(im) for im in tqdm(real[:MAX_CA_IMAGES], desc="sensor: aberration (real)")])
+    synthetic_ca = _median(
+        [ca_shift(im) for im in tqdm(synthetic[:MAX_CA_IMAGES], desc="sensor: aberration (synth)")]
+    )
+
+    def per_level(levels: dict[int, float]) -> dict[str, float]:
+        return {
+            f"{k / LEVEL_BINS:.3f}-{(k + 1) / LEVEL_BINS:.3f}": math.sqrt(v) * 255 for k, v in levels.items()
+        }
+
+    measured = {
+        "fit_images": {"real": len(real), "synthetic": len(synthetic)},
+        "noise": {
+            "how": "Immerkær σ, flattest 30 % of the 16² blocks of each brightness bin, median, 8-bit levels",
+            "real_sigma_by_level": per_level(real_levels),
+            "synthetic_sigma_by_level": per_level(synthetic_levels),
+            "whole_image_sigma": {
+                "real": _median([noise_sigma(g) for g in real_gray]),
+                "synthetic": _median([noise_sigma(g) for g in synthetic_gray]),
+            },
+        },
+        "jpeg": {
+            "how": "luminance quantisation table sum vs IJG's",
+            "real_file_qualities": sorted(set(qualities)),
+        },
+        "blur": {
+            "how": "var(Laplacian) / var(image), median; renders through blur → noise → JPEG",
+            "real_sharpness": real_sharpness,
+            **{f"synthetic_{k}": v for k, v in blur.items() if k != "sigma"},
+        },
+        "chromatic_aberration": {
+            "how": "red/blue radial shift at the corner best aligning gradients with green, median",
+            "real_px": real_ca,
+            "synthetic_px": synthetic_ca,
+        },
+    }
+    return SensorAdapter(a, b, blur["sigma"], real_ca - synthetic_ca, quality, measured)
+
+
+def load(folder: Path) -> SensorAdapter:
+    record = read_record(folder, METHOD, VERSION)
+    fields = ("noise_a", "noise_b", "blur_sigma_px", "chromatic_aberration_px", "jpeg_quality", "measured")
+    return SensorAdapter(**{k: record[k] for k in fields})
+
+
+register(METHOD, fit, load)
