@@ -1,0 +1,101 @@
+"""Apply a fitted adapter to a scenesmith dataset: new pixels, the very same labels.
+
+Why copy labels byte for byte: an adapter changes appearance only, so masks, depth, boxes and poses
+of the source stay exact; copying (not re-deriving) them makes that a checkable fact. The output is
+a complete scenesmith dataset folder that every other command reads, and the manifest says which
+adapter made it. Like `generate`, it is resumable (an image is done iff its meta file exists; meta
+is written last) and deterministic: image k draws from rng(seed, k), so a resumed run writes the
+same bytes as a straight one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
+from scenesmith.annotate.dataset_writer import completed_indices, load_metas
+from scenesmith.domain_adapt.adapter import ADAPTER_FILE, Adapter, loader
+from scenesmith.domain_adapt.images import encode_like, read_rgb
+from scenesmith.errors import UserError
+
+MANIFEST = "manifest.json"
+COCO = "annotations.json"
+
+
+def load_adapter(folder: Path) -> tuple[Adapter, dict]:
+    """The adapter saved in `folder` and its adapter.json record."""
+    record_path = folder / ADAPTER_FILE
+    if not record_path.is_file():
+        raise UserError(
+            f"{folder}: not an adapter (no {ADAPTER_FILE}); make one with `scenesmith adapt train`"
+        )
+    record = json.loads(record_path.read_text())
+    method = record.get("method")
+    try:
+        load = loader(method)
+    except KeyError:
+        raise UserError(f"{record_path}: unknown adapter method {method!r}") from None
+    return load(folder), record
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    atomic_write_bytes(target, source.read_bytes())
+
+
+def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress: bool = True) -> Path:
+    """Write `dataset` adapted by the adapter in `model` into `out`; return `out`."""
+    dataset, out = Path(dataset), Path(out)
+    if not (dataset / "meta").is_dir():
+        raise UserError(f"{dataset}: not a scenesmith dataset folder (no meta/)")
+    if out.resolve() == dataset.resolve():
+        raise UserError(f"{out}: the output must be a new folder, not the source dataset")
+    adapter, record = load_adapter(Path(model))
+    manifest = json.loads((dataset / MANIFEST).read_text()) if (dataset / MANIFEST).is_file() else {}
+    provenance = {
+        "method": record["method"],
+        "folder": str(Path(model).resolve()),
+        "parameters": _summary(record),
+        "seed": seed,
+        "source": str(dataset.resolve()),
+    }
+    previous = out / MANIFEST
+    if previous.is_file() and json.loads(previous.read_text()).get("adapter") != provenance:
+        raise UserError(f"{out}: holds a dataset adapted differently; use another output folder")
+    if out.is_dir() and not previous.is_file() and any(out.iterdir()):
+        raise UserError(f"{out}: exists and is not an adapted dataset; use a new output folder")
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out)  # left by a killed run; their images are redone (no meta yet)
+    atomic_write_json(previous, {**manifest, "adapter": provenance})
+    done = completed_indices(out)
+    metas = load_metas(dataset)
+    for meta in tqdm(metas, desc=f"adapt ({record['method']})", unit="img", disable=not progress):
+        index = meta["image_id"] - 1
+        if index in done:
+            continue
+        files = meta["files"]
+        image_path = dataset / files["image"]
+        rng = np.random.default_rng([seed, index])
+        source = read_rgb(image_path)
+        adapted = adapter.apply(source, rng)
+        if adapted.shape != source.shape or adapted.dtype != np.uint8:  # the contract labels rely on
+            raise RuntimeError(
+                f"{record['method']} adapter returned {adapted.dtype} {adapted.shape} for {source.shape}"
+            )
+        atomic_write_bytes(out / files["image"], encode_like(image_path, adapted))
+        for key, relative in files.items():
+            if key != "image":
+                _copy_atomic(dataset / relative, out / relative)
+        meta_path = dataset / "meta" / f"{index:06d}.json"
+        _copy_atomic(meta_path, out / "meta" / meta_path.name)  # last: the image is complete
+    if (dataset / COCO).is_file():
+        _copy_atomic(dataset / COCO, out / COCO)
+    return out
+
+
+def _summary(record: dict) -> dict:
+    """adapter.json without bulky arrays (histogram tone curves), for the manifest."""
+    return {k: v for k, v in record.items() if k != "curves_lab"}
