@@ -464,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scenesmith.api.cli import add_api_parsers  # serve, submit, status, cancel, fetch, bench api
 
     add_api_parsers(commands, benches)
+    from scenesmith.domain_adapt.cli import add_adapt_parsers  # adapt train, apply, check
+
+    add_adapt_parsers(commands)
     return parser
 
 

@@ -1,0 +1,119 @@
+"""`scenesmith adapt train | apply | check`: fit a sim→real adapter, apply it, audit the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.errors import UserError
+
+
+def _option(text: str) -> tuple[str, int | float | str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--option {text!r}: expected KEY=VALUE")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            continue
+    return key, value
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from scenesmith.domain_adapt.adapter import FitInputs, fitter
+    from scenesmith.domain_adapt.images import image_paths, real_training_paths
+
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {out}: exists and is not empty; an adapter needs a new folder")
+    inputs = FitInputs(
+        synthetic_images=tuple(image_paths(args.synthetic)),
+        real_images=tuple(real_training_paths(args.real, args.split)),
+        seed=args.seed,
+        options=dict(args.options),
+        device=args.device,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Learned methods checkpoint into `work` (kept beside --out, so a rerun resumes); the finished
+    # adapter appears at --out in one rename, never half-written.
+    work = out.with_name(out.name + ".partial")
+    work.mkdir(exist_ok=True)
+    adapter = fitter(args.method)(inputs, work)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        staged = Path(tmp) / "adapter"
+        shutil.copytree(work, staged)
+        adapter.save(staged)
+        staged.rename(out)
+    shutil.rmtree(work)
+    print(f"adapter ({args.method}): {out.resolve()}")
+    return 0
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from scenesmith.domain_adapt.apply import apply_adapter
+
+    out = apply_adapter(Path(args.model), Path(args.dataset), Path(args.out), seed=args.seed)
+    print(f"adapted dataset: {out.resolve()}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from scenesmith.domain_adapt.alignment import label_alignment
+    from scenesmith.domain_adapt.images import image_paths, real_training_paths
+    from scenesmith.domain_adapt.nocopy import check_no_copies
+
+    adapted = Path(args.adapted)
+    report = {"no_copy": check_no_copies(image_paths(adapted), real_training_paths(args.real, args.split))}
+    if args.original:
+        report["label_alignment"] = label_alignment(Path(args.original), adapted)
+    copies = len(report["no_copy"]["near_copies"])
+    print(f"near-copies of real training images: {copies} of {report['no_copy']['adapted_images']}")
+    if "label_alignment" in report:
+        print(
+            f"label alignment (adapted ÷ original edge agreement): {report['label_alignment']['ratio']:.3f}"
+        )
+    if args.json:
+        atomic_write_json(Path(args.json), report)
+    else:
+        print(json.dumps(report, indent=2))
+    return 1 if copies else 0
+
+
+def add_adapt_parsers(commands: argparse._SubParsersAction) -> None:
+    """Register `adapt train|apply|check` on the main parser."""
+    from scenesmith import cli as base
+    from scenesmith.domain_adapt.adapter import methods
+
+    p = commands.add_parser("adapt", help="sim→real adapters: fit on real train images, apply to a dataset")
+    sub = p.add_subparsers(dest="adapt", required=True)
+    t = sub.add_parser("train", help="fit an adapter (real images: train split only, labels unused)")
+    t.add_argument("--synthetic", required=True, help="synthetic dataset folder (or picture folder)")
+    t.add_argument("--real", required=True, help="real COCO file (or dataset/picture folder)")
+    t.add_argument("--split", default="train", help="real split to learn from (never test)")
+    t.add_argument("--method", required=True, choices=methods())
+    t.add_argument("--out", required=True, help="adapter folder to create")
+    t.add_argument("--seed", type=base._non_negative_int, default=0)
+    t.add_argument(
+        "--option", dest="options", type=_option, action="append", default=[], metavar="KEY=VALUE",
+        help="method setting, e.g. beta=0.01 (fda), strength=0.8 (histogram), steps=2000 (cyclegan)",
+    )  # fmt: skip
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.set_defaults(run=_cmd_train)
+    a = sub.add_parser("apply", help="adapt every image of a dataset; labels copied unchanged")
+    a.add_argument("--model", required=True, help="adapter folder from `adapt train`")
+    a.add_argument("dataset", help="scenesmith dataset folder")
+    a.add_argument("out", help="new dataset folder (rerun to resume)")
+    a.add_argument("--seed", type=base._non_negative_int, default=0)
+    a.set_defaults(run=_cmd_apply)
+    c = sub.add_parser("check", help="no near-copies of real images; labels still aligned with edges")
+    c.add_argument("adapted", help="adapted dataset folder")
+    c.add_argument("--real", required=True, help="real COCO file the adapter learned from")
+    c.add_argument("--split", default="train")
+    c.add_argument("--original", help="the source dataset, to measure label alignment")
+    c.add_argument("--json", help="write the report here")
+    c.set_defaults(run=_cmd_check)

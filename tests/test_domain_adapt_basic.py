@@ -1,0 +1,278 @@
+"""Training-free adapters, `adapt apply`, the no-copy check and label alignment, on hand-made sets.
+
+The sets are drawn here (coloured squares on a background, with their exact instance masks), so
+every expectation is known without rendering: adapters keep size and labels, FDA with beta 0 is the
+identity, a planted real photo is flagged as a copy, and blurring outlines lowers the alignment.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from scenesmith.cli import main
+from scenesmith.domain_adapt.adapter import FitInputs, fitter
+from scenesmith.domain_adapt.alignment import edge_agreement, label_alignment
+from scenesmith.domain_adapt.apply import apply_adapter
+from scenesmith.domain_adapt.fda import swap_low_frequencies
+from scenesmith.domain_adapt.images import image_paths, read_rgb
+from scenesmith.domain_adapt.nocopy import check_no_copies
+from scenesmith.domain_adapt.sensor_fit import added_noise, ca_shift, noise_levels
+from scenesmith.errors import UserError
+from scenesmith.procedural.description import SensorEffects
+from scenesmith.render.sensor import apply_sensor
+
+SIZE = 64
+
+
+def scene(rng: np.random.Generator, background: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """An RGB image of 2–3 squares on a noisy background, and its uint16 instance mask."""
+    image = np.clip(np.array(background) + rng.normal(0, 6, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+    instance = np.zeros((SIZE, SIZE), np.uint16)
+    for k in range(1, rng.integers(2, 4) + 1):
+        x, y = rng.integers(2, SIZE - 18, size=2)
+        image[y : y + 14, x : x + 14] = rng.integers(0, 256, 3)
+        instance[y : y + 14, x : x + 14] = k
+    return image, instance
+
+
+def write_synthetic(root: Path, count: int = 6, seed: int = 0) -> Path:
+    """A minimal scenesmith dataset folder: images, instance masks, meta, COCO and manifest."""
+    rng = np.random.default_rng(seed)
+    for sub in ("images", "masks", "meta"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for k in range(count):
+        image, instance = scene(rng, (90, 120, 160))
+        files = {"image": f"images/{k:06d}.png", "instance": f"masks/{k:06d}_instance.png"}
+        cv2.imwrite(str(root / files["image"]), image[..., ::-1])
+        cv2.imwrite(str(root / files["instance"]), instance)
+        meta = {"image_id": k + 1, "files": files, "width": SIZE, "height": SIZE, "annotations": [],
+                "scene": {"name": "squares", "categories": [{"id": 1, "name": "square"}]}}  # fmt: skip
+        (root / "meta" / f"{k:06d}.json").write_text(json.dumps(meta))
+    (root / "annotations.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    (root / "manifest.json").write_text(json.dumps({"scene": "squares"}))
+    return root
+
+
+def write_real(root: Path, count: int = 8, seed: int = 1) -> Path:
+    """A COCO file of JPEG 'photos' (warmer, noisier, blurrier), half train and half test."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    images = []
+    for k in range(count):
+        image, _ = scene(rng, (150, 120, 90))
+        image = cv2.GaussianBlur(image, (0, 0), 1.2)
+        cv2.imwrite(str(root / "images" / f"{k}.jpg"), image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 80])
+        images.append({"id": k + 1, "file_name": f"{k}.jpg", "width": SIZE, "height": SIZE,
+                       "split": "train" if k % 2 == 0 else "test"})  # fmt: skip
+    coco = {"images": images, "annotations": [], "categories": [{"id": 1, "name": "square"}]}
+    (root / "annotations.json").write_text(json.dumps(coco))
+    return root / "annotations.json"
+
+
+@pytest.fixture()
+def sets(tmp_path: Path) -> tuple[Path, Path]:
+    return write_synthetic(tmp_path / "synthetic"), write_real(tmp_path / "real")
+
+
+def fitted(method: str, sets: tuple[Path, Path], tmp_path: Path, **options):
+    synthetic, real = sets
+    inputs = FitInputs(tuple(image_paths(synthetic)), tuple(image_paths(real, "train")), 0, options)
+    return fitter(method)(inputs, tmp_path / f"{method}.partial")
+
+
+def test_fda_with_beta_zero_is_the_identity() -> None:
+    image, _ = scene(np.random.default_rng(3), (10, 200, 40))
+    block = np.zeros((9, 9, 3), np.float32)
+    assert np.array_equal(swap_low_frequencies(image, block, 0.0), image)
+    assert not np.array_equal(swap_low_frequencies(image, block, 0.05), image)
+
+
+def test_fda_moves_the_mean_colour_to_the_real_one(sets, tmp_path: Path) -> None:
+    adapter = fitted("fda", sets, tmp_path, beta=0.05)
+    image = read_rgb(image_paths(sets[0])[0])
+    adapted = adapter.apply(image, np.random.default_rng(0))
+    real_mean = np.mean([read_rgb(p).mean(axis=(0, 1)) for p in image_paths(sets[1], "train")], axis=0)
+    assert (
+        np.abs(adapted.mean(axis=(0, 1)) - real_mean).sum()
+        < np.abs(image.mean(axis=(0, 1)) - real_mean).sum()
+    )
+
+
+@pytest.mark.parametrize("method", ["fda", "histogram", "sensor"])
+def test_adapters_keep_shape_dtype_and_survive_save_and_load(method: str, sets, tmp_path: Path) -> None:
+    from scenesmith.domain_adapt.apply import load_adapter
+
+    adapter = fitted(method, sets, tmp_path)
+    adapter.save(tmp_path / method)
+    loaded, record = load_adapter(tmp_path / method)
+    assert record["method"] == method
+    odd = read_rgb(image_paths(sets[0])[0])[:53, :61]
+    for one in (adapter, loaded):
+        out = one.apply(odd, np.random.default_rng(1))
+        assert out.shape == odd.shape and out.dtype == np.uint8
+    assert np.array_equal(
+        adapter.apply(odd, np.random.default_rng(1)), loaded.apply(odd, np.random.default_rng(1))
+    )
+
+
+def test_sensor_fit_measures_what_the_renders_lack(sets, tmp_path: Path) -> None:
+    adapter = fitted("sensor", sets, tmp_path)
+    assert adapter.blur_sigma_px > 0.3  # the 'photos' were blurred with σ 1.2
+    assert adapter.jpeg_quality is not None and 70 <= adapter.jpeg_quality <= 90  # written at 80
+
+
+def test_sensor_measures_a_planted_chromatic_aberration() -> None:
+    image, _ = scene(np.random.default_rng(5), (128, 128, 128))
+    image = cv2.resize(image, (128, 128), interpolation=cv2.INTER_NEAREST)
+    shifted = apply_sensor(image, SensorEffects(chromatic_aberration_px=1.0), np.random.default_rng(0))
+    assert ca_shift(image) == 0.0
+    assert ca_shift(shifted) == pytest.approx(1.0, abs=0.25)
+
+
+def test_sensor_fits_the_poisson_gaussian_noise_the_renders_lack() -> None:
+    """Flat stripes at 8 levels, clean vs noisy with variance a·I + b: the fit recovers (a, b)."""
+    rng = np.random.default_rng(2)
+    levels = np.repeat(np.linspace(0.06, 0.94, 8), 64)[None, :].repeat(128, axis=0)
+    a, b = 4e-3, 2e-4
+    sigma = np.sqrt(a * levels + b)
+    noisy = [
+        np.clip(np.rint((levels + rng.normal(0, 1, levels.shape) * sigma) * 255), 0, 255) for _ in range(3)
+    ]
+    clean = [np.rint(levels * 255)] * 3
+    fitted_a, fitted_b = added_noise(noise_levels(noisy), noise_levels(clean))
+    assert fitted_a == pytest.approx(a, rel=0.25) and fitted_b == pytest.approx(b, abs=3e-4)
+    assert added_noise(noise_levels(clean), noise_levels(noisy)) == (0.0, 0.0)  # nothing to add
+
+
+def test_unknown_option_is_refused(sets, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="bta"):
+        fitted("fda", sets, tmp_path, bta=0.05)
+    with pytest.raises(UserError, match="strength"):
+        fitted("histogram", sets, tmp_path, strength=2)
+
+
+def test_apply_copies_labels_byte_identical_and_resumes_to_the_same_bytes(sets, tmp_path: Path) -> None:
+    synthetic, _ = sets
+    fitted("histogram", sets, tmp_path).save(tmp_path / "model")
+    straight = apply_adapter(tmp_path / "model", synthetic, tmp_path / "straight", seed=4, progress=False)
+    resumed = tmp_path / "resumed"
+    apply_adapter(tmp_path / "model", synthetic, resumed, seed=4, progress=False)
+    for stem in ("000002", "000004"):  # as if killed before these two finished
+        (resumed / "meta" / f"{stem}.json").unlink()
+        (resumed / "images" / f"{stem}.png").write_bytes(b"partial")
+    apply_adapter(tmp_path / "model", synthetic, resumed, seed=4, progress=False)
+    for path in sorted(p for p in synthetic.rglob("*") if p.is_file()):
+        relative = path.relative_to(synthetic)
+        if relative.parts[0] == "images":
+            assert (straight / relative).read_bytes() == (resumed / relative).read_bytes()
+            assert (straight / relative).read_bytes() != path.read_bytes()
+        elif relative.name != "manifest.json":
+            assert (straight / relative).read_bytes() == path.read_bytes(), relative
+    manifest = json.loads((straight / "manifest.json").read_text())
+    assert manifest["scene"] == "squares" and manifest["adapter"]["method"] == "histogram"
+    assert manifest["adapter"]["seed"] == 4 and manifest["adapter"]["folder"] == str(
+        (tmp_path / "model").resolve()
+    )
+    with pytest.raises(UserError, match="adapted differently"):
+        apply_adapter(tmp_path / "model", synthetic, straight, seed=5, progress=False)
+
+
+def test_no_copy_check_flags_planted_and_disguised_real_images(sets, tmp_path: Path) -> None:
+    synthetic, real = sets
+    real_paths = image_paths(real, "train")
+    adapted = [*image_paths(synthetic)]
+    photo = read_rgb(real_paths[1])
+    disguised = np.clip(photo + np.random.default_rng(0).normal(0, 4, photo.shape), 0, 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "disguised.jpg"), disguised[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 60])
+    report = check_no_copies([*adapted, real_paths[0], tmp_path / "disguised.jpg"], real_paths)
+    flagged = {Path(c["image"]).name for c in report["near_copies"]}
+    assert flagged == {real_paths[0].name, "disguised.jpg"}
+    assert len(report["per_image"]) == len(adapted) + 2
+    assert min(e["distance"] for e in report["per_image"][: len(adapted)]) > 10 * report["threshold"]
+
+
+def test_alignment_is_one_for_the_same_image_and_drops_when_outlines_blur(sets, tmp_path: Path) -> None:
+    instance = np.zeros((SIZE, SIZE), np.uint16)
+    instance[10:30, 12:40], instance[36:56, 20:34] = 1, 2
+    image = np.where(instance[..., None] > 0, 200, 60).astype(np.uint8).repeat(3, axis=2)
+    assert edge_agreement(image, instance) == 1.0
+    assert edge_agreement(cv2.GaussianBlur(image, (0, 0), 4), instance) < 0.5
+
+    synthetic, _ = sets
+    assert label_alignment(synthetic, synthetic, progress=False)["ratio"] == 1.0
+    blurred = tmp_path / "blurred"
+    for path in image_paths(synthetic):
+        target = blurred / path.relative_to(synthetic)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target), cv2.GaussianBlur(cv2.imread(str(path)), (0, 0), 4))
+    report = label_alignment(synthetic, blurred, progress=False)
+    assert report["images"] == 6 and report["ratio"] < 0.6
+
+
+def test_cli_trains_applies_and_checks_fda(sets, tmp_path: Path, capsys) -> None:
+    synthetic, real = sets
+    model, out = tmp_path / "fda_model", tmp_path / "adapted"
+    for argv, code in (
+        (
+            [
+                "adapt",
+                "train",
+                "--synthetic",
+                str(synthetic),
+                "--real",
+                str(real),
+                "--method",
+                "fda",
+                "--option",
+                "beta=0.05",
+                "--out",
+                str(model),
+            ],
+            0,
+        ),  # fmt: skip
+        (["adapt", "apply", "--model", str(model), str(synthetic), str(out)], 0),
+        (
+            [
+                "adapt",
+                "check",
+                str(out),
+                "--real",
+                str(real),
+                "--original",
+                str(synthetic),
+                "--json",
+                str(tmp_path / "check.json"),
+            ],
+            0,
+        ),  # fmt: skip
+        (
+            [
+                "adapt",
+                "train",
+                "--synthetic",
+                str(synthetic),
+                "--real",
+                str(real),
+                "--split",
+                "test",
+                "--method",
+                "fda",
+                "--out",
+                str(tmp_path / "never"),
+            ],
+            2,
+        ),  # fmt: skip
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == code, argv
+    assert "train images only" in capsys.readouterr().err
+    assert json.loads((model / "adapter.json").read_text())["beta"] == 0.05
+    check = json.loads((tmp_path / "check.json").read_text())
+    assert check["no_copy"]["near_copies"] == [] and check["label_alignment"]["images"] == 6
+    assert not (tmp_path / "never").exists()
