@@ -5,6 +5,8 @@ the edge loss, option checks) do what they promise."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -136,3 +138,13 @@ def test_edge_loss_is_zero_for_the_same_image_and_positive_for_a_shifted_one() -
 def test_bad_options_are_user_errors_naming_the_option(method: str, options: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
         parse_options(method, options)
+
+
+def test_registering_the_learned_methods_does_not_import_torch() -> None:
+    """The CLI lists methods at every start; torch (seconds to import) must wait for a fit or load."""
+    code = (
+        "import sys, scenesmith.domain_adapt.cut, scenesmith.domain_adapt.cyclegan"
+        "; print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
