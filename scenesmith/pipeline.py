@@ -255,25 +255,29 @@ def _render_into(
     def settle(block: bool) -> None:
         while writing and (block or writing[0][1].done() or len(writing) > WRITE_BACKLOG):
             result, future = writing.popleft()
-            meta, seconds = future.result()
+            meta, seconds, written_at = future.result()
             clock.add("build_scene", result.job.build_seconds)
             for stage, stage_seconds in result.passes.timings.items():
                 clock.add(f"render_{stage}", stage_seconds)
             clock.add("annotate_and_write", seconds)
             manifest["render_settings_used"] = meta["render"]["settings"]
             pace["images"] += 1
-            pace["seconds"] = time.perf_counter() - run_started
+            # When the write finished, not now: a write is only collected once the next image
+            # arrives, so "now" would date every image one render late (and shrink the pace).
+            pace["seconds"] = written_at - run_started
             if pace["first_image_seconds"] is None:
                 pace["first_image_seconds"] = pace["seconds"]
             atomic_write_json(out_dir / MANIFEST, manifest)
             if on_sample is not None:
                 on_sample(result.job.index)
 
-    def write(result: RenderResult) -> tuple[dict[str, Any], float]:
+    def write(result: RenderResult) -> tuple[dict[str, Any], float, float]:
+        """(meta, seconds spent, perf_counter when the sample was on disk)."""
         started = time.perf_counter()
         job = result.job
         meta = write_sample(out_dir, job.index, job.description, result.passes, image_format=image_format)
-        return meta, time.perf_counter() - started
+        finished = time.perf_counter()
+        return meta, finished - started, finished
 
     with ThreadPoolExecutor(
         max_workers=1,

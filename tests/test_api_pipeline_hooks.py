@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 from scenesmith.annotate.dataset_writer import completed_indices
@@ -53,3 +54,29 @@ def test_stop_after_the_images_in_flight_then_resume_on_the_same_kept_alive_pool
     assert loads and all(scene == "ignored" for scene, _ in loads)
     # The same rules as the plain loader: the dataset is the one `scenesmith generate` would write.
     assert manifest["identity"]["rules_sha256"] == load_scene("dice_tray", TINY).rules_hash
+
+
+class PacedPool:
+    """A real pool whose results arrive `delay` seconds apart, like renders of known length."""
+
+    def __init__(self, pool: LocalPool, delay: float) -> None:
+        self.pool, self.delay, self.events = pool, delay, pool.events
+
+    def run(self, jobs):  # noqa: ANN001, ANN201
+        for result in self.pool.run(jobs):
+            time.sleep(self.delay)
+            yield result
+
+
+def test_the_recorded_pace_spans_every_image_after_the_first(tmp_path: Path) -> None:
+    """last_run dates each image when it was written: 5 images arriving ≥ 1 s apart give a steady
+    state of about 1 s per image (dating by collection time gave 3 intervals over 4, 0.75 s).
+    The margin allows the first write to be slower than the last one."""
+    settings = render_settings(load_scene("dice_tray", TINY))
+    delay, count = 1.0, 5
+    with LocalPool(settings, PoolConfig(workers=1)) as pool:
+        generate_dataset("dice_tray", TINY, count=count, out_dir=tmp_path / "ds", progress=False,
+                         workers=PacedPool(pool, delay))  # fmt: skip
+    pace = json.loads((tmp_path / "ds" / "manifest.json").read_text())["last_run"]
+    assert pace["images"] == count
+    assert (pace["seconds"] - pace["first_image_seconds"]) / (count - 1) >= 0.9 * delay
