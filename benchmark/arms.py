@@ -13,7 +13,8 @@ SWEEP_FRACTIONS = (0.01, 0.05, 0.10, 0.25, 0.50, 1.0)
 
 @dataclass(frozen=True)
 class Arm:
-    """One arm. source: 'real', 'synthetic' or 'control'.
+    """One arm. source: 'real', 'synthetic', 'control' or 'adapted:<tag>' (synthetic set passed
+    through the adapter named <tag>).
 
     pretrained: the arm whose best weights (same seed) this one starts from.
     """
@@ -45,7 +46,15 @@ SYNTHETIC_ONLY = Arm("synthetic_only", "synthetic")
 CONTROL_ONLY = Arm("control_only", "control", family="control")
 
 
-def plan(control: bool, sweep: bool, headline_fraction: float = 0.10) -> list[Arm]:
+def adapted_arms(tag: str, fraction: float) -> list[Arm]:
+    """Adapted synthetic-only, and its fine-tune on the headline fraction: each adapter vs none."""
+    only = Arm(f"adapted_{tag}_only", f"adapted:{tag}", family="adapted")
+    return [only, Arm(f"adapted_{tag}_to_{_percent(fraction)}", "real", fraction, only.name, "adapted")]
+
+
+def plan(
+    control: bool, sweep: bool, headline_fraction: float = 0.10, adapters: tuple[str, ...] = ()
+) -> list[Arm]:
     """Arms in the order they run: pretrainings first, since every fine-tune of a seed starts from them."""
     arms = [
         SYNTHETIC_ONLY,
@@ -65,6 +74,8 @@ def plan(control: bool, sweep: bool, headline_fraction: float = 0.10) -> list[Ar
                 "control",
             ),
         ]
+    for tag in adapters:
+        arms += adapted_arms(tag, headline_fraction)
     if sweep:
         names = {a.name for a in arms}
         for fraction in SWEEP_FRACTIONS:

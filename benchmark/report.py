@@ -105,6 +105,12 @@ def headline(arms: dict[str, dict], fraction_label: str = "10") -> dict:
     if finetune and real_small:
         gain = 100 * (finetune["map"]["mean"] - real_small["map"]["mean"])
         out["synthetic_to_10_minus_real_10_points"] = {"value": gain, "target": 10.0}
+    for name, arm in arms.items():
+        if name.startswith("adapted_") and name.endswith("_only") and "synthetic_only" in arms:
+            out[f"{name}_minus_synthetic_only_points"] = {
+                "value": 100 * (arm["map"]["mean"] - arms["synthetic_only"]["map"]["mean"]),
+                "target": 3.0,
+            }
     control = arms.get(f"control_to_{fraction_label}")
     if control and finetune:
         out["synthetic_to_10_minus_control_to_10_points"] = {

@@ -23,7 +23,7 @@ from scenesmith.benchmark import report as reporting
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
 from scenesmith.benchmark.evaluate import evaluate
-from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_synthetic, render_seconds
+from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
 from scenesmith.benchmark.train import TrainConfig, load_best, pick_device, predict, train_arm
 from scenesmith.errors import UserError
 
@@ -48,7 +48,16 @@ class BenchmarkConfig:
     fraction: float = 0.10
     arms: tuple[str, ...] = ()
     device: str = "auto"
+    adapters: tuple[Path, ...] = ()
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def adapter_tags(self) -> dict[str, Path]:
+        """Adapter folder name → folder; the name is the arms' tag (adapted_<tag>_only, ...)."""
+        tags = {Path(a).name: Path(a) for a in self.adapters}
+        if len(tags) != len(self.adapters):
+            raise UserError("--adapter folders must have distinct names (the name tags their arms)")
+        return tags
 
 
 def _load_real(config: BenchmarkConfig) -> tuple[DetectionSet, DetectionSet]:
@@ -59,13 +68,21 @@ def _load_real(config: BenchmarkConfig) -> tuple[DetectionSet, DetectionSet]:
     return load_coco(config.real_train), load_coco(config.real_test)
 
 
-def _synthetic_set(scene: str, config: BenchmarkConfig) -> tuple[DetectionSet, DetectionSet, dict]:
-    """(train, validation, description) of the first N images of a cached synthetic set."""
+def _synthetic_set(
+    scene: str, config: BenchmarkConfig, adapter: Path | None = None
+) -> tuple[DetectionSet, DetectionSet, dict]:
+    """(train, validation, description) of the first N images of a cached synthetic set.
+
+    With `adapter`, the same images passed through it (cached too; same ids, so the same split).
+    """
     overrides = config.synthetic_overrides if scene == config.scene else ()
     spec = SyntheticSpec(
         scene, config.synthetic, config.synthetic_seed, config.resolution, config.samples, overrides
     )
     folder = ensure_synthetic(spec, config.device if config.device != "cuda" else "gpu")
+    rendered = folder
+    if adapter is not None:
+        folder = ensure_adapted(folder, adapter, config.synthetic_seed)
     dataset = load_coco(folder, image_ids=set(range(1, config.synthetic + 1)))
     ids = dataset.image_ids
     val_size = max(4, len(ids) // 10)
@@ -79,7 +96,8 @@ def _synthetic_set(scene: str, config: BenchmarkConfig) -> tuple[DetectionSet, D
         "samples": config.samples,
         "seed": config.synthetic_seed,
         "overrides": list(overrides),
-        "render_seconds": render_seconds(folder),
+        "render_seconds": render_seconds(rendered),
+        "adapter": None if adapter is None else str(adapter),
     }
     return dataset.subset(ids[:-val_size]), dataset.subset(ids[-val_size:]), description
 
@@ -109,7 +127,8 @@ def _check_run_folder(out: Path, fingerprint: dict) -> None:
 
 def _fingerprint(config: BenchmarkConfig) -> dict:
     data = asdict(config)
-    for key in ("out", "arms", "sweep", "seeds", "device"):  # may change between resumed invocations
+    # May change between resumed invocations; an adapter's identity is in its adapted set's cache key.
+    for key in ("out", "arms", "sweep", "seeds", "device", "adapters"):
         data.pop(key)
     return json.loads(json.dumps(data, default=str))
 
@@ -122,8 +141,12 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     real_train, real_test = _load_real(config)
     pool_ids, val_ids = split_validation(real_train.image_ids, config.val_count, config.split_seed)
     real_val = real_train.subset(val_ids)
+    adapters = config.adapter_tags
     arms = plan(
-        control=config.control_scene is not None, sweep=config.sweep, headline_fraction=config.fraction
+        control=config.control_scene is not None,
+        sweep=config.sweep,
+        headline_fraction=config.fraction,
+        adapters=tuple(adapters),
     )
     if config.arms:
         unknown = set(config.arms) - {a.name for a in arms}
@@ -137,10 +160,14 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         _check_classes(real_train, sources["synthetic"][0], config.scene)
     if any(a.source == "control" for a in arms):
         sources["control"] = _synthetic_set(config.control_scene, config)
+    for tag, adapter in adapters.items():
+        if any(a.source == f"adapted:{tag}" for a in arms):
+            sources[f"adapted:{tag}"] = _synthetic_set(config.scene, config, adapter)
 
     records, arm_info = [], {}
+    by_name = {a.name: a for a in arms}
     for arm in arms:
-        arm_info[arm.name] = _arm_info(arm, config, len(pool_ids), sources)
+        arm_info[arm.name] = _arm_info(arm, by_name, config, len(pool_ids), sources)
         for seed in range(config.seeds):
             records.append(
                 _run_arm(arm, seed, config, device, real_train, real_val, real_test, pool_ids, sources)
@@ -157,6 +184,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "real_test_images": len(real_test.samples),
         "synthetic": sources["synthetic"][2] if "synthetic" in sources else None,
         "control": sources["control"][2] if "control" in sources else None,
+        "adapted": {k: v[2] for k, v in sources.items() if k.startswith("adapted:")},
         "train_config": asdict(config.train),
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,
@@ -169,9 +197,12 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     return report
 
 
-def _arm_info(arm: Arm, config: BenchmarkConfig, pool_size: int, sources: dict) -> dict:
+def _arm_info(
+    arm: Arm, by_name: dict[str, Arm], config: BenchmarkConfig, pool_size: int, sources: dict
+) -> dict:
     real_images = fraction_count(pool_size, arm.real_fraction) if arm.uses_real else 0
-    pretrain = {"synthetic_only": "synthetic", "control_only": "control"}.get(arm.pretrained or arm.name)
+    origin = by_name[arm.pretrained] if arm.pretrained else arm
+    pretrain = origin.source if origin.source in sources else None
     return {
         "family": arm.family,
         "real_fraction": arm.real_fraction,
@@ -179,6 +210,7 @@ def _arm_info(arm: Arm, config: BenchmarkConfig, pool_size: int, sources: dict) 
         "labelled_real_images": real_images + config.val_count if arm.uses_real else 0,
         "synthetic_images": sources[pretrain][2]["count"] if pretrain else 0,
         "pretrained_from": arm.pretrained,
+        "adapter": sources[pretrain][2]["adapter"] if pretrain else None,
     }
 
 

@@ -10,6 +10,7 @@ default, renders a new set beside the old one instead of failing on the old fold
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -70,3 +71,17 @@ def render_seconds(folder: Path) -> float:
     """Total render wall time recorded by the generator, over every run that built the set."""
     timings = json.loads((folder / "manifest.json").read_text()).get("timings_s", {})
     return float(sum(timings.values()))
+
+
+def ensure_adapted(folder: Path, adapter: Path, seed: int) -> Path:
+    """`folder` passed through the adapter in `adapter`, cached beside it and keyed by the adapter.
+
+    The key is a hash of adapter.json and its side files, so refitting an adapter adapts anew.
+    """
+    from scenesmith.domain_adapt.apply import apply_adapter
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(adapter).rglob("*") if p.is_file()):
+        digest.update(path.relative_to(adapter).as_posix().encode() + b"\0" + path.read_bytes())
+    target = cache_root() / "adapted" / f"{folder.name}_{Path(adapter).name}_{digest.hexdigest()[:10]}"
+    return apply_adapter(Path(adapter), folder, target, seed=seed)

@@ -307,6 +307,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         fraction=args.fraction / 100,
         arms=tuple(args.arms.split(",")) if args.arms else (),
         device=args.device,
+        adapters=tuple(Path(a) for a in args.adapters),
         train=train,
     )
     command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
@@ -358,6 +359,14 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=_positive_int, default=8)
     p.add_argument("--crop", type=_positive_int, default=256, help="training crop size at native resolution")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument(
+        "--adapter",
+        dest="adapters",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="adapter folder (`scenesmith adapt train`): adds adapted_<name>_only and _to_<fraction> arms",
+    )
     p.add_argument("--out", required=True, help="run folder (rerun the same command to resume)")
     p.set_defaults(run=_cmd_benchmark)
 
@@ -467,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scenesmith.domain_adapt.cli import add_adapt_parsers  # adapt train, apply, check
 
     add_adapt_parsers(commands)
+    from scenesmith.domain_adapt.gap_cli import add_gap_parser
+
+    add_gap_parser(commands)
     return parser
 
 

@@ -163,3 +163,23 @@ def test_real_data_without_split_gives_a_clear_error(
     )
     assert code == 2
     assert "no_split.json" in capsys.readouterr().err
+
+
+def test_adapter_arms_train_on_the_adapted_set_and_report_the_gain(
+    run: tuple[Path, list[str]], real_coco: Path
+) -> None:
+    out, args = run
+    cache = out.parent / "cache"
+    (synthetic,) = (cache / "synthetic").glob("dice_tray_*")
+    model = out.parent / "fda"
+    fit = ["adapt", "train", "--synthetic", str(synthetic), "--real", str(real_coco / "annotations.json"),
+           "--method", "fda", "--option", "beta=0.05", "--out", str(model)]  # fmt: skip
+    assert run_cli(fit) == 0
+    assert run_cli([*args, "--adapter", str(model)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["arms"]["adapted_fda_only"]["synthetic_images"] == 6
+    assert report["arms"]["adapted_fda_to_10"]["pretrained_from"] == "adapted_fda_only"
+    assert "adapted_fda_only_minus_synthetic_only_points" in report["headline"]
+    (adapted,) = (cache / "adapted").glob("dice_tray_*_fda_*")
+    assert json.loads((adapted / "manifest.json").read_text())["adapter"]["method"] == "fda"
+    assert (adapted / "masks").is_dir() and len(list((adapted / "meta").glob("*.json"))) == 6

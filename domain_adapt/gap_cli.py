@@ -1,0 +1,32 @@
+"""`scenesmith gap A B --out DIR`: the domain-gap report between two image sets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _cmd_gap(args: argparse.Namespace) -> int:
+    from scenesmith.domain_adapt.gap import measure_gap, summary_line, write_gap_report
+
+    report = measure_gap(Path(args.a), Path(args.b), args.split_a, args.split_b, args.max_images, args.seed,
+                         args.steps, args.folds)  # fmt: skip
+    write_gap_report(report, Path(args.out))
+    print(f"gap: {summary_line(report)}; report {(Path(args.out) / 'gap.md').resolve()}")
+    return 0
+
+
+def add_gap_parser(commands: argparse._SubParsersAction) -> None:
+    from scenesmith import cli as base
+
+    p = commands.add_parser("gap", help="how distinguishable two image sets are (AUC, KID, low-level stats)")
+    p.add_argument("a", help="set A: dataset folder, COCO file or picture folder")
+    p.add_argument("b", help="set B")
+    p.add_argument("--split-a", help="split of A when it is a COCO file with a split field")
+    p.add_argument("--split-b", help="split of B (use train for real sets; never tune on test)")
+    p.add_argument("--max-images", type=base._positive_int, default=400, help="images per set (random)")
+    p.add_argument("--steps", type=base._positive_int, default=300, help="classifier steps per fold")
+    p.add_argument("--folds", type=base._positive_int, default=5)
+    p.add_argument("--seed", type=base._non_negative_int, default=0)
+    p.add_argument("--out", required=True, help="report folder (gap.json, gap.md, gap.png)")
+    p.set_defaults(run=_cmd_gap)

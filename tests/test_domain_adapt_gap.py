@@ -1,0 +1,102 @@
+"""The gap measures on sets whose answer is known: one distribution split in two vs two obviously
+different ones (smooth gradients vs noise textures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from scenesmith.cli import main
+from scenesmith.domain_adapt.encoder import default_weights, encode, load_encoder
+from scenesmith.domain_adapt.gap_classifier import auc, two_sample_test
+from scenesmith.domain_adapt.gap_stats import kid
+
+
+def textures(count: int, seed: int, size: int = 48) -> np.ndarray:
+    """Blotchy colour noise: one distribution."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (count, 6, 6, 3)).astype(np.uint8)
+    images = np.stack([cv2.resize(s, (size, size), interpolation=cv2.INTER_CUBIC) for s in small])
+    return np.clip(images + rng.normal(0, 20, images.shape), 0, 255).astype(np.uint8)
+
+
+def gradients(count: int, seed: int, size: int = 48) -> np.ndarray:
+    """Smooth two-colour ramps: obviously another distribution."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, size)[None, :, None]
+    out = []
+    for _ in range(count):
+        a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        out.append(np.broadcast_to(a * (1 - t) + b * t, (size, size, 3)))
+    return np.stack(out).astype(np.uint8)
+
+
+def test_auc_matches_its_definition() -> None:
+    assert auc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == 1.0
+    assert auc(np.array([0.9, 0.8, 0.2, 0.1]), np.array([0, 0, 1, 1])) == 0.0
+    assert auc(np.array([0.5, 0.5, 0.5, 0.5]), np.array([0, 1, 0, 1])) == 0.5
+
+
+def test_two_halves_of_one_set_are_indistinguishable() -> None:
+    images = textures(80, seed=0)
+    result = two_sample_test(images[::2], images[1::2], steps=40, folds=3, seed=0)
+    assert abs(result["auc"] - 0.5) < 0.2
+    assert result["ci95"][0] < 0.5 < result["ci95"][1]
+
+
+def test_trivially_different_sets_are_separated() -> None:
+    result = two_sample_test(textures(40, seed=1), gradients(40, seed=2), steps=40, folds=3, seed=0)
+    assert result["auc"] > 0.95 and result["ci95"][0] > 0.85
+
+
+def test_kid_is_near_zero_within_a_set_and_larger_across_sets() -> None:
+    encoder = load_encoder()
+    same_a, same_b = encode(encoder, textures(60, seed=3)), encode(encoder, textures(60, seed=4))
+    other = encode(encoder, gradients(60, seed=5))
+    rng = np.random.default_rng(0)
+    within = kid(same_a, same_b, rng, subsets=20, size=50)["mean"]
+    across = kid(same_a, other, rng, subsets=20, size=50)["mean"]
+    assert abs(within) < across / 10 and across > 0
+
+
+def test_encoder_refuses_a_corrupted_weights_file(tmp_path: Path) -> None:
+    corrupted = tmp_path / "encoder.pt"
+    data = bytearray(default_weights().read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    corrupted.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SHA-256"):
+        load_encoder(corrupted)
+
+
+def test_cli_writes_json_markdown_and_plot_for_picture_folders(tmp_path: Path, capsys) -> None:
+    for name, images in (("a", textures(24, seed=6)), ("b", gradients(24, seed=7))):
+        (tmp_path / name).mkdir()
+        for k, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / name / f"{k}.png"), image)
+    out = tmp_path / "report"
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "gap",
+                str(tmp_path / "a"),
+                str(tmp_path / "b"),
+                "--out",
+                str(out),
+                "--steps",
+                "20",
+                "--folds",
+                "2",
+            ]
+        )
+    assert exit_info.value.code == 0
+    assert "image AUC" in capsys.readouterr().out
+    report = json.loads((out / "gap.json").read_text())
+    assert report["classifier_images"]["images_per_set"] == 24
+    assert "skipped" in report["classifier_crops"]  # picture folders carry no boxes
+    assert report["kid"]["encoder_version"] == 1
+    assert "| whole images |" in (out / "gap.md").read_text()
+    assert (out / "gap.png").stat().st_size > 5000
