@@ -40,7 +40,10 @@ from scenesmith.time_budget import calibrate_samples
 
 MANIFEST = "manifest.json"
 # How much the build and write threads defer to the render workers for CPU (see background.py).
-HELPER_NICENESS = 10
+# The lowest priority: measured at 256² on 2 CPU cores, nice 10 still stretched Cycles' renders by
+# about 14%; nice 19 leaves them at their bare speed (bench render overhead ratio 1.14 → 0.95).
+# Not SCHED_IDLE (as fast here): that starves the threads outright on a machine busy with other work.
+HELPER_NICENESS = 19
 # Rendered samples waiting for the writer thread; bounds memory if the disk is slower than the renderer.
 WRITE_BACKLOG = 4
 
