@@ -4,7 +4,7 @@ Why the shape: data hygiene is structural here. The real test split is only touc
 finished training (its best checkpoint chosen on validation), the validation split is one fixed carve
 of train, and the pool that "100%" and "10%" refer to is what remains. A run folder holds one
 checkpoint folder per (arm, seed); running the same command again skips finished arms and resumes the
-interrupted one.
+interrupted one, and running it in several processes at once splits the runs between them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from scenesmith.benchmark import report as reporting
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
 from scenesmith.benchmark.evaluate import evaluate
+from scenesmith.benchmark.schedule import run_shared
 from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
 from scenesmith.benchmark.train import TrainConfig, load_best, pick_device, predict, train_arm
 from scenesmith.errors import UserError
@@ -164,14 +165,18 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         if any(a.source == f"adapted:{tag}" for a in arms):
             sources[f"adapted:{tag}"] = _synthetic_set(config.scene, config, adapter)
 
-    records, arm_info = [], {}
+    arm_info = {}
     by_name = {a.name: a for a in arms}
     for arm in arms:
         arm_info[arm.name] = _arm_info(arm, by_name, config, len(pool_ids), sources)
-        for seed in range(config.seeds):
-            records.append(
-                _run_arm(arm, seed, config, device, real_train, real_val, real_test, pool_ids, sources)
-            )
+    records = run_shared(
+        [(arm.name, seed) for arm in arms for seed in range(config.seeds)],
+        lambda item: _run_arm(
+            by_name[item[0]], item[1], config, device, real_train, real_val, real_test, pool_ids, sources
+        ),
+        lambda item: config.out / "arms" / item[0] / f"seed{item[1]}.lock",
+        lambda item: (by_name[item[0]].pretrained, item[1]) if by_name[item[0]].pretrained else None,
+    )
     summary = reporting.aggregate(records, arm_info)
     report = {
         "command": command,

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
+
 from scenesmith.annotate.dataset_writer import completed_indices
 from scenesmith.pipeline import generate_dataset, render_overrides
 from scenesmith.procedural.loader import load_scene
@@ -55,15 +57,17 @@ def ensure_synthetic(spec: SyntheticSpec, device: str = "auto") -> Path:
     take the first `count` image ids from it.
     """
     folder = cache_root() / "synthetic" / spec.folder_name
-    done = len(completed_indices(folder)) if folder.exists() else 0
-    generate_dataset(
-        spec.scene,
-        spec.render_rules,
-        count=max(spec.count, done),
-        seed=spec.seed,
-        out_dir=folder,
-        device=device,
-    )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _cache_lock(folder):
+        done = len(completed_indices(folder)) if folder.exists() else 0
+        generate_dataset(
+            spec.scene,
+            spec.render_rules,
+            count=max(spec.count, done),
+            seed=spec.seed,
+            out_dir=folder,
+            device=device,
+        )
     return folder
 
 
@@ -84,4 +88,13 @@ def ensure_adapted(folder: Path, adapter: Path, seed: int) -> Path:
     for path in sorted(p for p in Path(adapter).rglob("*") if p.is_file()):
         digest.update(path.relative_to(adapter).as_posix().encode() + b"\0" + path.read_bytes())
     target = cache_root() / "adapted" / f"{folder.name}_{Path(adapter).name}_{digest.hexdigest()[:10]}"
-    return apply_adapter(Path(adapter), folder, target, seed=seed)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _cache_lock(target):
+        return apply_adapter(Path(adapter), folder, target, seed=seed)
+
+
+def _cache_lock(folder: Path) -> FileLock:
+    """Benchmark processes started together wait for one render (or adaptation) instead of racing."""
+    locks = folder.parent / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return FileLock(locks / f"{folder.name}.lock")
