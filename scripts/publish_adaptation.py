@@ -1,0 +1,136 @@
+"""Gather one domain-adaptation study into benchmark/results/NAME_adapt.{json,md}.
+
+Why a script: the study is a handful of `scenesmith adapt check` and `scenesmith gap` outputs (one
+per adapter, plus the gap before adaptation), and the issue's targets compare them to each other.
+Copying the numbers by hand invites mistakes; this reads the files the commands wrote and nothing
+else.
+
+Expected layout of STUDY (what /work/runs/da.sh writes):
+  gap_none/gap.json                 gap of the plain synthetic set to the real train split
+  models/<method>/adapter.json      each fitted adapter
+  check_<method>.json               `adapt check` (label alignment, no-copy)
+  gap_<method>/gap.json             gap of the adapted set to the real train split
+
+Usage: python scripts/publish_adaptation.py STUDY NAME [--command TEXT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+AUC_DROP_TARGET = 0.15
+ALIGNMENT_TARGET = 0.9
+RESULTS = Path(__file__).resolve().parent.parent / "benchmark" / "results"
+
+
+def _gap_summary(gap: dict) -> dict:
+    return {
+        "image_auc": gap["classifier_images"]["auc"],
+        "image_auc_ci95": gap["classifier_images"]["ci95"],
+        "crop_auc": gap["classifier_crops"]["auc"],
+        "crop_auc_ci95": gap["classifier_crops"]["ci95"],
+        "kid": gap["kid"]["a_vs_b"]["mean"],
+        "kid_sd": gap["kid"]["a_vs_b"]["sd"],
+        "low_level_normalised": {
+            name: value["normalised"] for name, value in gap["low_level"].items() if "normalised" in value
+        },
+        "spectrum_mean_abs_log10_gap": gap["low_level"]["radial_spectrum"]["mean_abs_log10_gap"],
+        "largest_label_distances": gap["label_distances"][:5],
+    }
+
+
+def _auc_target(before: dict, after: dict) -> dict:
+    """Drop of the image AUC, and whether it is ≥ the target with the two intervals apart."""
+    drop = before["image_auc"] - after["image_auc"]
+    apart = after["image_auc_ci95"][1] < before["image_auc_ci95"][0]
+    return {"drop": drop, "intervals_apart": apart, "met": drop >= AUC_DROP_TARGET and apart}
+
+
+def collect(study: Path) -> dict:
+    before = _gap_summary(json.loads((study / "gap_none" / "gap.json").read_text()))
+    adapters = {}
+    for model in sorted((study / "models").glob("*/adapter.json")):
+        method = model.parent.name
+        gap_path, check_path = study / f"gap_{method}" / "gap.json", study / f"check_{method}.json"
+        if not (gap_path.exists() and check_path.exists()):
+            continue
+        fitted = json.loads(model.read_text())
+        check = json.loads(check_path.read_text())
+        after = _gap_summary(json.loads(gap_path.read_text()))
+        alignment = check["label_alignment"]["ratio"]
+        adapters[method] = {
+            "options": fitted.get("options", {}),
+            "steps": fitted.get("steps"),
+            "gap": after,
+            "auc_target": _auc_target(before, after),
+            "label_alignment": alignment,
+            "alignment_met": alignment >= ALIGNMENT_TARGET,
+            "near_copies": len(check["no_copy"]["near_copies"]),
+            "nearest_real_distance": check["no_copy"]["nearest_distance"],
+            "real_to_real_nearest_distance": check["no_copy"]["real_to_real_nearest_distance"],
+        }
+    return {"before": before, "adapters": adapters}
+
+
+def _interval(value: float, ci: list[float]) -> str:
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def markdown(summary: dict, command: str) -> str:
+    before = summary["before"]
+    lines = [
+        "# Domain adaptation on dice: gap to the real train photos, before and after each adapter",
+        "",
+        f"Command: `{command}`" if command else "",
+        "",
+        f"Targets: image-classifier AUC lower by ≥ {AUC_DROP_TARGET} with the 95% intervals apart; "
+        f"label alignment (adapted ÷ original) ≥ {ALIGNMENT_TARGET}; no near-copies of real photos.",
+        "",
+        "| set | image AUC [95% CI] | AUC drop (target met) | crop AUC [95% CI] | KID ± sd | "
+        "label alignment | near-copies | nearest real photo min / median |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| none | {_interval(before['image_auc'], before['image_auc_ci95'])} | — | "
+        f"{_interval(before['crop_auc'], before['crop_auc_ci95'])} | {before['kid']:.4f} | 1 | — | — |",
+    ]
+    for method, row in summary["adapters"].items():
+        gap, target, near = row["gap"], row["auc_target"], row["nearest_real_distance"]
+        steps = f" ({row['steps']} steps)" if row.get("steps") else ""
+        lines.append(
+            f"| {method}{steps} | {_interval(gap['image_auc'], gap['image_auc_ci95'])} | "
+            f"{target['drop']:+.3f} ({'yes' if target['met'] else 'no'}) | "
+            f"{_interval(gap['crop_auc'], gap['crop_auc_ci95'])} | {gap['kid']:.4f} ± {gap['kid_sd']:.4f} | "
+            f"{row['label_alignment']:.3f} ({'ok' if row['alignment_met'] else 'below target'}) | "
+            f"{row['near_copies']} | {near['min']:.3f} / {near['median']:.3f} |"
+        )
+    stats = list(before["low_level_normalised"])
+    lines += [
+        "",
+        "Low-level statistics, Wasserstein distance ÷ pooled sd (0 = same distribution):",
+        "",
+        "| set | " + " | ".join(stats) + " |",
+        "|---|" + "---|" * len(stats),
+        "| none | " + " | ".join(f"{before['low_level_normalised'][s]:.2f}" for s in stats) + " |",
+    ]
+    for method, row in summary["adapters"].items():
+        values = row["gap"]["low_level_normalised"]
+        lines.append(f"| {method} | " + " | ".join(f"{values[s]:.2f}" for s in stats) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", type=Path)
+    parser.add_argument("name")
+    parser.add_argument("--command", default="", help="the command that produced the study, for the record")
+    args = parser.parse_args()
+    summary = collect(args.study)
+    summary["command"] = args.command
+    (RESULTS / f"{args.name}_adapt.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (RESULTS / f"{args.name}_adapt.md").write_text(markdown(summary, args.command))
+    print(f"published {args.study} → {RESULTS / args.name}_adapt.{{json,md}}")
+
+
+if __name__ == "__main__":
+    main()
