@@ -76,10 +76,7 @@ def _synthetic_set(
 
     With `adapter`, the same images passed through it (cached too; same ids, so the same split).
     """
-    overrides = config.synthetic_overrides if scene == config.scene else ()
-    spec = SyntheticSpec(
-        scene, config.synthetic, config.synthetic_seed, config.resolution, config.samples, overrides
-    )
+    spec = _spec(scene, config)
     folder = ensure_synthetic(spec, config.device if config.device != "cuda" else "gpu")
     rendered = folder
     if adapter is not None:
@@ -96,11 +93,18 @@ def _synthetic_set(
         "resolution": list(config.resolution),
         "samples": config.samples,
         "seed": config.synthetic_seed,
-        "overrides": list(overrides),
+        "overrides": list(spec.overrides),
         "render_seconds": render_seconds(rendered),
         "adapter": None if adapter is None else str(adapter),
     }
     return dataset.subset(ids[:-val_size]), dataset.subset(ids[-val_size:]), description
+
+
+def _spec(scene: str, config: BenchmarkConfig) -> SyntheticSpec:
+    overrides = config.synthetic_overrides if scene == config.scene else ()
+    return SyntheticSpec(
+        scene, config.synthetic, config.synthetic_seed, config.resolution, config.samples, tuple(overrides)
+    )
 
 
 def _check_classes(real: DetectionSet, synthetic: DetectionSet, scene: str) -> None:
@@ -118,8 +122,13 @@ def _check_run_folder(out: Path, fingerprint: dict) -> None:
         before = json.loads(path.read_text())
         if before != fingerprint:
             changed = sorted(k for k in set(before) | set(fingerprint) if before.get(k) != fingerprint.get(k))
+            hint = (
+                " (the scene rules or render settings changed since it began: a rule iteration is a new run)"
+                if "synthetic_sets" in changed
+                else ""
+            )
             raise UserError(
-                f"{out}: holds a run with different settings ({', '.join(changed)}); "
+                f"{out}: holds a run with different settings ({', '.join(changed)}){hint}; "
                 "use another --out or the same settings"
             )
     else:
@@ -131,6 +140,13 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
     # May change between resumed invocations; an adapter's identity is in its adapted set's cache key.
     for key in ("out", "arms", "sweep", "seeds", "device", "adapters"):
         data.pop(key)
+    # The rules themselves, not just the scene's name: editing the YAML between two invocations would
+    # otherwise pretrain later arms on a new set and report them beside arms from the old one.
+    data["synthetic_sets"] = {
+        role: _spec(scene, config).folder_name
+        for role, scene in (("scene", config.scene), ("control", config.control_scene))
+        if scene is not None
+    }
     return json.loads(json.dumps(data, default=str))
 
 
