@@ -55,6 +55,10 @@ STATISTICS: dict[str, str] = {
     "saturation": "saturation (mean HSV S, 0–255)",
     "contrast": "contrast (std of gray)",
     "sharpness": "sharpness (var of Laplacian)",
+    "object_brightness": "object brightness (mean gray in box core)",
+    "object_saturation": "object saturation (mean HSV S in box core)",
+    "object_contrast": "object contrast (std of gray in box core)",
+    "object_surround_contrast": "object vs surround (|core − ring| gray)",
 }
 BOX_SIZE_STATISTICS = (
     "box_width_px",
@@ -65,6 +69,10 @@ BOX_SIZE_STATISTICS = (
     "box_area_frac",
 )
 CHANNELS = ("r", "g", "b")
+OBJECT_CORE_FRACTION = (
+    0.6  # central part of a box measured as "the object": loose boxes add little background
+)
+OBJECT_RING_FRACTION = 0.5  # the surround ring reaches this fraction of the box size beyond each side
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -310,6 +318,58 @@ def image_statistics(bgr: np.ndarray, short_side: int = IMAGE_SHORT_SIDE) -> dic
     }
 
 
+def _clipped(x0: float, y0: float, x1: float, y1: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Pixel bounds of a float rectangle, clipped to the image (possibly empty)."""
+    h, w = shape[:2]
+    return (
+        min(max(round(x0), 0), w),
+        min(max(round(y0), 0), h),
+        min(max(round(x1), 0), w),
+        min(max(round(y1), 0), h),
+    )
+
+
+def object_statistics(bgr: np.ndarray, boxes: np.ndarray) -> dict[str, np.ndarray]:
+    """How each boxed object looks: brightness, saturation and contrast of its core, and how much
+    it stands out from its surround.
+
+    Why: whole-image statistics are dominated by the background, so washed-out or too-dark objects
+    on a matching background go unnoticed — yet the object's own look (and the contrast of its
+    details, e.g. pips on a die) is what a detector learns. The core is the central
+    `OBJECT_CORE_FRACTION` of the box, so loosely drawn real boxes and tight rendered ones measure
+    the same region; the ring is the band up to `OBJECT_RING_FRACTION` of the box size outside it.
+    `boxes` are [x, y, w, h] in the pixels of `bgr`; boxes with no core pixels are skipped.
+    """
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float64)
+    saturation = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)[:, :, 1].astype(np.float64)
+    rows: dict[str, list[float]] = defaultdict(list)
+    margin = (1 - OBJECT_CORE_FRACTION) / 2
+    for x, y, w, h in boxes:
+        cx0, cy0, cx1, cy1 = _clipped(
+            x + margin * w, y + margin * h, x + (1 - margin) * w, y + (1 - margin) * h, gray.shape
+        )
+        if cx1 <= cx0 or cy1 <= cy0:
+            continue
+        core = gray[cy0:cy1, cx0:cx1]
+        rows["object_brightness"].append(float(core.mean()))
+        rows["object_saturation"].append(float(saturation[cy0:cy1, cx0:cx1].mean()))
+        rows["object_contrast"].append(float(core.std()))
+        rx0, ry0, rx1, ry1 = _clipped(
+            x - OBJECT_RING_FRACTION * w,
+            y - OBJECT_RING_FRACTION * h,
+            x + (1 + OBJECT_RING_FRACTION) * w,
+            y + (1 + OBJECT_RING_FRACTION) * h,
+            gray.shape,
+        )
+        bx0, by0, bx1, by1 = _clipped(x, y, x + w, y + h, gray.shape)
+        outer = gray[ry0:ry1, rx0:rx1]
+        ring_sum = outer.sum() - gray[by0:by1, bx0:bx1].sum()
+        ring_count = outer.size - (by1 - by0) * (bx1 - bx0)
+        if ring_count > 0:
+            rows["object_surround_contrast"].append(abs(float(core.mean()) - ring_sum / ring_count))
+    return {key: np.array(values) for key, values in rows.items()}
+
+
 def perceptual_hash(gray: np.ndarray) -> np.ndarray:
     """64-bit pHash as 8 bytes: signs of the 8×8 lowest DCT frequencies of a 32×32 thumbnail vs
     their median (the imagehash.phash recipe). Robust to resizing, compression and mild noise."""
@@ -393,17 +453,28 @@ def compute_stats(dataset: Dataset, short_side: int = IMAGE_SHORT_SIDE) -> Datas
     values = box_statistics(dataset, short_side)
     per_image: dict[str, list[float]] = defaultdict(list)
     histograms = []
+    per_object: dict[str, list[np.ndarray]] = defaultdict(list)
+    boxes_by_image: dict[int, list[list[float]]] = defaultdict(list)
+    for ann in dataset.annotations:
+        if not ann.get("iscrowd", 0):  # crowd boxes are ignore regions, not one object's look
+            boxes_by_image[ann["image_id"]].append(ann["bbox"])
     hashes = np.zeros((len(dataset.images), 8), dtype=np.uint8)
     for k, entry in enumerate(dataset.images):
         bgr = cv2.imread(str(entry.path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise UserError(f"{entry.path}: missing or unreadable image")
-        stats = image_statistics(bgr, short_side)
+        resized = resize_short_side(bgr, short_side)
+        stats = image_statistics(resized, short_side)
         histograms.append(stats.pop("color_histogram"))
         for key, value in stats.items():
             per_image[key].append(value)
+        boxes = np.array(boxes_by_image.get(entry.image_id, []), dtype=np.float64).reshape(-1, 4)
+        boxes *= np.array(resized.shape[1::-1] * 2) / np.array(bgr.shape[1::-1] * 2)
+        for key, value in object_statistics(resized, boxes).items():
+            per_object[key].append(value)
         hashes[k] = perceptual_hash(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     values.update({k: np.array(v) for k, v in per_image.items()})
+    values.update({k: np.concatenate(v) for k, v in per_object.items()})
 
     names = [dataset.categories.get(a["category_id"], str(a["category_id"])) for a in dataset.annotations]
     counted = Counter(names)

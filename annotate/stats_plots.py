@@ -37,6 +37,7 @@ BOX_PANELS = (
     "truncation",
 )
 IMAGE_PANELS = ("brightness", "saturation", "contrast", "sharpness")
+OBJECT_PANELS = ("object_brightness", "object_saturation", "object_contrast", "object_surround_contrast")
 
 
 def _figure(
@@ -150,6 +151,15 @@ def plot_images(path: Path, synthetic: DatasetStats, real: DatasetStats | None) 
     return _save(fig, path)
 
 
+def plot_objects(path: Path, synthetic: DatasetStats, real: DatasetStats | None) -> Path:
+    names = [n for n in OBJECT_PANELS if n in synthetic.values or (real is not None and n in real.values)]
+    fig, axes = _figure(len(names), 2)
+    for ax, name in zip(axes, names, strict=True):
+        _overlay(ax, name, synthetic, real)
+    fig.suptitle("Objects: how the boxed objects themselves look (box core, and against their surround)")
+    return _save(fig, path)
+
+
 def plot_factors(path: Path, synthetic: DatasetStats) -> Path:
     names = list(synthetic.factors)
     fig, axes = _figure(len(names), 5, (3.4, 2.6))
@@ -184,6 +194,8 @@ def write_plots(
         plot_classes(out_dir / "class_balance.png", synthetic, real),
         plot_images(out_dir / "images.png", synthetic, real),
     ]
+    if any(name in synthetic.values for name in OBJECT_PANELS):
+        plots.append(plot_objects(out_dir / "objects.png", synthetic, real))
     if synthetic.factors:
         plots.append(plot_factors(out_dir / "factors.png", synthetic))
     if distances:

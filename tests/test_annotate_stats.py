@@ -127,6 +127,34 @@ def test_box_statistics_equal_known_values(tmp_path: Path) -> None:
     np.testing.assert_allclose(stats.color_histogram.sum(axis=1), 1.0)
 
 
+def test_object_statistics_equal_known_values(tmp_path: Path) -> None:
+    """At the analysis size itself (320 px short side, no resampling) every object value is exact."""
+    die = np.full((20, 20, 3), 255, np.uint8)
+    die[8:12, 8:12] = 0  # one black 4×4 "pip" in the middle of a white 20×20 die
+    image = np.full((320, 400, 3), 128, np.uint8)
+    image[100:120, 50:70] = die
+    cv2.rectangle(image, (200, 40), (219, 59), COLORS[1], thickness=-1)  # pure red 20×20
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), image)
+    annotations = [
+        {"id": 1, "image_id": 1, "category_id": 2, "bbox": [50, 100, 20, 20], "iscrowd": 0},
+        {"id": 2, "image_id": 1, "category_id": 1, "bbox": [200, 40, 20, 20], "iscrowd": 0},
+        {"id": 3, "image_id": 1, "category_id": 1, "bbox": [300, 200, 20, 20], "iscrowd": 1},  # ignored
+    ]
+    path = tmp_path / "annotations.json"
+    record = {"id": 1, "file_name": "images/a.png", "width": 400, "height": 320}
+    path.write_text(json.dumps({"images": [record], "annotations": annotations, "categories": CATEGORIES}))
+
+    v = compute_stats(load_coco(path)).values
+    # Core = central 60 % of the box = 12×12 px; the die's pip covers 16 of its 144 pixels.
+    pip = 16 / 144
+    np.testing.assert_allclose(v["object_brightness"], [255 * (1 - pip), 76])  # gray of BGR red: 76
+    np.testing.assert_allclose(v["object_saturation"], [0, 255])
+    np.testing.assert_allclose(v["object_contrast"], [255 * np.sqrt(pip * (1 - pip)), 0])
+    # The ring outside each box is uniform background grey 128.
+    np.testing.assert_allclose(v["object_surround_contrast"], [255 * (1 - pip) - 128, 128 - 76])
+
+
 def test_identical_datasets_have_zero_distances(tmp_path: Path) -> None:
     path = write_coco(tmp_path, random_images(np.random.default_rng(0), 8, (10, 20)))
     stats = compute_stats(load_coco(path, "train"))
