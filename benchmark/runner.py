@@ -263,13 +263,12 @@ def _run_arm(
         label=f"{arm.name} seed {seed}",
         device=device,
     )
-    test_path = run_dir / "test.json"
-    if test_path.exists():
-        test = json.loads(test_path.read_text()) or None
-    else:
-        model = load_best(run_dir, len(train_set.class_names), config.train, device)
-        test = evaluate(real_test, predict(model, real_test)) if arm.source != "control" else _untested()
-        atomic_write_json(test_path, test)
+    # The control pretraining predicts another scene's classes: it has no dice score of its own.
+    scored = arm.source != "control"
+    test = _cached_score(run_dir, "test", real_test, scored, len(train_set.class_names), config, device)
+    real_val_score = _cached_score(
+        run_dir, "real_val", real_val, scored, len(train_set.class_names), config, device
+    )
     return {
         "arm": arm.name,
         "seed": seed,
@@ -283,12 +282,34 @@ def _run_arm(
         "wall_seconds_this_call": time.perf_counter() - started,
         "curve": result["curve"],
         "test": test,
+        "real_val": real_val_score,
     }
 
 
-def _untested() -> None:
-    """The control pretraining predicts another scene's classes: it has no dice score of its own."""
-    return None
+def _cached_score(
+    run_dir: Path,
+    name: str,
+    dataset: DetectionSet,
+    scored: bool,
+    class_count: int,
+    config: BenchmarkConfig,
+    device: torch.device,
+) -> dict | None:
+    """The best checkpoint's score on `dataset`, computed once into run_dir/<name>.json.
+
+    Why the real validation split too: it is what scene-rule iterations are compared on. The
+    synthetic-only arm picks its checkpoint on synthetic validation, so this is its only real score
+    apart from test, and test must never steer the rules.
+    """
+    path = run_dir / f"{name}.json"
+    if path.exists():
+        return json.loads(path.read_text()) or None
+    score = None
+    if scored:
+        model = load_best(run_dir, class_count, config.train, device)
+        score = evaluate(dataset, predict(model, dataset))
+    atomic_write_json(path, score)
+    return score
 
 
 def _draw_predictions(

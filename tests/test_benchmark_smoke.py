@@ -117,6 +117,21 @@ def test_fine_tunes_start_from_their_seeds_pretraining(run: tuple[Path, list[str
         assert result["steps"] >= 1
 
 
+def test_every_arm_is_scored_on_real_validation_the_same_way_it_was_chosen(
+    run: tuple[Path, list[str]],
+) -> None:
+    """Rule iterations compare arms on real validation; for arms chosen on it, the score must match."""
+    out, _ = run
+    report = json.loads((out / "report.json").read_text())
+    for name, arm in report["arms"].items():
+        assert arm["real_val_map"]["n"] == 2, name
+        for seed in arm["seeds"]:
+            assert (out / "arms" / name / f"seed{seed['seed']}" / "real_val.json").exists()
+            if arm["labelled_real_images"] > 0:  # checkpoint chosen on real validation
+                assert seed["real_val"]["map"] == pytest.approx(seed["best_val_map"], abs=1e-9), name
+    assert "real val mAP" in (out / "report.md").read_text()
+
+
 def test_rerun_resumes_without_retraining(run: tuple[Path, list[str]]) -> None:
     out, args = run
     results = sorted((out / "arms").glob("*/seed*/result.json"))
