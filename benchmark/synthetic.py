@@ -72,9 +72,15 @@ def ensure_synthetic(spec: SyntheticSpec, device: str = "auto") -> Path:
 
 
 def render_seconds(folder: Path) -> float:
-    """Total render wall time recorded by the generator, over every run that built the set."""
-    timings = json.loads((folder / "manifest.json").read_text()).get("timings_s", {})
-    return float(sum(timings.values()))
+    """Total wall time the generator recorded over every run that built the set.
+
+    Sets rendered before `wall_s` was recorded fall back to the sum of stage timings, which overstates
+    it (stages overlap across processes, and nested stages count twice).
+    """
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if "wall_s" in manifest:
+        return float(manifest["wall_s"])
+    return float(sum(manifest.get("timings_s", {}).values()))
 
 
 def ensure_adapted(folder: Path, adapter: Path, seed: int) -> Path:

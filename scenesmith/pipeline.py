@@ -187,6 +187,9 @@ def generate_dataset(
         "time_budget": budget,
     }
     atomic_write_json(out_dir / MANIFEST, manifest)
+    # Wall time over every run that built this dataset. Why not the stage timings: stages overlap
+    # across the generator's processes, so their sum overstates how long the dataset took.
+    wall_before, run_started = float(previous.get("wall_s", 0.0)) if previous else 0.0, time.perf_counter()
 
     todo = sorted(set(range(count)) - completed_indices(out_dir))
     if todo:
@@ -198,6 +201,7 @@ def generate_dataset(
             )  # fmt: skip
         finally:
             manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
+            manifest["wall_s"] = wall_before + time.perf_counter() - run_started
             atomic_write_json(out_dir / MANIFEST, manifest)
 
     started = time.perf_counter()
@@ -205,6 +209,7 @@ def generate_dataset(
         out_dir, categories=[c.model_dump() for c in loaded.rules.categories], info=_coco_info(manifest)
     )
     clock.add("write_coco", time.perf_counter() - started)
+    manifest["wall_s"] = wall_before + time.perf_counter() - run_started
     manifest["status"] = "complete" if set(range(count)) <= completed_indices(out_dir) else "stopped"
     atomic_write_json(out_dir / MANIFEST, manifest)
     return out_dir

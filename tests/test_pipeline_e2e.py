@@ -108,9 +108,17 @@ def test_different_dataset_in_same_folder_is_refused(
 
 def test_count_can_grow_and_finished_images_are_not_rerendered(dataset: Path, tmp_path: Path) -> None:
     grown = tmp_path / "grown"
+    started = time.perf_counter()
     assert generate(grown, 2, seed=5) == 0
+    first_call = time.perf_counter() - started
+    first_wall = json.loads((grown / "manifest.json").read_text())["wall_s"]
+    assert 0 < first_wall <= first_call  # wall time, not a sum of overlapping stage times
     first = (grown / "images/000000.png").stat().st_mtime_ns
+    started = time.perf_counter()
     assert generate(grown, 3, seed=5) == 0
+    second_call = time.perf_counter() - started
+    total_wall = json.loads((grown / "manifest.json").read_text())["wall_s"]
+    assert first_wall < total_wall <= first_wall + second_call  # resumed runs add up
     assert (grown / "images/000000.png").stat().st_mtime_ns == first
     assert annotations_without_timing(grown) == annotations_without_timing(dataset)
 
