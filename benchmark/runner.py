@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -263,12 +265,12 @@ def _run_arm(
         label=f"{arm.name} seed {seed}",
         device=device,
     )
-    # The control pretraining predicts another scene's classes: it has no dice score of its own.
-    scored = arm.source != "control"
-    test = _cached_score(run_dir, "test", real_test, scored, len(train_set.class_names), config, device)
-    real_val_score = _cached_score(
-        run_dir, "real_val", real_val, scored, len(train_set.class_names), config, device
-    )
+    # Loaded at most once, and only when a score is missing. The control pretraining predicts another
+    # scene's classes: it has no dice score of its own.
+    best = cache(lambda: load_best(run_dir, len(train_set.class_names), config.train, device))
+    scorer = best if arm.source != "control" else None
+    test = _cached_score(run_dir / "test.json", real_test, scorer)
+    real_val_score = _cached_score(run_dir / "real_val.json", real_val, scorer)
     return {
         "arm": arm.name,
         "seed": seed,
@@ -287,27 +289,17 @@ def _run_arm(
 
 
 def _cached_score(
-    run_dir: Path,
-    name: str,
-    dataset: DetectionSet,
-    scored: bool,
-    class_count: int,
-    config: BenchmarkConfig,
-    device: torch.device,
+    path: Path, dataset: DetectionSet, model: Callable[[], torch.nn.Module] | None
 ) -> dict | None:
-    """The best checkpoint's score on `dataset`, computed once into run_dir/<name>.json.
+    """The best checkpoint's score on `dataset` (None without a `model`), computed once into `path`.
 
     Why the real validation split too: it is what scene-rule iterations are compared on. The
     synthetic-only arm picks its checkpoint on synthetic validation, so this is its only real score
     apart from test, and test must never steer the rules.
     """
-    path = run_dir / f"{name}.json"
     if path.exists():
         return json.loads(path.read_text()) or None
-    score = None
-    if scored:
-        model = load_best(run_dir, class_count, config.train, device)
-        score = evaluate(dataset, predict(model, dataset))
+    score = evaluate(dataset, predict(model(), dataset)) if model else None
     atomic_write_json(path, score)
     return score
 
