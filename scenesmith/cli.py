@@ -318,6 +318,18 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from scenesmith.annotate.atomic import atomic_write_json
+    from scenesmith.benchmark.compare import compare_reports, load_report, markdown
+
+    before, after = Path(args.before), Path(args.after)
+    comparison = compare_reports(load_report(before), load_report(after))
+    print(markdown(comparison, str(before), str(after)), end="")
+    if args.json:
+        atomic_write_json(Path(args.json), comparison)
+    return 0
+
+
 def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "benchmark", help="sim-to-real detector benchmark: synthetic pretraining + real fraction vs all real"
@@ -369,6 +381,14 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="run folder (rerun the same command to resume)")
     p.set_defaults(run=_cmd_benchmark)
+
+    p = commands.add_parser(
+        "compare", help="paired per-seed comparison of two benchmark runs (e.g. before/after a rules change)"
+    )
+    p.add_argument("before", help="benchmark run folder (or its report.json)")
+    p.add_argument("after", help="benchmark run folder (or its report.json)")
+    p.add_argument("--json", help="also write the comparison to this JSON file")
+    p.set_defaults(run=_cmd_compare)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,143 @@
+"""`scenesmith compare`: paired per-seed differences between two benchmark runs, on hand-made reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scenesmith.benchmark.compare import compare_reports
+from scenesmith.cli import main
+from scenesmith.errors import UserError
+
+
+def _seed(seed: int, test_map: float, val_map: float | None, ids: list[int], best: float = 0.0) -> dict:
+    record = {
+        "seed": seed,
+        "train_image_ids": ids,
+        "best_val_map": best,
+        "test": {"map": test_map, "die_map50": 0.9},
+    }
+    if val_map is not None:
+        record["real_val"] = {"map": val_map}
+    return record
+
+
+def _report(arms: dict[str, dict], val_images: int = 40) -> dict:
+    return {"command": "scenesmith benchmark ...", "real_val_images": val_images, "arms": arms}
+
+
+def test_paired_seeds_give_mean_difference_and_count_of_seeds_that_improved() -> None:
+    before = _report(
+        {
+            "synthetic_to_10": {
+                "real_fraction": 0.1,
+                "seeds": [
+                    _seed(0, 0.30, 0.40, [1, 2]),
+                    _seed(1, 0.35, 0.45, [3, 4]),
+                    _seed(2, 0.40, 0.50, [5, 6]),
+                ],
+            }
+        }
+    )
+    after = _report(
+        {
+            "synthetic_to_10": {
+                "real_fraction": 0.1,
+                "seeds": [
+                    _seed(0, 0.32, 0.46, [1, 2]),
+                    _seed(1, 0.34, 0.44, [3, 4]),
+                    _seed(2, 0.43, 0.53, [5, 6]),
+                ],
+            }
+        }
+    )
+
+    result = compare_reports(before, after)["arms"]["synthetic_to_10"]
+
+    assert result["real val mAP"]["mean_delta"] == pytest.approx((0.06 - 0.01 + 0.03) / 3)
+    assert result["real val mAP"]["improved"] == 2
+    assert result["test mAP"]["mean_delta"] == pytest.approx((0.02 - 0.01 + 0.03) / 3)
+    assert result["test die AP50"]["mean_delta"] == pytest.approx(0.0)
+    assert result["test die AP50"]["improved"] == 0
+
+
+def test_seed_drawn_on_other_images_is_shown_but_left_out_of_the_difference() -> None:
+    before = _report(
+        {
+            "real_10": {
+                "real_fraction": 0.1,
+                "seeds": [_seed(0, 0.30, 0.40, [1, 2]), _seed(1, 0.30, 0.40, [3, 4])],
+            }
+        }
+    )
+    after = _report(
+        {
+            "real_10": {
+                "real_fraction": 0.1,
+                "seeds": [_seed(0, 0.50, 0.60, [1, 2]), _seed(1, 0.90, 0.90, [7, 8])],
+            }
+        }
+    )
+
+    result = compare_reports(before, after)["arms"]["real_10"]["real val mAP"]
+
+    assert result["paired_seeds"] == 1
+    assert result["mean_delta"] == pytest.approx(0.2)
+    assert [row["unpaired_draw"] for row in result["seeds"]] == [False, True]
+
+
+def test_old_reports_without_real_val_fall_back_to_best_val_only_where_it_was_real_validation() -> None:
+    before = _report(
+        {
+            "synthetic_to_10": {"real_fraction": 0.1, "seeds": [_seed(0, 0.3, None, [1], best=0.41)]},
+            "synthetic_only": {"real_fraction": 0.0, "seeds": [_seed(0, 0.05, None, [], best=0.8)]},
+        }
+    )
+    after = _report(
+        {
+            "synthetic_to_10": {"real_fraction": 0.1, "seeds": [_seed(0, 0.3, 0.43, [1])]},
+            "synthetic_only": {"real_fraction": 0.0, "seeds": [_seed(0, 0.06, 0.10, [])]},
+        }
+    )
+
+    arms = compare_reports(before, after)["arms"]
+
+    assert arms["synthetic_to_10"]["real val mAP"]["mean_delta"] == pytest.approx(0.02)
+    # synthetic_only chose on synthetic validation: its best_val_map is not a real-validation score
+    assert arms["synthetic_only"]["real val mAP"]["seeds"][0]["before"] is None
+    assert arms["synthetic_only"]["real val mAP"]["mean_delta"] is None
+
+
+def test_runs_on_different_validation_splits_are_refused() -> None:
+    with pytest.raises(UserError, match="different real validation splits"):
+        compare_reports(_report({}, val_images=40), _report({}, val_images=30))
+
+
+def test_cli_prints_the_table_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for name, score in (("a", 0.3), ("b", 0.4)):
+        run = tmp_path / name
+        run.mkdir()
+        arms = {
+            "real_10": {"real_fraction": 0.1, "seeds": [_seed(0, score, score, [1])]},
+            name: {"seeds": []},
+        }
+        (run / "report.json").write_text(json.dumps(_report(arms)))
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(tmp_path / "c.json")])
+
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "| real_10 | real val mAP | 0.300 → 0.400 | +0.100 | 1/1 |" in out
+    assert "Arms only in before: a." in out and "Arms only in after: b." in out
+    assert json.loads((tmp_path / "c.json").read_text())["arms"]["real_10"]["test mAP"]["improved"] == 1
+
+
+def test_cli_names_the_missing_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", str(tmp_path), str(tmp_path)])
+
+    assert exit_info.value.code == 2
+    assert f"{tmp_path / 'report.json'}: no benchmark report here" in capsys.readouterr().err
