@@ -42,3 +42,29 @@ def test_class_is_the_face_within_15_degrees_of_up_else_iscrowd(top: int, yaw: f
     assert np.isclose(measured_tilt, tilt, atol=1e-6) or tilt >= 44
     assert iscrowd == (measured_tilt > 15)
     assert set(DIE_FACE_NORMALS) == set(names)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_big_close_pips_and_round_corners_keep_every_pip_on_the_flat_face(seed: int) -> None:
+    params = DieParams(
+        corner_radius={"uniform": [0.0, 0.2]},
+        pip_radius={"uniform": [0.03, 0.14]},
+        pip_spacing={"uniform": [0.12, 0.3]},
+    )
+    die = make_die(params, np.random.default_rng(seed))
+    size, corner = die.attributes["size_m"], die.attributes["corner_radius"]
+    pip_radius, spacing = die.attributes["pip_radius"], die.attributes["pip_spacing"]
+    assert corner <= 0.2 and corner + spacing + pip_radius <= 0.5 - 0.01 + 1e-12
+    pips = die.mesh.submesh([np.flatnonzero(die.face_materials == 1)], append=True)
+    top = pips.vertices[pips.vertices[:, 2] > size / 2 - 0.05 * size]  # the "one" pip's face (+z)
+    assert np.abs(top[:, :2]).max() <= (0.5 - corner) * size + 1e-9
+    # the six face (−z) shows the full layout: its outer pips sit `spacing` from the centre
+    bottom = pips.vertices[pips.vertices[:, 2] < -size / 2 + 0.05 * size]
+    assert np.isclose(np.abs(bottom[:, 0]).max(), (spacing + pip_radius) * size, rtol=1e-6)
+
+
+def test_rules_without_pip_spacing_keep_the_standard_layout() -> None:
+    die = make_die(DieParams(), np.random.default_rng(0))
+    assert die.attributes["pip_spacing"] == 0.27
+    assert die.attributes["corner_radius"] == 0.08

@@ -42,10 +42,16 @@ PIP_LAYOUTS: dict[int, list[tuple[int, int]]] = {
 PIP_PROUD = 0.005
 
 
+# A pip's edge keeps at least this fraction of the edge length from where the face starts to round.
+PIP_MARGIN = 0.01
+
+
 class DieParams(Rule):
     size_m: number(minimum=0.001, maximum=1.0) = 0.016
-    corner_radius: number(minimum=0.0, maximum=0.12) = 0.08  # fraction of the edge length
-    pip_radius: number(minimum=0.03, maximum=0.1) = 0.085  # fraction of the edge length
+    # Fractions of the edge length. Dice differ: cheap rounded dice have big pips close together.
+    corner_radius: number(minimum=0.0, maximum=0.2) = 0.08  # capped so every pip stays on the flat face
+    pip_radius: number(minimum=0.03, maximum=0.14) = 0.085
+    pip_spacing: number(minimum=0.12, maximum=0.3) = 0.27  # face centre to the outer pips' centres
     # The face the die is laid with when placed analytically (physics ignores it).
     top_face: number(integer=True, minimum=1, maximum=6) = {"randint": [1, 6]}
 
@@ -66,23 +72,33 @@ def _transformed(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def die_mesh(
-    size: float, corner_radius: float, pip_radius: float
+    size: float, corner_radius: float, pip_radius: float, pip_spacing: float = 0.27
 ) -> tuple[trimesh.Trimesh, np.ndarray, float]:
     """(mesh, face material slots, body volume) of a die with edge `size` (m).
 
     Pips are discs embedded in each face and standing 0.5% of the edge proud of it, so they read
     as dots from any view and never z-fight.
     """
-    mesh, slots, body = _die_parts(size, corner_radius, pip_radius)
+    mesh, slots, body = _die_parts(size, corner_radius, pip_radius, pip_spacing)
     return mesh, slots, float(body.volume)
 
 
+def flat_corner_radius(corner_radius: float, pip_radius: float, pip_spacing: float) -> float:
+    """The corner radius capped so the outer pips lie on the flat part of the face.
+
+    A pip reaching into the rounded band would float off the surface; big pips set wide apart win
+    over a big rounding, since the pips are what the label is read from.
+    """
+    return max(0.0, min(corner_radius, 0.5 - pip_spacing - pip_radius - PIP_MARGIN))
+
+
 def _die_parts(
-    size: float, corner_radius: float, pip_radius: float
+    size: float, corner_radius: float, pip_radius: float, pip_spacing: float
 ) -> tuple[trimesh.Trimesh, np.ndarray, trimesh.Trimesh]:
     """(mesh, face material slots, body without pips) of a die; see `die_mesh`."""
+    corner_radius = flat_corner_radius(corner_radius, pip_radius, pip_spacing)
     body = rounded_box((size, size, size), corner_radius * size)
-    spacing = 0.27 * size
+    spacing = pip_spacing * size
     disc_height = 0.04 * size
     # One disc, copied to every pip position: the same vertices (bit for bit) as building each
     # disc with trimesh.creation.cylinder and moving it with apply_translation/apply_transform,
@@ -127,7 +143,9 @@ def make_die(params: DieParams, rng: np.random.Generator) -> Generated:
     corner = params.corner_radius.sample(rng)
     pip = params.pip_radius.sample(rng)
     top = int(params.top_face.sample(rng))
-    mesh, slots, body = _die_parts(size, corner, pip)
+    spacing = params.pip_spacing.sample(rng)  # drawn last: rules written before it keep their dice
+    corner = flat_corner_radius(corner, pip, spacing)
+    mesh, slots, body = _die_parts(size, corner, pip, spacing)
     return Generated(
         mesh=mesh,
         face_materials=slots,
@@ -136,7 +154,7 @@ def make_die(params: DieParams, rng: np.random.Generator) -> Generated:
         collision_mesh=collision_envelope(body),
         rest_rotation=rest_rotation(top),
         up_faces=[(normal, FACE_NAMES[value]) for value, normal in DIE_FACE_NORMALS.items()],
-        attributes={"size_m": size, "corner_radius": corner, "pip_radius": pip},
+        attributes={"size_m": size, "corner_radius": corner, "pip_radius": pip, "pip_spacing": spacing},
     )
 
 
