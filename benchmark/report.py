@@ -274,6 +274,7 @@ def markdown(report: dict) -> str:
         _synthetic_line(report.get("synthetic")),
         f"Real: pool {report['real_pool_images']} train images, validation {report['real_val_images']}, "
         f"test {report['real_test_images']}; seeds {report['seeds']}; machine: {report['machine']}.",
+        f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`.",
         "",
         "| arm | real labelled imgs | mAP@[.5:.95] | mAP@.5 | die mAP | die AP50 | ratio to real-100% (mAP) "
         "| real val mAP | steps | train s |",

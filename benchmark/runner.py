@@ -25,6 +25,7 @@ from scenesmith.benchmark import report as reporting
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
 from scenesmith.benchmark.evaluate import evaluate
+from scenesmith.benchmark.model import ARCHITECTURE
 from scenesmith.benchmark.schedule import run_shared
 from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
 from scenesmith.benchmark.train import TrainConfig, load_best, pick_device, predict, train_arm
@@ -144,6 +145,7 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
         data.pop(key)
     # The rules themselves, not just the scene's name: editing the YAML between two invocations would
     # otherwise pretrain later arms on a new set and report them beside arms from the old one.
+    data["detector"] = ARCHITECTURE  # a head change makes old checkpoints a different experiment
     data["synthetic_sets"] = {
         role: _spec(scene, config).folder_name
         for role, scene in (("scene", config.scene), ("control", config.control_scene))
@@ -208,6 +210,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "synthetic": sources["synthetic"][2] if "synthetic" in sources else None,
         "control": sources["control"][2] if "control" in sources else None,
         "adapted": {k: v[2] for k, v in sources.items() if k.startswith("adapted:")},
+        "detector": ARCHITECTURE,
         "train_config": asdict(config.train),
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,14 @@ from scenesmith.benchmark import train as train_module
 from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
 from scenesmith.benchmark.data import DetectionSet, Sample, draw_fraction, fraction_count, split_validation
 from scenesmith.benchmark.evaluate import Detections, evaluate
-from scenesmith.benchmark.model import STRIDE, decode, encode_targets
+from scenesmith.benchmark.model import (
+    CLASS_CELL_STRENGTH,
+    STRIDE,
+    CenterNet,
+    decode,
+    detection_loss,
+    encode_targets,
+)
 from scenesmith.benchmark.report import real_data_equivalence, summarize
 from scenesmith.benchmark.train import TrainConfig, learning_rate, train_arm
 
@@ -92,8 +100,10 @@ def test_encoded_targets_decode_back_to_the_boxes() -> None:
     labels = np.array([2, 0])
     targets = encode_targets(boxes, labels, (160, 160), 3)
     heat = torch.from_numpy(targets["heatmap"])[None].clamp(1e-6, 1 - 1e-6)
+    classes = torch.from_numpy(targets["classes"])
     outputs = {
         "heatmap": torch.log(heat / (1 - heat)),
+        "classes": 20.0 * F.one_hot(classes.clamp(min=0), 3).permute(2, 0, 1)[None].float(),
         "size": torch.from_numpy(targets["size"])[None],
         "offset": torch.from_numpy(targets["offset"])[None],
     }
@@ -101,7 +111,26 @@ def test_encoded_targets_decode_back_to_the_boxes() -> None:
     order = np.argsort(found_boxes[:, 0])
     np.testing.assert_allclose(found_boxes[order], boxes, atol=1e-4)
     assert found_labels[order].tolist() == [2, 0]
-    assert targets["mask"].sum() == 2 and targets["heatmap"].shape == (3, 160 // STRIDE, 160 // STRIDE)
+    assert targets["mask"].sum() == 2 and targets["heatmap"].shape == (1, 160 // STRIDE, 160 // STRIDE)
+
+
+def test_cells_near_a_centre_carry_its_class_and_the_nearer_centre_wins_where_two_meet() -> None:
+    boxes = np.array([[40.0, 40.0, 72.0, 72.0], [64.0, 40.0, 96.0, 72.0]], np.float32)
+    targets = encode_targets(boxes, np.array([1, 2]), (160, 160), 3)
+    classes = targets["classes"]
+    assert classes[56 // STRIDE, 56 // STRIDE] == 1 and classes[56 // STRIDE, 80 // STRIDE] == 2
+    assert classes[0, 0] == -1 and set(np.unique(classes)) == {-1, 1, 2}
+    labelled = classes >= 0
+    assert (targets["heatmap"][0][labelled] >= CLASS_CELL_STRENGTH).all()
+
+
+def test_loss_is_finite_for_a_batch_without_objects() -> None:
+    empty = encode_targets(np.zeros((0, 4), np.float32), np.zeros(0, int), (64, 64), 3)
+    targets = {key: torch.from_numpy(value)[None] for key, value in empty.items()}
+    model = CenterNet(3, width=8)
+    loss = detection_loss(model(torch.zeros(1, 3, 64, 64)), targets)
+    assert torch.isfinite(loss)
+    loss.backward()
 
 
 @pytest.mark.parametrize("seed", range(8))
