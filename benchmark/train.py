@@ -12,10 +12,11 @@ loss the 10% arm passed at full rate). Cosine over the step cap needs no noisy d
 still ends arms whose validation score stops improving.
 
 Why no stopping before `min_steps`: on dice, reading the pips emerges suddenly, at a seed-dependent
-step (1,800–2,800 of 3,000 in the first full run), after a long flat stretch of validation mAP. A
-patience rule counted from step 0 stopped one real-100% seed on that plateau at step 2,000 (test
-mAP 0.11 vs 0.42 for the seed that got there), which made the denominator a lottery. Evaluations
-before `min_steps` still pick the best checkpoint; they just cannot end the arm.
+step, after a flat stretch of validation mAP. With the old per-class heatmaps that step ranged from
+1,800 to past 6,750; a patience rule counted from step 0 stopped one real-100% seed on the plateau at
+step 2,000 (test mAP 0.11 vs 0.42 for the seed that got there). The class head (`model.py`) starts
+reading pips by step ~2,000, but the guard stays: evaluations before `min_steps` still pick the best
+checkpoint; they just cannot end the arm.
 """
 
 from __future__ import annotations
