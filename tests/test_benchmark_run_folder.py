@@ -1,4 +1,5 @@
-"""A benchmark run folder belongs to one set of scene rules: editing them is a new run, not a resume."""
+"""A benchmark run folder belongs to one set of scene rules and one detector: changing either is a new
+run, not a resume."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scenesmith.benchmark import runner
 from scenesmith.benchmark.runner import BenchmarkConfig, _check_run_folder, _fingerprint
 from scenesmith.errors import UserError
 
@@ -36,3 +38,12 @@ def test_the_control_scene_rules_are_part_of_the_run_too(tmp_path: Path) -> None
     assert set(sets) == {"scene", "control"}
     assert sets["scene"].startswith("dice_tray_640x640_s8_seed7_rules")
     assert sets["control"].startswith("conveyor_parts_640x640_s8_seed7_rules")
+
+
+def test_a_run_of_another_detector_is_not_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, control_scene=None)
+    _check_run_folder(config.out, _fingerprint(config))
+
+    monkeypatch.setattr(runner, "ARCHITECTURE", "centernet-per-class-heatmaps")
+    with pytest.raises(UserError, match=r"different settings \(detector\)"):
+        _check_run_folder(config.out, _fingerprint(config))
