@@ -28,30 +28,19 @@ def _report(arms: dict[str, dict], val_images: int = 40) -> dict:
     return {"command": "scenesmith benchmark ...", "real_val_images": val_images, "arms": arms}
 
 
+def _run(arm: str, seeds: list[dict], real_fraction: float = 0.1) -> dict:
+    """A report holding one arm."""
+    return _report({arm: {"real_fraction": real_fraction, "seeds": seeds}})
+
+
 def test_paired_seeds_give_mean_difference_and_count_of_seeds_that_improved() -> None:
-    before = _report(
-        {
-            "synthetic_to_10": {
-                "real_fraction": 0.1,
-                "seeds": [
-                    _seed(0, 0.30, 0.40, [1, 2]),
-                    _seed(1, 0.35, 0.45, [3, 4]),
-                    _seed(2, 0.40, 0.50, [5, 6]),
-                ],
-            }
-        }
+    before = _run(
+        "synthetic_to_10",
+        [_seed(0, 0.30, 0.40, [1, 2]), _seed(1, 0.35, 0.45, [3, 4]), _seed(2, 0.40, 0.50, [5, 6])],
     )
-    after = _report(
-        {
-            "synthetic_to_10": {
-                "real_fraction": 0.1,
-                "seeds": [
-                    _seed(0, 0.32, 0.46, [1, 2]),
-                    _seed(1, 0.34, 0.44, [3, 4]),
-                    _seed(2, 0.43, 0.53, [5, 6]),
-                ],
-            }
-        }
+    after = _run(
+        "synthetic_to_10",
+        [_seed(0, 0.32, 0.46, [1, 2]), _seed(1, 0.34, 0.44, [3, 4]), _seed(2, 0.43, 0.53, [5, 6])],
     )
 
     result = compare_reports(before, after)["arms"]["synthetic_to_10"]
@@ -64,22 +53,8 @@ def test_paired_seeds_give_mean_difference_and_count_of_seeds_that_improved() ->
 
 
 def test_seed_drawn_on_other_images_is_shown_but_left_out_of_the_difference() -> None:
-    before = _report(
-        {
-            "real_10": {
-                "real_fraction": 0.1,
-                "seeds": [_seed(0, 0.30, 0.40, [1, 2]), _seed(1, 0.30, 0.40, [3, 4])],
-            }
-        }
-    )
-    after = _report(
-        {
-            "real_10": {
-                "real_fraction": 0.1,
-                "seeds": [_seed(0, 0.50, 0.60, [1, 2]), _seed(1, 0.90, 0.90, [7, 8])],
-            }
-        }
-    )
+    before = _run("real_10", [_seed(0, 0.30, 0.40, [1, 2]), _seed(1, 0.30, 0.40, [3, 4])])
+    after = _run("real_10", [_seed(0, 0.50, 0.60, [1, 2]), _seed(1, 0.90, 0.90, [7, 8])])
 
     result = compare_reports(before, after)["arms"]["real_10"]["real val mAP"]
 
