@@ -16,6 +16,7 @@ from scenesmith.errors import UserError
 
 SCORES = (
     ("real_val", "map", "real val mAP"),
+    ("real_val", "reading.accuracy", "real val reading"),
     ("test", "map", "test mAP"),
     ("test", "die_map50", "test die AP50"),
 )
@@ -41,9 +42,11 @@ def load_report(run: Path) -> dict:
 
 def _score(seed_record: dict, where: str, metric: str, chosen_on_real_val: bool) -> float | None:
     """A seed's score; reports from before `real_val` was recorded fall back to `best_val_map` for
-    arms that chose their checkpoint on real validation, since that is the same number."""
-    block = seed_record.get(where) or {}
-    value = block.get(metric)
+    arms that chose their checkpoint on real validation, since that is the same number. A dotted
+    `metric` is a path into nested scores ("reading.accuracy")."""
+    value = seed_record.get(where) or {}
+    for key in metric.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
     if value is None and where == "real_val" and metric == "map" and chosen_on_real_val:
         value = seed_record.get("best_val_map")
     return None if value is None else float(value)

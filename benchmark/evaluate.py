@@ -18,6 +18,7 @@ from pycocotools.cocoeval import COCOeval
 from torchvision.ops import nms
 
 from scenesmith.benchmark.data import DetectionSet
+from scenesmith.benchmark.reading import reading_confusion
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ def _per_class_ap(evaluation: COCOeval, names: tuple[str, ...]) -> dict[str, flo
 
 
 def evaluate(dataset: DetectionSet, detections: Detections, nms_iou: float = 0.5) -> dict:
-    """mAP@[.5:.95], mAP@.5, per-class AP and the class-agnostic die mAP/AP50 (0 when nothing detected)."""
+    """mAP@[.5:.95], mAP@.5, per-class AP, the class-agnostic die mAP/AP50 (0 when nothing detected)
+    and how the found dice were read (`reading`, see `reading.reading_confusion`)."""
     aware = _coco_eval(_coco_ground_truth(dataset, agnostic=False), _results(detections, False, nms_iou))
     agnostic = _coco_eval(_coco_ground_truth(dataset, agnostic=True), _results(detections, True, nms_iou))
 
@@ -120,4 +122,5 @@ def evaluate(dataset: DetectionSet, detections: Detections, nms_iou: float = 0.5
         else dict.fromkeys(dataset.class_names, 0.0),
         "die_map": stat(agnostic, 0),
         "die_map50": stat(agnostic, 1),
+        "reading": reading_confusion(dataset, detections),
     }

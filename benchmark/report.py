@@ -72,6 +72,7 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
         }
         # Real validation mAP of the chosen checkpoint: the score scene-rule iterations are compared on.
         entry["real_val_map"] = summarize([r["real_val"]["map"] for r in rows if r.get("real_val")])
+        entry["test_reading"] = summed_reading([r["test"] for r in rows])
         entry["steps"] = summarize([r["steps"] for r in rows])
         entry["train_seconds"] = summarize([r["train_seconds"] for r in rows])
         entry["seeds"] = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
@@ -84,6 +85,20 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
                 for m in METRICS
             }
     return arms
+
+
+def summed_reading(scores: list[dict]) -> dict | None:
+    """The seeds' reading matrices added up (None when a score predates them), with its accuracy."""
+    readings = [score.get("reading") for score in scores]
+    if not readings or any(r is None for r in readings):
+        return None
+    matrix = np.sum([r["matrix"] for r in readings], axis=0)
+    found = matrix[:, :-1]
+    return {
+        "classes": readings[0]["classes"],
+        "matrix": matrix.tolist(),
+        "accuracy": float(np.trace(found) / found.sum()) if found.sum() else None,
+    }
 
 
 def headline(arms: dict[str, dict], fraction_label: str = "10") -> dict:
@@ -186,6 +201,26 @@ def _plot_curves(records: list[dict], path: Path) -> None:
     _save(fig, path)
 
 
+def _plot_reading(arms: dict[str, dict], path: Path) -> None:
+    """Per arm, the share of each true face read as each face (rows sum to 1, missed included)."""
+    names = [n for n, e in arms.items() if e.get("test_reading") and e.get("family") != "sweep"]
+    if not names:
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        reading = arms[name]["test_reading"]
+        counts = np.asarray(reading["matrix"], float)
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        ax.imshow(shares, vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks(range(len(reading["classes"])), reading["classes"], rotation=60, fontsize=7)
+        ax.set_yticks(range(len(reading["classes"]) - 1), reading["classes"][:-1], fontsize=7)
+        accuracy = reading["accuracy"]
+        ax.set_title(f"{name}\nread right: {'n/a' if accuracy is None else f'{accuracy:.0%}'}", fontsize=8)
+        ax.set_xlabel("read as", fontsize=7)
+    axes[0][0].set_ylabel("true face", fontsize=7)
+    _save(fig, path)
+
+
 def prediction_grid(
     rows: list[tuple[str, list[Sample], Detections]],
     class_names: tuple[str, ...],
@@ -265,6 +300,35 @@ def _warnings(report: dict) -> list[str]:
     return [line for w in report.get("warnings", []) for line in (f"> **Warning.** {w}", "")]
 
 
+def _reading_tables(report: dict) -> list[str]:
+    """Test dice per true face (rows) by what the detector read them as, all seeds added up."""
+    arms = {n: a["test_reading"] for n, a in report["arms"].items() if a.get("test_reading")}
+    if not arms:
+        return []
+    lines = [
+        "",
+        "## How the test dice were read (counts over all seeds)",
+        "",
+        "Each true die is read as its best-scoring overlapping detection (IoU ≥ 0.5), or missed.",
+        "",
+    ]
+    for name, reading in arms.items():
+        accuracy = reading["accuracy"]
+        lines += [
+            f"**{name}**: {'n/a' if accuracy is None else f'{accuracy:.0%}'} of the found dice read right.",
+            "",
+            "| true ↓ read as → | " + " | ".join(reading["classes"]) + " |",
+            "|---|" + "---|" * len(reading["classes"]),
+        ]
+        lines += [
+            f"| {true} | " + " | ".join(str(count) for count in row) + " |"
+            for true, row in zip(reading["classes"], reading["matrix"], strict=False)
+        ]
+        lines.append("")
+    lines += ["![reading](reading.png)"]
+    return lines
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# Sim-to-real benchmark: {report['scene']} on {report['real']}",
@@ -307,6 +371,7 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {name} | " + " | ".join(f"{arm['per_class_ap'][c]:.3f}" for c in report["class_names"]) + " |"
         )
+    lines += _reading_tables(report)
     lines += [
         "",
         "![arms](bars.png)",
@@ -325,5 +390,6 @@ def write_report(report: dict, records: list[dict], out: Path) -> None:
     _plot_bars(report["arms"], out / "bars.png")
     _plot_fraction_curve(report["arms"], out / "fractions.png")
     _plot_curves(records, out / "curves.png")
+    _plot_reading(report["arms"], out / "reading.png")
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", markdown(report))

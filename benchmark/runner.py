@@ -301,7 +301,10 @@ def _cached_score(
     apart from test, and test must never steer the rules.
     """
     if path.exists():
-        return json.loads(path.read_text()) or None
+        cached = json.loads(path.read_text())
+        # A score from before the reading matrix existed is recomputed from the same checkpoint.
+        if not cached or "reading" in cached:
+            return cached or None
     score = evaluate(dataset, predict(model(), dataset)) if model else None
     atomic_write_json(path, score)
     return score

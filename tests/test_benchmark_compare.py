@@ -63,6 +63,17 @@ def test_seed_drawn_on_other_images_is_shown_but_left_out_of_the_difference() ->
     assert [row["unpaired_draw"] for row in result["seeds"]] == [False, True]
 
 
+def test_reading_accuracy_on_real_val_is_compared_and_missing_in_old_reports() -> None:
+    before = _run("synthetic_only", [_seed(0, 0.1, 0.1, [])], real_fraction=0.0)
+    after = _run("synthetic_only", [_seed(0, 0.1, 0.1, [])], real_fraction=0.0)
+    after["arms"]["synthetic_only"]["seeds"][0]["real_val"]["reading"] = {"accuracy": 0.8}
+
+    result = compare_reports(before, after)["arms"]["synthetic_only"]["real val reading"]
+
+    assert result["seeds"][0]["before"] is None and result["seeds"][0]["after"] == pytest.approx(0.8)
+    assert result["paired_seeds"] == 0 and result["mean_delta"] is None
+
+
 def test_old_reports_without_real_val_fall_back_to_best_val_only_where_it_was_real_validation() -> None:
     before = _report(
         {

@@ -132,13 +132,33 @@ def test_every_arm_is_scored_on_real_validation_the_same_way_it_was_chosen(
     assert "real val mAP" in (out / "report.md").read_text()
 
 
+def test_every_found_test_die_is_counted_once_per_seed_in_the_reading_matrix(
+    run: tuple[Path, list[str]], real_coco: Path
+) -> None:
+    out, _ = run
+    report = json.loads((out / "report.json").read_text())
+    coco = json.loads((real_coco / "annotations.json").read_text())
+    test_ids = {image["id"] for image in coco["images"] if image["split"] == "test"}
+    test_dice = sum(a["image_id"] in test_ids for a in coco["annotations"])
+    reading = report["arms"]["synthetic_to_10"]["test_reading"]
+    assert reading["classes"][-1] == "missed"
+    assert sum(map(sum, reading["matrix"])) == 2 * test_dice
+    assert "## How the test dice were read" in (out / "report.md").read_text()
+    assert (out / "reading.png").stat().st_size > 0
+
+
 def test_rerun_resumes_without_retraining(run: tuple[Path, list[str]]) -> None:
     out, args = run
     results = sorted((out / "arms").glob("*/seed*/result.json"))
     stamps = [p.stat().st_mtime_ns for p in results]
     before = json.loads((out / "report.json").read_text())["arms"]
+    # A score cached before the reading matrix existed is recomputed from the same checkpoint.
+    old_score = out / "arms" / "real_10" / "seed0" / "test.json"
+    current = json.loads(old_score.read_text())
+    old_score.write_text(json.dumps({k: v for k, v in current.items() if k != "reading"}))
     assert run_cli(args) == 0
     assert [p.stat().st_mtime_ns for p in results] == stamps
+    assert json.loads(old_score.read_text()) == current
     after = json.loads((out / "report.json").read_text())["arms"]
     assert {n: a["map"]["values"] for n, a in after.items()} == {
         n: a["map"]["values"] for n, a in before.items()

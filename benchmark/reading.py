@@ -1,0 +1,55 @@
+"""How each found object is read: a confusion matrix of true class vs the detector's top guess.
+
+Why, next to mAP: on dice, finding a die is easy and reading its pips is the hard part, and mAP does not
+say *which* faces are misread or as what. "Rendered fours are read as fives on photos" points at a
+scene rule (pip layout); a low mAP alone does not. The matrix needs no score threshold: each
+ground-truth object is read as the class of the highest-scoring detection that overlaps it
+(IoU ≥ `iou`), or counted as missed when none does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torchvision.ops import box_iou
+
+from scenesmith.benchmark.data import DetectionSet
+
+if TYPE_CHECKING:  # evaluate.py imports this module for its scores
+    from scenesmith.benchmark.evaluate import Detections
+
+MISSED = "missed"
+
+
+def reading_confusion(dataset: DetectionSet, detections: Detections, iou: float = 0.5) -> dict:
+    """Counts per (true class, read class or missed), and the share of found objects read right.
+
+    `matrix[t][r]` counts ground-truth objects of class t read as class r; the last column counts the
+    ones no detection overlapped. `accuracy` is None when nothing was found.
+    """
+    classes = len(dataset.class_names)
+    matrix = np.zeros((classes, classes + 1), dtype=np.int64)
+    for sample in dataset.samples:
+        truth = sample.labels.astype(int)
+        if not len(truth):
+            continue
+        boxes = detections.boxes.get(sample.image_id, np.zeros((0, 4)))
+        if not len(boxes):
+            np.add.at(matrix, (truth, classes), 1)
+            continue
+        overlap = box_iou(
+            torch.as_tensor(sample.boxes, dtype=torch.float32), torch.as_tensor(boxes, dtype=torch.float32)
+        ).numpy()
+        scores = np.where(overlap >= iou, detections.scores[sample.image_id][None, :], -np.inf)
+        best = scores.argmax(axis=1)
+        found = np.isfinite(scores.max(axis=1))
+        read = np.where(found, detections.labels[sample.image_id][best].astype(int), classes)
+        np.add.at(matrix, (truth, read), 1)
+    found_total = int(matrix[:, :classes].sum())
+    return {
+        "classes": [*dataset.class_names, MISSED],
+        "matrix": matrix.tolist(),
+        "accuracy": float(np.trace(matrix[:, :classes]) / found_total) if found_total else None,
+    }

@@ -1,0 +1,77 @@
+"""The reading matrix: each true die is read as its best overlapping guess, or missed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scenesmith.benchmark.data import DetectionSet, Sample
+from scenesmith.benchmark.evaluate import Detections, evaluate
+from scenesmith.benchmark.reading import MISSED, reading_confusion
+
+CLASSES = ("one", "two", "three")
+
+
+def _dataset() -> DetectionSet:
+    """Two images, dice of known classes at fixed places (one of each class, plus an extra "one")."""
+    boxes = np.array([[10, 10, 40, 40], [60, 10, 90, 40], [110, 10, 140, 40], [10, 60, 40, 90]], np.float32)
+    labels = np.array([0, 1, 2, 0])
+    image = np.zeros((160, 160, 3), np.uint8)
+    return DetectionSet(
+        CLASSES, (Sample(1, "1.png", image, boxes, labels), Sample(2, "2.png", image, boxes[:2], labels[:2]))
+    )
+
+
+def _guesses(dataset: DetectionSet, labels_of, shift: float = 0.0, score: float = 0.9) -> Detections:
+    return Detections(
+        {s.image_id: s.boxes + shift for s in dataset.samples},
+        {s.image_id: np.full(len(s.boxes), score) for s in dataset.samples},
+        {s.image_id: labels_of(s.labels) for s in dataset.samples},
+    )
+
+
+def _merge(a: Detections, b: Detections) -> Detections:
+    return Detections(
+        {i: np.concatenate([a.boxes[i], b.boxes[i]]) for i in a.boxes},
+        {i: np.concatenate([a.scores[i], b.scores[i]]) for i in a.scores},
+        {i: np.concatenate([a.labels[i], b.labels[i]]) for i in a.labels},
+    )
+
+
+def test_right_guesses_fill_the_diagonal() -> None:
+    reading = reading_confusion(_dataset(), _guesses(_dataset(), lambda labels: labels))
+    assert reading["classes"] == [*CLASSES, MISSED]
+    assert reading["matrix"] == [[3, 0, 0, 0], [0, 2, 0, 0], [0, 0, 1, 0]]
+    assert reading["accuracy"] == 1.0
+
+
+def test_misread_dice_land_where_they_were_read() -> None:
+    reading = reading_confusion(_dataset(), _guesses(_dataset(), lambda labels: (labels + 1) % 3))
+    assert reading["matrix"] == [[0, 3, 0, 0], [0, 0, 2, 0], [1, 0, 0, 0]]
+    assert reading["accuracy"] == 0.0
+
+
+def test_the_best_scoring_overlapping_guess_is_the_reading() -> None:
+    dataset = _dataset()
+    right = _guesses(dataset, lambda labels: labels, score=0.4)
+    wrong = _guesses(dataset, lambda labels: (labels + 1) % 3, shift=2.0, score=0.6)
+    assert reading_confusion(dataset, _merge(right, wrong))["accuracy"] == 0.0
+    wrong_but_weaker = _guesses(dataset, lambda labels: (labels + 1) % 3, shift=2.0, score=0.2)
+    assert reading_confusion(dataset, _merge(right, wrong_but_weaker))["accuracy"] == 1.0
+
+
+def test_guesses_that_do_not_overlap_count_as_missed() -> None:
+    dataset = _dataset()
+    # 15 px off a 30 px box: IoU 1/3, under the 0.5 needed to count as the same die.
+    reading = reading_confusion(dataset, _guesses(dataset, lambda labels: labels, shift=15.0))
+    assert reading["matrix"] == [[0, 0, 0, 3], [0, 0, 0, 2], [0, 0, 0, 1]]
+    assert reading["accuracy"] is None
+
+
+def test_no_detections_at_all_is_all_missed_and_part_of_every_evaluation() -> None:
+    dataset = _dataset()
+    empty = Detections(
+        {s.image_id: np.zeros((0, 4)) for s in dataset.samples},
+        {s.image_id: np.zeros(0) for s in dataset.samples},
+        {s.image_id: np.zeros(0, int) for s in dataset.samples},
+    )
+    assert evaluate(dataset, empty)["reading"]["matrix"] == [[0, 0, 0, 3], [0, 0, 0, 2], [0, 0, 0, 1]]
