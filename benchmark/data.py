@@ -8,12 +8,13 @@ same validation images and the same random 10%.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.annotate.stats import load_coco as read_coco
 from scenesmith.errors import UserError
 
@@ -41,6 +42,18 @@ class DetectionSet:
     @property
     def image_ids(self) -> list[int]:
         return [s.image_id for s in self.samples]
+
+    def with_boxes(self, convention: BoxConvention) -> DetectionSet:
+        """The same images with their boxes redrawn in `convention` (itself when it is exact)."""
+        if convention.exact:
+            return self
+        return DetectionSet(
+            self.class_names,
+            tuple(
+                replace(s, boxes=convention.apply(s.boxes, s.image.shape[1], s.image.shape[0]))
+                for s in self.samples
+            ),
+        )
 
 
 def resolve_coco(path: Path) -> Path:

@@ -271,7 +271,8 @@ def _synthetic_line(synthetic: dict | None) -> str:
     width, height = synthetic["resolution"]
     return (
         f"Synthetic: {synthetic['count']} images of `{synthetic['scene']}` at {width}×{height}, "
-        f"{synthetic['samples']} samples, rendered in {synthetic['render_seconds']:.0f} s."
+        f"{synthetic['samples']} samples, rendered in {synthetic['render_seconds']:.0f} s; "
+        f"boxes {synthetic.get('boxes', 'exact')}."
     )
 
 

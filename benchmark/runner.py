@@ -21,6 +21,7 @@ import torch
 
 import scenesmith
 from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.benchmark import report as reporting
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
@@ -53,6 +54,8 @@ class BenchmarkConfig:
     arms: tuple[str, ...] = ()
     device: str = "auto"
     adapters: tuple[Path, ...] = ()
+    # How synthetic boxes are drawn for training (real labels are what they are): see box_convention.
+    synthetic_boxes: BoxConvention = BoxConvention()
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
@@ -84,7 +87,9 @@ def _synthetic_set(
     rendered = folder
     if adapter is not None:
         folder = ensure_adapted(folder, adapter, config.synthetic_seed)
-    dataset = load_coco(folder, image_ids=set(range(1, config.synthetic + 1)))
+    dataset = load_coco(folder, image_ids=set(range(1, config.synthetic + 1))).with_boxes(
+        config.synthetic_boxes
+    )
     ids = dataset.image_ids
     val_size = max(4, len(ids) // 10)
     description = {
@@ -99,6 +104,7 @@ def _synthetic_set(
         "overrides": list(spec.overrides),
         "render_seconds": render_seconds(rendered),
         "adapter": None if adapter is None else str(adapter),
+        "boxes": config.synthetic_boxes.describe(),
     }
     return dataset.subset(ids[:-val_size]), dataset.subset(ids[-val_size:]), description
 
@@ -141,8 +147,11 @@ def _check_run_folder(out: Path, fingerprint: dict) -> None:
 def _fingerprint(config: BenchmarkConfig) -> dict:
     data = asdict(config)
     # May change between resumed invocations; an adapter's identity is in its adapted set's cache key.
-    for key in ("out", "arms", "sweep", "seeds", "device", "adapters"):
+    for key in ("out", "arms", "sweep", "seeds", "device", "adapters", "synthetic_boxes"):
         data.pop(key)
+    # Only a non-exact convention is recorded, so run folders from before the option still resume.
+    if not config.synthetic_boxes.exact:
+        data["synthetic_boxes"] = asdict(config.synthetic_boxes)
     # The rules themselves, not just the scene's name: editing the YAML between two invocations would
     # otherwise pretrain later arms on a new set and report them beside arms from the old one.
     data["detector"] = ARCHITECTURE  # a head change makes old checkpoints a different experiment

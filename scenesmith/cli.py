@@ -34,6 +34,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _box_padding(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction of the box side in [0, 1], got {text!r}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -277,6 +287,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     import shlex
 
+    from scenesmith.annotate.box_convention import BoxConvention
     from scenesmith.benchmark.augment import AugmentConfig
     from scenesmith.benchmark.runner import BenchmarkConfig, run_benchmark
     from scenesmith.benchmark.train import TrainConfig
@@ -308,6 +319,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         arms=tuple(args.arms.split(",")) if args.arms else (),
         device=args.device,
         adapters=tuple(Path(a) for a in args.adapters),
+        synthetic_boxes=BoxConvention(square=args.synthetic_square_boxes, padding=args.synthetic_box_padding),
         train=train,
     )
     command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
@@ -350,6 +362,17 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resolution", type=_resolution, default=(640, 640), help="synthetic render size")
     p.add_argument("--samples", type=_positive_int, default=8, help="Cycles samples of the synthetic renders")
+    p.add_argument(
+        "--synthetic-square-boxes",
+        action="store_true",
+        help="train on square synthetic boxes (long side about the centre), as some real sets are labelled",
+    )
+    p.add_argument(
+        "--synthetic-box-padding",
+        type=_box_padding,
+        default=0.0,
+        help="grow each synthetic box side by this fraction on both ends (match the real labels' margin)",
+    )
     p.add_argument(
         "--control-scene",
         default="conveyor_parts",

@@ -4,10 +4,12 @@ run, not a resume."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.benchmark import runner
 from scenesmith.benchmark.runner import BenchmarkConfig, _check_run_folder, _fingerprint
 from scenesmith.errors import UserError
@@ -47,3 +49,16 @@ def test_a_run_of_another_detector_is_not_resumed(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(runner, "ARCHITECTURE", "centernet-per-class-heatmaps")
     with pytest.raises(UserError, match=r"different settings \(detector\)"):
         _check_run_folder(config.out, _fingerprint(config))
+
+
+def test_a_box_convention_is_part_of_the_run_and_exact_boxes_keep_old_folders_resumable(
+    tmp_path: Path,
+) -> None:
+    exact = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, control_scene=None)
+    assert "synthetic_boxes" not in _fingerprint(exact)  # folders written before the option match
+    _check_run_folder(tmp_path, _fingerprint(exact))
+
+    padded = replace(exact, synthetic_boxes=BoxConvention(square=True, padding=0.08))
+    assert _fingerprint(padded)["synthetic_boxes"] == {"square": True, "padding": 0.08}
+    with pytest.raises(UserError, match=r"different settings \(synthetic_boxes\)"):
+        _check_run_folder(tmp_path, _fingerprint(padded))
