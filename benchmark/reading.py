@@ -47,9 +47,14 @@ def reading_confusion(dataset: DetectionSet, detections: Detections, iou: float 
         found = np.isfinite(scores.max(axis=1))
         read = np.where(found, detections.labels[sample.image_id][best].astype(int), classes)
         np.add.at(matrix, (truth, read), 1)
-    found_total = int(matrix[:, :classes].sum())
     return {
         "classes": [*dataset.class_names, MISSED],
         "matrix": matrix.tolist(),
-        "accuracy": float(np.trace(matrix[:, :classes]) / found_total) if found_total else None,
+        "accuracy": read_right(matrix),
     }
+
+
+def read_right(matrix: np.ndarray) -> float | None:
+    """Share of the found objects (the missed column left out) read as their true class; None if none."""
+    found = np.asarray(matrix)[:, :-1]
+    return float(np.trace(found) / found.sum()) if found.sum() else None

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 from scenesmith.annotate.atomic import atomic_save, atomic_write_json, atomic_write_text  # noqa: E402
 from scenesmith.benchmark.data import Sample  # noqa: E402
 from scenesmith.benchmark.evaluate import Detections  # noqa: E402
+from scenesmith.benchmark.reading import read_right  # noqa: E402
 
 METRICS = ("map", "map50", "die_map", "die_map50")
 BASELINE = "real_100"
@@ -93,12 +94,7 @@ def summed_reading(scores: list[dict]) -> dict | None:
     if not readings or any(r is None for r in readings):
         return None
     matrix = np.sum([r["matrix"] for r in readings], axis=0)
-    found = matrix[:, :-1]
-    return {
-        "classes": readings[0]["classes"],
-        "matrix": matrix.tolist(),
-        "accuracy": float(np.trace(found) / found.sum()) if found.sum() else None,
-    }
+    return {"classes": readings[0]["classes"], "matrix": matrix.tolist(), "accuracy": read_right(matrix)}
 
 
 def headline(arms: dict[str, dict], fraction_label: str = "10") -> dict:
@@ -201,9 +197,14 @@ def _plot_curves(records: list[dict], path: Path) -> None:
     _save(fig, path)
 
 
+def _reading_arms(arms: dict[str, dict]) -> list[str]:
+    """Arms with a reading matrix, the fraction sweep left out (its arms would crowd the page)."""
+    return [n for n, e in arms.items() if e.get("test_reading") and e.get("family") != "sweep"]
+
+
 def _plot_reading(arms: dict[str, dict], path: Path) -> None:
     """Per arm, the share of each true face read as each face (rows sum to 1, missed included)."""
-    names = [n for n, e in arms.items() if e.get("test_reading") and e.get("family") != "sweep"]
+    names = _reading_arms(arms)
     if not names:
         return
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
@@ -303,7 +304,7 @@ def _warnings(report: dict) -> list[str]:
 
 def _reading_tables(report: dict) -> list[str]:
     """Test dice per true face (rows) by what the detector read them as, all seeds added up."""
-    arms = {n: a["test_reading"] for n, a in report["arms"].items() if a.get("test_reading")}
+    arms = {n: report["arms"][n]["test_reading"] for n in _reading_arms(report["arms"])}
     if not arms:
         return []
     lines = [
