@@ -10,5 +10,8 @@ cp "$run/report.json" "$dest/$name.json"
 for plot in bars.png fractions.png curves.png predictions.jpg; do
   cp "$run/$plot" "$dest/${name}_$plot"
 done
-sed -E "s/\]\((bars|fractions|curves|predictions)\.(png|jpg)\)/](${name}_\1.\2)/" "$run/report.md" > "$dest/$name.md"
+if [[ -f "$run/reading.png" ]]; then  # absent when the run's scores predate the reading matrix
+  cp "$run/reading.png" "$dest/${name}_reading.png"
+fi
+sed -E "s/\]\((bars|fractions|curves|reading|predictions)\.(png|jpg)\)/](${name}_\1.\2)/" "$run/report.md" > "$dest/$name.md"
 echo "published $run → $dest/$name.{json,md}"
