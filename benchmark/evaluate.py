@@ -17,6 +17,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torchvision.ops import nms
 
+from scenesmith.benchmark.box_fit import box_scale
 from scenesmith.benchmark.data import DetectionSet
 from scenesmith.benchmark.reading import reading_confusion
 
@@ -107,7 +108,8 @@ def _per_class_ap(evaluation: COCOeval, names: tuple[str, ...]) -> dict[str, flo
 
 def evaluate(dataset: DetectionSet, detections: Detections, nms_iou: float = 0.5) -> dict:
     """mAP@[.5:.95], mAP@.5, per-class AP, the class-agnostic die mAP/AP50 (0 when nothing detected)
-    and how the found dice were read (`reading`, see `reading.reading_confusion`)."""
+    how the found dice were read (`reading`, see `reading.reading_confusion`) and how big the predicted
+    boxes are next to the true ones (`box_scale`, see `box_fit.box_scale`)."""
     aware = _coco_eval(_coco_ground_truth(dataset, agnostic=False), _results(detections, False, nms_iou))
     agnostic = _coco_eval(_coco_ground_truth(dataset, agnostic=True), _results(detections, True, nms_iou))
 
@@ -123,4 +125,5 @@ def evaluate(dataset: DetectionSet, detections: Detections, nms_iou: float = 0.5
         "die_map": stat(agnostic, 0),
         "die_map50": stat(agnostic, 1),
         "reading": reading_confusion(dataset, detections),
+        "box_scale": box_scale(dataset, detections),
     }

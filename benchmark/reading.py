@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
 
 from scenesmith.benchmark.data import DetectionSet
+from scenesmith.benchmark.matching import NO_MATCH, best_overlapping
 
 if TYPE_CHECKING:  # evaluate.py imports this module for its scores
     from scenesmith.benchmark.evaluate import Detections
@@ -31,22 +30,12 @@ def reading_confusion(dataset: DetectionSet, detections: Detections, iou: float 
     """
     classes = len(dataset.class_names)
     matrix = np.zeros((classes, classes + 1), dtype=np.int64)
-    for sample in dataset.samples:
-        truth = sample.labels.astype(int)
-        if not len(truth):
-            continue
-        boxes = detections.boxes.get(sample.image_id, np.zeros((0, 4)))
-        if not len(boxes):
-            np.add.at(matrix, (truth, classes), 1)
-            continue
-        overlap = box_iou(
-            torch.as_tensor(sample.boxes, dtype=torch.float32), torch.as_tensor(boxes, dtype=torch.float32)
-        ).numpy()
-        scores = np.where(overlap >= iou, detections.scores[sample.image_id][None, :], -np.inf)
-        best = scores.argmax(axis=1)
-        found = np.isfinite(scores.max(axis=1))
-        read = np.where(found, detections.labels[sample.image_id][best].astype(int), classes)
-        np.add.at(matrix, (truth, read), 1)
+    for sample, match in best_overlapping(dataset, detections, iou):
+        found = match != NO_MATCH
+        read = np.full(len(match), classes)
+        if found.any():
+            read[found] = detections.labels[sample.image_id][match[found]].astype(int)
+        np.add.at(matrix, (sample.labels.astype(int), read), 1)
     return {
         "classes": [*dataset.class_names, MISSED],
         "matrix": matrix.tolist(),

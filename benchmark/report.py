@@ -74,6 +74,13 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
         # Real validation mAP of the chosen checkpoint: the score scene-rule iterations are compared on.
         entry["real_val_map"] = summarize([r["real_val"]["map"] for r in rows if r.get("real_val")])
         entry["test_reading"] = summed_reading([r["test"] for r in rows])
+        entry["test_box_scale"] = summarize(
+            [
+                r["test"]["box_scale"]["median"]
+                for r in rows
+                if (r["test"].get("box_scale") or {}).get("median")
+            ]
+        )
         entry["steps"] = summarize([r["steps"] for r in rows])
         entry["train_seconds"] = summarize([r["train_seconds"] for r in rows])
         entry["seeds"] = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
@@ -316,8 +323,11 @@ def _reading_tables(report: dict) -> list[str]:
     ]
     for name, reading in arms.items():
         accuracy = reading["accuracy"]
+        scale = report["arms"][name].get("test_box_scale") or {}
+        read = "n/a" if accuracy is None else f"{accuracy:.0%}"
+        size = f"; predicted box side {scale['mean']:.2f}× the true one (median)" if scale.get("n") else ""
         lines += [
-            f"**{name}**: {'n/a' if accuracy is None else f'{accuracy:.0%}'} of the found dice read right.",
+            f"**{name}**: {read} of the found dice read right{size}.",
             "",
             "| true ↓ read as → | " + " | ".join(reading["classes"]) + " |",
             "|---|" + "---|" * len(reading["classes"]),

@@ -300,6 +300,10 @@ def _run_arm(
     }
 
 
+# Keys of `evaluate`'s score added after runs were already cached: a score without them is redone.
+DIAGNOSTICS = {"reading", "box_scale"}
+
+
 def _cached_score(
     path: Path, dataset: DetectionSet, model: Callable[[], torch.nn.Module] | None
 ) -> dict | None:
@@ -311,8 +315,8 @@ def _cached_score(
     """
     if path.exists():
         cached = json.loads(path.read_text())
-        # A score from before the reading matrix existed is recomputed from the same checkpoint.
-        if not cached or "reading" in cached:
+        # A score from before the per-die diagnostics existed is recomputed from the same checkpoint.
+        if not cached or DIAGNOSTICS <= set(cached):
             return cached or None
     score = evaluate(dataset, predict(model(), dataset)) if model else None
     atomic_write_json(path, score)
