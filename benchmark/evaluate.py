@@ -107,7 +107,7 @@ def _per_class_ap(evaluation: COCOeval, names: tuple[str, ...]) -> dict[str, flo
 
 
 def evaluate(dataset: DetectionSet, detections: Detections, nms_iou: float = 0.5) -> dict:
-    """mAP@[.5:.95], mAP@.5, per-class AP, the class-agnostic die mAP/AP50 (0 when nothing detected)
+    """mAP@[.5:.95], mAP@.5, per-class AP, the class-agnostic die mAP/AP50 (0 when nothing detected),
     how the found dice were read (`reading`, see `reading.reading_confusion`) and how big the predicted
     boxes are next to the true ones (`box_scale`, see `box_fit.box_scale`)."""
     aware = _coco_eval(_coco_ground_truth(dataset, agnostic=False), _results(detections, False, nms_iou))
