@@ -1,7 +1,9 @@
 """Export a written dataset to YOLO detection format (Ultralytics layout).
 
 Reads `annotations.json` (see FORMAT.md). Class index = position of the category in its
-`categories` list. Boxes are the *visible* boxes, normalised `cx cy w h`. `iscrowd` annotations
+`categories` list. Boxes are the *visible* boxes, normalised `cx cy w h`, redrawn in a `BoxConvention`
+when one is given (so a detector trained on the export draws boxes the way the user's real labels
+do; the dataset itself keeps its exact boxes). `iscrowd` annotations
 are skipped because YOLO has no ignore regions; images without boxes get an empty label file so
 they count as background images.
 """
@@ -13,10 +15,14 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from scenesmith.annotate.atomic import atomic_write_text
+from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE
+
+EXACT = BoxConvention()
 
 
 def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
@@ -30,7 +36,10 @@ def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
 
 
 def export_yolo(
-    dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], copy: bool = False
+    dataset_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    copy: bool = False,
+    boxes: BoxConvention = EXACT,
 ) -> Path:
     """Write images/ (relative symlinks, or copies), labels/*.txt and data.yaml; returns data.yaml.
 
@@ -47,6 +56,9 @@ def export_yolo(
             continue
         width, height = sizes[ann["image_id"]]
         x, y, w, h = ann["bbox"]
+        if not boxes.exact:
+            x0, y0, x1, y1 = boxes.apply(np.array([x, y, x + w, y + h]), width, height)[0].tolist()
+            x, y, w, h = x0, y0, x1 - x0, y1 - y0
         cx, cy = (x + w / 2) / width, (y + h / 2) / height
         lines[ann["image_id"]].append(
             f"{class_of[ann['category_id']]} {cx:.6f} {cy:.6f} {w / width:.6f} {h / height:.6f}"

@@ -178,12 +178,14 @@ def _cmd_sheet(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from scenesmith.annotate.box_convention import BoxConvention
     from scenesmith.annotate.yolo import export_yolo
 
     dataset = Path(args.dataset)
     if not (dataset / "annotations.json").is_file():
         raise UserError(f"{dataset}: not a finished scenesmith dataset (no annotations.json)")
-    out = export_yolo(dataset, Path(args.out))
+    convention = BoxConvention(square=args.square_boxes, padding=args.box_padding)
+    out = export_yolo(dataset, Path(args.out), boxes=convention)
     print(f"YOLO dataset: {Path(out).resolve()}")
     return 0
 
@@ -450,6 +452,17 @@ def build_parser() -> argparse.ArgumentParser:
     y = formats.add_parser("yolo", help="YOLO detection format (labels/*.txt + data.yaml)")
     y.add_argument("dataset")
     y.add_argument("out")
+    y.add_argument(
+        "--square-boxes",
+        action="store_true",
+        help="square boxes (long side about the centre), as some sets are labelled",
+    )
+    y.add_argument(
+        "--box-padding",
+        type=_box_padding,
+        default=0.0,
+        help="grow each box side by this fraction on both ends (your real labels' margin)",
+    )
     y.set_defaults(run=_cmd_export)
 
     p = commands.add_parser("stats", help="dataset statistics, and distances to a real COCO set")

@@ -197,6 +197,30 @@ def test_sheet_and_yolo_export_from_the_cli(dataset: Path, tmp_path: Path) -> No
     assert run_cli(["sheet", str(tmp_path / "missing"), "--out", str(sheet)]) == 2
 
 
+def test_yolo_export_in_a_real_sets_box_convention(dataset: Path, tmp_path: Path) -> None:
+    """Square, padded boxes about the same centres; the dataset's own boxes stay exact."""
+    before = (dataset / "annotations.json").read_text()
+    args = ["export", "yolo", str(dataset), str(tmp_path / "yolo"), "--square-boxes", "--box-padding", "0.1"]
+    assert run_cli(args) == 0
+    coco = json.loads(before)
+    image = coco["images"][0]
+    rows = [
+        ln.split()
+        for ln in (tmp_path / "yolo/labels" / f"{Path(image['file_name']).stem}.txt").read_text().splitlines()
+    ]
+    anns = [a for a in coco["annotations"] if a["image_id"] == image["id"] and not a["iscrowd"]]
+    assert len(rows) == len(anns) > 0
+    for row, ann in zip(rows, anns, strict=True):
+        x, y, w, h = ann["bbox"]
+        side = max(w, h) * 1.2
+        x0, y0 = max(0.0, x + w / 2 - side / 2), max(0.0, y + h / 2 - side / 2)
+        x1, y1 = min(image["width"], x + w / 2 + side / 2), min(image["height"], y + h / 2 + side / 2)
+        expected = [(x0 + x1) / 2 / image["width"], (y0 + y1) / 2 / image["height"]]
+        expected += [(x1 - x0) / image["width"], (y1 - y0) / image["height"]]
+        np.testing.assert_allclose([float(v) for v in row[1:]], expected, atol=1e-5)
+    assert (dataset / "annotations.json").read_text() == before
+
+
 def test_jpg_output_like_a_real_camera(tmp_path: Path) -> None:
     out = tmp_path / "jpg"
     assert generate(out, 1, extra=["--image-format", "jpg"]) == 0
