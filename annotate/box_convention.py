@@ -34,7 +34,9 @@ class BoxConvention:
         return not self.square and self.padding == 0.0
 
     def apply(self, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-        """`boxes` (N×4, x0 y0 x1 y1 in pixels) in this convention, clipped to a width×height image."""
+        """`boxes` (N×4, x0 y0 x1 y1 in pixels) in this convention, clipped to a width×height image.
+
+        Exact boxes come back as they are: boxes from masks already lie inside the image."""
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         if self.exact:
             return boxes.copy()
@@ -47,8 +49,9 @@ class BoxConvention:
         return np.clip(grown, 0, [width, height, width, height]).astype(np.float32)
 
     def describe(self) -> str:
-        """Words for reports: "exact", "square, padded 8%"."""
+        """Words for reports: "exact", "square, padded 0.07 of the side per end"."""
         if self.exact:
             return "exact"
-        parts = (["square"] if self.square else []) + ([f"padded {self.padding:.0%}"] if self.padding else [])
+        padded = [f"padded {self.padding:g} of the side per end"] if self.padding else []
+        parts = (["square"] if self.square else []) + padded
         return ", ".join(parts)

@@ -39,7 +39,7 @@ def export_yolo(
     dataset_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     copy: bool = False,
-    boxes: BoxConvention = EXACT,
+    convention: BoxConvention = EXACT,
 ) -> Path:
     """Write images/ (relative symlinks, or copies), labels/*.txt and data.yaml; returns data.yaml.
 
@@ -56,8 +56,8 @@ def export_yolo(
             continue
         width, height = sizes[ann["image_id"]]
         x, y, w, h = ann["bbox"]
-        if not boxes.exact:
-            x0, y0, x1, y1 = boxes.apply(np.array([x, y, x + w, y + h]), width, height)[0].tolist()
+        if not convention.exact:
+            x0, y0, x1, y1 = convention.apply(np.array([x, y, x + w, y + h]), width, height)[0].tolist()
             x, y, w, h = x0, y0, x1 - x0, y1 - y0
         cx, cy = (x + w / 2) / width, (y + h / 2) / height
         lines[ann["image_id"]].append(
@@ -74,5 +74,6 @@ def export_yolo(
         "val": "images",
         "nc": len(coco["categories"]),
         "names": {i: c["name"] for i, c in enumerate(coco["categories"])},
+        "box_convention": convention.describe(),  # ignored by trainers; says how the labels were drawn
     }
     return atomic_write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False))

@@ -20,9 +20,11 @@ if TYPE_CHECKING:  # evaluate.py imports this module for its scores
     from scenesmith.benchmark.evaluate import Detections
 
 MISSED = "missed"
+# The overlap at which a detection speaks for a true object: COCO's loosest threshold.
+READ_IOU = 0.5
 
 
-def reading_confusion(dataset: DetectionSet, detections: Detections, iou: float = 0.5) -> dict:
+def reading_confusion(dataset: DetectionSet, detections: Detections, iou: float = READ_IOU) -> dict:
     """Counts per (true class, read class or missed), and the share of found objects read right.
 
     `matrix[t][r]` counts ground-truth objects of class t read as class r; the last column counts the
@@ -34,7 +36,10 @@ def reading_confusion(dataset: DetectionSet, detections: Detections, iou: float 
         found = match != NO_MATCH
         read = np.full(len(match), classes)
         if found.any():
-            read[found] = detections.labels[sample.image_id][match[found]].astype(int)
+            labels = detections.labels[sample.image_id][match[found]].astype(int)
+            if ((labels < 0) | (labels >= classes)).any():
+                raise ValueError(f"image {sample.image_id}: a detection's label is outside 0..{classes - 1}")
+            read[found] = labels
         np.add.at(matrix, (sample.labels.astype(int), read), 1)
     return {
         "classes": [*dataset.class_names, MISSED],

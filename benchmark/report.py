@@ -17,9 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from scenesmith.annotate.atomic import atomic_save, atomic_write_json, atomic_write_text  # noqa: E402
+from scenesmith.benchmark.box_fit import MATCH_IOU as SCALE_IOU  # noqa: E402
 from scenesmith.benchmark.data import Sample  # noqa: E402
 from scenesmith.benchmark.evaluate import Detections  # noqa: E402
-from scenesmith.benchmark.reading import read_right  # noqa: E402
+from scenesmith.benchmark.reading import READ_IOU, read_right  # noqa: E402
 
 METRICS = ("map", "map50", "die_map", "die_map50")
 BASELINE = "real_100"
@@ -98,7 +99,7 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
 def summed_reading(scores: list[dict]) -> dict | None:
     """The seeds' reading matrices added up (None when a score predates them), with its accuracy."""
     readings = [score.get("reading") for score in scores]
-    if not readings or any(r is None for r in readings):
+    if any(r is None for r in readings):
         return None
     matrix = np.sum([r["matrix"] for r in readings], axis=0)
     return {"classes": readings[0]["classes"], "matrix": matrix.tolist(), "accuracy": read_right(matrix)}
@@ -318,14 +319,19 @@ def _reading_tables(report: dict) -> list[str]:
         "",
         "## How the test dice were read (counts over all seeds)",
         "",
-        "Each true die is read as its best-scoring overlapping detection (IoU ≥ 0.5), or missed.",
+        f"Each true die is read as its best-scoring overlapping detection (IoU ≥ {READ_IOU}), or missed; "
+        f"the box scale compares sides of the dice found at IoU ≥ {SCALE_IOU}.",
         "",
     ]
     for name, reading in arms.items():
         accuracy = reading["accuracy"]
         scale = report["arms"][name].get("test_box_scale") or {}
         read = "n/a" if accuracy is None else f"{accuracy:.0%}"
-        size = f"; predicted box side {scale['mean']:.2f}× the true one (median)" if scale.get("n") else ""
+        size = (
+            f"; predicted box side {scale['mean']:.2f}× the true one (median per seed, averaged)"
+            if scale.get("n")
+            else ""
+        )
         lines += [
             f"**{name}**: {read} of the found dice read right{size}.",
             "",
@@ -334,7 +340,7 @@ def _reading_tables(report: dict) -> list[str]:
         ]
         lines += [
             f"| {true} | " + " | ".join(str(count) for count in row) + " |"
-            for true, row in zip(reading["classes"], reading["matrix"], strict=False)
+            for true, row in zip(reading["classes"][:-1], reading["matrix"], strict=True)
         ]
         lines.append("")
     lines += ["![reading](reading.png)"]

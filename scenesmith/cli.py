@@ -185,7 +185,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not (dataset / "annotations.json").is_file():
         raise UserError(f"{dataset}: not a finished scenesmith dataset (no annotations.json)")
     convention = BoxConvention(square=args.square_boxes, padding=args.box_padding)
-    out = export_yolo(dataset, Path(args.out), boxes=convention)
+    out = export_yolo(dataset, Path(args.out), convention=convention)
     print(f"YOLO dataset: {Path(out).resolve()}")
     return 0
 

@@ -40,8 +40,8 @@ def test_boxes_drawn_smaller_or_larger_report_that_factor(factor: float) -> None
     assert scale["p25"] == pytest.approx(factor, rel=1e-5) and scale["p75"] == pytest.approx(factor, rel=1e-5)
 
 
-def test_padding_synthetic_boxes_by_the_measured_gap_brings_the_scale_back_to_one() -> None:
-    """The loop the benchmark docs describe: measure 0.85, pad by (1/0.85 − 1)/2 per end, get 1.0."""
+def test_padding_boxes_by_a_measured_gap_brings_the_scale_back_to_one() -> None:
+    """Boxes drawn 0.85× too small, padded by (1/0.85 − 1)/2 per end (no squaring), measure 1.0."""
     predicted = _scaled(BOXES, 0.85)
     padded = BoxConvention(padding=(1 / 0.85 - 1) / 2).apply(predicted, 160, 160)
     assert box_scale(_dataset(), _predicting(padded))["median"] == pytest.approx(1.0, rel=1e-4)

@@ -64,14 +64,19 @@ def test_seed_drawn_on_other_images_is_shown_but_left_out_of_the_difference() ->
 
 
 def test_reading_accuracy_on_real_val_is_compared_and_missing_in_old_reports() -> None:
-    before = _run("synthetic_only", [_seed(0, 0.1, 0.1, [])], real_fraction=0.0)
-    after = _run("synthetic_only", [_seed(0, 0.1, 0.1, [])], real_fraction=0.0)
-    after["arms"]["synthetic_only"]["seeds"][0]["real_val"]["reading"] = {"accuracy": 0.8}
+    seeds = [_seed(0, 0.1, 0.1, []), _seed(1, 0.1, 0.1, [])]
+    before = _run("synthetic_only", seeds, real_fraction=0.0)
+    after = _run("synthetic_only", [_seed(0, 0.1, 0.1, []), _seed(1, 0.1, 0.1, [])], real_fraction=0.0)
+    for seed, (old, new) in enumerate(((0.4, 0.7), (None, 0.8))):
+        if old is not None:
+            before["arms"]["synthetic_only"]["seeds"][seed]["real_val"]["reading"] = {"accuracy": old}
+        after["arms"]["synthetic_only"]["seeds"][seed]["real_val"]["reading"] = {"accuracy": new}
 
     result = compare_reports(before, after)["arms"]["synthetic_only"]["real val reading"]
 
-    assert result["seeds"][0]["before"] is None and result["seeds"][0]["after"] == pytest.approx(0.8)
-    assert result["paired_seeds"] == 0 and result["mean_delta"] is None
+    assert result["paired_seeds"] == 1 and result["improved"] == 1
+    assert result["mean_delta"] == pytest.approx(0.3)
+    assert result["seeds"][1]["before"] is None and result["seeds"][1]["after"] == pytest.approx(0.8)
 
 
 def test_old_reports_without_real_val_fall_back_to_best_val_only_where_it_was_real_validation() -> None:

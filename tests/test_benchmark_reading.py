@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from scenesmith.benchmark.data import DetectionSet, Sample
 from scenesmith.benchmark.evaluate import Detections, evaluate
@@ -61,10 +62,30 @@ def test_the_best_scoring_overlapping_guess_is_the_reading() -> None:
 
 def test_guesses_that_do_not_overlap_count_as_missed() -> None:
     dataset = _dataset()
-    # 15 px off a 30 px box: IoU 1/3, under the 0.5 needed to count as the same die.
+    # 15 px off a 30 px box along x and y: IoU 1/7, under the 0.5 needed to count as the same die.
     reading = reading_confusion(dataset, _guesses(dataset, lambda labels: labels, shift=15.0))
     assert reading["matrix"] == [[0, 0, 0, 3], [0, 0, 0, 2], [0, 0, 0, 1]]
     assert reading["accuracy"] is None
+
+
+def _shifted_along_x(dataset: DetectionSet, shift: float) -> Detections:
+    moved = _guesses(dataset, lambda labels: labels)
+    return Detections(
+        {i: b + [shift, 0, shift, 0] for i, b in moved.boxes.items()}, moved.scores, moved.labels
+    )
+
+
+def test_an_overlap_of_exactly_one_half_still_reads_the_die() -> None:
+    dataset = _dataset()
+    # Along x alone, a 30 px box moved by 10 px has IoU 20/40 = 0.5; by 10.5 px, 19.5/40.5 < 0.5.
+    assert reading_confusion(dataset, _shifted_along_x(dataset, 10.0))["accuracy"] == 1.0
+    assert reading_confusion(dataset, _shifted_along_x(dataset, 10.5))["accuracy"] is None
+
+
+def test_a_label_outside_the_classes_is_an_error_not_a_miss() -> None:
+    dataset = _dataset()
+    with pytest.raises(ValueError, match=r"label is outside 0\.\.2"):
+        reading_confusion(dataset, _guesses(dataset, lambda labels: labels + 3))
 
 
 def test_no_detections_at_all_is_all_missed_and_part_of_every_evaluation() -> None:

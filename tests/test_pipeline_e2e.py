@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
@@ -219,6 +220,9 @@ def test_yolo_export_in_a_real_sets_box_convention(dataset: Path, tmp_path: Path
         expected += [(x1 - x0) / image["width"], (y1 - y0) / image["height"]]
         np.testing.assert_allclose([float(v) for v in row[1:]], expected, atol=1e-5)
     assert (dataset / "annotations.json").read_text() == before
+    data = yaml.safe_load((tmp_path / "yolo" / "data.yaml").read_text())
+    assert data["box_convention"] == "square, padded 0.1 of the side per end"
+    assert run_cli([*args[:4], "--box-padding", "1.5"]) == 2  # a fraction of the side, at most 1
 
 
 def test_jpg_output_like_a_real_camera(tmp_path: Path) -> None:
