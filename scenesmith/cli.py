@@ -35,13 +35,15 @@ def _positive_float(text: str) -> float:
 
 
 def _box_padding(text: str) -> float:
+    """A padding `BoxConvention` accepts; its own check sets the limits, argparse words the error."""
+    from scenesmith.annotate.box_convention import BoxConvention
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction of the box side in [0, 1], got {text!r}")
-    return value
+        return BoxConvention(padding=float(text)).padding
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction of the box side in [0, 1], got {text!r}"
+        ) from error
 
 
 def _non_negative_int(text: str) -> int:
