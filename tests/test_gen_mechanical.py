@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPoint, Point
 
@@ -85,6 +85,7 @@ def test_parts_are_closed_solids_of_sensible_size(name: str, seed: int) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(name=names, seed=seeds)
+@example(name="debris", seed=236822)  # a nearly coplanar facet: resting on the wrong face of it tipped
 def test_rest_pose_is_stable_and_centred_on_the_footprint(name: str, seed: int) -> None:
     item = make(name, seed)
     mesh = solid(item)

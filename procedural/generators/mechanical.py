@@ -91,8 +91,11 @@ def stable_rest(mesh: trimesh.Trimesh, down_hint: tuple[float, float, float]) ->
         triangles = hull.triangles[group]
         projected = centre - ((centre - triangles[0, 0]) @ normal) * normal
         bary = trimesh.triangles.points_to_barycentric(triangles, np.repeat([projected], len(group), 0))
-        if np.any(np.all(bary >= -1e-9, axis=1)):
-            best, best_dot = normal, dot
+        holding = np.flatnonzero(np.all(bary >= -1e-9, axis=1))
+        if len(holding):
+            # Rest on the face under the centre of mass: a facet's faces are only nearly coplanar,
+            # and laid on another of its faces the part would touch down on three points that miss it.
+            best, best_dot = hull.face_normals[group[holding[0]]], dot
     if best is None:  # only numerically degenerate hulls get here
         best = hint
     return trimesh.geometry.align_vectors(best, [0.0, 0.0, -1.0])[:3, :3]
