@@ -1,3 +1,3 @@
 """Built-in adapter methods: importing this module registers each of them (see adapter.register)."""
 
-from scenesmith.domain_adapt import cut, cyclegan, fda, histogram, sensor_fit  # noqa: F401
+from scenesmith.domain_adapt import fda, histogram, learned_methods, sensor_fit  # noqa: F401

@@ -1,7 +1,7 @@
 """The training loop shared by the learned translators (CycleGAN, CUT): resumable and reproducible.
 
-Why shared: the two methods differ only in their networks and generator loss (`cyclegan.py`,
-`cut.py` hold those). Everything else is the same — unpaired random crops held in memory, Adam with
+Why shared: the two methods differ only in their networks and generator loss (`cyclegan_train.py`,
+`cut_train.py` hold those). Everything else is the same — unpaired random crops held in memory, Adam with
 a constant rate for the first half of `steps` and a linear decay to 0 over the second (the CycleGAN
 schedule), a loss log, checkpoints and resuming.
 
