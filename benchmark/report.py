@@ -285,6 +285,17 @@ def _synthetic_line(synthetic: dict | None) -> str:
     )
 
 
+def _copied_lines(arms: dict[str, dict]) -> list[str]:
+    """Name the runs copied from another run folder (`--real-arms-from`) rather than trained in this one."""
+    sources: dict[str, list[str]] = {}
+    for name, arm in arms.items():
+        for seed in arm["seeds"]:
+            if seed.get("copied_from"):
+                folder = str(Path(seed["copied_from"]).parents[2])
+                sources.setdefault(folder, []).append(f"{name} seed {seed['seed']}")
+    return [f"Copied, not retrained here, from `{src}`: {', '.join(runs)}." for src, runs in sources.items()]
+
+
 def budget_warnings(arms: dict[str, dict]) -> list[str]:
     """Say so when the numbers cannot carry a claim: arms cut off by the step cap, or a subset beating all."""
     warnings = []
@@ -357,6 +368,7 @@ def markdown(report: dict) -> str:
         f"Real: pool {report['real_pool_images']} train images, validation {report['real_val_images']}, "
         f"test {report['real_test_images']}; seeds {report['seeds']}; machine: {report['machine']}.",
         f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`.",
+        *_copied_lines(report["arms"]),
         "",
         "| arm | real labelled imgs | mAP@[.5:.95] | mAP@.5 | die mAP | die AP50 | ratio to real-100% (mAP) "
         "| real val mAP | steps | train s |",

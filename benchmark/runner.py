@@ -27,6 +27,7 @@ from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
 from scenesmith.benchmark.evaluate import evaluate
 from scenesmith.benchmark.model import ARCHITECTURE
+from scenesmith.benchmark.reuse import copied_from, copy_real_runs
 from scenesmith.benchmark.schedule import run_shared
 from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
 from scenesmith.benchmark.train import TrainConfig, load_best, pick_device, predict, train_arm
@@ -56,6 +57,8 @@ class BenchmarkConfig:
     adapters: tuple[Path, ...] = ()
     # How synthetic boxes are drawn for training (real labels are what they are): see box_convention.
     synthetic_boxes: BoxConvention = BoxConvention()
+    # An earlier run folder whose finished real-only runs are copied instead of retrained (see reuse.py).
+    real_arms_from: Path | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
@@ -147,7 +150,7 @@ def _check_run_folder(out: Path, fingerprint: dict) -> None:
 def _fingerprint(config: BenchmarkConfig) -> dict:
     data = asdict(config)
     # May change between resumed invocations; an adapter's identity is in its adapted set's cache key.
-    for key in ("out", "arms", "sweep", "seeds", "device", "adapters", "synthetic_boxes"):
+    for key in ("out", "arms", "sweep", "seeds", "device", "adapters", "synthetic_boxes", "real_arms_from"):
         data.pop(key)
     # Only a non-exact convention is recorded, so run folders from before the option still resume.
     if not config.synthetic_boxes.exact:
@@ -166,7 +169,8 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
 def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
-    _check_run_folder(out, _fingerprint(config))
+    fingerprint = _fingerprint(config)
+    _check_run_folder(out, fingerprint)
     device = pick_device(config.device)
     real_train, real_test = _load_real(config)
     pool_ids, val_ids = split_validation(real_train.image_ids, config.val_count, config.split_seed)
@@ -184,6 +188,10 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
             raise UserError(f"unknown arm(s) {sorted(unknown)}; known: {[a.name for a in arms]}")
         needed = set(config.arms) | {a.pretrained for a in arms if a.name in config.arms and a.pretrained}
         arms = [a for a in arms if a.name in needed]
+    if config.real_arms_from is not None:
+        real_only = [a.name for a in arms if a.source == "real" and a.pretrained is None]
+        copied = copy_real_runs(config.real_arms_from, out, fingerprint, real_only, config.seeds)
+        print(f"copied {len(copied)} finished real-only runs from {config.real_arms_from}", *copied)
     sources: dict[str, tuple[DetectionSet, DetectionSet, dict]] = {}
     if any(a.source == "synthetic" for a in arms):
         sources["synthetic"] = _synthetic_set(config.scene, config)
@@ -293,6 +301,7 @@ def _run_arm(
         "best_val_map": result["best_val_map"],
         "train_seconds": result["train_seconds"],
         "stopped_by": "step_cap" if result["steps"] >= config.train.max_steps else "early_stopping",
+        "copied_from": copied_from(run_dir),
         "wall_seconds_this_call": time.perf_counter() - started,
         "curve": result["curve"],
         "test": test,

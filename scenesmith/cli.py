@@ -324,6 +324,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         device=args.device,
         adapters=tuple(Path(a) for a in args.adapters),
         synthetic_boxes=BoxConvention(square=args.synthetic_square_boxes, padding=args.synthetic_box_padding),
+        real_arms_from=Path(args.real_arms_from) if args.real_arms_from else None,
         train=train,
     )
     command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
@@ -376,6 +377,12 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         type=_box_padding,
         default=0.0,
         help="grow each synthetic box side by this fraction on both ends (match the real labels' margin)",
+    )
+    p.add_argument(
+        "--real-arms-from",
+        metavar="RUN",
+        help="copy the finished real-only runs (real_100, real_10, ...) of an earlier run folder instead of "
+        "retraining them; its settings must match except the synthetic ones (scene rules, render, boxes)",
     )
     p.add_argument(
         "--control-scene",

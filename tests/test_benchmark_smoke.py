@@ -175,6 +175,36 @@ def test_changed_settings_in_the_same_run_folder_are_refused(
     assert "different settings (train)" in capsys.readouterr().err
 
 
+def test_a_rules_iteration_copies_the_real_only_runs_instead_of_retraining(
+    run: tuple[Path, list[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, args = run
+    monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))  # the shared cache keeps one set
+    iteration = [*args, "--set", "objects.dice.count=2", "--real-arms-from", str(out)]
+    iteration[iteration.index("--out") + 1] = str(tmp_path / "iteration")
+    iteration[iteration.index("--sweep")] = "--arms=real_100,real_10,synthetic_only"
+    assert run_cli(iteration) == 0
+    report = json.loads((tmp_path / "iteration" / "report.json").read_text())
+    original = json.loads((out / "report.json").read_text())
+    for arm in ("real_100", "real_10"):
+        assert report["arms"][arm]["map"]["values"] == original["arms"][arm]["map"]["values"]
+        assert all(seed["copied_from"] for seed in report["arms"][arm]["seeds"])
+    assert not any(seed["copied_from"] for seed in report["arms"]["synthetic_only"]["seeds"])
+    assert report["synthetic"]["folder"] != original["synthetic"]["folder"]  # another rendered set
+    markdown = (tmp_path / "iteration" / "report.md").read_text()
+    assert f"Copied, not retrained here, from `{out.resolve()}`: real_100 seed 0" in markdown
+
+    other_schedule = [*iteration]
+    other_schedule[other_schedule.index("--max-steps") + 1] = "3"
+    other_schedule[other_schedule.index("--out") + 1] = str(tmp_path / "other")
+    capsys.readouterr()
+    assert run_cli(other_schedule) == 2
+    assert "other settings (train); only the synthetic settings may differ" in capsys.readouterr().err
+
+
 def test_real_data_without_split_gives_a_clear_error(
     real_coco: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

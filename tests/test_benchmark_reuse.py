@@ -1,0 +1,60 @@
+"""Copying real-only runs between run folders: only finished runs, never over this folder's own, and
+only from a folder whose settings differ in synthetic ones alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scenesmith.benchmark.reuse import copied_from, copy_real_runs
+from scenesmith.errors import UserError
+
+SETTINGS = {
+    "train": {"max_steps": 6000},
+    "split_seed": 0,
+    "scene": "dice_tray",
+    "synthetic_sets": {"scene": "a"},
+}
+
+
+def _run_folder(root: Path, settings: dict, finished: list[str], unfinished: list[str]) -> Path:
+    root.mkdir(parents=True)
+    (root / "config.json").write_text(json.dumps(settings))
+    for run in finished + unfinished:
+        (root / "arms" / run).mkdir(parents=True)
+        (root / "arms" / run / "best.pt").write_bytes(run.encode())
+    for run in finished:
+        (root / "arms" / run / "result.json").write_text(json.dumps({"run": run}))
+    return root
+
+
+def test_only_finished_runs_missing_here_are_copied_and_marked(tmp_path: Path) -> None:
+    source = _run_folder(tmp_path / "old", SETTINGS, ["real_100/seed0", "real_100/seed1"], ["real_100/seed2"])
+    iteration = {**SETTINGS, "scene": "dice_tray_v5", "synthetic_sets": {"scene": "b"}}
+    out = _run_folder(tmp_path / "new", iteration, ["real_100/seed1"], [])
+    (out / "arms" / "real_100" / "seed1" / "best.pt").write_bytes(b"trained here")
+
+    copied = copy_real_runs(source, out, iteration, ["real_100"], seeds=3)
+
+    assert copied == ["real_100/seed0"]
+    seed0 = out / "arms" / "real_100" / "seed0"
+    assert (seed0 / "best.pt").read_bytes() == b"real_100/seed0"
+    assert copied_from(seed0) == str((source / "arms" / "real_100" / "seed0").resolve())
+    assert (out / "arms" / "real_100" / "seed1" / "best.pt").read_bytes() == b"trained here"
+    assert copied_from(out / "arms" / "real_100" / "seed1") is None
+    assert not (out / "arms" / "real_100" / "seed2").exists()  # unfinished there: trained here
+    assert not [p for p in (out / "arms" / "real_100").iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_a_folder_with_other_real_settings_is_refused_by_name(tmp_path: Path) -> None:
+    source = _run_folder(tmp_path / "old", SETTINGS, ["real_100/seed0"], [])
+    other = {**SETTINGS, "train": {"max_steps": 12000}}
+    with pytest.raises(UserError, match=r"other settings \(train\)"):
+        copy_real_runs(source, tmp_path / "new", other, ["real_100"], seeds=1)
+
+
+def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not a benchmark run folder"):
+        copy_real_runs(tmp_path, tmp_path / "new", SETTINGS, ["real_100"], seeds=1)
