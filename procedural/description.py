@@ -32,9 +32,10 @@ class Material:
     pattern_strength: float = 0.0
     pattern_scale: float = 30.0
     secondary_color: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    # 'marble' (distorted noise veins), 'noise' (soft blotches), 'wood' (rings), 'speckle'
-    # (fine dots: felt, concrete, soil), 'stripes' (painted markings).
-    pattern: Literal["marble", "noise", "wood", "speckle", "stripes"] = "marble"
+    # 'marble' (distorted noise, a soft cloudy mix), 'swirl' (thin sharp veins of the secondary
+    # colour: swirled acrylic), 'noise' (soft blotches), 'wood' (rings), 'speckle' (fine dots: felt,
+    # concrete, soil), 'stripes' (painted markings).
+    pattern: Literal["marble", "swirl", "noise", "wood", "speckle", "stripes"] = "marble"
     # Wear and dirt, 0..1: darker, rougher grime in a noise mask (and on edges for wear).
     dirt: float = 0.0
     wear: float = 0.0

@@ -71,7 +71,7 @@ class MaterialRule(Rule):
     specular: Fraction = 0.5
     transmission: Fraction = 0.0
     coat: Fraction = 0.0
-    pattern: choice_of("marble", "noise", "wood", "speckle", "stripes") = "marble"
+    pattern: choice_of("marble", "swirl", "noise", "wood", "speckle", "stripes") = "marble"
     pattern_strength: Fraction = 0.0
     pattern_scale: number(minimum=0.01, maximum=10000) = 30.0
     secondary_color: Color = "#ffffff"

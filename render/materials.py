@@ -22,6 +22,11 @@ from scenesmith.procedural.description import Material
 # Marble: fine noise detail plus strong domain distortion gives veining rather than blobs.
 NOISE_DETAIL = 6.0
 NOISE_DISTORTION = 2.0
+# Swirl: the same distorted noise, but only a thin band around one level set takes the secondary
+# colour at full strength (sharp, contrasting veins, like swirled acrylic dice). Half-width of the
+# band in noise units, and the inner fraction of it that is solid.
+SWIRL_HALF_WIDTH = 0.04
+SWIRL_SOLID = 0.4
 # Cycles' Wave texture uses phase n = 20·(scale·x), i.e. 20/(2π) cycles per unit of `Scale`;
 # multiplying cycles-per-metre by this factor gives the node's Scale.
 WAVE_SCALE_PER_CYCLE = 2.0 * math.pi / 20.0
@@ -110,6 +115,11 @@ class _Graph:
 def _pattern_factor(g: _Graph, pattern: str, scale: float) -> Any:
     """0..1 factor socket for `pattern` at `scale` cycles per metre (object space)."""
     co = g.coords("Object")
+    if pattern == "swirl":
+        n = g.node("ShaderNodeTexNoise", Scale=scale, Detail=NOISE_DETAIL, Distortion=NOISE_DISTORTION)
+        g.link(co, n.inputs["Vector"])
+        offset = g.math("ABSOLUTE", g.math("SUBTRACT", n.outputs["Fac"], 0.5), 0.0)
+        return g.map_range(offset, SWIRL_HALF_WIDTH, SWIRL_HALF_WIDTH * SWIRL_SOLID)
     if pattern in ("marble", "noise"):
         if pattern == "marble":
             n = g.node("ShaderNodeTexNoise", Scale=scale, Detail=NOISE_DETAIL, Distortion=NOISE_DISTORTION)

@@ -13,7 +13,7 @@ from scenesmith.procedural.description import Camera, Light, SceneDescription, S
 from scenesmith.render.sensor import validate_effects
 
 _LIGHT_KINDS = ("point", "area", "sun")
-_PATTERNS = ("marble", "noise", "wood", "speckle", "stripes")
+_PATTERNS = ("marble", "swirl", "noise", "wood", "speckle", "stripes")
 
 
 def _finite_vec(value: object, n: int, what: str) -> np.ndarray:

@@ -102,7 +102,7 @@ def renderer():
 
 
 # ---------------------------------------------------------------------------- patterns
-@pytest.mark.parametrize("pattern", ["marble", "noise", "wood", "speckle", "stripes"])
+@pytest.mark.parametrize("pattern", ["marble", "swirl", "noise", "wood", "speckle", "stripes"])
 def test_each_pattern_varies_the_colour(renderer: BlenderRenderer, pattern: str) -> None:
     cam = top_down_camera()
     flat = renderer.render(scene(cam, [plate(GREY)])).rgb.astype(float)
@@ -114,6 +114,26 @@ def test_each_pattern_varies_the_colour(renderer: BlenderRenderer, pattern: str)
     # The secondary red varies across the plate (a pattern, not a uniform tint).
     redness = rgb[..., 0] - rgb[..., 2]
     assert redness.std() > 8, pattern
+
+
+def test_swirl_is_thin_full_strength_veins_on_the_base_colour(renderer: BlenderRenderer) -> None:
+    """Swirled dice: most of the surface keeps its colour and veins are the pure secondary colour;
+    marble at the same strength is a soft mix instead (no pixel keeps the base colour)."""
+    cam = top_down_camera()
+
+    def redness(pattern: str) -> np.ndarray:
+        mat = dataclasses.replace(
+            GREY, pattern=pattern, pattern_strength=1.0, pattern_scale=1.5, secondary_color=(0.9, 0.05, 0.05)
+        )
+        rgb = renderer.render(scene(cam, [plate(mat)])).rgb.astype(float)
+        return rgb[..., 0] - rgb[..., 2]  # 0 on the grey base, highest on the pure red
+
+    swirl, marble = redness("swirl"), redness("marble")
+    pure = swirl.max()
+    assert 0.05 < (swirl > 0.5 * pure).mean() < 0.5
+    assert (swirl < 10).mean() > 0.4
+    assert (marble < 10).mean() < 0.05
+    assert marble.max() < 0.8 * pure
 
 
 def test_stripes_frequency_is_cycles_per_metre(renderer: BlenderRenderer) -> None:
