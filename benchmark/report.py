@@ -358,6 +358,15 @@ def _reading_tables(report: dict) -> list[str]:
     return lines
 
 
+def _finetune_lines(report: dict) -> list[str]:
+    """Say when fine-tunes trained at another learning rate than the pretrainings (absent: the same)."""
+    rate = report.get("finetune_learning_rate")
+    if rate is None:
+        return []
+    pretraining = report["train_config"]["learning_rate"]
+    return [f"Fine-tunes: learning rate {rate:g} (pretrainings: {pretraining:g})."]
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# Sim-to-real benchmark: {report['scene']} on {report['real']}",
@@ -368,6 +377,7 @@ def markdown(report: dict) -> str:
         f"Real: pool {report['real_pool_images']} train images, validation {report['real_val_images']}, "
         f"test {report['real_test_images']}; seeds {report['seeds']}; machine: {report['machine']}.",
         f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`.",
+        *_finetune_lines(report),
         *_copied_lines(report["arms"]),
         "",
         "| arm | real labelled imgs | mAP@[.5:.95] | mAP@.5 | die mAP | die AP50 | ratio to real-100% (mAP) "

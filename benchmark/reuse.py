@@ -31,6 +31,7 @@ SYNTHETIC_SETTINGS = frozenset(
         "control_scene",
         "synthetic_boxes",
         "synthetic_sets",
+        "finetune_learning_rate",  # only arms that start from a (synthetic or control) pretraining use it
     }
 )
 PROVENANCE = "copied_from.json"

@@ -13,7 +13,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -59,6 +59,10 @@ class BenchmarkConfig:
     synthetic_boxes: BoxConvention = BoxConvention()
     # An earlier run folder whose finished real-only runs are copied instead of retrained (see reuse.py).
     real_arms_from: Path | None = None
+    # Learning rate of the fine-tunes (arms that start from a pretraining); None: the pretraining's.
+    # Why separate: 16 real photos at the pretraining's rate overwrite the pretraining within a few
+    # hundred steps (benchmark/results/dice_iterations.md).
+    finetune_learning_rate: float | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
@@ -155,6 +159,8 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
     # Only a non-exact convention is recorded, so run folders from before the option still resume.
     if not config.synthetic_boxes.exact:
         data["synthetic_boxes"] = asdict(config.synthetic_boxes)
+    if data.pop("finetune_learning_rate") is not None:
+        data["finetune_learning_rate"] = config.finetune_learning_rate
     # The rules themselves, not just the scene's name: editing the YAML between two invocations would
     # otherwise pretrain later arms on a new set and report them beside arms from the old one.
     data["detector"] = ARCHITECTURE  # a head change makes old checkpoints a different experiment
@@ -229,6 +235,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "adapted": {k: v[2] for k, v in sources.items() if k.startswith("adapted:")},
         "detector": ARCHITECTURE,
         "train_config": asdict(config.train),
+        "finetune_learning_rate": config.finetune_learning_rate,
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,
         "arms": summary,
@@ -257,6 +264,13 @@ def _arm_info(
     }
 
 
+def arm_train_config(arm: Arm, config: BenchmarkConfig) -> TrainConfig:
+    """The training settings of one arm: a fine-tune takes `finetune_learning_rate` when it is set."""
+    if arm.pretrained and config.finetune_learning_rate is not None:
+        return replace(config.train, learning_rate=config.finetune_learning_rate)
+    return config.train
+
+
 def _run_arm(
     arm: Arm,
     seed: int,
@@ -278,7 +292,7 @@ def _run_arm(
     result = train_arm(
         train_set,
         val_set,
-        config.train,
+        arm_train_config(arm, config),
         seed * 1000 + 17,
         run_dir,
         init,

@@ -325,6 +325,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         adapters=tuple(Path(a) for a in args.adapters),
         synthetic_boxes=BoxConvention(square=args.synthetic_square_boxes, padding=args.synthetic_box_padding),
         real_arms_from=Path(args.real_arms_from) if args.real_arms_from else None,
+        finetune_learning_rate=args.finetune_learning_rate,
         train=train,
     )
     command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
@@ -383,6 +384,12 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         metavar="RUN",
         help="copy the finished real-only runs (real_100, real_10, ...) of an earlier run folder instead of "
         "retraining them; its settings must match except the synthetic ones (scene rules, render, boxes)",
+    )
+    p.add_argument(
+        "--finetune-learning-rate",
+        type=_positive_float,
+        metavar="LR",
+        help="learning rate of the arms that fine-tune a pretraining (default: the pretraining's)",
     )
     p.add_argument(
         "--control-scene",

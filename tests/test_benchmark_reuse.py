@@ -58,3 +58,10 @@ def test_a_folder_with_other_real_settings_is_refused_by_name(tmp_path: Path) ->
 def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a benchmark run folder"):
         copy_real_runs(tmp_path, tmp_path / "new", SETTINGS, ["real_100"], seeds=1)
+
+
+def test_a_folder_with_another_finetune_learning_rate_still_lends_its_real_runs(tmp_path: Path) -> None:
+    """Real-only arms start from scratch: the fine-tunes' learning rate never reaches them."""
+    source = _run_folder(tmp_path / "old", SETTINGS, ["real_10/seed0"], [])
+    recipe = {**SETTINGS, "finetune_learning_rate": 0.0005}
+    assert copy_real_runs(source, tmp_path / "new", recipe, ["real_10"], seeds=1) == ["real_10/seed0"]

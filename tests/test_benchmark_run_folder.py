@@ -11,6 +11,7 @@ import pytest
 
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.benchmark import runner
+from scenesmith.benchmark.arms import plan
 from scenesmith.benchmark.runner import BenchmarkConfig, _check_run_folder, _fingerprint
 from scenesmith.errors import UserError
 
@@ -62,3 +63,19 @@ def test_a_box_convention_is_part_of_the_run_and_exact_boxes_keep_old_folders_re
     assert _fingerprint(padded)["synthetic_boxes"] == {"square": True, "padding": 0.08}
     with pytest.raises(UserError, match=r"different settings \(synthetic_boxes\)"):
         _check_run_folder(tmp_path, _fingerprint(padded))
+
+
+def test_a_finetune_learning_rate_is_part_of_the_run_and_applies_to_fine_tunes_only(tmp_path: Path) -> None:
+    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, control_scene=None)
+    assert "finetune_learning_rate" not in _fingerprint(same)  # folders written before the option match
+    _check_run_folder(tmp_path, _fingerprint(same))
+
+    slower = replace(same, finetune_learning_rate=0.0005)
+    with pytest.raises(UserError, match=r"different settings \(finetune_learning_rate\)"):
+        _check_run_folder(tmp_path, _fingerprint(slower))
+    arms = {arm.name: arm for arm in plan(control=True, sweep=False)}
+    assert runner.arm_train_config(arms["synthetic_to_10"], slower).learning_rate == 0.0005
+    assert runner.arm_train_config(arms["control_to_10"], slower).learning_rate == 0.0005
+    for pretraining_or_real in ("synthetic_only", "control_only", "real_10", "real_100"):
+        assert runner.arm_train_config(arms[pretraining_or_real], slower) == same.train
+    assert runner.arm_train_config(arms["synthetic_to_10"], same) == same.train

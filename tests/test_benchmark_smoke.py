@@ -205,6 +205,29 @@ def test_a_rules_iteration_copies_the_real_only_runs_instead_of_retraining(
     assert "other settings (train); only the synthetic settings may differ" in capsys.readouterr().err
 
 
+def test_a_finetune_learning_rate_trains_only_the_fine_tunes_at_that_rate(
+    run: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, args = run
+    monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
+    recipe = [*args, "--finetune-learning-rate", "0.0005", "--real-arms-from", str(out)]
+    recipe[recipe.index("--out") + 1] = str(tmp_path / "recipe")
+    recipe[recipe.index("--sweep")] = "--arms=real_10,synthetic_only,synthetic_to_10"
+    assert run_cli(recipe) == 0
+    arms = tmp_path / "recipe" / "arms"
+    rate = {
+        arm: json.loads((arms / arm / "seed0" / "result.json").read_text())["config"]["learning_rate"]
+        for arm in ("real_10", "synthetic_only", "synthetic_to_10")
+    }
+    default = json.loads((out / "report.json").read_text())["train_config"]["learning_rate"]
+    assert rate == {"real_10": default, "synthetic_only": default, "synthetic_to_10": 0.0005}
+    report = json.loads((tmp_path / "recipe" / "report.json").read_text())
+    assert report["finetune_learning_rate"] == 0.0005
+    assert all(seed["copied_from"] for seed in report["arms"]["real_10"]["seeds"])  # real runs lent
+    markdown = (tmp_path / "recipe" / "report.md").read_text()
+    assert f"Fine-tunes: learning rate 0.0005 (pretrainings: {default:g})." in markdown
+
+
 def test_real_data_without_split_gives_a_clear_error(
     real_coco: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
