@@ -159,8 +159,8 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
     # Only a non-exact convention is recorded, so run folders from before the option still resume.
     if not config.synthetic_boxes.exact:
         data["synthetic_boxes"] = asdict(config.synthetic_boxes)
-    if data.pop("finetune_learning_rate") is not None:
-        data["finetune_learning_rate"] = config.finetune_learning_rate
+    if config.finetune_learning_rate is None:  # likewise recorded only when given
+        data.pop("finetune_learning_rate")
     # The rules themselves, not just the scene's name: editing the YAML between two invocations would
     # otherwise pretrain later arms on a new set and report them beside arms from the old one.
     data["detector"] = ARCHITECTURE  # a head change makes old checkpoints a different experiment

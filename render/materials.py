@@ -112,22 +112,26 @@ class _Graph:
         return _socket(n.outputs, "Result_Float")
 
 
+def _distorted_noise(g: _Graph, scale: float) -> Any:
+    """Marble's noise factor (≈ 0.5 on average): the veined field that marble and swirl both read."""
+    n = g.node("ShaderNodeTexNoise", Scale=scale, Detail=NOISE_DETAIL, Distortion=NOISE_DISTORTION)
+    g.link(g.coords("Object"), n.inputs["Vector"])
+    return n.outputs["Fac"]
+
+
 def _pattern_factor(g: _Graph, pattern: str, scale: float) -> Any:
     """0..1 factor socket for `pattern` at `scale` cycles per metre (object space)."""
     co = g.coords("Object")
+    if pattern == "marble":
+        return _distorted_noise(g, scale)
     if pattern == "swirl":
-        n = g.node("ShaderNodeTexNoise", Scale=scale, Detail=NOISE_DETAIL, Distortion=NOISE_DISTORTION)
-        g.link(co, n.inputs["Vector"])
-        offset = g.math("ABSOLUTE", g.math("SUBTRACT", n.outputs["Fac"], 0.5), 0.0)
+        offset = g.math("ABSOLUTE", g.math("SUBTRACT", _distorted_noise(g, scale), 0.5), 0.0)
         return g.map_range(offset, SWIRL_HALF_WIDTH, SWIRL_HALF_WIDTH * SWIRL_SOLID)
-    if pattern in ("marble", "noise"):
-        if pattern == "marble":
-            n = g.node("ShaderNodeTexNoise", Scale=scale, Detail=NOISE_DETAIL, Distortion=NOISE_DISTORTION)
-        else:
-            n = g.node("ShaderNodeTexNoise", Scale=scale, Detail=2.0, Distortion=0.0)
+    if pattern == "noise":
+        n = g.node("ShaderNodeTexNoise", Scale=scale, Detail=2.0, Distortion=0.0)
         g.link(co, n.inputs["Vector"])
         # Noise factors cluster around 0.5; stretching 0.3..0.7 gives soft but visible blotches.
-        return n.outputs["Fac"] if pattern == "marble" else g.map_range(n.outputs["Fac"], 0.3, 0.7)
+        return g.map_range(n.outputs["Fac"], 0.3, 0.7)
     if pattern == "speckle":
         n = g.node("ShaderNodeTexVoronoi", {"feature": "F1", "distance": "EUCLIDEAN"}, Scale=scale)
         g.link(co, n.inputs["Vector"])
