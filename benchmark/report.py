@@ -286,7 +286,7 @@ def _synthetic_line(synthetic: dict | None) -> str:
 
 
 def _copied_lines(arms: dict[str, dict]) -> list[str]:
-    """Name the runs copied from another run folder (`--real-arms-from`) rather than trained in this one."""
+    """Name the runs lent by another folder (`--real-arms-from`, `--pretrainings-from`), not trained here."""
     sources: dict[str, list[str]] = {}
     for name, arm in arms.items():
         for seed in arm["seeds"]:

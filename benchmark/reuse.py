@@ -1,10 +1,15 @@
-"""Finished real-only runs copied from an earlier run folder: a scene-rules iteration need not retrain them.
+"""Finished runs copied from an earlier run folder when they are the same experiment there and here.
 
-Why this is sound: a real-only arm never sees a synthetic image. Its training images (the seed's draw
-from the real pool), initial weights and schedule depend only on the settings outside the synthetic
-ones, so when two run folders agree on everything else, seed k of `real_100` is the same experiment in
-both. Real-100% is the slowest arm (about an hour a seed on two cores), and a rules iteration changes
-the synthetic set only; copying keeps its ratios on the very same denominator runs.
+Two kinds of run can be lent:
+- Real-only runs (`--real-arms-from`): they never see a synthetic image. Their training images (the
+  seed's draw from the real pool), initial weights and schedule depend only on the settings outside the
+  synthetic ones, so when two folders agree on everything else, seed k of `real_100` is the same
+  experiment in both. Real-100% is the slowest arm (about an hour a seed on two cores), and a rules
+  iteration changes the synthetic set only; copying keeps its ratios on the very same denominator runs.
+- Pretrainings (`--pretrainings-from`): `synthetic_only` and `control_only` train on a rendered set
+  named by its rules hash in the fingerprint, so only the fine-tune settings may differ. A fine-tune
+  recipe trial then trains the fine-tunes alone (synthetic-only is about 35 minutes a seed).
+  Adapted pretrainings are not lent: their adapter's identity is not part of the fingerprint.
 
 Each copy carries `copied_from.json`, so the report can say which runs were not trained in this folder.
 """
@@ -14,13 +19,16 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from scenesmith.annotate.atomic import atomic_write_json
 from scenesmith.errors import UserError
 
-# Fingerprint keys that only the synthetic arms depend on (see runner._fingerprint).
-SYNTHETIC_SETTINGS = frozenset(
+# Fingerprint keys that only the fine-tunes (arms that start from a pretraining) depend on.
+FINETUNE_SETTINGS = frozenset({"finetune_learning_rate"})
+# Fingerprint keys that only the synthetic arms and the fine-tunes depend on (see runner._fingerprint).
+SYNTHETIC_SETTINGS = FINETUNE_SETTINGS | frozenset(
     {
         "scene",
         "synthetic",
@@ -31,27 +39,61 @@ SYNTHETIC_SETTINGS = frozenset(
         "control_scene",
         "synthetic_boxes",
         "synthetic_sets",
-        "finetune_learning_rate",  # only arms that start from a (synthetic or control) pretraining use it
     }
 )
+# Pretraining arms whose training data the fingerprint names (its synthetic_sets rules hashes).
+LENDABLE_PRETRAININGS = frozenset({"synthetic_only", "control_only"})
 PROVENANCE = "copied_from.json"
 
 
+@dataclass(frozen=True)
+class Lending:
+    """One kind of run another folder may lend: the flag that asks for it and what may differ."""
+
+    flag: str
+    runs: str
+    may_differ: frozenset[str]
+    differ_words: str
+
+
+REAL_ONLY = Lending("--real-arms-from", "real-only arms", SYNTHETIC_SETTINGS, "the synthetic settings")
+PRETRAININGS = Lending("--pretrainings-from", "pretrainings", FINETUNE_SETTINGS, "the fine-tune settings")
+
+
 def copy_real_runs(source: Path, out: Path, fingerprint: dict, arm_names: list[str], seeds: int) -> list[str]:
+    """Copy the finished real-only runs `out` lacks (see `copy_runs`)."""
+    return copy_runs(REAL_ONLY, source, out, fingerprint, arm_names, seeds)
+
+
+def copy_pretrainings(
+    source: Path, out: Path, fingerprint: dict, arm_names: list[str], seeds: int
+) -> list[str]:
+    """Copy the finished pretrainings among `arm_names` that `out` lacks (see `copy_runs`).
+
+    Only LENDABLE_PRETRAININGS are considered; any other arm is trained in this folder.
+    """
+    lendable = [name for name in arm_names if name in LENDABLE_PRETRAININGS]
+    return copy_runs(PRETRAININGS, source, out, fingerprint, lendable, seeds)
+
+
+def copy_runs(
+    lending: Lending, source: Path, out: Path, fingerprint: dict, arm_names: list[str], seeds: int
+) -> list[str]:
     """Copy each finished `source/arms/<arm>/seed<k>` that `out` lacks; return what was copied.
 
-    Refuses a source whose settings differ from `fingerprint` outside SYNTHETIC_SETTINGS. Unfinished
+    Refuses a source whose settings differ from `fingerprint` outside `lending.may_differ`. Unfinished
     source runs are left alone: this folder trains them itself.
     """
     config_path = source / "config.json"
     if not config_path.is_file():
-        raise UserError(f"--real-arms-from {source}: not a benchmark run folder (no config.json)")
-    theirs, ours = _real_settings(json.loads(config_path.read_text())), _real_settings(fingerprint)
+        raise UserError(f"{lending.flag} {source}: not a benchmark run folder (no config.json)")
+    theirs = _settings_outside(json.loads(config_path.read_text()), lending.may_differ)
+    ours = _settings_outside(fingerprint, lending.may_differ)
     if theirs != ours:
         changed = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise UserError(
-            f"--real-arms-from {source}: its real-only arms were trained with other settings "
-            f"({', '.join(changed)}); only the synthetic settings may differ"
+            f"{lending.flag} {source}: its {lending.runs} were trained with other settings "
+            f"({', '.join(changed)}); only {lending.differ_words} may differ"
         )
     copied = []
     for name in arm_names:
@@ -71,8 +113,8 @@ def copied_from(run_dir: Path) -> str | None:
     return json.loads(path.read_text())["run"] if path.is_file() else None
 
 
-def _real_settings(fingerprint: dict) -> dict:
-    return {k: v for k, v in fingerprint.items() if k not in SYNTHETIC_SETTINGS}
+def _settings_outside(fingerprint: dict, may_differ: frozenset[str]) -> dict:
+    return {k: v for k, v in fingerprint.items() if k not in may_differ}
 
 
 def _copy_whole(origin: Path, target: Path) -> bool:

@@ -27,7 +27,7 @@ from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
 from scenesmith.benchmark.evaluate import evaluate
 from scenesmith.benchmark.model import ARCHITECTURE
-from scenesmith.benchmark.reuse import copied_from, copy_real_runs
+from scenesmith.benchmark.reuse import copied_from, copy_pretrainings, copy_real_runs
 from scenesmith.benchmark.schedule import run_shared
 from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
 from scenesmith.benchmark.train import TrainConfig, load_best, pick_device, predict, train_arm
@@ -59,6 +59,8 @@ class BenchmarkConfig:
     synthetic_boxes: BoxConvention = BoxConvention()
     # An earlier run folder whose finished real-only runs are copied instead of retrained (see reuse.py).
     real_arms_from: Path | None = None
+    # An earlier run folder whose finished pretrainings are copied (only fine-tune settings may differ).
+    pretrainings_from: Path | None = None
     # Learning rate of the fine-tunes (arms that start from a pretraining); None: the pretraining's.
     # Why separate: 16 real photos at the pretraining's rate overwrite the pretraining within a few
     # hundred steps (benchmark/results/dice_iterations.md).
@@ -154,7 +156,17 @@ def _check_run_folder(out: Path, fingerprint: dict) -> None:
 def _fingerprint(config: BenchmarkConfig) -> dict:
     data = asdict(config)
     # May change between resumed invocations; an adapter's identity is in its adapted set's cache key.
-    for key in ("out", "arms", "sweep", "seeds", "device", "adapters", "synthetic_boxes", "real_arms_from"):
+    for key in (
+        "out",
+        "arms",
+        "sweep",
+        "seeds",
+        "device",
+        "adapters",
+        "synthetic_boxes",
+        "real_arms_from",
+        "pretrainings_from",
+    ):
         data.pop(key)
     # Only a non-exact convention is recorded, so run folders from before the option still resume.
     if not config.synthetic_boxes.exact:
@@ -198,6 +210,10 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         real_only = [a.name for a in arms if a.source == "real" and a.pretrained is None]
         copied = copy_real_runs(config.real_arms_from, out, fingerprint, real_only, config.seeds)
         print(f"copied {len(copied)} finished real-only runs from {config.real_arms_from}", *copied)
+    if config.pretrainings_from is not None:
+        pretrainings = [a.name for a in arms if a.source != "real" and a.pretrained is None]
+        copied = copy_pretrainings(config.pretrainings_from, out, fingerprint, pretrainings, config.seeds)
+        print(f"copied {len(copied)} finished pretrainings from {config.pretrainings_from}", *copied)
     sources: dict[str, tuple[DetectionSet, DetectionSet, dict]] = {}
     if any(a.source == "synthetic" for a in arms):
         sources["synthetic"] = _synthetic_set(config.scene, config)

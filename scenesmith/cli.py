@@ -325,6 +325,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         adapters=tuple(Path(a) for a in args.adapters),
         synthetic_boxes=BoxConvention(square=args.synthetic_square_boxes, padding=args.synthetic_box_padding),
         real_arms_from=Path(args.real_arms_from) if args.real_arms_from else None,
+        pretrainings_from=Path(args.pretrainings_from) if args.pretrainings_from else None,
         finetune_learning_rate=args.finetune_learning_rate,
         train=train,
     )
@@ -384,6 +385,12 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         metavar="RUN",
         help="copy the finished real-only runs (real_100, real_10, ...) of an earlier run folder instead of "
         "retraining them; its settings must match except the synthetic ones (scene rules, render, boxes)",
+    )
+    p.add_argument(
+        "--pretrainings-from",
+        metavar="RUN",
+        help="copy the finished pretrainings (synthetic_only, control_only) of an earlier run folder instead "
+        "of retraining them; its settings must match except the fine-tune ones (--finetune-learning-rate)",
     )
     p.add_argument(
         "--finetune-learning-rate",

@@ -1,5 +1,6 @@
-"""Copying real-only runs between run folders: only finished runs, never over this folder's own, and
-only from a folder whose settings differ in synthetic ones alone."""
+"""Copying runs between run folders: only finished runs, never over this folder's own; real-only runs only
+from a folder whose settings differ in synthetic ones alone, pretrainings only from one whose settings
+differ in fine-tune ones alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scenesmith.benchmark.reuse import copied_from, copy_real_runs
+from scenesmith.benchmark.reuse import copied_from, copy_pretrainings, copy_real_runs
 from scenesmith.errors import UserError
 
 SETTINGS = {
@@ -65,3 +66,24 @@ def test_a_folder_with_another_finetune_learning_rate_still_lends_its_real_runs(
     source = _run_folder(tmp_path / "old", SETTINGS, ["real_10/seed0"], [])
     recipe = {**SETTINGS, "finetune_learning_rate": 0.0005}
     assert copy_real_runs(source, tmp_path / "new", recipe, ["real_10"], seeds=1) == ["real_10/seed0"]
+
+
+def test_pretrainings_are_lent_across_fine_tune_settings_but_adapted_ones_are_not(tmp_path: Path) -> None:
+    runs = ["synthetic_only/seed0", "control_only/seed0", "adapted_fda_only/seed0"]
+    source = _run_folder(tmp_path / "old", SETTINGS, runs, [])
+    recipe = {**SETTINGS, "finetune_learning_rate": 0.0005}
+    names = ["synthetic_only", "control_only", "adapted_fda_only"]
+
+    copied = copy_pretrainings(source, tmp_path / "new", recipe, names, seeds=1)
+
+    assert copied == ["synthetic_only/seed0", "control_only/seed0"]  # an adapter is not named in the settings
+    assert copied_from(tmp_path / "new" / "arms" / "synthetic_only" / "seed0") is not None
+
+
+def test_pretrainings_on_other_scene_rules_are_refused_by_name(tmp_path: Path) -> None:
+    source = _run_folder(tmp_path / "old", SETTINGS, ["synthetic_only/seed0"], [])
+    iteration = {**SETTINGS, "synthetic_sets": {"scene": "b"}}
+    with pytest.raises(
+        UserError, match=r"--pretrainings-from .*other settings \(synthetic_sets\).*fine-tune"
+    ):
+        copy_pretrainings(source, tmp_path / "new", iteration, ["synthetic_only"], seeds=1)

@@ -208,9 +208,11 @@ def test_a_rules_iteration_copies_the_real_only_runs_instead_of_retraining(
 def test_a_finetune_learning_rate_trains_only_the_fine_tunes_at_that_rate(
     run: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A recipe trial borrows the real-only runs and the pretrainings; it trains the fine-tunes alone."""
     out, args = run
     monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
-    recipe = [*args, "--finetune-learning-rate", "0.0005", "--real-arms-from", str(out)]
+    lend = ["--real-arms-from", str(out), "--pretrainings-from", str(out)]
+    recipe = [*args, "--finetune-learning-rate", "0.0005", *lend]
     recipe[recipe.index("--out") + 1] = str(tmp_path / "recipe")
     recipe[recipe.index("--sweep")] = "--arms=real_10,synthetic_only,synthetic_to_10"
     assert run_cli(recipe) == 0
@@ -223,7 +225,11 @@ def test_a_finetune_learning_rate_trains_only_the_fine_tunes_at_that_rate(
     assert rate == {"real_10": default, "synthetic_only": default, "synthetic_to_10": 0.0005}
     report = json.loads((tmp_path / "recipe" / "report.json").read_text())
     assert report["finetune_learning_rate"] == 0.0005
-    assert all(seed["copied_from"] for seed in report["arms"]["real_10"]["seeds"])  # real runs lent
+    original = json.loads((out / "report.json").read_text())
+    for lent in ("real_10", "synthetic_only"):
+        assert all(seed["copied_from"] for seed in report["arms"][lent]["seeds"])
+        assert report["arms"][lent]["map"]["values"] == original["arms"][lent]["map"]["values"]
+    assert not any(seed["copied_from"] for seed in report["arms"]["synthetic_to_10"]["seeds"])
     markdown = (tmp_path / "recipe" / "report.md").read_text()
     assert f"Fine-tunes: learning rate 0.0005 (pretrainings: {default:g})." in markdown
 
