@@ -359,12 +359,17 @@ def _reading_tables(report: dict) -> list[str]:
 
 
 def _finetune_lines(report: dict) -> list[str]:
-    """Say when fine-tunes trained at another learning rate than the pretrainings (absent: the same)."""
-    rate = report.get("finetune_learning_rate")
-    if rate is None:
-        return []
-    pretraining = report["train_config"]["learning_rate"]
-    return [f"Fine-tunes: learning rate {rate:g} (pretrainings: {pretraining:g})."]
+    """Say how the fine-tunes differ from the pretrainings' recipe (nothing when they do not)."""
+    rate, share = report.get("finetune_learning_rate"), report.get("finetune_synthetic_share")
+    parts = []
+    if rate is not None:
+        parts.append(f"learning rate {rate:g} (pretrainings: {report['train_config']['learning_rate']:g})")
+    if share:
+        parts.append(
+            f"{share:.0%} of each batch replayed from the pretraining's synthetic train set "
+            "(not control_to_*: another scene's classes)"
+        )
+    return [f"Fine-tunes: {'; '.join(parts)}."] if parts else []
 
 
 def markdown(report: dict) -> str:

@@ -65,6 +65,10 @@ class BenchmarkConfig:
     # Why separate: 16 real photos at the pretraining's rate overwrite the pretraining within a few
     # hundred steps (benchmark/results/dice_iterations.md).
     finetune_learning_rate: float | None = None
+    # Share of each fine-tune batch drawn from its pretraining's synthetic train set (0: real images only).
+    # Why: replaying the synthetic set keeps what the pretraining learned while the real photos adapt it.
+    # Control fine-tunes never replay: their pretraining set labels another scene's classes.
+    finetune_synthetic_share: float = 0.0
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
@@ -173,6 +177,8 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
         data["synthetic_boxes"] = asdict(config.synthetic_boxes)
     if config.finetune_learning_rate is None:  # likewise recorded only when given
         data.pop("finetune_learning_rate")
+    if not config.finetune_synthetic_share:
+        data.pop("finetune_synthetic_share")
     # The rules themselves, not just the scene's name: editing the YAML between two invocations would
     # otherwise pretrain later arms on a new set and report them beside arms from the old one.
     data["detector"] = ARCHITECTURE  # a head change makes old checkpoints a different experiment
@@ -228,10 +234,18 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     by_name = {a.name: a for a in arms}
     for arm in arms:
         arm_info[arm.name] = _arm_info(arm, by_name, config, len(pool_ids), sources)
+    replays = {arm.name: _replay_set(arm, by_name, config, sources, real_train) for arm in arms}
     records = run_shared(
         [(arm.name, seed) for arm in arms for seed in range(config.seeds)],
         lambda item: _run_arm(
-            by_name[item[0]], item[1], config, device, real_train, real_val, real_test, pool_ids, sources
+            by_name[item[0]],
+            item[1],
+            config,
+            device,
+            (real_train, real_val, real_test),
+            pool_ids,
+            sources,
+            replays[item[0]],
         ),
         lambda item: config.out / "arms" / item[0] / f"seed{item[1]}.lock",
         lambda item: (by_name[item[0]].pretrained, item[1]) if by_name[item[0]].pretrained else None,
@@ -252,6 +266,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "detector": ARCHITECTURE,
         "train_config": asdict(config.train),
         "finetune_learning_rate": config.finetune_learning_rate,
+        "finetune_synthetic_share": config.finetune_synthetic_share,
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,
         "arms": summary,
@@ -287,17 +302,30 @@ def arm_train_config(arm: Arm, config: BenchmarkConfig) -> TrainConfig:
     return config.train
 
 
+def _replay_set(
+    arm: Arm, by_name: dict[str, Arm], config: BenchmarkConfig, sources: dict, real: DetectionSet
+) -> DetectionSet | None:
+    """The synthetic train set a fine-tune replays (`finetune_synthetic_share`), or None.
+
+    Its pretraining's own set, when that set labels the real classes: not the control scene's.
+    """
+    if not arm.pretrained or not config.finetune_synthetic_share:
+        return None
+    pretraining_set = sources[by_name[arm.pretrained].source][0]
+    return pretraining_set if pretraining_set.class_names == real.class_names else None
+
+
 def _run_arm(
     arm: Arm,
     seed: int,
     config: BenchmarkConfig,
     device: torch.device,
-    real_train: DetectionSet,
-    real_val: DetectionSet,
-    real_test: DetectionSet,
+    real: tuple[DetectionSet, DetectionSet, DetectionSet],
     pool_ids: list[int],
     sources: dict,
+    replay: DetectionSet | None,
 ) -> dict:
+    real_train, real_val, real_test = real
     run_dir = config.out / "arms" / arm.name / f"seed{seed}"
     if arm.uses_real:
         train_set, val_set = real_train.subset(draw_fraction(pool_ids, arm.real_fraction, seed)), real_val
@@ -314,6 +342,8 @@ def _run_arm(
         init,
         label=f"{arm.name} seed {seed}",
         device=device,
+        replay=replay,
+        replay_share=config.finetune_synthetic_share,
     )
     # Loaded at most once, and only when a score is missing. The control pretraining predicts another
     # scene's classes: it has no dice score of its own.

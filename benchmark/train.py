@@ -57,10 +57,28 @@ def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return batch / 255.0 - 0.5
 
 
-def _training_batch(dataset: DetectionSet, config: TrainConfig, rng: np.random.Generator) -> tuple:
+def replay_count(config: TrainConfig, share: float) -> int:
+    """Images of each batch drawn from the replay set: the share of the batch, rounded, at least one."""
+    return 0 if share <= 0 else min(config.batch - 1, max(1, round(share * config.batch)))
+
+
+def _training_batch(
+    dataset: DetectionSet,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    replay: DetectionSet | None = None,
+    replayed: int = 0,
+) -> tuple:
+    """One augmented batch: `batch - replayed` images of `dataset`, then `replayed` of `replay`.
+
+    Without replay the draws are exactly those of runs trained before replay existed (resumable).
+    """
+    chosen = [dataset.samples[i] for i in rng.integers(len(dataset.samples), size=config.batch - replayed)]
+    if replay is not None and replayed:
+        chosen += [replay.samples[i] for i in rng.integers(len(replay.samples), size=replayed)]
     images, targets = [], []
-    for index in rng.integers(len(dataset.samples), size=config.batch):
-        image, boxes, labels = augmented_crop(dataset.samples[index], config.augment, rng)
+    for sample in chosen:
+        image, boxes, labels = augmented_crop(sample, config.augment, rng)
         images.append(image)
         targets.append(encode_targets(boxes, labels, image.shape[:2], len(dataset.class_names)))
     stacked = {key: torch.from_numpy(np.stack([t[key] for t in targets])) for key in targets[0]}
@@ -129,8 +147,17 @@ def train_arm(
     init_weights: Path | None = None,
     label: str = "train",
     device: torch.device | None = None,
+    replay: DetectionSet | None = None,
+    replay_share: float = 0.0,
 ) -> dict:
-    """Train (or resume, or return the finished result of) one arm; best weights go to run_dir/best.pt."""
+    """Train (or resume, or return the finished result of) one arm; best weights go to run_dir/best.pt.
+
+    With `replay` (same classes as `train_set`), `replay_share` of every batch comes from it: a fine-tune
+    keeps seeing its pretraining's images, so a handful of real photos cannot overwrite what it learned.
+    """
+    if replay is not None and replay.class_names != train_set.class_names:
+        raise ValueError(f"replay classes {replay.class_names} differ from {train_set.class_names}")
+    replayed = replay_count(config, replay_share) if replay is not None else 0
     result_path = run_dir / "result.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
@@ -167,7 +194,7 @@ def train_arm(
     while progress["step"] < config.max_steps and progress["bad_evals"] < config.patience:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, progress["step"])
-        images, targets = _training_batch(train_set, config, rng)
+        images, targets = _training_batch(train_set, config, rng, replay, replayed)
         targets = {key: value.to(device) for key, value in targets.items()}
         loss = detection_loss(model(images.to(device)), targets)
         optimizer.zero_grad(set_to_none=True)
@@ -217,6 +244,7 @@ def train_arm(
         "train_seconds": progress["seconds"],
         "curve": progress["curve"],
         "config": asdict(config),
+        "replay_images_per_batch": replayed,
     }
     atomic_write_json(result_path, result)
     state_path.unlink(missing_ok=True)

@@ -34,6 +34,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a share from 0 up to (not including) 1, got {text!r}")
+    return value
+
+
 def _box_padding(text: str) -> float:
     """A padding `BoxConvention` accepts; its own check sets the limits, argparse words the error."""
     from scenesmith.annotate.box_convention import BoxConvention
@@ -327,6 +337,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         real_arms_from=Path(args.real_arms_from) if args.real_arms_from else None,
         pretrainings_from=Path(args.pretrainings_from) if args.pretrainings_from else None,
         finetune_learning_rate=args.finetune_learning_rate,
+        finetune_synthetic_share=args.finetune_synthetic_share,
         train=train,
     )
     command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
@@ -397,6 +408,14 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         type=_positive_float,
         metavar="LR",
         help="learning rate of the arms that fine-tune a pretraining (default: the pretraining's)",
+    )
+    p.add_argument(
+        "--finetune-synthetic-share",
+        type=_share,
+        default=0.0,
+        metavar="S",
+        help="share of each fine-tune batch drawn from its pretraining's synthetic train set (0 to <1; "
+        "default 0: real images only; control fine-tunes never replay)",
     )
     p.add_argument(
         "--control-scene",

@@ -272,3 +272,47 @@ def test_early_stopping_waits_for_min_steps(tmp_path: Path, monkeypatch: pytest.
     result = train_arm(_tiny_set(), _tiny_set(), config, 5, tmp_path / "arm")
     assert result["steps"] == 8  # steps 7 and 8 are the two evaluations past min_steps without gain
     assert result["best_step"] == 1
+
+
+def test_a_replaying_fine_tune_draws_its_share_of_every_batch_from_the_replay_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four images a batch at share 0.25: three real then one replayed, every step; without replay, none."""
+    real = _tiny_set()
+    replay = DetectionSet(
+        CLASSES, tuple(Sample(100 + s.image_id, "r", s.image, s.boxes, s.labels) for s in real.samples)
+    )
+    drawn: list[list[int]] = []
+    real_crop = train_module.augmented_crop
+
+    def recording_crop(sample, config, rng):
+        drawn[-1].append(sample.image_id)
+        return real_crop(sample, config, rng)
+
+    real_batch = train_module._training_batch
+
+    def recording_batch(*args):
+        drawn.append([])
+        return real_batch(*args)
+
+    monkeypatch.setattr(train_module, "augmented_crop", recording_crop)
+    monkeypatch.setattr(train_module, "_training_batch", recording_batch)
+    config = TrainConfig(width=8, batch=4, eval_every=2, max_steps=4, augment=AugmentConfig(crop=64))
+    result = train_arm(real, real, config, 5, tmp_path / "mixed", replay=replay, replay_share=0.25)
+    assert result["replay_images_per_batch"] == 1
+    assert [[i >= 100 for i in batch] for batch in drawn] == [[False, False, False, True]] * 4
+
+    drawn.clear()
+    assert train_arm(real, real, config, 5, tmp_path / "plain")["replay_images_per_batch"] == 0
+    assert all(i < 100 for batch in drawn for i in batch)
+
+
+def test_replay_count_is_the_rounded_share_of_a_batch_and_leaves_a_real_image() -> None:
+    config = TrainConfig(batch=8)
+    assert [train_module.replay_count(config, s) for s in (0.0, 0.01, 0.25, 0.5, 0.99)] == [0, 1, 2, 4, 7]
+
+
+def test_a_replay_set_with_other_classes_is_refused(tmp_path: Path) -> None:
+    other = DetectionSet(("bolt",), _tiny_set().samples)
+    with pytest.raises(ValueError, match="replay classes"):
+        train_arm(_tiny_set(), _tiny_set(), TINY, 5, tmp_path / "arm", replay=other, replay_share=0.5)

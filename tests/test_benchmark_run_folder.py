@@ -12,6 +12,7 @@ import pytest
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.benchmark import runner
 from scenesmith.benchmark.arms import plan
+from scenesmith.benchmark.data import DetectionSet
 from scenesmith.benchmark.runner import BenchmarkConfig, _check_run_folder, _fingerprint
 from scenesmith.errors import UserError
 
@@ -79,3 +80,22 @@ def test_a_finetune_learning_rate_is_part_of_the_run_and_applies_to_fine_tunes_o
     for pretraining_or_real in ("synthetic_only", "control_only", "real_10", "real_100"):
         assert runner.arm_train_config(arms[pretraining_or_real], slower) == same.train
     assert runner.arm_train_config(arms["synthetic_to_10"], same) == same.train
+
+
+def test_a_synthetic_share_is_part_of_the_run_and_replays_only_a_set_with_the_real_classes(
+    tmp_path: Path,
+) -> None:
+    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
+    assert "finetune_synthetic_share" not in _fingerprint(same)  # folders written before the option match
+    _check_run_folder(tmp_path, _fingerprint(same))
+    mixed = replace(same, finetune_synthetic_share=0.25)
+    with pytest.raises(UserError, match=r"different settings \(finetune_synthetic_share\)"):
+        _check_run_folder(tmp_path, _fingerprint(mixed))
+
+    dice, bolts = DetectionSet(("one", "two"), ()), DetectionSet(("bolt",), ())
+    sources = {"synthetic": (dice, dice, {}), "control": (bolts, bolts, {})}
+    arms = {arm.name: arm for arm in plan(control=True, sweep=False)}
+    replayed = {name: runner._replay_set(arm, arms, mixed, sources, dice) for name, arm in arms.items()}
+    assert replayed.pop("synthetic_to_10") is dice and replayed.pop("synthetic_to_100") is dice
+    assert set(replayed.values()) == {None}  # pretrainings, real-only arms, and control_to_10 (bolts)
+    assert runner._replay_set(arms["synthetic_to_10"], arms, same, sources, dice) is None
