@@ -11,10 +11,16 @@ are published in; the renderer converts to Blender's camera axes itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import trimesh
+
+# 'marble' (distorted noise, a soft cloudy mix), 'swirl' (thin sharp veins of the secondary colour:
+# swirled acrylic), 'noise' (soft blotches), 'wood' (rings), 'speckle' (fine dots: felt, concrete, soil),
+# 'stripes' (painted markings). The one list that the rules schema and the render checks read.
+PatternName = Literal["marble", "swirl", "noise", "wood", "speckle", "stripes"]
+PATTERNS: tuple[str, ...] = get_args(PatternName)
 
 
 @dataclass(frozen=True)
@@ -32,10 +38,7 @@ class Material:
     pattern_strength: float = 0.0
     pattern_scale: float = 30.0
     secondary_color: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    # 'marble' (distorted noise, a soft cloudy mix), 'swirl' (thin sharp veins of the secondary
-    # colour: swirled acrylic), 'noise' (soft blotches), 'wood' (rings), 'speckle' (fine dots: felt,
-    # concrete, soil), 'stripes' (painted markings).
-    pattern: Literal["marble", "swirl", "noise", "wood", "speckle", "stripes"] = "marble"
+    pattern: PatternName = "marble"  # see PATTERNS
     # Wear and dirt, 0..1: darker, rougher grime in a noise mask (and on edges for wear).
     dirt: float = 0.0
     wear: float = 0.0

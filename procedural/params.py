@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
 from scenesmith.procedural.colors import parse_color
+from scenesmith.procedural.description import PATTERNS
 from scenesmith.procedural.distributions import Distribution, parse_choice, parse_number
 
 
@@ -71,7 +72,7 @@ class MaterialRule(Rule):
     specular: Fraction = 0.5
     transmission: Fraction = 0.0
     coat: Fraction = 0.0
-    pattern: choice_of("marble", "swirl", "noise", "wood", "speckle", "stripes") = "marble"
+    pattern: choice_of(*PATTERNS) = "marble"
     pattern_strength: Fraction = 0.0
     pattern_scale: number(minimum=0.01, maximum=10000) = 30.0
     secondary_color: Color = "#ffffff"

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from scenesmith.procedural.description import Camera, Light, SceneDescription, SceneObject, World
+from scenesmith.procedural.description import PATTERNS, Camera, Light, SceneDescription, SceneObject, World
 from scenesmith.render.sensor import validate_effects
 
 _LIGHT_KINDS = ("point", "area", "sun")
-_PATTERNS = ("marble", "swirl", "noise", "wood", "speckle", "stripes")
 
 
 def _finite_vec(value: object, n: int, what: str) -> np.ndarray:
@@ -105,9 +104,9 @@ def validate_object(obj: SceneObject) -> None:
                 raise ValueError(f"{what}: material {m.name!r} {attr} must be finite and >= 0, got {v}")
         if not np.isfinite(m.pattern_scale):
             raise ValueError(f"{what}: material {m.name!r} pattern_scale must be finite")
-        if m.pattern not in _PATTERNS:
+        if m.pattern not in PATTERNS:
             raise ValueError(
-                f"{what}: material {m.name!r} pattern must be one of {_PATTERNS}, got {m.pattern!r}"
+                f"{what}: material {m.name!r} pattern must be one of {PATTERNS}, got {m.pattern!r}"
             )
         for attr in ("dirt", "wear"):
             v = getattr(m, attr)
