@@ -369,6 +369,8 @@ def _finetune_lines(report: dict) -> list[str]:
             f"{share:.0%} of each batch replayed from the pretraining's synthetic train set "
             "(not control_to_*: another scene's classes)"
         )
+    if decay := report.get("finetune_ema"):
+        parts.append(f"scored and saved as a moving average of their weights (decay {decay:g})")
     return [f"Fine-tunes: {'; '.join(parts)}."] if parts else []
 
 

@@ -34,13 +34,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _share(text: str) -> float:
+def _zero_to_one(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a share from 0 up to (not including) 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number from 0 up to (not including) 1, got {text!r}")
     return value
 
 
@@ -338,6 +338,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         pretrainings_from=Path(args.pretrainings_from) if args.pretrainings_from else None,
         finetune_learning_rate=args.finetune_learning_rate,
         finetune_synthetic_share=args.finetune_synthetic_share,
+        finetune_ema=args.finetune_ema,
         train=train,
     )
     command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
@@ -401,7 +402,7 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         "--pretrainings-from",
         metavar="RUN",
         help="copy the finished pretrainings (synthetic_only, control_only) of an earlier run folder instead "
-        "of retraining them; its settings must match except the fine-tune ones (--finetune-learning-rate)",
+        "of retraining them; its settings must match except the fine-tune ones (--finetune-*)",
     )
     p.add_argument(
         "--finetune-learning-rate",
@@ -411,11 +412,19 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--finetune-synthetic-share",
-        type=_share,
+        type=_zero_to_one,
         default=0.0,
         metavar="S",
         help="share of each fine-tune batch drawn from its pretraining's synthetic train set (0 to <1; "
         "default 0: real images only; control fine-tunes never replay)",
+    )
+    p.add_argument(
+        "--finetune-ema",
+        type=_zero_to_one,
+        default=0.0,
+        metavar="DECAY",
+        help="score and keep an exponential moving average of the fine-tunes' weights with this decay per "
+        "step (0 to <1, e.g. 0.999; default 0: the last step's weights)",
     )
     p.add_argument(
         "--control-scene",

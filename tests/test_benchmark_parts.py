@@ -214,11 +214,13 @@ def test_same_seed_trains_the_same_model(tmp_path: Path) -> None:
     _assert_same_weights(tmp_path / "a" / "best.pt", tmp_path / "b" / "best.pt")
 
 
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
 def test_interrupted_training_resumes_to_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ema_decay: float
 ) -> None:
+    """Weights, optimiser, random draws and the moving average (when kept) all resume where they were."""
     data = _tiny_set()
-    straight = train_arm(data, data, TINY, 5, tmp_path / "straight")
+    straight = train_arm(data, data, TINY, 5, tmp_path / "straight", ema_decay=ema_decay)
     calls = {"n": 0}
     real_evaluate = train_module.evaluate
 
@@ -230,10 +232,10 @@ def test_interrupted_training_resumes_to_the_same_result(
 
     monkeypatch.setattr(train_module, "evaluate", evaluate_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_arm(data, data, TINY, 5, tmp_path / "resumed")
+        train_arm(data, data, TINY, 5, tmp_path / "resumed", ema_decay=ema_decay)
     assert (tmp_path / "resumed" / "state.pt").exists()
     monkeypatch.setattr(train_module, "evaluate", real_evaluate)
-    resumed = train_arm(data, data, TINY, 5, tmp_path / "resumed")
+    resumed = train_arm(data, data, TINY, 5, tmp_path / "resumed", ema_decay=ema_decay)
     assert resumed["steps"] == straight["steps"] == 4
     assert _same_curve(straight, resumed)
     _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "resumed" / "best.pt")
@@ -316,3 +318,31 @@ def test_a_replay_set_with_other_classes_is_refused(tmp_path: Path) -> None:
     other = DetectionSet(("bolt",), _tiny_set().samples)
     with pytest.raises(ValueError, match="replay classes"):
         train_arm(_tiny_set(), _tiny_set(), TINY, 5, tmp_path / "arm", replay=other, replay_share=0.5)
+
+
+def test_an_averaging_run_scores_and_saves_the_moving_average_of_its_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training itself is unchanged; what is scored and saved is the average: the first step's weights,
+    then decay × average + (1 − decay) × the new weights."""
+    scores = iter([0.1, 0.2] * 2)  # every evaluation of both runs improves, so each one saves best.pt
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"map": next(scores), "die_map50": 0.0})
+    saved: list[dict[str, torch.Tensor]] = []
+    real_save = train_module.atomic_save
+
+    def recording_save(path: Path, write) -> None:
+        real_save(path, write)
+        if path.name == "best.pt":
+            saved.append(torch.load(path, weights_only=True))
+
+    monkeypatch.setattr(train_module, "atomic_save", recording_save)
+    config = TrainConfig(width=8, batch=2, eval_every=1, max_steps=2, augment=AugmentConfig(crop=64))
+    plain = train_arm(_tiny_set(), _tiny_set(), config, 5, tmp_path / "plain")
+    averaged = train_arm(_tiny_set(), _tiny_set(), config, 5, tmp_path / "averaged", ema_decay=0.25)
+    assert (plain["ema_decay"], averaged["ema_decay"]) == (0.0, 0.25)
+    assert [c["loss"] for c in averaged["curve"]] == [c["loss"] for c in plain["curve"]]
+    first, second, first_average, second_average = saved
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # the weights did move
+    for key in first:
+        torch.testing.assert_close(first_average[key], first[key])
+        torch.testing.assert_close(second_average[key], 0.25 * first[key] + 0.75 * second[key])

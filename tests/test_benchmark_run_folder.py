@@ -99,3 +99,12 @@ def test_a_synthetic_share_is_part_of_the_run_and_replays_only_a_set_with_the_re
     assert replayed.pop("synthetic_to_10") is dice and replayed.pop("synthetic_to_100") is dice
     assert set(replayed.values()) == {None}  # pretrainings, real-only arms, and control_to_10 (bolts)
     assert runner._replay_set(arms["synthetic_to_10"], arms, same, sources, dice) is None
+
+
+def test_a_fine_tune_average_is_part_of_the_run(tmp_path: Path) -> None:
+    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
+    assert "finetune_ema" not in _fingerprint(same)  # folders written before the option match
+    _check_run_folder(tmp_path, _fingerprint(same))
+    averaged = replace(same, finetune_ema=0.999)
+    with pytest.raises(UserError, match=r"different settings \(finetune_ema\)"):
+        _check_run_folder(tmp_path, _fingerprint(averaged))

@@ -205,15 +205,16 @@ def test_a_rules_iteration_copies_the_real_only_runs_instead_of_retraining(
     assert "other settings (train); only the synthetic settings may differ" in capsys.readouterr().err
 
 
-def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_and_share(
+def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_share_and_average(
     run: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A recipe trial (rate, synthetic share) borrows the real-only runs and the pretrainings; it trains the
-    fine-tunes alone."""
+    """A recipe trial (rate, synthetic share, weight average) borrows the real-only runs and the
+    pretrainings; it trains the fine-tunes alone."""
     out, args = run
     monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
     lend = ["--real-arms-from", str(out), "--pretrainings-from", str(out)]
     recipe = [*args, "--finetune-learning-rate", "0.0005", "--finetune-synthetic-share", "0.5", *lend]
+    recipe += ["--finetune-ema", "0.9"]
     recipe[recipe.index("--out") + 1] = str(tmp_path / "recipe")
     recipe[recipe.index("--sweep")] = "--arms=real_10,synthetic_only,synthetic_to_10"
     assert run_cli(recipe) == 0
@@ -226,6 +227,7 @@ def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_and_share(
     assert rate == {"real_10": default, "synthetic_only": default, "synthetic_to_10": 0.0005}
     replayed = json.loads((arms / "synthetic_to_10" / "seed0" / "result.json").read_text())
     assert replayed["replay_images_per_batch"] == 1  # half of a batch of two
+    assert replayed["ema_decay"] == 0.9
     report = json.loads((tmp_path / "recipe" / "report.json").read_text())
     assert report["finetune_learning_rate"] == 0.0005
     original = json.loads((out / "report.json").read_text())
@@ -238,6 +240,7 @@ def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_and_share(
         f"Fine-tunes: learning rate 0.0005 (pretrainings: {default:g}); 50% of each batch replayed"
         in markdown
     )
+    assert "scored and saved as a moving average of their weights (decay 0.9)." in markdown
 
 
 def test_real_data_without_split_gives_a_clear_error(
