@@ -66,14 +66,24 @@ def test_a_box_convention_is_part_of_the_run_and_exact_boxes_keep_old_folders_re
         _check_run_folder(tmp_path, _fingerprint(padded))
 
 
-def test_a_finetune_learning_rate_is_part_of_the_run_and_applies_to_fine_tunes_only(tmp_path: Path) -> None:
-    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, control_scene=None)
-    assert "finetune_learning_rate" not in _fingerprint(same)  # folders written before the option match
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("finetune_learning_rate", 0.0005), ("finetune_synthetic_share", 0.25), ("finetune_ema", 0.999)],
+)
+def test_a_fine_tune_setting_is_part_of_the_run_only_when_given(
+    tmp_path: Path, setting: str, value: float
+) -> None:
+    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
+    assert setting not in _fingerprint(same)  # folders written before the option match
     _check_run_folder(tmp_path, _fingerprint(same))
+    changed = replace(same, **{setting: value})
+    with pytest.raises(UserError, match=rf"different settings \({setting}\)"):
+        _check_run_folder(tmp_path, _fingerprint(changed))
 
+
+def test_a_finetune_learning_rate_applies_to_fine_tunes_only(tmp_path: Path) -> None:
+    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, control_scene=None)
     slower = replace(same, finetune_learning_rate=0.0005)
-    with pytest.raises(UserError, match=r"different settings \(finetune_learning_rate\)"):
-        _check_run_folder(tmp_path, _fingerprint(slower))
     arms = {arm.name: arm for arm in plan(control=True, sweep=False)}
     assert runner.arm_train_config(arms["synthetic_to_10"], slower).learning_rate == 0.0005
     assert runner.arm_train_config(arms["control_to_10"], slower).learning_rate == 0.0005
@@ -82,16 +92,9 @@ def test_a_finetune_learning_rate_is_part_of_the_run_and_applies_to_fine_tunes_o
     assert runner.arm_train_config(arms["synthetic_to_10"], same) == same.train
 
 
-def test_a_synthetic_share_is_part_of_the_run_and_replays_only_a_set_with_the_real_classes(
-    tmp_path: Path,
-) -> None:
+def test_a_synthetic_share_replays_only_a_set_with_the_real_classes(tmp_path: Path) -> None:
     same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
-    assert "finetune_synthetic_share" not in _fingerprint(same)  # folders written before the option match
-    _check_run_folder(tmp_path, _fingerprint(same))
     mixed = replace(same, finetune_synthetic_share=0.25)
-    with pytest.raises(UserError, match=r"different settings \(finetune_synthetic_share\)"):
-        _check_run_folder(tmp_path, _fingerprint(mixed))
-
     dice, bolts = DetectionSet(("one", "two"), ()), DetectionSet(("bolt",), ())
     sources = {"synthetic": (dice, dice, {}), "control": (bolts, bolts, {})}
     arms = {arm.name: arm for arm in plan(control=True, sweep=False)}
@@ -99,12 +102,3 @@ def test_a_synthetic_share_is_part_of_the_run_and_replays_only_a_set_with_the_re
     assert replayed.pop("synthetic_to_10") is dice and replayed.pop("synthetic_to_100") is dice
     assert set(replayed.values()) == {None}  # pretrainings, real-only arms, and control_to_10 (bolts)
     assert runner._replay_set(arms["synthetic_to_10"], arms, same, sources, dice) is None
-
-
-def test_a_fine_tune_average_is_part_of_the_run(tmp_path: Path) -> None:
-    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
-    assert "finetune_ema" not in _fingerprint(same)  # folders written before the option match
-    _check_run_folder(tmp_path, _fingerprint(same))
-    averaged = replace(same, finetune_ema=0.999)
-    with pytest.raises(UserError, match=r"different settings \(finetune_ema\)"):
-        _check_run_folder(tmp_path, _fingerprint(averaged))
