@@ -12,9 +12,10 @@ worker dies in the middle of a message, only its own pipe is broken and the coor
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
@@ -27,7 +28,7 @@ from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.passes import RenderPasses
 from scenesmith.render.settings import RenderSettings
 
-# How often an idle worker checks that its coordinator is still alive.
+# How often a worker checks that its coordinator is still alive.
 PARENT_CHECK_S = 1.0
 
 if TYPE_CHECKING:
@@ -67,14 +68,30 @@ def _forget_parent_blender_paths() -> None:
     sys.path[:] = [p for p in sys.path if not {"bpy", "scripts"} <= set(Path(p).parts)]
 
 
-def _next_job(jobs: Queue, parent: int) -> RenderJob | None:
-    """The next job; None to stop, also when the coordinator died (kill -9) and can't say so."""
-    while True:
-        try:
-            return jobs.get(timeout=PARENT_CHECK_S)
-        except queue.Empty:
-            if os.getppid() != parent:
-                return None
+def _exit_with_parent(parent: int) -> None:
+    """Watchdog thread: end this worker as soon as its coordinator is gone (e.g. killed with -9).
+
+    Why a thread and not a check between jobs: the worker can be blocked where no check runs. The job
+    queue's pipe has its write end open in this process too, so a coordinator killed halfway through
+    writing a (large) job leaves the worker waiting forever for the rest of it; and a render nobody
+    will collect is minutes of wasted work. The worker owns no files, so exiting at once loses nothing.
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
+def _send(results: Connection, message: tuple) -> bool:
+    """Send `message` to the coordinator; False when it is gone, so the worker stops.
+
+    Why: a coordinator killed just before a message, before the watchdog notices, would otherwise end
+    the worker with a BrokenPipeError traceback in the log it shares; there is nobody left to tell.
+    """
+    try:
+        results.send(message)
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    return True
 
 
 def render_job(renderer: BlenderRenderer, job: RenderJob, default: RenderSettings) -> RenderPasses:
@@ -100,20 +117,21 @@ def worker_main(
     """
     # Ctrl-C reaches the whole process group; the coordinator decides what stops, not each worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _forget_parent_blender_paths()
     from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the worker
 
     renderer = BlenderRenderer(settings, gpu_index=gpu_index)
     process = psutil.Process()
-    results.send(("ready", os.getpid(), renderer.device.as_dict(), renderer.gpu_count))
-    while (job := _next_job(jobs, parent)) is not None:
-        results.send(("started", job.index))
+    connected = _send(results, ("ready", os.getpid(), renderer.device.as_dict(), renderer.gpu_count))
+    while connected and (job := jobs.get()) is not None:
+        if not _send(results, ("started", job.index)):
+            break
         try:
             passes = render_job(renderer, job, settings)
         except ValueError as exc:
-            results.send(("invalid", job.index, str(exc)))
+            connected = _send(results, ("invalid", job.index, str(exc)))
             continue
-        results.send(("done", job.index, passes, process.memory_info().rss / 2**20))
+        connected = _send(results, ("done", job.index, passes, process.memory_info().rss / 2**20))
     renderer.close()
     results.close()

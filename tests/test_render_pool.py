@@ -133,3 +133,34 @@ def test_an_idle_worker_exits_when_its_coordinator_is_killed() -> None:
     coordinator.wait()
     worker.wait(timeout=30)  # psutil.TimeoutExpired if the worker were left behind
     assert not worker.is_running()
+
+
+BUSY_ORPHAN_SCRIPT = """
+import sys
+sys.path[:0] = {path!r}
+from tests.test_render_pool import _jobs, _settings
+from scenesmith.render.pool import LocalPool, PoolConfig
+with LocalPool(_settings(), PoolConfig(workers=1)) as pool:
+    results = pool.run(_jobs(40))
+    next(results)
+    print(pool.worker_pids()[0], flush=True)
+    for _ in results:
+        pass
+"""
+
+
+def test_a_busy_worker_stops_quietly_when_its_coordinator_is_killed() -> None:
+    """Killed while its worker renders, the coordinator must not leave a traceback in the shared log."""
+    root = str(Path(__file__).resolve().parents[1])
+    coordinator = subprocess.Popen(
+        [sys.executable, "-c", BUSY_ORPHAN_SCRIPT.format(path=[root])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker = psutil.Process(int(coordinator.stdout.readline()))
+    coordinator.kill()  # mid-dataset: the worker is rendering, or about to
+    coordinator.wait()
+    worker.wait(timeout=60)
+    log = coordinator.stderr.read()  # EOF once the worker, which shares it, has gone too
+    assert "Traceback" not in log, log
