@@ -124,6 +124,18 @@ def test_count_can_grow_and_finished_images_are_not_rerendered(dataset: Path, tm
     assert annotations_without_timing(grown) == annotations_without_timing(dataset)
 
 
+def test_asking_again_for_a_complete_dataset_changes_no_file(dataset: Path) -> None:
+    """A cached set asked for again (every benchmark call does) keeps its labels and its render time."""
+    files = ("manifest.json", "annotations.json")
+    before = {name: (dataset / name).read_bytes() for name in files}
+    assert generate(dataset, 3, seed=5) == 0
+    assert {name: (dataset / name).read_bytes() for name in files} == before
+    labels = annotations_without_timing(dataset)
+    (dataset / "annotations.json").unlink()  # derived data: asking again writes it back
+    assert generate(dataset, 3, seed=5) == 0
+    assert annotations_without_timing(dataset) == labels
+
+
 def test_killed_run_resumes_to_the_complete_dataset(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
     count = 6  # enough images that the run cannot finish between the first one and the kill
