@@ -94,6 +94,17 @@ def _send(results: Connection, message: tuple) -> bool:
     return True
 
 
+def _render_message(
+    renderer: BlenderRenderer, job: RenderJob, default: RenderSettings, process: psutil.Process
+) -> tuple:
+    """The coordinator's message for one job: ("done", index, passes, rss_mb), or "invalid" and why."""
+    try:
+        passes = render_job(renderer, job, default)
+    except ValueError as exc:
+        return ("invalid", job.index, str(exc))
+    return ("done", job.index, passes, process.memory_info().rss / 2**20)
+
+
 def render_job(renderer: BlenderRenderer, job: RenderJob, default: RenderSettings) -> RenderPasses:
     """Render one job with its own settings, or `default` (the worker's own) when it has none.
 
@@ -125,13 +136,9 @@ def worker_main(
     process = psutil.Process()
     connected = _send(results, ("ready", os.getpid(), renderer.device.as_dict(), renderer.gpu_count))
     while connected and (job := jobs.get()) is not None:
-        if not _send(results, ("started", job.index)):
-            break
-        try:
-            passes = render_job(renderer, job, settings)
-        except ValueError as exc:
-            connected = _send(results, ("invalid", job.index, str(exc)))
-            continue
-        connected = _send(results, ("done", job.index, passes, process.memory_info().rss / 2**20))
+        # No render once the coordinator is known to be gone: "started" failing skips it.
+        connected = _send(results, ("started", job.index)) and _send(
+            results, _render_message(renderer, job, settings, process)
+        )
     renderer.close()
     results.close()

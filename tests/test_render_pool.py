@@ -117,50 +117,31 @@ sys.path[:0] = {path!r}
 from tests.test_render_pool import _jobs, _settings
 from scenesmith.render.pool import LocalPool, PoolConfig
 with LocalPool(_settings(), PoolConfig(workers=1)) as pool:
-    list(pool.run(_jobs(1)))
-    print(pool.worker_pids()[0], flush=True)
-    time.sleep(300)
-"""
-
-
-def test_an_idle_worker_exits_when_its_coordinator_is_killed() -> None:
-    root = str(Path(__file__).resolve().parents[1])
-    coordinator = subprocess.Popen(
-        [sys.executable, "-c", ORPHAN_SCRIPT.format(path=[root])], stdout=subprocess.PIPE, text=True
-    )
-    worker = psutil.Process(int(coordinator.stdout.readline()))
-    coordinator.kill()  # SIGKILL: no chance to tell the worker
-    coordinator.wait()
-    worker.wait(timeout=30)  # psutil.TimeoutExpired if the worker were left behind
-    assert not worker.is_running()
-
-
-BUSY_ORPHAN_SCRIPT = """
-import sys
-sys.path[:0] = {path!r}
-from tests.test_render_pool import _jobs, _settings
-from scenesmith.render.pool import LocalPool, PoolConfig
-with LocalPool(_settings(), PoolConfig(workers=1)) as pool:
-    results = pool.run(_jobs(40))
+    results = pool.run(_jobs({jobs}))
     next(results)
     print(pool.worker_pids()[0], flush=True)
     for _ in results:
         pass
+    time.sleep(300)
 """
 
 
-def test_a_busy_worker_stops_quietly_when_its_coordinator_is_killed() -> None:
-    """Killed while its worker renders, the coordinator must not leave a traceback in the shared log."""
+@pytest.mark.parametrize("jobs", [1, 40], ids=["idle", "busy"])
+def test_a_worker_exits_quietly_when_its_coordinator_is_killed(jobs: int) -> None:
+    """Killed with -9 (no chance to tell the worker), the coordinator must leave no worker behind,
+    whether the worker waits for work (1 job, done) or is rendering or being fed (40 jobs), and no
+    traceback in the log they share."""
     root = str(Path(__file__).resolve().parents[1])
     coordinator = subprocess.Popen(
-        [sys.executable, "-c", BUSY_ORPHAN_SCRIPT.format(path=[root])],
+        [sys.executable, "-c", ORPHAN_SCRIPT.format(path=[root], jobs=jobs)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     worker = psutil.Process(int(coordinator.stdout.readline()))
-    coordinator.kill()  # mid-dataset: the worker is rendering, or about to
+    coordinator.kill()
     coordinator.wait()
-    worker.wait(timeout=60)
+    worker.wait(timeout=30)  # psutil.TimeoutExpired if the worker were left behind
+    assert not worker.is_running()
     log = coordinator.stderr.read()  # EOF once the worker, which shares it, has gone too
     assert "Traceback" not in log, log
