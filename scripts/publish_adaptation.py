@@ -5,7 +5,7 @@ per adapter, plus the gap before adaptation), and the issue's targets compare th
 Copying the numbers by hand invites mistakes; this reads the files the commands wrote and nothing
 else.
 
-Expected layout of STUDY (what /work/runs/da.sh writes):
+Expected layout of STUDY (what scripts/adaptation_study.sh writes):
   gap_none/gap.json                 gap of the plain synthetic set to the real train split
   models/<method>/adapter.json      each fitted adapter
   check_<method>.json               `adapt check` (label alignment, no-copy)
@@ -49,7 +49,8 @@ def _auc_target(before: dict, after: dict) -> dict:
 
 
 def collect(study: Path) -> dict:
-    before = _gap_summary(json.loads((study / "gap_none" / "gap.json").read_text()))
+    gap_none = json.loads((study / "gap_none" / "gap.json").read_text())
+    before = _gap_summary(gap_none)
     adapters = {}
     for model in sorted((study / "models").glob("*/adapter.json")):
         method = model.parent.name
@@ -71,7 +72,8 @@ def collect(study: Path) -> dict:
             "nearest_real_distance": check["no_copy"]["nearest_distance"],
             "real_to_real_nearest_distance": check["no_copy"]["real_to_real_nearest_distance"],
         }
-    return {"before": before, "adapters": adapters}
+    synthetic = {"folder": Path(gap_none["a"]["source"]).name, "images": gap_none["a"]["images"]}
+    return {"synthetic": synthetic, "before": before, "adapters": adapters}
 
 
 def _interval(value: float, ci: list[float]) -> str:
@@ -84,6 +86,9 @@ def markdown(summary: dict, command: str) -> str:
         "# Domain adaptation on dice: gap to the real train photos, before and after each adapter",
         "",
         f"Command: `{command}`" if command else "",
+        "",
+        f"Synthetic set: `{summary['synthetic']['folder']}` ({summary['synthetic']['images']} images); "
+        "real: the train split.",
         "",
         f"Targets: image-classifier AUC lower by ≥ {AUC_DROP_TARGET} with the 95% intervals apart; "
         f"label alignment (adapted ÷ original) ≥ {ALIGNMENT_TARGET}; no near-copies of real photos.",

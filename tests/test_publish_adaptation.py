@@ -19,6 +19,7 @@ def _load_script():
 def _gap(auc: float, ci: list[float]) -> dict:
     stat = {"mean_a": 1.0, "mean_b": 1.0, "wasserstein": 0.1, "normalised": 0.2}
     return {
+        "a": {"source": "/cache/synthetic/dice_set", "split": None, "images": 12, "crops": 30},
         "classifier_images": {"auc": auc, "ci95": ci},
         "classifier_crops": {"auc": auc, "ci95": ci},
         "kid": {"a_vs_b": {"mean": 0.01, "sd": 0.001}},
@@ -68,3 +69,4 @@ def test_targets_need_a_large_drop_with_separate_intervals_and_aligned_labels(tm
     assert adapters["small"]["near_copies"] == 2
     text = script.markdown(summary, "cmd")
     assert "| good | 0.700 [0.620, 0.780] | +0.290 (yes)" in text
+    assert "Synthetic set: `dice_set` (12 images)" in text  # which renders the study measured
