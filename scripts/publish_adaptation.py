@@ -12,6 +12,7 @@ Expected layout of STUDY (what scripts/adaptation_study.sh writes):
   gap_<method>/gap.json             gap of the adapted set to the real train split
 
 Usage: python scripts/publish_adaptation.py STUDY NAME [--command TEXT]
+       python scripts/publish_adaptation.py --record NAME   (what publish_benchmark.sh runs)
 """
 
 from __future__ import annotations
@@ -124,17 +125,54 @@ def markdown(summary: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def record_in_benchmark(bench_path: Path, adapt_path: Path) -> None:
+    """Copy each adapter's targets into the benchmark's results file (NAME.json), as the issue asks,
+    with the adapted-arm gain from the benchmark's headline where that adapter was trained.
+
+    Why here: both publishers call it (a new study, or a new benchmark run), so NAME.json is never left
+    with the other one's stale numbers, and the study's format is read in one place.
+    """
+    bench, adapt = json.loads(bench_path.read_text()), json.loads(adapt_path.read_text())
+    per_adapter = {}
+    for method, study in adapt["adapters"].items():
+        gain = bench["headline"].get(f"adapted_{method}_only_minus_synthetic_only_points")
+        per_adapter[method] = {
+            "image_auc_drop": study["auc_target"]["drop"],
+            "image_auc_drop_met": study["auc_target"]["met"],
+            "label_alignment": study["label_alignment"],
+            "label_alignment_met": study["alignment_met"],
+            "near_copies": study["near_copies"],
+            "adapted_only_minus_synthetic_only_points": None if gain is None else gain["value"],
+        }
+    bench["domain_adaptation"] = {
+        "study": adapt_path.name,
+        "image_auc_before": adapt["before"]["image_auc"],
+        "adapters": per_adapter,
+    }
+    bench_path.write_text(json.dumps(bench, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study", type=Path)
+    parser.add_argument("study", type=Path, nargs="?", help="omit with --record")
     parser.add_argument("name")
     parser.add_argument("--command", default="", help="the command that produced the study, for the record")
+    parser.add_argument(
+        "--record", action="store_true", help="only record NAME_adapt.json's targets in NAME.json"
+    )
     args = parser.parse_args()
-    summary = collect(args.study)
-    summary["command"] = args.command
-    (RESULTS / f"{args.name}_adapt.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (RESULTS / f"{args.name}_adapt.md").write_text(markdown(summary, args.command))
-    print(f"published {args.study} → {RESULTS / args.name}_adapt.{{json,md}}")
+    bench_path, adapt_path = RESULTS / f"{args.name}.json", RESULTS / f"{args.name}_adapt.json"
+    if not args.record:
+        if args.study is None:
+            parser.error("STUDY is required unless --record")
+        summary = collect(args.study)
+        summary["command"] = args.command
+        adapt_path.write_text(json.dumps(summary, indent=2) + "\n")
+        (RESULTS / f"{args.name}_adapt.md").write_text(markdown(summary, args.command))
+        print(f"published {args.study} → {RESULTS / args.name}_adapt.{{json,md}}")
+    if bench_path.exists() and adapt_path.exists():
+        record_in_benchmark(bench_path, adapt_path)
+        print(f"recorded the adapters' targets in {bench_path}")
 
 
 if __name__ == "__main__":

@@ -70,3 +70,30 @@ def test_targets_need_a_large_drop_with_separate_intervals_and_aligned_labels(tm
     text = script.markdown(summary, "cmd")
     assert "| good | 0.700 [0.620, 0.780] | +0.290 (yes)" in text
     assert "Synthetic set: `dice_set` (12 images)" in text  # which renders the study measured
+
+
+def test_the_targets_are_recorded_in_the_benchmark_results_with_the_arm_gain(tmp_path: Path) -> None:
+    """Only an adapter the benchmark trained gets a gain; the benchmark's own keys stay as they were."""
+    study = {
+        "before": {"image_auc": 0.99},
+        "adapters": {
+            method: {
+                "auc_target": {"drop": 0.2, "met": True},
+                "label_alignment": 0.95,
+                "alignment_met": True,
+                "near_copies": 0,
+            }
+            for method in ("fda", "sensor")
+        },
+    }
+    bench = {"headline": {"adapted_fda_only_minus_synthetic_only_points": {"value": 4.9, "target": 3.0}}}
+    _write(tmp_path / "dice_adapt.json", study)
+    _write(tmp_path / "dice.json", bench)
+    _load_script().record_in_benchmark(tmp_path / "dice.json", tmp_path / "dice_adapt.json")
+    recorded = json.loads((tmp_path / "dice.json").read_text())
+    assert recorded["headline"] == bench["headline"]
+    adaptation = recorded["domain_adaptation"]
+    assert adaptation["study"] == "dice_adapt.json" and adaptation["image_auc_before"] == 0.99
+    assert adaptation["adapters"]["fda"]["adapted_only_minus_synthetic_only_points"] == 4.9
+    assert adaptation["adapters"]["sensor"]["adapted_only_minus_synthetic_only_points"] is None
+    assert adaptation["adapters"]["sensor"]["image_auc_drop_met"]
