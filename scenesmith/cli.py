@@ -12,6 +12,7 @@ from pathlib import Path
 from scenesmith.errors import UserError
 from scenesmith.procedural.loader import SceneRuleError
 from scenesmith.render.pool import RenderFailed
+from scenesmith.threads import limit_threads
 
 
 def _positive_int(text: str) -> int:
@@ -469,6 +470,12 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scenesmith", description=__doc__)
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="CPU threads for torch work (benchmark, adapt, gap); default: one per core. "
+        "Give each of several concurrent commands its share, e.g. 1 per process on 2 cores",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("scenes", help="list built-in scenes")
@@ -594,6 +601,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if args.threads:
+        limit_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="scenesmith: %(message)s")
     run: Callable[[argparse.Namespace], int] = args.run
     try:
