@@ -132,12 +132,24 @@ def _spec(scene: str, config: BenchmarkConfig) -> SyntheticSpec:
     )
 
 
-def _check_classes(real: DetectionSet, synthetic: DetectionSet, scene: str) -> None:
-    if real.class_names != synthetic.class_names:
+def _check_classes(real: DetectionSet, config: BenchmarkConfig) -> None:
+    """Before the (long) render: the scene must label the real data's classes, in the same order."""
+    scene_classes = _spec(config.scene, config).class_names
+    if real.class_names != scene_classes:
         raise UserError(
-            f"scene {scene!r} labels {list(synthetic.class_names)} but the real data labels "
+            f"scene {config.scene!r} labels {list(scene_classes)} but the real data labels "
             f"{list(real.class_names)}; the scene's categories must match the real ones by name"
         )
+
+
+def _checked_adapters(config: BenchmarkConfig) -> dict[str, Path]:
+    """Adapter tag → folder, each folder loaded once so that a wrong --adapter fails before any work."""
+    from scenesmith.domain_adapt.apply import load_adapter
+
+    tags = config.adapter_tags
+    for folder in tags.values():
+        load_adapter(folder)
+    return tags
 
 
 def _check_run_folder(out: Path, fingerprint: dict) -> None:
@@ -195,15 +207,14 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
 
 
 def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
-    out = config.out
-    out.mkdir(parents=True, exist_ok=True)
-    fingerprint = _fingerprint(config)
-    _check_run_folder(out, fingerprint)
-    device = pick_device(config.device)
+    # Every input is checked before the run folder is touched: a mistyped path must not leave behind
+    # a config.json that then refuses the corrected command as "different settings".
     real_train, real_test = _load_real(config)
+    adapters = _checked_adapters(config)
+    fingerprint = _fingerprint(config)  # loads the scene rules: a bad rule fails here, naming its file
+    device = pick_device(config.device)
     pool_ids, val_ids = split_validation(real_train.image_ids, config.val_count, config.split_seed)
     real_val = real_train.subset(val_ids)
-    adapters = config.adapter_tags
     arms = plan(
         control=config.control_scene is not None,
         sweep=config.sweep,
@@ -216,6 +227,11 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
             raise UserError(f"unknown arm(s) {sorted(unknown)}; known: {[a.name for a in arms]}")
         needed = set(config.arms) | {a.pretrained for a in arms if a.name in config.arms and a.pretrained}
         arms = [a for a in arms if a.name in needed]
+    if any(a.source == "synthetic" or a.source.startswith("adapted:") for a in arms):
+        _check_classes(real_train, config)
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    _check_run_folder(out, fingerprint)
     if config.real_arms_from is not None:
         real_only = [a.name for a in arms if a.source == "real" and a.pretrained is None]
         copied = copy_real_runs(config.real_arms_from, out, fingerprint, real_only, config.seeds)
@@ -227,7 +243,6 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     sources: dict[str, tuple[DetectionSet, DetectionSet, dict]] = {}
     if any(a.source == "synthetic" for a in arms):
         sources["synthetic"] = _synthetic_set(config.scene, config)
-        _check_classes(real_train, sources["synthetic"][0], config.scene)
     if any(a.source == "control" for a in arms):
         sources["control"] = _synthetic_set(config.control_scene, config)
     for tag, adapter in adapters.items():

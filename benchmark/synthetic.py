@@ -43,6 +43,12 @@ class SyntheticSpec:
         return [*self.overrides, *render_overrides(self.resolution, self.samples)]
 
     @property
+    def class_names(self) -> tuple[str, ...]:
+        """The category names the rendered set will carry, in category-id order, known before rendering."""
+        categories = load_scene(self.scene, self.render_rules).rules.categories
+        return tuple(c.name for c in sorted(categories, key=lambda c: c.id))
+
+    @property
     def folder_name(self) -> str:
         name = Path(self.scene).stem
         width, height = self.resolution

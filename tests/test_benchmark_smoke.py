@@ -286,3 +286,34 @@ def test_adapter_arms_train_on_the_adapted_set_and_report_the_gain(
     (adapted,) = (cache / "adapted").glob("dice_tray_*_fda_*")
     assert json.loads((adapted / "manifest.json").read_text())["adapter"]["method"] == "fda"
     assert (adapted / "masks").is_dir() and len(list((adapted / "meta").glob("*.json"))) == 6
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        (["--real", "{tmp}/no_such.json"], "no_such.json: no such COCO file"),
+        (["--adapter", "{tmp}/not_an_adapter"], "not_an_adapter: not an adapter"),
+        (["--scene", "conveyor_parts"], "scene 'conveyor_parts' labels"),
+        (["--arms", "real_7"], "unknown arm"),
+    ],
+)
+def test_a_bad_input_fails_before_the_run_folder_or_a_render_exists(
+    real_coco: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mistake: list[str],
+    message: str,
+) -> None:
+    """A mistyped path must not leave a config.json that refuses the corrected command, nor cost a render."""
+    (tmp_path / "not_an_adapter").mkdir()
+    monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
+    good = {"--real": str(real_coco), "--scene": "dice_tray", "--arms": "synthetic_only"}
+    given = dict(zip(mistake[::2], (m.format(tmp=tmp_path) for m in mistake[1::2]), strict=True))
+    options = [item for pair in {**good, **given}.items() for item in pair]
+    tiny = ["--synthetic", "6", "--val-count", "3", *TINY_RENDER]
+    code = run_cli(["benchmark", *options, *tiny, "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "cache").exists()
