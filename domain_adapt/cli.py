@@ -43,7 +43,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # adapter appears at --out in one rename, never half-written.
     work = out.with_name(out.name + ".partial")
     work.mkdir(exist_ok=True)
-    adapter = fitter(args.method)(inputs, work)
+    try:
+        adapter = fitter(args.method)(inputs, work)
+    except BaseException:
+        if not any(work.iterdir()):  # refused before any checkpoint (e.g. a bad --option): leave no litter
+            work.rmdir()
+        raise
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         staged = Path(tmp) / "adapter"
         shutil.copytree(work, staged)

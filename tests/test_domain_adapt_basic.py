@@ -276,3 +276,15 @@ def test_cli_trains_applies_and_checks_fda(sets, tmp_path: Path, capsys) -> None
     check = json.loads((tmp_path / "check.json").read_text())
     assert check["no_copy"]["near_copies"] == [] and check["label_alignment"]["images"] == 6
     assert not (tmp_path / "never").exists()
+
+
+def test_cli_refusing_a_bad_option_leaves_no_work_folder(sets, tmp_path: Path, capsys) -> None:
+    synthetic, real = sets
+    model = tmp_path / "fda_model"
+    argv = ["adapt", "train", "--synthetic", str(synthetic), "--real", str(real), "--method", "fda",
+            "--option", "beta=abc", "--out", str(model)]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "beta='abc'" in capsys.readouterr().err
+    assert not model.with_name("fda_model.partial").exists() and not model.exists()
