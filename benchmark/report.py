@@ -274,6 +274,11 @@ def _fmt(summary: dict) -> str:
     return f"{summary['mean']:.3f} ± {summary['sd']:.3f}"
 
 
+def _interval(summary: dict) -> str:
+    low, high = summary["ci95"]
+    return f"[{low:.3f}, {high:.3f}]"
+
+
 def _synthetic_line(synthetic: dict | None) -> str:
     if not synthetic:
         return "Synthetic: none in this run."
@@ -387,20 +392,29 @@ def markdown(report: dict) -> str:
         *_finetune_lines(report),
         *_copied_lines(report["arms"]),
         "",
-        "| arm | real labelled imgs | mAP@[.5:.95] | mAP@.5 | die mAP | die AP50 | ratio to real-100% (mAP) "
-        "| real val mAP | steps | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| arm | real labelled imgs | mAP@[.5:.95] | its 95% CI | mAP@.5 | die mAP | die AP50 "
+        "| ratio to real-100% (mAP) | real val mAP | steps | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, arm in report["arms"].items():
         ratio = arm.get("ratio_to_real_100", {}).get("map")
         lines.append(
-            f"| {name} | {arm['labelled_real_images']} | {_fmt(arm['map'])} | {_fmt(arm['map50'])} | "
+            f"| {name} | {arm['labelled_real_images']} | {_fmt(arm['map'])} | {_interval(arm['map'])} | "
+            f"{_fmt(arm['map50'])} | "
             f"{_fmt(arm['die_map'])} | {_fmt(arm['die_map50'])} | "
             f"{'n/a' if ratio is None else f'{ratio:.2f}'} | {_fmt(arm['real_val_map'])} | "
             f"{arm['steps']['mean']:.0f} | "
             f"{arm['train_seconds']['mean']:.0f} |"
         )
-    lines += ["", *_warnings(report), "## Headline", ""]
+    lines += [
+        "",
+        f"Test scores: mean ± sd over {report['seeds']} seeds; the 95% CI is a percentile bootstrap of "
+        "the mean over seeds (coarse with few seeds).",
+        "",
+        *_warnings(report),
+        "## Headline",
+        "",
+    ]
     for key, value in report["headline"].items():
         if key == "real_data_equivalence":
             lines.append(f"- real-data equivalence of synthetic → 10%: **{value['text']}** of the real pool")

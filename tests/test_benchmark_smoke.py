@@ -105,7 +105,11 @@ def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) ->
     assert any("step cap" in warning for warning in report["warnings"])  # 2 steps: every run is capped
     for name in ("report.md", "bars.png", "fractions.png", "curves.png", "predictions.jpg"):
         assert (out / name).stat().st_size > 0
-    assert "| synthetic_to_10 |" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "| synthetic_to_10 |" in markdown
+    low, high = arms["real_100"]["map"]["ci95"]
+    row = next(line for line in markdown.splitlines() if line.startswith("| real_100 |"))  # the arms table
+    assert f"| [{low:.3f}, {high:.3f}] |" in row  # the bootstrap interval beside mean ± sd
 
 
 def test_fine_tunes_start_from_their_seeds_pretraining(run: tuple[Path, list[str]]) -> None:
