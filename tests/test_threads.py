@@ -14,8 +14,14 @@ from scenesmith.threads import THREAD_VARIABLES, limit_threads
 
 @pytest.fixture
 def clean_thread_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset the thread variables and restore them afterwards, also where they were unset before.
+
+    `delenv` alone records nothing for an unset variable, so the value `limit_threads` writes would leak
+    into every later test (and the render workers they start); `setenv` first records the original.
+    """
     for name in THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "unset-by-test")
+        monkeypatch.delenv(name)
 
 
 def test_torch_imported_later_gets_the_limit(clean_thread_env: None) -> None:
