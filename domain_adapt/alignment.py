@@ -6,6 +6,11 @@ instance mask we ask whether the image has an edge within 1 px (Canny, fixed thr
 grey image after a σ=1 Gaussian), in the original render and in the adapted image; the ratio adapted ÷
 original is 1 when every outline survived and drops as outlines blur away or shift. Boundaries
 against the background count too: that is where a translator would move an object.
+
+Why a second number, outline contrast: fixed Canny thresholds also lose an outline that stays in
+place but fades (a tone curve that compresses the levels where dice meet the tray). The median grey
+gradient on the outline pixels, adapted ÷ original, tells the two apart: near 1 with low agreement
+means outlines moved or broke up; well under 1 means they faded.
 """
 
 from __future__ import annotations
@@ -32,10 +37,13 @@ def boundary(instance: np.ndarray) -> np.ndarray:
     return edge
 
 
+def _smoothed_grey(image: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (0, 0), SMOOTHING)
+
+
 def edges_within_one_pixel(image: np.ndarray) -> np.ndarray:
     """Canny edges of an RGB image, dilated by a 3×3 square: True within 1 px (8-neighbourhood)."""
-    grey = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (0, 0), SMOOTHING)
-    return cv2.dilate(cv2.Canny(grey, *CANNY), np.ones((3, 3), np.uint8)) > 0
+    return cv2.dilate(cv2.Canny(_smoothed_grey(image), *CANNY), np.ones((3, 3), np.uint8)) > 0
 
 
 def edge_agreement(image: np.ndarray, instance: np.ndarray) -> float | None:
@@ -46,25 +54,45 @@ def edge_agreement(image: np.ndarray, instance: np.ndarray) -> float | None:
     return float(edges_within_one_pixel(image)[outline].mean())
 
 
+def outline_contrast(image: np.ndarray, instance: np.ndarray) -> float | None:
+    """Median grey gradient magnitude (Sobel, same smoothing as the edges) on the instance outlines."""
+    outline = boundary(instance)
+    if not outline.any():
+        return None
+    grey = _smoothed_grey(image).astype(np.float32)
+    magnitude = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    return float(np.median(magnitude[outline]))
+
+
 def label_alignment(original: Path, adapted: Path, progress: bool = True) -> dict:
-    """Mean edge agreement of both datasets over the same images, and their ratio (target ≥ 0.9)."""
-    before, after = [], []
+    """Mean edge agreement of both datasets over the same images, and their ratio (target ≥ 0.9);
+    the same for the outline contrast."""
+    before, after, contrast_before, contrast_after = [], [], [], []
     for meta in tqdm(load_metas(original), desc="alignment", unit="img", disable=not progress):
         files = meta["files"]
         instance = read_instance(original / files["instance"])
-        a = edge_agreement(read_rgb(original / files["image"]), instance)
-        b = edge_agreement(read_rgb(_adapted_image(adapted, files["image"])), instance)
+        source, result = (
+            read_rgb(original / files["image"]),
+            read_rgb(_adapted_image(adapted, files["image"])),
+        )
+        a, b = edge_agreement(source, instance), edge_agreement(result, instance)
         if a is not None and b is not None:
             before.append(a)
             after.append(b)
+            contrast_before.append(outline_contrast(source, instance))
+            contrast_after.append(outline_contrast(result, instance))
     if not before:
         raise UserError(f"{original}: no image has an instance outline to check alignment on")
     mean_before, mean_after = float(np.mean(before)), float(np.mean(after))
+    contrast = float(np.mean(contrast_before)), float(np.mean(contrast_after))
     return {
         "images": len(before),
         "edge_agreement_original": mean_before,
         "edge_agreement_adapted": mean_after,
         "ratio": mean_after / mean_before if mean_before > 0 else None,
+        "outline_contrast_original": contrast[0],
+        "outline_contrast_adapted": contrast[1],
+        "outline_contrast_ratio": contrast[1] / contrast[0] if contrast[0] > 0 else None,
         "edges": f"Canny {CANNY[0]}/{CANNY[1]} on grey after Gaussian σ {SMOOTHING}, within 1 px",
     }
 

@@ -79,9 +79,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     copies = len(report["no_copy"]["near_copies"])
     print(f"near-copies of real training images: {copies} of {report['no_copy']['adapted_images']}")
     if "label_alignment" in report:
-        print(
-            f"label alignment (adapted ÷ original edge agreement): {report['label_alignment']['ratio']:.3f}"
-        )
+        alignment = report["label_alignment"]
+        print(f"label alignment (adapted ÷ original edge agreement): {alignment['ratio']:.3f}")
+        contrast = alignment["outline_contrast_ratio"]
+        print(f"outline contrast (adapted ÷ original gradient on outlines): {contrast:.3f}")
     if args.json:
         atomic_write_json(Path(args.json), report)
     else:

@@ -16,7 +16,7 @@ import pytest
 
 from scenesmith.cli import main
 from scenesmith.domain_adapt.adapter import FitInputs, fitter
-from scenesmith.domain_adapt.alignment import edge_agreement, label_alignment
+from scenesmith.domain_adapt.alignment import edge_agreement, label_alignment, outline_contrast
 from scenesmith.domain_adapt.apply import apply_adapter
 from scenesmith.domain_adapt.fda import swap_low_frequencies
 from scenesmith.domain_adapt.images import image_paths, read_rgb
@@ -212,6 +212,26 @@ def test_alignment_is_one_for_the_same_image_and_drops_when_outlines_blur(sets, 
         cv2.imwrite(str(target), cv2.GaussianBlur(cv2.imread(str(path)), (0, 0), 4))
     report = label_alignment(synthetic, blurred, progress=False)
     assert report["images"] == 6 and report["ratio"] < 0.6
+
+
+def test_outline_contrast_tells_a_faded_outline_from_a_kept_one(sets, tmp_path: Path) -> None:
+    instance = np.zeros((SIZE, SIZE), np.uint16)
+    instance[10:30, 12:40] = 1
+    image = np.where(instance[..., None] > 0, 200, 60).astype(np.uint8).repeat(3, axis=2)
+    faded = (image // 4 + 100).astype(np.uint8)  # outlines in place, a quarter of the step
+    assert outline_contrast(faded, instance) == pytest.approx(outline_contrast(image, instance) / 4, rel=0.05)
+    assert outline_contrast(image, np.zeros_like(instance)) is None
+
+    synthetic, _ = sets
+    assert label_alignment(synthetic, synthetic, progress=False)["outline_contrast_ratio"] == 1.0
+    dimmed = tmp_path / "dimmed"
+    for path in image_paths(synthetic):
+        target = dimmed / path.relative_to(synthetic)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target), cv2.imread(str(path)) // 2 + 64)
+    assert label_alignment(synthetic, dimmed, progress=False)["outline_contrast_ratio"] == pytest.approx(
+        0.5, abs=0.05
+    )
 
 
 def test_cli_trains_applies_and_checks_fda(sets, tmp_path: Path, capsys) -> None:

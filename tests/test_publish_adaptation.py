@@ -28,10 +28,10 @@ def _gap(auc: float, ci: list[float]) -> dict:
     }
 
 
-def _check(ratio: float, copies: int) -> dict:
+def _check(ratio: float, copies: int, contrast: float = 1.0) -> dict:
     spread = {"min": 0.2, "median": 0.7}
     return {
-        "label_alignment": {"ratio": ratio},
+        "label_alignment": {"ratio": ratio, "outline_contrast_ratio": contrast},
         "no_copy": {
             "near_copies": [{"image": "x"}] * copies,
             "nearest_distance": spread,
@@ -50,7 +50,7 @@ def test_targets_need_a_large_drop_with_separate_intervals_and_aligned_labels(tm
     studies = {
         "good": (_gap(0.70, [0.62, 0.78]), _check(0.95, 0)),
         "overlapping": (_gap(0.84, [0.70, 0.975]), _check(0.95, 0)),  # drop 0.15 but intervals overlap
-        "small": (_gap(0.95, [0.90, 0.96]), _check(0.80, 2)),
+        "small": (_gap(0.95, [0.90, 0.96]), _check(0.80, 2, contrast=0.69)),
     }
     for method, (gap, check) in studies.items():
         _write(tmp_path / "models" / method / "adapter.json", {"method": method, "options": {}})
@@ -69,6 +69,7 @@ def test_targets_need_a_large_drop_with_separate_intervals_and_aligned_labels(tm
     assert adapters["small"]["near_copies"] == 2
     text = script.markdown(summary, "cmd")
     assert "| good | 0.700 [0.620, 0.780] | +0.290 (yes)" in text
+    assert "| 0.800 (below target) | 0.69 | 2 |" in text  # a faded outline, told apart from a moved one
     assert "Synthetic set: `dice_set` (12 images)" in text  # which renders the study measured
 
 
@@ -81,6 +82,7 @@ def test_the_targets_are_recorded_in_the_benchmark_results_with_the_arm_gain(tmp
                 "auc_target": {"drop": 0.2, "met": True},
                 "label_alignment": 0.95,
                 "alignment_met": True,
+                "outline_contrast": 0.98,
                 "near_copies": 0,
             }
             for method in ("fda", "sensor")
