@@ -196,6 +196,15 @@ def test_no_copy_check_flags_planted_and_disguised_real_images(sets, tmp_path: P
     assert min(e["distance"] for e in report["per_image"][: len(adapted)]) > 10 * report["threshold"]
 
 
+def _transformed_images(dataset: Path, out: Path, transform) -> Path:
+    """A copy of the dataset's images (same relative paths) passed through `transform` (BGR → BGR)."""
+    for path in image_paths(dataset):
+        target = out / path.relative_to(dataset)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target), transform(cv2.imread(str(path))))
+    return out
+
+
 def test_alignment_is_one_for_the_same_image_and_drops_when_outlines_blur(sets, tmp_path: Path) -> None:
     instance = np.zeros((SIZE, SIZE), np.uint16)
     instance[10:30, 12:40], instance[36:56, 20:34] = 1, 2
@@ -205,11 +214,9 @@ def test_alignment_is_one_for_the_same_image_and_drops_when_outlines_blur(sets, 
 
     synthetic, _ = sets
     assert label_alignment(synthetic, synthetic, progress=False)["ratio"] == 1.0
-    blurred = tmp_path / "blurred"
-    for path in image_paths(synthetic):
-        target = blurred / path.relative_to(synthetic)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target), cv2.GaussianBlur(cv2.imread(str(path)), (0, 0), 4))
+    blurred = _transformed_images(
+        synthetic, tmp_path / "blurred", lambda bgr: cv2.GaussianBlur(bgr, (0, 0), 4)
+    )
     report = label_alignment(synthetic, blurred, progress=False)
     assert report["images"] == 6 and report["ratio"] < 0.6
 
@@ -224,11 +231,7 @@ def test_outline_contrast_tells_a_faded_outline_from_a_kept_one(sets, tmp_path: 
 
     synthetic, _ = sets
     assert label_alignment(synthetic, synthetic, progress=False)["outline_contrast_ratio"] == 1.0
-    dimmed = tmp_path / "dimmed"
-    for path in image_paths(synthetic):
-        target = dimmed / path.relative_to(synthetic)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target), cv2.imread(str(path)) // 2 + 64)
+    dimmed = _transformed_images(synthetic, tmp_path / "dimmed", lambda bgr: bgr // 2 + 64)
     assert label_alignment(synthetic, dimmed, progress=False)["outline_contrast_ratio"] == pytest.approx(
         0.5, abs=0.05
     )
