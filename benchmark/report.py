@@ -7,6 +7,7 @@ alone hides whether the denominator was weak and whether a difference is bigger 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -41,21 +42,33 @@ def summarize(values: list[float], resamples: int = 2000) -> dict:
 
 
 def real_data_equivalence(real_curve: dict[float, float], score: float) -> dict:
-    """The real fraction a real-only model needs to match `score`, interpolated on log fraction."""
+    """The real fraction a real-only model needs to match `score`, interpolated on log fraction.
+
+    Why every crossing is listed: with a few seeds per fraction the real-only curve can dip (a 50%
+    arm above the 100% one), so a score can be matched at more than one fraction; the first one is
+    the answer and the others are named, rather than silently picking one.
+    """
     points = sorted(real_curve.items())
     if not points:
         return {"fraction": None, "text": "n/a (no real-only arms)"}
-    if score > points[-1][1]:
-        return {"fraction": None, "text": f"> {points[-1][0] * 100:g}% (beats every real-only arm)"}
+    best_fraction, best_score = max(points, key=lambda p: p[1])
+    if score > best_score:
+        return {
+            "fraction": None,
+            "text": f"> {points[-1][0] * 100:g}% (beats every real-only arm, best {best_fraction * 100:g}%)",
+        }
     if score <= points[0][1]:
         return {"fraction": points[0][0], "text": f"<= {points[0][0] * 100:g}%"}
-    for (f0, s0), (f1, s1) in zip(points, points[1:], strict=False):
-        if s0 < score <= s1 and s1 > s0:
-            t = (score - s0) / (s1 - s0)
-            fraction = math.exp(math.log(f0) + t * (math.log(f1) - math.log(f0)))
-            return {"fraction": fraction, "text": f"{fraction * 100:.1f}%"}
-    best = max(points, key=lambda p: p[1])
-    return {"fraction": best[0], "text": f"~{best[0] * 100:g}% (real-only curve not monotone)"}
+    crossings = [
+        math.exp(math.log(f0) + (score - s0) / (s1 - s0) * (math.log(f1) - math.log(f0)))
+        for (f0, s0), (f1, s1) in zip(points, points[1:], strict=False)
+        if s0 < score <= s1
+    ]
+    text = f"{crossings[0] * 100:.1f}%"
+    if len(crossings) > 1:
+        others = ", ".join(f"{c * 100:.1f}%" for c in crossings[1:])
+        text += f" (real-only curve not monotone: also reached at {others})"
+    return {"fraction": crossings[0], "text": text}
 
 
 def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
@@ -108,7 +121,7 @@ def summed_reading(scores: list[dict]) -> dict | None:
 def headline(arms: dict[str, dict], fraction_label: str = "10") -> dict:
     """The numbers users buy, each next to its target."""
     real_curve = {
-        e["real_fraction"]: e["map"]["mean"]
+        e["real_train_fraction"]: e["map"]["mean"]
         for n, e in arms.items()
         if n.startswith("real_") and e["real_fraction"] > 0
     }
@@ -165,11 +178,12 @@ def _plot_bars(arms: dict[str, dict], path: Path) -> None:
     _save(fig, path)
 
 
-def _plot_fraction_curve(arms: dict[str, dict], path: Path) -> None:
+def _plot_fraction_curve(arms: dict[str, dict], val_images: int, path: Path) -> None:
+    """Test mAP against the real training images actually drawn (whole images, so 1% may be 1.25%)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for prefix, label in (("real_", "real only"), ("synthetic_to_", "synthetic → real")):
         points = sorted(
-            (e["real_fraction"], e["map"]["mean"], e["map"]["sd"])
+            (e["real_train_fraction"], e["map"]["mean"], e["map"]["sd"])
             for n, e in arms.items()
             if n.startswith(prefix) and e["real_fraction"] > 0
         )
@@ -179,7 +193,9 @@ def _plot_fraction_curve(arms: dict[str, dict], path: Path) -> None:
     if "synthetic_only" in arms:
         ax.axhline(arms["synthetic_only"]["map"]["mean"], ls="--", color="grey", label="synthetic only")
     ax.set_xscale("log")
-    ax.set_xlabel("real training images used (% of the pool)")
+    ax.set_xlabel(
+        f"real training images drawn (% of the pool; each arm also uses {val_images} for validation)"
+    )
     ax.set_ylabel("real test mAP@[.5:.95]")
     ax.legend()
     _save(fig, path)
@@ -271,12 +287,22 @@ def prediction_grid(
 
 
 def _fmt(summary: dict) -> str:
+    if summary["n"] < 2:
+        return f"{summary['mean']:.3f}"
     return f"{summary['mean']:.3f} ± {summary['sd']:.3f}"
 
 
 def _interval(summary: dict) -> str:
+    if summary["n"] < 2:
+        return "n/a"
     low, high = summary["ci95"]
     return f"[{low:.3f}, {high:.3f}]"
+
+
+def _labelled(arm: dict) -> str:
+    """Real labelled images of an arm: training draw + validation (the fraction rounds to whole images)."""
+    train = arm["real_train_images"]
+    return f"{train} + {arm['labelled_real_images'] - train}" if train else "0"
 
 
 def _synthetic_line(synthetic: dict | None) -> str:
@@ -301,9 +327,21 @@ def _copied_lines(arms: dict[str, dict]) -> list[str]:
     return [f"Copied, not retrained here, from `{src}`: {', '.join(runs)}." for src, runs in sources.items()]
 
 
-def budget_warnings(arms: dict[str, dict]) -> list[str]:
-    """Say so when the numbers cannot carry a claim: arms cut off by the step cap, or a subset beating all."""
+def budget_warnings(arms: dict[str, dict], seeds: int, planned: Sequence[str] = ()) -> list[str]:
+    """Say so when the numbers cannot carry a claim: arms cut off by the step cap, arms with seeds
+    still missing (`planned` arms without any finished seed count as 0), or a subset beating all."""
     warnings = []
+    finished = {name: len(arm["seeds"]) for name, arm in arms.items()}
+    short = [
+        f"{name} ({finished.get(name, 0)})"
+        for name in dict.fromkeys([*planned, *arms])
+        if finished.get(name, 0) < seeds
+    ]
+    if short:
+        warnings.append(
+            f"Not every arm has its {seeds} seeds yet: {', '.join(short)}. Their means, intervals and "
+            "ratios are over the finished seeds only."
+        )
     runs = sum(len(a["seeds"]) for a in arms.values())
     capped = sum(a["runs_stopped_by_step_cap"] for a in arms.values())
     if capped:
@@ -392,15 +430,15 @@ def markdown(report: dict) -> str:
         *_finetune_lines(report),
         *_copied_lines(report["arms"]),
         "",
-        "| arm | real labelled imgs | mAP@[.5:.95] | its 95% CI | mAP@.5 | die mAP | die AP50 "
-        "| ratio to real-100% (mAP) | real val mAP | steps | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| arm | seeds | real labelled imgs (train + val) | mAP@[.5:.95] | its 95% CI | mAP@.5 | die mAP "
+        "| die AP50 | ratio to real-100% (mAP) | real val mAP | steps | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, arm in report["arms"].items():
         ratio = arm.get("ratio_to_real_100", {}).get("map")
         lines.append(
-            f"| {name} | {arm['labelled_real_images']} | {_fmt(arm['map'])} | {_interval(arm['map'])} | "
-            f"{_fmt(arm['map50'])} | "
+            f"| {name} | {arm['map']['n']} | {_labelled(arm)} | {_fmt(arm['map'])} | "
+            f"{_interval(arm['map'])} | {_fmt(arm['map50'])} | "
             f"{_fmt(arm['die_map'])} | {_fmt(arm['die_map50'])} | "
             f"{'n/a' if ratio is None else f'{ratio:.2f}'} | {_fmt(arm['real_val_map'])} | "
             f"{arm['steps']['mean']:.0f} | "
@@ -408,8 +446,9 @@ def markdown(report: dict) -> str:
         )
     lines += [
         "",
-        f"Test scores: mean ± sd over {report['seeds']} seeds; the 95% CI is a percentile bootstrap of "
-        "the mean over seeds (coarse with few seeds).",
+        "Test scores: mean ± sd over each arm's seeds; the 95% CI is a percentile bootstrap of the mean "
+        "over seeds. With 3 seeds it is the seeds' range (min–max), which holds the mean of a new draw "
+        "about 75% of the time, not 95%: read it as the spread seen, not as a guarantee.",
         "",
         *_warnings(report),
         "## Headline",
@@ -449,7 +488,7 @@ def markdown(report: dict) -> str:
 
 def write_report(report: dict, records: list[dict], out: Path) -> None:
     _plot_bars(report["arms"], out / "bars.png")
-    _plot_fraction_curve(report["arms"], out / "fractions.png")
+    _plot_fraction_curve(report["arms"], report["real_val_images"], out / "fractions.png")
     _plot_curves(records, out / "curves.png")
     _plot_reading(report["arms"], out / "reading.png")
     atomic_write_json(out / "report.json", report)

@@ -72,6 +72,9 @@ class BenchmarkConfig:
     # Decay of an exponential moving average of the fine-tunes' weights, scored and saved in their place
     # (0: none). Why: on 16 photos the fine-tune's real val score wanders ±0.05 between evaluations.
     finetune_ema: float = 0.0
+    # Rebuild the report from the runs already finished in `out`, training nothing. Why: a sweep takes
+    # hours, and its partial results should be readable without waiting or starting the rest.
+    report_only: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
@@ -185,6 +188,7 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
         "synthetic_boxes",
         "real_arms_from",
         "pretrainings_from",
+        "report_only",
     ):
         data.pop(key)
     # Only a non-exact convention is recorded, so run folders from before the option still resume.
@@ -230,6 +234,8 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     if any(a.source == "synthetic" or a.source.startswith("adapted:") for a in arms):
         _check_classes(real_train, config)
     out = config.out
+    if config.report_only and not (out / "arms").is_dir():
+        raise UserError(f"{out}: no benchmark runs here to report (--report-only trains nothing)")
     out.mkdir(parents=True, exist_ok=True)
     _check_run_folder(out, fingerprint)
     if config.real_arms_from is not None:
@@ -254,21 +260,24 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     for arm in arms:
         arm_info[arm.name] = _arm_info(arm, by_name, config, len(pool_ids), sources)
     replays = {arm.name: _replay_set(arm, by_name, config, sources, real_train) for arm in arms}
-    records = run_shared(
-        [(arm.name, seed) for arm in arms for seed in range(config.seeds)],
-        lambda item: _run_arm(
-            by_name[item[0]],
-            item[1],
-            config,
-            device,
-            (real_train, real_val, real_test),
-            pool_ids,
-            sources,
-            replays[item[0]],
-        ),
-        lambda item: config.out / "arms" / item[0] / f"seed{item[1]}.lock",
-        lambda item: (by_name[item[0]].pretrained, item[1]) if by_name[item[0]].pretrained else None,
-    )
+    items = [(arm.name, seed) for arm in arms for seed in range(config.seeds)]
+
+    def run_one(item: tuple[str, int]) -> dict:
+        real = (real_train, real_val, real_test)
+        return _run_arm(by_name[item[0]], item[1], config, device, real, pool_ids, sources, replays[item[0]])
+
+    if config.report_only:
+        finished = [item for item in items if _finished(out, *item)]
+        if not finished:
+            raise UserError(f"{out}: none of the {len(items)} runs asked for has finished yet")
+        records = [run_one(item) for item in finished]  # reads result.json; scores at most, never trains
+    else:
+        records = run_shared(
+            items,
+            run_one,
+            lambda item: out / "arms" / item[0] / f"seed{item[1]}.lock",
+            lambda item: (by_name[item[0]].pretrained, item[1]) if by_name[item[0]].pretrained else None,
+        )
     summary = reporting.aggregate(records, arm_info)
     report = {
         "command": command,
@@ -291,11 +300,15 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "scenesmith_version": scenesmith.__version__,
         "arms": summary,
         "headline": reporting.headline(summary, f"{config.fraction * 100:g}"),
-        "warnings": reporting.budget_warnings(summary),
+        "warnings": reporting.budget_warnings(summary, config.seeds, list(arm_info)),
     }
     reporting.write_report(report, records, out)
     _draw_predictions(arms, config, device, real_test, out)
     return report
+
+
+def _finished(out: Path, arm: str, seed: int) -> bool:
+    return (out / "arms" / arm / f"seed{seed}" / "result.json").is_file()
 
 
 def _arm_info(
@@ -308,6 +321,7 @@ def _arm_info(
         "family": arm.family,
         "real_fraction": arm.real_fraction,
         "real_train_images": real_images,
+        "real_train_fraction": real_images / pool_size,
         "labelled_real_images": real_images + config.val_count if arm.uses_real else 0,
         "synthetic_images": sources[pretrain][2]["count"] if pretrain else 0,
         "pretrained_from": arm.pretrained,
@@ -420,7 +434,9 @@ def _draw_predictions(
     subset = DetectionSet(real_test.class_names, tuple(samples))
     rows = []
     for arm in arms:
-        if arm.family != "headline":
+        if arm.family != "headline" or not _finished(
+            out, arm.name, 0
+        ):  # --report-only: seed 0 may be running
             continue
         model = load_best(out / "arms" / arm.name / "seed0", len(real_test.class_names), config.train, device)
         rows.append((arm.name, samples, predict(model, subset)))

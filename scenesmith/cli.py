@@ -340,6 +340,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         finetune_learning_rate=args.finetune_learning_rate,
         finetune_synthetic_share=args.finetune_synthetic_share,
         finetune_ema=args.finetune_ema,
+        report_only=args.report_only,
         train=train,
     )
     command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
@@ -457,6 +458,11 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         help="adapter folder (`scenesmith adapt train`): adds adapted_<name>_only and _to_<fraction> arms",
     )
     p.add_argument("--out", required=True, help="run folder (rerun the same command to resume)")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write OUT/report.* from the runs finished so far (same command otherwise); trains nothing",
+    )
     p.set_defaults(run=_cmd_benchmark)
 
     p = commands.add_parser(

@@ -24,7 +24,7 @@ from scenesmith.benchmark.model import (
     detection_loss,
     encode_targets,
 )
-from scenesmith.benchmark.report import real_data_equivalence, summarize
+from scenesmith.benchmark.report import _fmt, _interval, budget_warnings, real_data_equivalence, summarize
 from scenesmith.benchmark.train import TrainConfig, learning_rate, train_arm
 
 CLASSES = ("one", "two", "three")
@@ -183,6 +183,32 @@ def test_real_data_equivalence_interpolates_on_log_fraction() -> None:
     assert real_data_equivalence(curve, 0.4)["fraction"] == pytest.approx(10**-0.5)
     assert real_data_equivalence(curve, 0.6)["text"].startswith("> 100%")
     assert real_data_equivalence(curve, 0.05)["text"] == "<= 1%"
+
+
+def test_real_data_equivalence_on_a_curve_that_dips() -> None:
+    """A few seeds per fraction can put real-50% above real-100%; the claims must stay true."""
+    curve = {0.1: 0.30, 0.5: 0.53, 1.0: 0.52}
+    between = real_data_equivalence(curve, 0.525)  # above the 100% arm, under the 50% one
+    assert between["fraction"] == pytest.approx(0.1 * 5 ** ((0.525 - 0.30) / 0.23))
+    assert "beats" not in between["text"]
+    assert real_data_equivalence(curve, 0.54)["text"].startswith(
+        "> 100% (beats every real-only arm, best 50%"
+    )
+    dip = real_data_equivalence({0.1: 0.30, 0.25: 0.45, 0.5: 0.40, 1.0: 0.50}, 0.42)
+    assert dip["fraction"] < 0.25 and "not monotone: also reached at" in dip["text"]
+
+
+def test_arms_short_of_seeds_are_warned_about_and_show_no_interval() -> None:
+    def arm(values: list[float]) -> dict:
+        return {"map": summarize(values), "seeds": [{}] * len(values), "runs_stopped_by_step_cap": 0}
+
+    arms = {"real_100": arm([0.5, 0.52, 0.48]), "real_25": arm([0.45])}
+    (warning,) = budget_warnings(arms, seeds=3)
+    assert "real_25 (1)" in warning and "real_100" not in warning
+    assert budget_warnings({"real_100": arms["real_100"]}, seeds=3) == []
+    (warning,) = budget_warnings({"real_100": arms["real_100"]}, seeds=3, planned=["real_100", "real_50"])
+    assert "real_50 (0)" in warning  # planned, nothing finished yet (--report-only mid-sweep)
+    assert _interval(arms["real_25"]["map"]) == "n/a" and _fmt(arms["real_25"]["map"]) == "0.450"
 
 
 def test_summary_has_mean_sd_and_a_bootstrap_interval() -> None:

@@ -7,6 +7,7 @@ and stays seconds long; the numbers it produces mean nothing, the plumbing is wh
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +98,7 @@ def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) ->
     assert arms["synthetic_only"]["synthetic_images"] == 6
     assert arms["real_100"]["labelled_real_images"] == 4 + 3
     assert arms["real_10"]["labelled_real_images"] == 1 + 3
+    assert arms["real_10"]["real_train_fraction"] == 0.25  # 10% of 4 rounds to 1 image: the curve's x
     assert arms["control_to_10"]["pretrained_from"] == "control_only"
     for arm in arms.values():
         assert arm["map"]["n"] == 2 and 0.0 <= arm["map"]["mean"] <= 1.0
@@ -110,6 +112,7 @@ def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) ->
     low, high = arms["real_100"]["map"]["ci95"]
     row = next(line for line in markdown.splitlines() if line.startswith("| real_100 |"))  # the arms table
     assert f"| [{low:.3f}, {high:.3f}] |" in row  # the bootstrap interval beside mean ± sd
+    assert row.startswith("| real_100 | 2 | 4 + 3 |")  # seeds finished, real train + validation images
 
 
 def test_fine_tunes_start_from_their_seeds_pretraining(run: tuple[Path, list[str]]) -> None:
@@ -245,6 +248,37 @@ def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_share_and_ave
         in markdown
     )
     assert "scored and saved as a moving average of their weights (decay 0.9)." in markdown
+
+
+def test_report_only_reports_the_finished_runs_and_trains_nothing(
+    run: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Mid-sweep: one seed of real_50 and every synthetic_to_5 run still to train."""
+    out, args = run
+    partial = tmp_path / "partial"
+    shutil.copytree(out, partial)
+    shutil.rmtree(partial / "arms" / "real_50" / "seed1")
+    shutil.rmtree(partial / "arms" / "synthetic_to_5")
+    (partial / "report.json").unlink()
+    report_only = [*args, "--report-only"]
+    report_only[report_only.index("--out") + 1] = str(partial)
+    assert run_cli(report_only) == 0
+    assert not (partial / "arms" / "real_50" / "seed1").exists()  # nothing trained
+    assert not (partial / "arms" / "synthetic_to_5").exists()
+    report = json.loads((partial / "report.json").read_text())
+    assert report["arms"]["real_50"]["map"]["n"] == 1 and "synthetic_to_5" not in report["arms"]
+    assert (
+        report["arms"]["real_100"]["map"]["values"]
+        == json.loads((out / "report.json").read_text())["arms"]["real_100"]["map"]["values"]
+    )
+    (short,) = [w for w in report["warnings"] if w.startswith("Not every arm")]
+    assert "real_50 (1)" in short and "synthetic_to_5 (0)" in short
+
+    report_only[report_only.index("--out") + 1] = str(tmp_path / "nothing")
+    capsys.readouterr()
+    assert run_cli(report_only) == 2
+    assert "no benchmark runs here to report" in capsys.readouterr().err
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_real_data_without_split_gives_a_clear_error(
