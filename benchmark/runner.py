@@ -300,11 +300,18 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "scenesmith_version": scenesmith.__version__,
         "arms": summary,
         "headline": reporting.headline(summary, f"{config.fraction * 100:g}"),
-        "warnings": reporting.budget_warnings(summary, config.seeds, list(arm_info)),
+        "warnings": reporting.budget_warnings(
+            summary, config.seeds, [arm.name for arm in arms if _scored_on_real(arm)]
+        ),
     }
     reporting.write_report(report, records, out)
     _draw_predictions(arms, config, device, real_test, out)
     return report
+
+
+def _scored_on_real(arm: Arm) -> bool:
+    """Whether an arm predicts the real classes: not the control pretraining (another scene's)."""
+    return arm.source != "control"
 
 
 def _finished(out: Path, arm: str, seed: int) -> bool:
@@ -383,7 +390,7 @@ def _run_arm(
     # Loaded at most once, and only when a score is missing. The control pretraining predicts another
     # scene's classes: it has no dice score of its own.
     best = cache(lambda: load_best(run_dir, len(train_set.class_names), config.train, device))
-    scorer = best if arm.source != "control" else None
+    scorer = best if _scored_on_real(arm) else None
     test = _cached_score(run_dir / "test.json", real_test, scorer)
     real_val_score = _cached_score(run_dir / "real_val.json", real_val, scorer)
     return {

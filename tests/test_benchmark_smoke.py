@@ -105,6 +105,9 @@ def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) ->
         assert arm["steps"]["mean"] >= 1
     assert set(report["headline"]) >= {"real_data_equivalence", "synthetic_to_10_over_real_100"}
     assert any("step cap" in warning for warning in report["warnings"])  # 2 steps: every run is capped
+    assert not any(
+        w.startswith("Not every arm") for w in report["warnings"]
+    )  # control_only has no dice score
     for name in ("report.md", "bars.png", "fractions.png", "curves.png", "predictions.jpg"):
         assert (out / name).stat().st_size > 0
     markdown = (out / "report.md").read_text()
