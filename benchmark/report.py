@@ -447,8 +447,8 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         "Test scores: mean ± sd over each arm's seeds; the 95% CI is a percentile bootstrap of the mean "
-        "over seeds. With 3 seeds it is the seeds' range (min–max), which holds the mean of a new draw "
-        "about 75% of the time, not 95%: read it as the spread seen, not as a guarantee.",
+        "over seeds. With 3 seeds it is the seeds' range (min–max), which holds the true mean about 75% "
+        "of the time, not 95%: read it as the spread seen, not as a guarantee.",
         "",
         *_warnings(report),
         "## Headline",

@@ -102,10 +102,11 @@ def _synthetic_set(
     With `adapter`, the same images passed through it (cached too; same ids, so the same split).
     """
     spec = _spec(scene, config)
-    folder = ensure_synthetic(spec, config.device if config.device != "cuda" else "gpu")
+    create = not config.report_only
+    folder = ensure_synthetic(spec, config.device if config.device != "cuda" else "gpu", create)
     rendered = folder
     if adapter is not None:
-        folder = ensure_adapted(folder, adapter, config.synthetic_seed)
+        folder = ensure_adapted(folder, adapter, config.synthetic_seed, create)
     dataset = load_coco(folder, image_ids=set(range(1, config.synthetic + 1))).with_boxes(
         config.synthetic_boxes
     )
@@ -238,11 +239,11 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         raise UserError(f"{out}: no benchmark runs here to report (--report-only trains nothing)")
     out.mkdir(parents=True, exist_ok=True)
     _check_run_folder(out, fingerprint)
-    if config.real_arms_from is not None:
+    if config.real_arms_from is not None and not config.report_only:
         real_only = [a.name for a in arms if a.source == "real" and a.pretrained is None]
         copied = copy_real_runs(config.real_arms_from, out, fingerprint, real_only, config.seeds)
         print(f"copied {len(copied)} finished real-only runs from {config.real_arms_from}", *copied)
-    if config.pretrainings_from is not None:
+    if config.pretrainings_from is not None and not config.report_only:
         pretrainings = [a.name for a in arms if a.source != "real" and a.pretrained is None]
         copied = copy_pretrainings(config.pretrainings_from, out, fingerprint, pretrainings, config.seeds)
         print(f"copied {len(copied)} finished pretrainings from {config.pretrainings_from}", *copied)

@@ -19,6 +19,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from scenesmith.annotate.dataset_writer import completed_indices
+from scenesmith.errors import UserError
 from scenesmith.pipeline import generate_dataset, render_overrides
 from scenesmith.procedural.loader import load_scene
 
@@ -56,13 +57,17 @@ class SyntheticSpec:
         return f"{name}_{width}x{height}_s{self.samples}_seed{self.seed}_rules{rules}"
 
 
-def ensure_synthetic(spec: SyntheticSpec, device: str = "auto") -> Path:
+def ensure_synthetic(spec: SyntheticSpec, device: str = "auto", create: bool = True) -> Path:
     """Render (or finish rendering) the set in the cache; return its folder.
 
     A folder that already holds more images than asked is kept whole (a dataset only grows); callers
-    take the first `count` image ids from it.
+    take the first `count` image ids from it. With `create` False (`--report-only`), a set that is not
+    complete in the cache is an error rather than a render of many minutes.
     """
     folder = cache_root() / "synthetic" / spec.folder_name
+    if not create:
+        _require_cached(folder, spec.count)
+        return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     with _cache_lock(folder):
         done = len(completed_indices(folder)) if folder.exists() else 0
@@ -89,10 +94,11 @@ def render_seconds(folder: Path) -> float:
     return float(sum(manifest.get("timings_s", {}).values()))
 
 
-def ensure_adapted(folder: Path, adapter: Path, seed: int) -> Path:
+def ensure_adapted(folder: Path, adapter: Path, seed: int, create: bool = True) -> Path:
     """`folder` passed through the adapter in `adapter`, cached beside it and keyed by the adapter.
 
     The key is a hash of adapter.json and its side files, so refitting an adapter adapts anew.
+    With `create` False, an adapted set missing from the cache is an error, as in `ensure_synthetic`.
     """
     from scenesmith.domain_adapt.apply import apply_adapter
 
@@ -100,9 +106,22 @@ def ensure_adapted(folder: Path, adapter: Path, seed: int) -> Path:
     for path in sorted(p for p in Path(adapter).rglob("*") if p.is_file()):
         digest.update(path.relative_to(adapter).as_posix().encode() + b"\0" + path.read_bytes())
     target = cache_root() / "adapted" / f"{folder.name}_{Path(adapter).name}_{digest.hexdigest()[:10]}"
+    if not create:
+        _require_cached(target, len(completed_indices(folder)))
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with _cache_lock(target):
         return apply_adapter(Path(adapter), folder, target, seed=seed)
+
+
+def _require_cached(folder: Path, count: int) -> None:
+    done = len(completed_indices(folder)) if folder.is_dir() else 0
+    if done < count:
+        raise UserError(
+            f"{folder}: {done} of {count} images in the cache (SCENESMITH_CACHE={cache_root()}); "
+            "--report-only renders nothing: point SCENESMITH_CACHE at the cache the runs used, or run "
+            "without --report-only to render the set"
+        )
 
 
 def _cache_lock(folder: Path) -> FileLock:

@@ -7,10 +7,13 @@ grey image after a σ=1 Gaussian), in the original render and in the adapted ima
 original is 1 when every outline survived and drops as outlines blur away or shift. Boundaries
 against the background count too: that is where a translator would move an object.
 
-Why a second number, outline contrast: fixed Canny thresholds also lose an outline that stays in
-place but fades (a tone curve that compresses the levels where dice meet the tray). The median grey
-gradient on the outline pixels, adapted ÷ original, tells the two apart: near 1 with low agreement
-means outlines moved or broke up; well under 1 means they faded.
+Why a second number, outline contrast: edge agreement counts outlines above fixed Canny thresholds,
+so it says whether an outline is still detected, not how much of it is left. The median grey gradient
+on the labelled outline pixels, adapted ÷ original, grades that: a tone curve that quarters the step
+at an outline gives ≈ 0.25, while an outline that blurred away or moved by a few pixels leaves almost
+no gradient at its labelled place. It does not tell a moved outline from a faded one by itself; for an
+adapter that maps each pixel on its own (histogram matching), outlines cannot move, so a low value
+there is fading.
 """
 
 from __future__ import annotations

@@ -115,9 +115,9 @@ def markdown(summary: dict, command: str) -> str:
     stats = list(before["low_level_normalised"])
     lines += [
         "",
-        "Outline contrast: the median grey gradient on the instance outlines, adapted ÷ original. Low label "
-        "alignment with contrast near 1 means outlines moved or broke up; with contrast well under 1, they "
-        "stayed in place and faded below the edge detector's fixed thresholds.",
+        "Outline contrast: the median grey gradient on the labelled instance outlines, adapted ÷ original: "
+        "how much of each outline is left where the mask puts it (fading, blurring and moving all lower "
+        "it). Label alignment counts only the outlines still above the edge detector's fixed thresholds.",
         "",
         "Low-level statistics, Wasserstein distance ÷ pooled sd (0 = same distribution):",
         "",

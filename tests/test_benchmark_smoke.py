@@ -254,7 +254,10 @@ def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_share_and_ave
 
 
 def test_report_only_reports_the_finished_runs_and_trains_nothing(
-    run: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run: tuple[Path, list[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Mid-sweep: one seed of real_50 and every synthetic_to_5 run still to train."""
     out, args = run
@@ -282,6 +285,14 @@ def test_report_only_reports_the_finished_runs_and_trains_nothing(
     assert run_cli(report_only) == 2
     assert "no benchmark runs here to report" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()
+
+    report_only[report_only.index("--out") + 1] = str(partial)
+    monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "empty_cache"))  # not the cache the runs used
+    assert run_cli(report_only) == 2
+    assert "--report-only renders nothing" in capsys.readouterr().err
+    assert not (tmp_path / "empty_cache" / "synthetic").exists() or not any(
+        (tmp_path / "empty_cache" / "synthetic").iterdir()
+    )
 
 
 def test_real_data_without_split_gives_a_clear_error(

@@ -228,6 +228,8 @@ def test_outline_contrast_tells_a_faded_outline_from_a_kept_one(sets, tmp_path: 
     faded = (image // 4 + 100).astype(np.uint8)  # outlines in place, a quarter of the step
     assert outline_contrast(faded, instance) == pytest.approx(outline_contrast(image, instance) / 4, rel=0.05)
     assert outline_contrast(image, np.zeros_like(instance)) is None
+    moved = np.roll(image, (4, 4), axis=(0, 1))  # a moved outline leaves no gradient where the mask puts it
+    assert outline_contrast(moved, instance) < 0.1 * outline_contrast(image, instance)
 
     synthetic, _ = sets
     assert label_alignment(synthetic, synthetic, progress=False)["outline_contrast_ratio"] == 1.0
