@@ -314,6 +314,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         min_steps=min(args.min_steps, args.max_steps),
         batch=args.batch,
         augment=AugmentConfig(crop=args.crop),
+        **({"learning_rate": args.learning_rate} if args.learning_rate else {}),
     )
     config = BenchmarkConfig(
         real=Path(args.real) if args.real else None,
@@ -405,6 +406,13 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         metavar="RUN",
         help="copy the finished pretrainings (synthetic_only, control_only) of an earlier run folder instead "
         "of retraining them; its settings must match except the fine-tune ones (--finetune-*)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        metavar="LR",
+        help="learning rate of every arm, fine-tunes too unless --finetune-learning-rate (default: the "
+        "trainer's, shown in the report); the real-only baselines deserve the same tuning on validation",
     )
     p.add_argument(
         "--finetune-learning-rate",

@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scenesmith.benchmark import runner
 from scenesmith.benchmark import train as train_module
+from scenesmith.benchmark.arms import Arm
 from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
 from scenesmith.benchmark.data import DetectionSet, Sample, draw_fraction, fraction_count, split_validation
 from scenesmith.benchmark.evaluate import Detections, evaluate
@@ -26,6 +28,7 @@ from scenesmith.benchmark.model import (
 )
 from scenesmith.benchmark.report import _fmt, _interval, budget_warnings, real_data_equivalence, summarize
 from scenesmith.benchmark.train import TrainConfig, learning_rate, train_arm
+from scenesmith.cli import main
 
 CLASSES = ("one", "two", "three")
 
@@ -372,3 +375,24 @@ def test_an_averaging_run_scores_and_saves_the_moving_average_of_its_weights(
     for key in first:
         torch.testing.assert_close(first_average[key], first[key])
         torch.testing.assert_close(second_average[key], 0.25 * first[key] + 0.75 * second[key])
+
+
+def test_the_learning_rate_option_reaches_every_arms_training_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--learning-rate` sets the real-only arms' and pretrainings' rate; fine-tunes keep their own."""
+    seen = []
+    monkeypatch.setattr(
+        runner, "run_benchmark", lambda config, command: seen.append(config) or {"headline": {}}
+    )
+    base = ["benchmark", "--real", "r.json", "--scene", "dice_tray", "--synthetic", "4", "--out", "o"]
+    for extra in ([], ["--learning-rate", "0.001", "--finetune-learning-rate", "0.0005"]):
+        with pytest.raises(SystemExit):
+            main([*base, *extra])
+    default, tuned = seen
+    assert default.train.learning_rate == TrainConfig().learning_rate
+    assert tuned.train.learning_rate == 0.001
+    real_only = Arm("real_10", "real", real_fraction=0.1)
+    finetune = Arm("synthetic_to_10", "real", real_fraction=0.1, pretrained="synthetic_only")
+    assert runner.arm_train_config(real_only, tuned).learning_rate == 0.001
+    assert runner.arm_train_config(finetune, tuned).learning_rate == 0.0005
