@@ -114,6 +114,8 @@ def test_box_statistics_equal_known_values(tmp_path: Path) -> None:
     np.testing.assert_allclose(v["box_center_x"], [0.2, 0.55, 0.2])
     np.testing.assert_allclose(v["box_center_y"], [15 / 80, 30 / 80, 0.25])
     np.testing.assert_allclose(v["objects_per_image"], [2, 1, 0])
+    # a's two boxes (√200 px each) have centres √(35² + 15²) apart; b's lone box has no neighbour
+    np.testing.assert_allclose(v["box_neighbour_distance"], [np.sqrt(1450 / 200)] * 2)
     assert "visibility" not in v and "truncation" not in v  # plain COCO records none
     assert stats.class_counts == {"red": 2, "green": 1}
     assert stats.iscrowd_fraction == pytest.approx(1 / 3)
