@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from scenesmith.procedural.generators.products import CanParams, ProductBoxParams, make_can, make_product_box
@@ -47,6 +47,7 @@ def test_same_params_and_seed_give_the_same_object(case: str, seed: int) -> None
 @pytest.mark.parametrize("case", sorted(CASES))
 @settings(max_examples=15, deadline=None)
 @given(seed=SEEDS)
+@example(seed=7853636)  # a cereal box rounded by 1.3 µm had 1e-13 m² corner faces (now made sharp)
 def test_meshes_are_valid_watertight_solids_standing_on_z0(case: str, seed: int) -> None:
     item = _make(case, seed)
     mesh = item.mesh

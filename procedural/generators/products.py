@@ -45,6 +45,12 @@ BOX_FACES: dict[
 }
 
 
+# A rounding under 0.2 mm is invisible at any distance we render, and its corner facets (down to
+# ~1e-13 m² for a radius of a few micrometres) are degenerate for mesh checks and collision hulls:
+# such an edge is made sharp.
+MIN_ROUNDING_M = 2e-4
+
+
 class ProductBoxParams(Rule):
     """A printed carton: width (along the shelf) × depth × height in metres."""
 
@@ -136,6 +142,8 @@ def make_product_box(params: ProductBoxParams, rng: np.random.Generator) -> Gene
     """Printed cartons (cereal, tea, crackers): front panel, small print and barcode on the back."""
     extents = np.array([params.width_m.sample(rng), params.depth_m.sample(rng), params.height_m.sample(rng)])
     radius = min(params.corner_radius_m.sample(rng), extents.min() / 3)
+    if radius < MIN_ROUNDING_M:
+        radius = 0.0
     mesh = rounded_box(tuple(extents), radius, segments=2)
     mesh.apply_translation([0.0, 0.0, extents[2] / 2])
     return Generated(
