@@ -276,7 +276,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         records = run_shared(
             items,
             run_one,
-            lambda item: out / "arms" / item[0] / f"seed{item[1]}.lock",
+            lambda item: _run_dir(out, *item).with_suffix(".lock"),
             lambda item: (by_name[item[0]].pretrained, item[1]) if by_name[item[0]].pretrained else None,
         )
     summary = reporting.aggregate(records, arm_info)
@@ -315,8 +315,13 @@ def _scored_on_real(arm: Arm) -> bool:
     return arm.source != "control"
 
 
+def _run_dir(out: Path, arm: str, seed: int) -> Path:
+    """Where one arm's seed keeps its checkpoints and scores (its lock file sits beside it)."""
+    return out / "arms" / arm / f"seed{seed}"
+
+
 def _finished(out: Path, arm: str, seed: int) -> bool:
-    return (out / "arms" / arm / f"seed{seed}" / "result.json").is_file()
+    return (_run_dir(out, arm, seed) / "result.json").is_file()
 
 
 def _arm_info(
@@ -368,12 +373,12 @@ def _run_arm(
     replay: DetectionSet | None,
 ) -> dict:
     real_train, real_val, real_test = real
-    run_dir = config.out / "arms" / arm.name / f"seed{seed}"
+    run_dir = _run_dir(config.out, arm.name, seed)
     if arm.uses_real:
         train_set, val_set = real_train.subset(draw_fraction(pool_ids, arm.real_fraction, seed)), real_val
     else:
         train_set, val_set = sources[arm.source][0], sources[arm.source][1]
-    init = config.out / "arms" / arm.pretrained / f"seed{seed}" / "best.pt" if arm.pretrained else None
+    init = _run_dir(config.out, arm.pretrained, seed) / "best.pt" if arm.pretrained else None
     started = time.perf_counter()
     result = train_arm(
         train_set,
@@ -442,11 +447,10 @@ def _draw_predictions(
     subset = DetectionSet(real_test.class_names, tuple(samples))
     rows = []
     for arm in arms:
-        if arm.family != "headline" or not _finished(
-            out, arm.name, 0
-        ):  # --report-only: seed 0 may be running
+        # --report-only: seed 0 of a headline arm may still be training
+        if arm.family != "headline" or not _finished(out, arm.name, 0):
             continue
-        model = load_best(out / "arms" / arm.name / "seed0", len(real_test.class_names), config.train, device)
+        model = load_best(_run_dir(out, arm.name, 0), len(real_test.class_names), config.train, device)
         rows.append((arm.name, samples, predict(model, subset)))
     if rows:
         reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")
