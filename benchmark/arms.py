@@ -52,6 +52,13 @@ def adapted_arms(tag: str, fraction: float) -> list[Arm]:
     return [only, Arm(f"adapted_{tag}_to_{_percent(fraction)}", "real", fraction, only.name, "adapted")]
 
 
+def is_pretraining(arm_name: str) -> bool:
+    """Whether fine-tunes start from this arm's weights: synthetic-, control- or adapted-only."""
+    return arm_name in (SYNTHETIC_ONLY.name, CONTROL_ONLY.name) or (
+        arm_name.startswith("adapted_") and arm_name.endswith("_only")
+    )
+
+
 def plan(
     control: bool, sweep: bool, headline_fraction: float = 0.10, adapters: tuple[str, ...] = ()
 ) -> list[Arm]:

@@ -447,10 +447,12 @@ def _draw_predictions(
     subset = DetectionSet(real_test.class_names, tuple(samples))
     rows = []
     for arm in arms:
-        # --report-only: seed 0 of a headline arm may still be training
-        if arm.family != "headline" or not _finished(out, arm.name, 0):
+        # --report-only: seed 0 of a headline arm may still be training, or be restored from an
+        # archive, which keeps no weights of the arms nothing starts from
+        run_dir = _run_dir(out, arm.name, 0)
+        if arm.family != "headline" or not _finished(out, arm.name, 0) or not (run_dir / "best.pt").is_file():
             continue
-        model = load_best(_run_dir(out, arm.name, 0), len(real_test.class_names), config.train, device)
+        model = load_best(run_dir, len(real_test.class_names), config.train, device)
         rows.append((arm.name, samples, predict(model, subset)))
     if rows:
         reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")

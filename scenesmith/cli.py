@@ -364,6 +364,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_archive(args: argparse.Namespace) -> int:
+    from scenesmith.benchmark.archive import archive_runs, restore_runs
+
+    run, archive = Path(args.run_folder), Path(args.archive)
+    if args.restore:
+        restored = restore_runs(archive, run)
+        print(f"restored {len(restored)} finished runs from {archive} into {run}", *restored)
+    else:
+        copied = archive_runs(run, archive)
+        print(f"archived {len(copied)} finished runs of {run} in {archive}", *copied)
+    return 0
+
+
 def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "benchmark", help="sim-to-real detector benchmark: synthetic pretraining + real fraction vs all real"
@@ -472,6 +485,20 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         help="write OUT/report.* from the runs finished so far (same command otherwise); trains nothing",
     )
     p.set_defaults(run=_cmd_benchmark)
+
+    p = commands.add_parser(
+        "archive",
+        help="keep a benchmark run folder's finished scores (and its pretrainings' weights) somewhere small",
+    )
+    p.add_argument("run_folder", metavar="RUN", help="benchmark run folder (--out)")
+    p.add_argument("archive", help="archive folder, e.g. one committed beside the published results")
+    p.add_argument(
+        "--restore",
+        action="store_true",
+        help="copy the other way: archived runs RUN has not finished go into RUN, where the same benchmark "
+        "command (or --report-only) takes them as finished",
+    )
+    p.set_defaults(run=_cmd_archive)
 
     p = commands.add_parser(
         "compare", help="paired per-seed comparison of two benchmark runs (e.g. before/after a rules change)"

@@ -295,6 +295,48 @@ def test_report_only_reports_the_finished_runs_and_trains_nothing(
     )
 
 
+def test_an_archive_keeps_the_scores_and_pretrainings_and_a_lost_run_folder_resumes_from_it(
+    run: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run folder is lost; the archive (scores + pretrainings' weights) is restored into a new one."""
+    out, args = run
+    archive = tmp_path / "archive"
+    assert run_cli(["archive", str(out), str(archive)]) == 0
+    assert not list(archive.rglob("state.pt"))
+    kept_weights = sorted(p.parent.parent.name for p in archive.rglob("best.pt"))
+    assert kept_weights == ["control_only"] * 2 + ["synthetic_only"] * 2  # the pretrainings
+    assert len(list(archive.glob("arms/*/seed*/result.json"))) == len(
+        list(out.glob("arms/*/seed*/result.json"))
+    )
+
+    restored = tmp_path / "restored"
+    assert run_cli(["archive", str(restored), str(archive), "--restore"]) == 0
+    shutil.rmtree(restored / "arms" / "synthetic_to_5" / "seed1")  # one fine-tune never finished
+    report_only = [*args, "--report-only"]
+    report_only[report_only.index("--out") + 1] = str(restored)
+    assert run_cli(report_only) == 0
+    original = json.loads((out / "report.json").read_text())["arms"]
+    report = json.loads((restored / "report.json").read_text())["arms"]
+    assert report["real_100"]["map"]["values"] == original["real_100"]["map"]["values"]
+    assert report["synthetic_to_5"]["map"]["n"] == 1
+
+    pretraining = restored / "arms" / "synthetic_only" / "seed1" / "result.json"
+    stamp = pretraining.stat().st_mtime_ns
+    resume = [*args]
+    resume[resume.index("--out") + 1] = str(restored)
+    assert run_cli(resume) == 0
+    assert pretraining.stat().st_mtime_ns == stamp  # the fine-tune started from the restored weights
+    assert (restored / "arms" / "synthetic_to_5" / "seed1" / "best.pt").is_file()
+    assert json.loads((restored / "report.json").read_text())["arms"]["synthetic_to_5"]["map"]["n"] == 2
+
+    capsys.readouterr()  # restoring never overwrites a finished run, nor mixes two configurations
+    assert run_cli(["archive", str(restored), str(archive), "--restore"]) == 0
+    assert "restored 0 finished runs" in capsys.readouterr().out
+    (archive / "config.json").write_text("{}")
+    assert run_cli(["archive", str(restored), str(archive), "--restore"]) == 2
+    assert "holds runs of other benchmark settings" in capsys.readouterr().err
+
+
 def test_real_data_without_split_gives_a_clear_error(
     real_coco: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,0 +1,93 @@
+"""A benchmark run folder's results without its training state: small enough to commit, enough to go on.
+
+Why: a run folder holds every run's resumable state and best weights (about 5 MB a run, hundreds of MB
+for a fraction sweep) and lives outside the repository, where a lost or reset machine loses hours of
+training. The archive keeps what the report reads (the folder's settings, each finished run's result,
+scores and provenance) and the best weights of the pretrainings only (the runs fine-tunes start from).
+Restored into a run folder, it lets `--report-only` rebuild the report and the same benchmark command
+train the runs still missing, fine-tunes included, without retraining anything the archive holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenesmith.annotate.atomic import atomic_write_bytes
+from scenesmith.benchmark.arms import is_pretraining
+from scenesmith.benchmark.reuse import PROVENANCE
+from scenesmith.errors import UserError
+
+SETTINGS = "config.json"
+SCORES = ("test.json", "real_val.json")  # written after training: without them a run needs its weights
+FINISHED = "result.json"  # training's last file: its presence is what the runner calls finished
+RUN_FILES = (FINISHED, *SCORES, PROVENANCE)
+WEIGHTS = "best.pt"
+
+
+def archive_runs(run: Path, archive: Path) -> list[str]:
+    """Copy the finished runs of `run` into `archive` (adding to, or refreshing, what it holds).
+
+    Returns the runs copied as "arm/seedK". A run still training or being scored is left out.
+    """
+    settings = _settings(run)
+    _check_same_settings(archive, settings, run)
+    copied = []
+    for run_dir in _finished_runs(run):
+        target = archive / run_dir.relative_to(run)
+        names = [*RUN_FILES, WEIGHTS] if is_pretraining(run_dir.parent.name) else RUN_FILES
+        _copy_files(run_dir, target, names)
+        copied.append(f"{run_dir.parent.name}/{run_dir.name}")
+    _copy_file(run / SETTINGS, archive / SETTINGS)
+    return copied
+
+
+def restore_runs(archive: Path, run: Path) -> list[str]:
+    """Copy the archived runs that `run` has not finished into `run`; a finished run there is kept.
+
+    Returns the runs restored as "arm/seedK".
+    """
+    settings = _settings(archive)
+    _check_same_settings(run, settings, archive)
+    _copy_file(archive / SETTINGS, run / SETTINGS)
+    restored = []
+    for archived in _finished_runs(archive):
+        target = run / archived.relative_to(archive)
+        if (target / FINISHED).is_file():
+            continue
+        _copy_files(archived, target, [*RUN_FILES, WEIGHTS])
+        restored.append(f"{archived.parent.name}/{archived.name}")
+    return restored
+
+
+def _settings(folder: Path) -> bytes:
+    path = folder / SETTINGS
+    if not path.is_file():
+        raise UserError(f"{folder}: not a benchmark run folder or archive (no {SETTINGS})")
+    return path.read_bytes()
+
+
+def _check_same_settings(folder: Path, settings: bytes, source: Path) -> None:
+    """Runs of two different benchmark configurations must never be mixed in one folder."""
+    path = folder / SETTINGS
+    if path.is_file() and path.read_bytes() != settings:
+        raise UserError(f"{folder}: holds runs of other benchmark settings than {source} ({path} differs)")
+
+
+def _finished_runs(folder: Path) -> list[Path]:
+    """Runs trained and scored: the report reads them without loading a checkpoint."""
+    runs = (p.parent for p in folder.glob(f"arms/*/seed*/{FINISHED}"))
+    return sorted(r for r in runs if all((r / name).is_file() for name in SCORES))
+
+
+def _copy_files(origin: Path, target: Path, names: list[str] | tuple[str, ...]) -> None:
+    """The finished marker goes last, so an interrupted copy is never taken for a finished run."""
+    present = [name for name in names if (origin / name).is_file()]
+    for name in sorted(present, key=lambda name: name == FINISHED):
+        _copy_file(origin / name, target / name)
+
+
+def _copy_file(origin: Path, target: Path) -> None:
+    if target.is_file() and target.read_bytes() == origin.read_bytes():
+        return  # unchanged: keep the file (and its timestamp) as it is
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, origin.read_bytes())
