@@ -31,7 +31,7 @@ import cv2
 import psutil
 
 import scenesmith
-from scenesmith.pipeline import generate_dataset, render_settings
+from scenesmith.pipeline import WRITE_BACKLOG, generate_dataset, render_settings
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.loader import load_scene
 from scenesmith.render.pool import LocalPool, PoolConfig
@@ -120,7 +120,13 @@ def _worker_pids(parent: psutil.Process) -> list[int]:
 
 
 def kills(scene: str, overrides: Sequence[str], count: int, kills: int, out: Path, seed: int = 0) -> dict:
-    """Kill the render worker of a real `scenesmith generate` run `kills` times, then audit the dataset."""
+    """Kill the render worker of a real `scenesmith generate` run `kills` times, then audit the dataset.
+
+    A kill is timed by images on disk, which trail the renders by up to the write backlog plus the
+    worker's prefetch: every kill lands with more images than that still to come, so it hits a worker
+    with work in hand, not one that already finished and is shutting down (a death the run rightly
+    never records, which made the count of recorded deaths flaky).
+    """
     cmd = [sys.executable, "-m", "scenesmith", "generate", scene, "--count", str(count), "--seed", str(seed),
            "--out", str(out), "--quiet", "--device", "cpu"]  # fmt: skip
     for override in overrides:
@@ -129,7 +135,10 @@ def kills(scene: str, overrides: Sequence[str], count: int, kills: int, out: Pat
     parent = psutil.Process(process.pid)
     killed: list[dict[str, int]] = []
     started = time.perf_counter()
-    targets = [round(count * (k + 1) / (kills + 1)) for k in range(kills)]
+    lead = WRITE_BACKLOG + PoolConfig().prefetch + 1  # images rendered beyond those written, at most
+    if count - lead < kills:
+        raise ValueError(f"{kills} kill(s) need more than {lead + kills - 1} images, not {count}")
+    targets = [round((count - lead) * (k + 1) / (kills + 1)) for k in range(kills)]
     while process.poll() is None:
         done = len(list((out / "meta").glob("*.json"))) if (out / "meta").exists() else 0
         pids = _worker_pids(parent)

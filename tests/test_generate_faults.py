@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scenesmith.benchmark.scale_bench import kills
 
 TINY = ["render.resolution=[48, 48]", "render.samples=1", "render.denoise=false"]
 
 
 def test_generate_with_its_worker_killed_twice_yields_every_image_once(tmp_path: Path) -> None:
-    report = kills("dice_tray", TINY, count=9, kills=2, out=tmp_path / "killed", seed=4)
+    report = kills("dice_tray", TINY, count=12, kills=2, out=tmp_path / "killed", seed=4)
     assert report["exit_code"] == 0, report["stderr_tail"]
     assert len(report["killed"]) == 2
-    assert report["images_in_coco"] == report["unique_ids"] == report["meta_files"] == 9
+    assert report["images_in_coco"] == report["unique_ids"] == report["meta_files"] == 12
     assert report["ids_are_1_to_n"] and not report["unreadable_images"]
-    assert sum("code -9" in event for event in report["worker_events"]) == 2
+    deaths = [event for event in report["worker_events"] if "code -9" in event]
+    assert len(deaths) == 2, (report["killed"], report["worker_events"])
+
+
+def test_kills_too_late_to_hit_a_working_render_worker_are_refused(tmp_path: Path) -> None:
+    """Images on disk trail the renders: a kill timed near the end would hit a worker that is done."""
+    with pytest.raises(ValueError, match="need more than 8 images, not 8"):
+        kills("dice_tray", TINY, count=8, kills=2, out=tmp_path / "killed")
