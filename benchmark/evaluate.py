@@ -8,6 +8,7 @@ detection, not a false positive) separates "where are the dice" from "what do th
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from dataclasses import dataclass
 
@@ -20,6 +21,10 @@ from torchvision.ops import nms
 from scenesmith.benchmark.box_fit import box_scale
 from scenesmith.benchmark.data import DetectionSet
 from scenesmith.benchmark.reading import reading_confusion
+
+# Test-set resamples of every score (see `image_resampled_maps`): the same draws for every run.
+IMAGE_RESAMPLES = 200
+IMAGE_RESAMPLE_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,13 @@ def _coco_eval(ground_truth: COCO, rows: list[dict]) -> COCOeval | None:
     return evaluation
 
 
+def coco_evaluation(
+    dataset: DetectionSet, detections: Detections, agnostic: bool = False, nms_iou: float = 0.5
+) -> COCOeval | None:
+    """pycocotools' evaluation of `detections` (None when there are none), per class or class-agnostic."""
+    return _coco_eval(_coco_ground_truth(dataset, agnostic), _results(detections, agnostic, nms_iou))
+
+
 def _per_class_ap(evaluation: COCOeval, names: tuple[str, ...]) -> dict[str, float]:
     precision = evaluation.eval["precision"]  # [iou, recall, class, area, max_dets]
     out = {}
@@ -106,12 +118,57 @@ def _per_class_ap(evaluation: COCOeval, names: tuple[str, ...]) -> dict[str, flo
     return out
 
 
+def image_resampled_maps(
+    evaluation: COCOeval | None, image_ids: list[int], resamples: int = IMAGE_RESAMPLES
+) -> list[float]:
+    """mAP@[.5:.95] on `resamples` test sets drawn from `image_ids` with replacement.
+
+    Why: 50 test photos are a sample too; a spread over seeds alone says nothing about how much the
+    score would move on other photos of the same kind. The draws depend only on the image ids and a
+    fixed seed, so every run scored on the same test set gets the same draws: the report pairs them
+    across seeds and arms.
+    """
+    draws = np.random.default_rng(IMAGE_RESAMPLE_SEED).integers(
+        len(image_ids), size=(resamples, len(image_ids))
+    )
+    if evaluation is None:
+        return [0.0] * resamples
+    return [resampled_map(evaluation, [image_ids[i] for i in draw]) for draw in draws]
+
+
+def resampled_map(evaluation: COCOeval, image_ids: list[int]) -> float:
+    """mAP@[.5:.95] of an evaluated set on the images `image_ids` (repeats count as often as listed).
+
+    pycocotools' per-image matches are re-accumulated (the expensive matching ran once), with the area
+    range ("all") and the detection cap (100) of its mAP.
+    """
+    evaluated = evaluation._paramsEval
+    position = {image_id: index for index, image_id in enumerate(evaluated.imgIds)}
+    areas, count = len(evaluated.areaRng), len(evaluated.imgIds)
+    view = copy.copy(evaluation)
+    view._paramsEval = copy.copy(evaluated)
+    view._paramsEval.imgIds = image_ids
+    view.evalImgs = [
+        evaluation.evalImgs[category * areas * count + position[image_id]] if area == 0 else None
+        for category in range(len(evaluated.catIds))
+        for area in range(areas)
+        for image_id in image_ids
+    ]
+    params = copy.copy(evaluation.params)
+    params.imgIds, params.areaRng, params.maxDets = image_ids, evaluated.areaRng[:1], [evaluated.maxDets[-1]]
+    with contextlib.redirect_stdout(io.StringIO()):
+        view.accumulate(params)
+    precision = view.eval["precision"][:, :, :, 0, 0]
+    return float(precision[precision > -1].mean()) if (precision > -1).any() else 0.0
+
+
 def evaluate(dataset: DetectionSet, detections: Detections, nms_iou: float = 0.5) -> dict:
     """mAP@[.5:.95], mAP@.5, per-class AP, the class-agnostic die mAP/AP50 (0 when nothing detected),
-    how the found dice were read (`reading`, see `reading.reading_confusion`) and how big the predicted
-    boxes are next to the true ones (`box_scale`, see `box_fit.box_scale`)."""
-    aware = _coco_eval(_coco_ground_truth(dataset, agnostic=False), _results(detections, False, nms_iou))
-    agnostic = _coco_eval(_coco_ground_truth(dataset, agnostic=True), _results(detections, True, nms_iou))
+    how the found dice were read (`reading`, see `reading.reading_confusion`), how big the predicted
+    boxes are next to the true ones (`box_scale`, see `box_fit.box_scale`) and the mAP on resampled
+    test sets (`map_image_resamples`, see `image_resampled_maps`)."""
+    aware = coco_evaluation(dataset, detections, agnostic=False, nms_iou=nms_iou)
+    agnostic = coco_evaluation(dataset, detections, agnostic=True, nms_iou=nms_iou)
 
     def stat(evaluation: COCOeval | None, index: int) -> float:
         return max(0.0, float(evaluation.stats[index])) if evaluation is not None else 0.0
@@ -126,4 +183,5 @@ def evaluate(dataset: DetectionSet, detections: Detections, nms_iou: float = 0.5
         "die_map50": stat(agnostic, 1),
         "reading": reading_confusion(dataset, detections),
         "box_scale": box_scale(dataset, detections),
+        "map_image_resamples": image_resampled_maps(aware, list(dataset.image_ids)),
     }

@@ -396,7 +396,8 @@ def _run_arm(
     # Loaded at most once, and only when a score is missing. The control pretraining predicts another
     # scene's classes: it has no dice score of its own.
     best = cache(lambda: load_best(run_dir, len(train_set.class_names), config.train, device))
-    scorer = best if _scored_on_real(arm) else None
+    # A run restored from an archive may have no weights: its cached scores stay as they are.
+    scorer = best if _scored_on_real(arm) and (run_dir / "best.pt").is_file() else None
     test = _cached_score(run_dir / "test.json", real_test, scorer)
     real_val_score = _cached_score(run_dir / "real_val.json", real_val, scorer)
     return {
@@ -418,7 +419,7 @@ def _run_arm(
 
 
 # Keys of `evaluate`'s score added after runs were already cached: a score without them is redone.
-DIAGNOSTICS = {"reading", "box_scale"}
+DIAGNOSTICS = {"reading", "box_scale", "map_image_resamples"}
 
 
 def _cached_score(
@@ -432,8 +433,9 @@ def _cached_score(
     """
     if path.exists():
         cached = json.loads(path.read_text())
-        # A score from before the per-die diagnostics existed is recomputed from the same checkpoint.
-        if not cached or DIAGNOSTICS <= set(cached):
+        # A score from before the per-die diagnostics existed is recomputed from the same checkpoint,
+        # when there is one.
+        if not cached or DIAGNOSTICS <= set(cached) or model is None:
             return cached or None
     score = evaluate(dataset, predict(model(), dataset)) if model else None
     atomic_write_json(path, score)

@@ -17,7 +17,13 @@ from scenesmith.benchmark import train as train_module
 from scenesmith.benchmark.arms import Arm
 from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
 from scenesmith.benchmark.data import DetectionSet, Sample, draw_fraction, fraction_count, split_validation
-from scenesmith.benchmark.evaluate import Detections, evaluate
+from scenesmith.benchmark.evaluate import (
+    IMAGE_RESAMPLES,
+    Detections,
+    coco_evaluation,
+    evaluate,
+    resampled_map,
+)
 from scenesmith.benchmark.model import (
     CLASS_CELL_STRENGTH,
     STRIDE,
@@ -69,6 +75,46 @@ def test_perfect_predictions_score_one() -> None:
     assert scores["map50"] == pytest.approx(1.0)
     assert scores["die_map"] == pytest.approx(1.0)
     assert all(ap == pytest.approx(1.0) for ap in scores["per_class_ap"].values())
+    assert scores["map_image_resamples"] == pytest.approx([1.0] * IMAGE_RESAMPLES)
+
+
+def _jittered(dataset: DetectionSet) -> Detections:
+    """Boxes moved by a few pixels, one class in five wrong: a score strictly between 0 and 1.
+
+    Scores are all different, so no tie makes the result depend on the order images are listed in.
+    """
+    rng = np.random.default_rng(3)
+    base = _perfect(dataset)
+    return Detections(
+        {i: b + rng.normal(0, 3, b.shape) for i, b in base.boxes.items()},
+        {i: rng.uniform(0.3, 1.0, len(b)) for i, b in base.boxes.items()},
+        {i: np.where(rng.random(len(lab)) < 0.2, (lab + 1) % 3, lab) for i, lab in base.labels.items()},
+    )
+
+
+def test_a_resampled_test_set_scores_as_pycocotools_scores_that_set_built_from_scratch() -> None:
+    dataset, detections = _dataset(), _jittered(_dataset())
+    evaluation = coco_evaluation(dataset, detections)
+    ids = dataset.image_ids
+    assert 0.2 < evaluation.stats[0] < 0.9
+    assert resampled_map(evaluation, ids) == pytest.approx(evaluation.stats[0])
+    # images 2, 4, 4, 5: the same set scored from scratch, the repeated image under a new id
+    by_id = {s.image_id: s for s in dataset.samples}
+    repeated = Sample(99, "99.png", by_id[4].image, by_id[4].boxes, by_id[4].labels)
+    drawn = DetectionSet(dataset.class_names, (by_id[2], by_id[4], repeated, by_id[5]))
+    drawn_detections = Detections(
+        *(
+            {**{i: part[i] for i in (2, 4, 5)}, 99: part[4]}
+            for part in (detections.boxes, detections.scores, detections.labels)
+        )
+    )
+    expected = coco_evaluation(drawn, drawn_detections).stats[0]
+    assert resampled_map(evaluation, [2, 4, 4, 5]) == pytest.approx(expected)
+    assert resampled_map(evaluation, [2, 4, 4, 5]) != pytest.approx(evaluation.stats[0])
+    resamples = evaluate(dataset, detections)["map_image_resamples"]
+    assert len(resamples) == IMAGE_RESAMPLES and len(set(resamples)) > 10
+    assert min(resamples) < evaluation.stats[0] < max(resamples)
+    assert evaluate(dataset, detections)["map_image_resamples"] == resamples  # the same draws every time
 
 
 def test_empty_predictions_score_zero() -> None:
@@ -79,6 +125,7 @@ def test_empty_predictions_score_zero() -> None:
     )
     scores = evaluate(_dataset(), empty)
     assert scores["map"] == 0.0 and scores["die_map50"] == 0.0
+    assert scores["map_image_resamples"] == [0.0] * IMAGE_RESAMPLES
 
 
 def test_wrong_classes_keep_the_class_agnostic_score() -> None:
@@ -218,6 +265,25 @@ def test_summary_has_mean_sd_and_a_bootstrap_interval() -> None:
     summary = summarize([0.2, 0.4, 0.6])
     assert summary["mean"] == pytest.approx(0.4) and summary["sd"] == pytest.approx(0.2)
     assert 0.2 <= summary["ci95"][0] <= 0.4 <= summary["ci95"][1] <= 0.6
+    assert summary["ci95_over"] == "seeds"
+
+
+def test_the_interval_over_seeds_and_test_images_holds_both_spreads() -> None:
+    """Three seeds that agree exactly still leave the test photos' spread; and it adds to the seeds'."""
+    rng = np.random.default_rng(1)
+    photos = rng.normal(0, 0.03, 200)  # how each shared test-set draw moves every run's score
+    agreeing = summarize([0.4] * 3, test_resamples=[list(0.4 + photos)] * 3)
+    assert agreeing["ci95_over"] == "seeds and test images"
+    assert summarize([0.4] * 3)["ci95"] == pytest.approx([0.4, 0.4])
+    low, high = agreeing["ci95"]
+    assert low == pytest.approx(0.4 - 1.96 * 0.03, abs=0.01) and high == pytest.approx(
+        0.4 + 1.96 * 0.03, abs=0.01
+    )
+    seeds = [0.35, 0.4, 0.45]
+    both = summarize(seeds, test_resamples=[list(v + photos) for v in seeds])
+    alone = summarize(seeds)
+    assert both["ci95"][0] < alone["ci95"][0] and both["ci95"][1] > alone["ci95"][1]
+    assert summarize(seeds, test_resamples=[list(photos)])["ci95_over"] == "seeds"  # draws of one seed only
 
 
 def _tiny_set() -> DetectionSet:

@@ -115,6 +115,8 @@ def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) ->
     low, high = arms["real_100"]["map"]["ci95"]
     row = next(line for line in markdown.splitlines() if line.startswith("| real_100 |"))  # the arms table
     assert f"| [{low:.3f}, {high:.3f}] |" in row  # the bootstrap interval beside mean ± sd
+    assert all(arm["map"]["ci95_over"] == "seeds and test images" for arm in arms.values())
+    assert "resamples the seeds and the test images together" in markdown
     assert row.startswith("| real_100 | 2 | 4 + 3 |")  # seeds finished, real train + validation images
 
 
@@ -312,6 +314,10 @@ def test_an_archive_keeps_the_scores_and_pretrainings_and_a_lost_run_folder_resu
     restored = tmp_path / "restored"
     assert run_cli(["archive", str(restored), str(archive), "--restore"]) == 0
     shutil.rmtree(restored / "arms" / "synthetic_to_5" / "seed1")  # one fine-tune never finished
+    old_score = restored / "arms" / "real_50" / "seed0" / "test.json"  # scored before the test-set draws
+    old_score.write_text(
+        json.dumps({k: v for k, v in json.loads(old_score.read_text()).items() if k != "map_image_resamples"})
+    )
     report_only = [*args, "--report-only"]
     report_only[report_only.index("--out") + 1] = str(restored)
     assert run_cli(report_only) == 0
@@ -319,6 +325,8 @@ def test_an_archive_keeps_the_scores_and_pretrainings_and_a_lost_run_folder_resu
     report = json.loads((restored / "report.json").read_text())["arms"]
     assert report["real_100"]["map"]["values"] == original["real_100"]["map"]["values"]
     assert report["synthetic_to_5"]["map"]["n"] == 1
+    assert report["real_50"]["map"]["ci95_over"] == "seeds"  # no weights to score it again: kept as it is
+    assert "Over the seeds alone for real_50" in (restored / "report.md").read_text()
 
     pretraining = restored / "arms" / "synthetic_only" / "seed1" / "result.json"
     stamp = pretraining.stat().st_mtime_ns
