@@ -147,8 +147,39 @@ def summed_reading(scores: list[dict]) -> dict | None:
     return {"classes": readings[0]["classes"], "matrix": matrix.tolist(), "accuracy": read_right(matrix)}
 
 
-def headline(arms: dict[str, dict], fraction_label: str = "10") -> dict:
-    """The numbers users buy, each next to its target."""
+def difference_interval(
+    records: Sequence[dict], arm: str, other: str, resamples: int = 2000
+) -> list[float] | None:
+    """Percentile-bootstrap 95% interval, in mAP points, of `arm`'s mean test mAP minus `other`'s.
+
+    Each round draws seeds with replacement and one test-image draw shared by both arms (the same
+    photos judge both). Seeds are paired when both arms ran the same ones: seed k of real_10 and of
+    synthetic_to_10 fine-tune on the same real photos, so their difference is the pretraining's alone.
+    None when a run has no test-image draws (scored before they existed).
+    """
+    draws = {}
+    for name in (arm, other):
+        runs = {
+            r["seed"]: r["test"].get("map_image_resamples") for r in records if r["arm"] == name and r["test"]
+        }
+        if not runs or any(d is None for d in runs.values()):
+            return None
+        draws[name] = runs
+    rng = np.random.default_rng(0)
+    tables = {name: np.asarray([runs[k] for k in sorted(runs)], float) for name, runs in draws.items()}
+    test_draw = rng.integers(tables[arm].shape[1], size=(resamples, 1))
+    paired = set(draws[arm]) == set(draws[other])
+    seeds = {name: rng.integers(len(table), size=(resamples, len(table))) for name, table in tables.items()}
+    if paired:
+        seeds[other] = seeds[arm]
+    means = {name: table[seeds[name], test_draw].mean(axis=1) for name, table in tables.items()}
+    points = 100 * (means[arm] - means[other])
+    return [float(np.percentile(points, 2.5)), float(np.percentile(points, 97.5))]
+
+
+def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequence[dict] = ()) -> dict:
+    """The numbers users buy, each next to its target; differences in points carry a 95% interval
+    (`difference_interval`) when `records` (the runs) are given."""
     real_curve = {
         e["real_train_fraction"]: e["map"]["mean"]
         for n, e in arms.items()
@@ -165,21 +196,22 @@ def headline(arms: dict[str, dict], fraction_label: str = "10") -> dict:
             "value": arms["synthetic_only"]["ratio_to_real_100"]["map"],
             "target": 0.75,
         }
+
+    def points(arm: str, other: str, target: float | str) -> dict:
+        value = 100 * (arms[arm]["map"]["mean"] - arms[other]["map"]["mean"])
+        return {"value": value, "target": target, "ci95": difference_interval(records, arm, other)}
+
     if finetune and real_small:
-        gain = 100 * (finetune["map"]["mean"] - real_small["map"]["mean"])
-        out["synthetic_to_10_minus_real_10_points"] = {"value": gain, "target": 10.0}
-    for name, arm in arms.items():
+        out["synthetic_to_10_minus_real_10_points"] = points(
+            f"synthetic_to_{fraction_label}", f"real_{fraction_label}", 10.0
+        )
+    for name in arms:
         if name.startswith("adapted_") and name.endswith("_only") and "synthetic_only" in arms:
-            out[f"{name}_minus_synthetic_only_points"] = {
-                "value": 100 * (arm["map"]["mean"] - arms["synthetic_only"]["map"]["mean"]),
-                "target": 3.0,
-            }
-    control = arms.get(f"control_to_{fraction_label}")
-    if control and finetune:
-        out["synthetic_to_10_minus_control_to_10_points"] = {
-            "value": 100 * (finetune["map"]["mean"] - control["map"]["mean"]),
-            "target": "> 0",
-        }
+            out[f"{name}_minus_synthetic_only_points"] = points(name, "synthetic_only", 3.0)
+    if f"control_to_{fraction_label}" in arms and finetune:
+        out["synthetic_to_10_minus_control_to_10_points"] = points(
+            f"synthetic_to_{fraction_label}", f"control_to_{fraction_label}", "> 0"
+        )
     return out
 
 
@@ -505,8 +537,10 @@ def markdown(report: dict) -> str:
         if key == "real_data_equivalence":
             lines.append(f"- real-data equivalence of synthetic → 10%: **{value['text']}** of the real pool")
         else:
-            shown = "n/a" if value["value"] is None else f"{value['value']:.3f}"
-            lines.append(f"- {key}: **{shown}** (target {value['target']})")
+            shown = "**n/a**" if value["value"] is None else f"**{value['value']:.3f}**"
+            if value.get("ci95"):
+                shown += f" [95% CI {value['ci95'][0]:.1f}, {value['ci95'][1]:.1f}]"
+            lines.append(f"- {key}: {shown} (target {value['target']})")
     lines += [
         "",
         "## Per-class AP (mean over seeds)",

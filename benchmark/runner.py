@@ -300,7 +300,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,
         "arms": summary,
-        "headline": reporting.headline(summary, f"{config.fraction * 100:g}"),
+        "headline": reporting.headline(summary, f"{config.fraction * 100:g}", records),
         "warnings": reporting.budget_warnings(
             summary, config.seeds, [arm.name for arm in arms if _scored_on_real(arm)]
         ),

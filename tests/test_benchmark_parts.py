@@ -32,7 +32,14 @@ from scenesmith.benchmark.model import (
     detection_loss,
     encode_targets,
 )
-from scenesmith.benchmark.report import _fmt, _interval, budget_warnings, real_data_equivalence, summarize
+from scenesmith.benchmark.report import (
+    _fmt,
+    _interval,
+    budget_warnings,
+    difference_interval,
+    real_data_equivalence,
+    summarize,
+)
 from scenesmith.benchmark.train import TrainConfig, learning_rate, train_arm
 from scenesmith.cli import main
 
@@ -284,6 +291,35 @@ def test_the_interval_over_seeds_and_test_images_holds_both_spreads() -> None:
     alone = summarize(seeds)
     assert both["ci95"][0] < alone["ci95"][0] and both["ci95"][1] > alone["ci95"][1]
     assert summarize(seeds, test_resamples=[list(photos)])["ci95_over"] == "seeds"  # draws of one seed only
+
+
+def test_a_difference_between_arms_pairs_their_seeds_and_their_test_photos() -> None:
+    """A pretraining that adds exactly 10 points on every seed's photos and every test draw: [10, 10],
+    however much seeds and photos move both arms; unpaired seeds make it as wide as their spread."""
+    rng = np.random.default_rng(2)
+    photos = rng.normal(0, 0.03, 200)
+    seed_effect = [-0.05, 0.0, 0.06]
+
+    def runs(arm: str, offset: float, seeds: range) -> list[dict]:
+        return [
+            {
+                "arm": arm,
+                "seed": k,
+                "test": {
+                    "map": 0.3 + offset,
+                    "map_image_resamples": list(0.3 + offset + seed_effect[k] + photos),
+                },
+            }
+            for k in seeds
+        ]
+
+    records = runs("synthetic_to_10", 0.1, range(3)) + runs("real_10", 0.0, range(3))
+    assert difference_interval(records, "synthetic_to_10", "real_10") == pytest.approx([10.0, 10.0])
+    unpaired = runs("synthetic_to_10", 0.1, range(3)) + runs("real_10", 0.0, range(2))
+    low, high = difference_interval(unpaired, "synthetic_to_10", "real_10")
+    assert low < 7 and high > 13
+    records[0]["test"].pop("map_image_resamples")
+    assert difference_interval(records, "synthetic_to_10", "real_10") is None
 
 
 def _tiny_set() -> DetectionSet:

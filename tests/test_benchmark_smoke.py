@@ -117,6 +117,11 @@ def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) ->
     assert f"| [{low:.3f}, {high:.3f}] |" in row  # the bootstrap interval beside mean ± sd
     assert all(arm["map"]["ci95_over"] == "seeds and test images" for arm in arms.values())
     assert "resamples the seeds and the test images together" in markdown
+    low, high = report["headline"]["synthetic_to_10_minus_real_10_points"]["ci95"]
+    assert (
+        "synthetic_to_10_minus_real_10_points: **" in markdown
+        and f"[95% CI {low:.1f}, {high:.1f}]" in markdown
+    )
     assert row.startswith("| real_100 | 2 | 4 + 3 |")  # seeds finished, real train + validation images
 
 
