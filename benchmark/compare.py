@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from scenesmith.benchmark.intervals import draws_difference_interval
 from scenesmith.errors import UserError
 
 SCORES = (
@@ -79,12 +80,29 @@ def compare_arm(before: dict, after: dict, where: str, metric: str) -> dict:
             }
         )
     deltas = [row["delta"] for row in rows if row["paired"]]
+    paired = [row["seed"] for row in rows if row["paired"]]
     return {
         "seeds": rows,
         "paired_seeds": len(deltas),
         "mean_delta": sum(deltas) / len(deltas) if deltas else None,
+        "delta_ci95": _delta_interval(before_seeds, after_seeds, paired, where) if metric == "map" else None,
         "improved": sum(d > 0 for d in deltas),
     }
+
+
+def _delta_interval(before: dict, after: dict, seeds: list[int], where: str) -> list[float] | None:
+    """95% interval of the mean paired delta, resampling the seeds and the scored photos together.
+
+    Why the photos too: 40 validation photos move a run's mAP by several points, more than most rule
+    changes; a delta whose interval spans 0 is not evidence either way. None when the scores predate
+    the image draws.
+    """
+    draws = [
+        {k: (runs[k].get(where) or {}).get("map_image_resamples") for k in seeds} for runs in (after, before)
+    ]
+    if not seeds or any(d is None for runs in draws for d in runs.values()):
+        return None
+    return draws_difference_interval(*draws)
 
 
 def compare_reports(before: dict, after: dict) -> dict:
@@ -117,20 +135,30 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
+def _interval(interval: list[float] | None) -> str:
+    return "n/a" if interval is None else f"[{interval[0]:+.3f}, {interval[1]:+.3f}]"
+
+
 def markdown(comparison: dict, before_name: str, after_name: str) -> str:
     """A table an artist can paste into the iteration log: one row per arm and score."""
     seeds = sorted(
         {row["seed"] for arm in comparison["arms"].values() for s in arm.values() for row in s["seeds"]}
     )
-    head = "| arm | score | " + " | ".join(f"seed {s}" for s in seeds) + " | mean Δ | seeds better |"
+    head = (
+        "| arm | score | "
+        + " | ".join(f"seed {s}" for s in seeds)
+        + " | mean Δ | 95% CI of Δ | seeds better |"
+    )
     lines = [
         f"Before: `{before_name}`  ",
         f"After: `{after_name}`",
         "",
-        "Each seed cell is before → after. Judge rule changes on real val mAP; test is for reporting.",
+        "Each seed cell is before → after. Judge rule changes on real val mAP; test is for reporting. "
+        "The interval of an mAP's Δ resamples the paired seeds and the scored photos together: one that "
+        "spans 0 is not evidence either way.",
         "",
         head,
-        "|" + "---|" * (len(seeds) + 4),
+        "|" + "---|" * (len(seeds) + 5),
     ]
     for arm, scores in comparison["arms"].items():
         for label, result in scores.items():
@@ -144,10 +172,11 @@ def markdown(comparison: dict, before_name: str, after_name: str) -> str:
                 cell = f"{_fmt(row['before'])} → {_fmt(row['after'])}"
                 cells.append(cell + " (other images)" if row["unpaired_draw"] else cell)
             better = f"{result['improved']}/{result['paired_seeds']}"
+            interval = _interval(result.get("delta_ci95"))
             lines.append(
                 f"| {arm} | {label} | "
                 + " | ".join(cells)
-                + f" | {_fmt(result['mean_delta'], True)} | {better} |"
+                + f" | {_fmt(result['mean_delta'], True)} | {interval} | {better} |"
             )
     for key, text in (("only_before", "only in before"), ("only_after", "only in after")):
         if comparison[key]:

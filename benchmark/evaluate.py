@@ -133,7 +133,8 @@ def image_resampled_maps(
     )
     if evaluation is None:
         return [0.0] * resamples
-    return [resampled_map(evaluation, [image_ids[i] for i in draw]) for draw in draws]
+    # Rounded: the draws are kept in every score and report; 5 decimals are far below their spread.
+    return [round(resampled_map(evaluation, [image_ids[i] for i in draw]), 5) for draw in draws]
 
 
 def resampled_map(evaluation: COCOeval, image_ids: list[int]) -> float:

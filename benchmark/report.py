@@ -21,6 +21,7 @@ from scenesmith.annotate.atomic import atomic_save, atomic_write_json, atomic_wr
 from scenesmith.benchmark.box_fit import MATCH_IOU as SCALE_IOU  # noqa: E402
 from scenesmith.benchmark.data import Sample  # noqa: E402
 from scenesmith.benchmark.evaluate import Detections  # noqa: E402
+from scenesmith.benchmark.intervals import draws_difference_interval  # noqa: E402
 from scenesmith.benchmark.reading import READ_IOU, read_right  # noqa: E402
 
 METRICS = ("map", "map50", "die_map", "die_map50")
@@ -119,7 +120,7 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
         )
         entry["steps"] = summarize([r["steps"] for r in rows])
         entry["train_seconds"] = summarize([r["train_seconds"] for r in rows])
-        entry["seeds"] = [_seed_record(r) for r in rows]
+        entry["seeds"] = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
         entry["runs_stopped_by_step_cap"] = sum(r["stopped_by"] == "step_cap" for r in rows)
         arms[name] = entry
     if BASELINE in arms:
@@ -131,13 +132,6 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
     return arms
 
 
-def _seed_record(record: dict) -> dict:
-    """A run as report.json lists it: without its curve and test-set draws (hundreds of numbers)."""
-    seed = {k: v for k, v in record.items() if k != "curve"}
-    seed["test"] = {k: v for k, v in record["test"].items() if k != "map_image_resamples"}
-    return seed
-
-
 def summed_reading(scores: list[dict]) -> dict | None:
     """The seeds' reading matrices added up (None when a score predates them), with its accuracy."""
     readings = [score.get("reading") for score in scores]
@@ -147,16 +141,10 @@ def summed_reading(scores: list[dict]) -> dict | None:
     return {"classes": readings[0]["classes"], "matrix": matrix.tolist(), "accuracy": read_right(matrix)}
 
 
-def difference_interval(
-    records: Sequence[dict], arm: str, other: str, resamples: int = 2000
-) -> list[float] | None:
-    """Percentile-bootstrap 95% interval, in mAP points, of `arm`'s mean test mAP minus `other`'s.
-
-    Each round draws seeds with replacement and one test-image draw shared by both arms (the same
-    photos judge both). Seeds are paired when both arms ran the same ones: seed k of real_10 and of
-    synthetic_to_10 fine-tune on the same real photos, so their difference is the pretraining's alone.
-    None when a run has no test-image draws (scored before they existed).
-    """
+def difference_interval(records: Sequence[dict], arm: str, other: str) -> list[float] | None:
+    """Percentile-bootstrap 95% interval, in mAP points, of `arm`'s mean test mAP minus `other`'s
+    (see `draws_difference_interval`); None when a run has no test-image draws (scored before they
+    existed)."""
     draws = {}
     for name in (arm, other):
         runs = {
@@ -165,16 +153,8 @@ def difference_interval(
         if not runs or any(d is None for d in runs.values()):
             return None
         draws[name] = runs
-    rng = np.random.default_rng(0)
-    tables = {name: np.asarray([runs[k] for k in sorted(runs)], float) for name, runs in draws.items()}
-    test_draw = rng.integers(tables[arm].shape[1], size=(resamples, 1))
-    paired = set(draws[arm]) == set(draws[other])
-    seeds = {name: rng.integers(len(table), size=(resamples, len(table))) for name, table in tables.items()}
-    if paired:
-        seeds[other] = seeds[arm]
-    means = {name: table[seeds[name], test_draw].mean(axis=1) for name, table in tables.items()}
-    points = 100 * (means[arm] - means[other])
-    return [float(np.percentile(points, 2.5)), float(np.percentile(points, 97.5))]
+    low, high = draws_difference_interval(draws[arm], draws[other])
+    return [100 * low, 100 * high]
 
 
 def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequence[dict] = ()) -> dict:

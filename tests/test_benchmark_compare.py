@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scenesmith.benchmark.compare import compare_reports
@@ -50,6 +51,28 @@ def test_paired_seeds_give_mean_difference_and_count_of_seeds_that_improved() ->
     assert result["test mAP"]["mean_delta"] == pytest.approx((0.02 - 0.01 + 0.03) / 3)
     assert result["test die AP50"]["mean_delta"] == pytest.approx(0.0)
     assert result["test die AP50"]["improved"] == 0
+
+
+def test_the_delta_of_an_map_has_an_interval_over_the_paired_seeds_and_the_scored_photos() -> None:
+    """A rules change worth exactly +0.02 on every seed and every draw of the photos: [+0.02, +0.02];
+    one whose seeds disagree: an interval that spans 0, however positive the mean."""
+    photos = np.random.default_rng(0).normal(0, 0.04, 200)
+
+    def seed(k: int, val_map: float) -> dict:
+        record = _seed(k, 0.3, val_map, [k])
+        record["real_val"]["map_image_resamples"] = list(val_map + photos)
+        return record
+
+    before = _run("synthetic_only", [seed(0, 0.30), seed(1, 0.34), seed(2, 0.38)], real_fraction=0.0)
+    steady = _run("synthetic_only", [seed(0, 0.32), seed(1, 0.36), seed(2, 0.40)], real_fraction=0.0)
+    result = compare_reports(before, steady)["arms"]["synthetic_only"]
+    assert result["real val mAP"]["delta_ci95"] == pytest.approx([0.02, 0.02])
+    assert result["test mAP"]["delta_ci95"] is None  # these test scores have no draws
+    assert result["real val reading"]["delta_ci95"] is None  # draws are of the mAP only
+
+    mixed = _run("synthetic_only", [seed(0, 0.38), seed(1, 0.31), seed(2, 0.35)], real_fraction=0.0)
+    low, high = compare_reports(before, mixed)["arms"]["synthetic_only"]["real val mAP"]["delta_ci95"]
+    assert low < 0 < high
 
 
 def test_seed_drawn_on_other_images_is_shown_but_left_out_of_the_difference() -> None:
@@ -121,7 +144,7 @@ def test_cli_prints_the_table_and_writes_json(tmp_path: Path, capsys: pytest.Cap
 
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "| real_10 | real val mAP | 0.300 → 0.400 | +0.100 | 1/1 |" in out
+    assert "| real_10 | real val mAP | 0.300 → 0.400 | +0.100 | n/a | 1/1 |" in out  # no image draws
     assert "Arms only in before: a." in out and "Arms only in after: b." in out
     assert json.loads((tmp_path / "c.json").read_text())["arms"]["real_10"]["test mAP"]["improved"] == 1
 
