@@ -543,8 +543,33 @@ def markdown(report: dict) -> str:
         "",
         "![predictions](predictions.jpg)",
         "",
+        *_misread_lines(report.get("misread_sheets") or {}),
     ]
     return "\n".join(lines)
+
+
+def _misread_lines(sheets: dict[str, dict]) -> list[str]:
+    """Links to the misread sheets: real validation dice each arm's seed 0 does not read right."""
+    if not sheets:
+        return []
+    lines = [
+        "## Misread real validation dice (seed 0)",
+        "",
+        "Crops of the real validation objects each arm's seed 0 reads as another class or misses, "
+        "labelled true > read: where the next rules change should look (validation, never test).",
+        "",
+    ]
+    for arm, sheet in sheets.items():
+        if sheet["file"]:
+            lines += [
+                f"**{arm}**: {sheet['misread']} misread.",
+                "",
+                f"![{arm} misreads]({sheet['file']})",
+                "",
+            ]
+        else:
+            lines += [f"**{arm}**: every real validation object read right.", ""]
+    return lines
 
 
 def write_report(report: dict, records: list[dict], out: Path) -> None:

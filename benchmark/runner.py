@@ -26,6 +26,7 @@ from scenesmith.benchmark import report as reporting
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
 from scenesmith.benchmark.evaluate import evaluate
+from scenesmith.benchmark.misreads import misread_sheet
 from scenesmith.benchmark.model import ARCHITECTURE
 from scenesmith.benchmark.reuse import copied_from, copy_pretrainings, copy_real_runs
 from scenesmith.benchmark.schedule import run_shared
@@ -305,8 +306,8 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
             summary, config.seeds, [arm.name for arm in arms if _scored_on_real(arm)]
         ),
     }
+    report["misread_sheets"] = _draw_predictions(arms, config, device, real_test, real_val, out)
     reporting.write_report(report, records, out)
-    _draw_predictions(arms, config, device, real_test, out)
     return report
 
 
@@ -443,11 +444,18 @@ def _cached_score(
 
 
 def _draw_predictions(
-    arms: list[Arm], config: BenchmarkConfig, device: torch.device, real_test: DetectionSet, out: Path
-) -> None:
+    arms: list[Arm],
+    config: BenchmarkConfig,
+    device: torch.device,
+    real_test: DetectionSet,
+    real_val: DetectionSet,
+    out: Path,
+) -> dict[str, dict]:
+    """Seed 0 of each headline arm: its predictions on four test photos (predictions.jpg), and the real
+    validation dice it misreads (misreads_<arm>.jpg, see `misreads.py`). Returns arm → misread sheet."""
     samples = list(real_test.samples[:4])
     subset = DetectionSet(real_test.class_names, tuple(samples))
-    rows = []
+    rows, sheets = [], {}
     for arm in arms:
         # --report-only: seed 0 of a headline arm may still be training, or be restored from an
         # archive, which keeps no weights of the arms nothing starts from
@@ -456,5 +464,9 @@ def _draw_predictions(
             continue
         model = load_best(run_dir, len(real_test.class_names), config.train, device)
         rows.append((arm.name, samples, predict(model, subset)))
+        sheet = f"misreads_{arm.name}.jpg"
+        count = misread_sheet(real_val, predict(model, real_val), out / sheet)
+        sheets[arm.name] = {"file": sheet if count else None, "misread": count}
     if rows:
         reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")
+    return sheets

@@ -13,7 +13,10 @@ done
 if [[ -f "$run/reading.png" ]]; then  # absent when the run's scores predate the reading matrix
   cp "$run/reading.png" "$dest/${name}_reading.png"
 fi
+for sheet in "$run"/misreads_*.jpg; do  # the misread real validation dice, when the report drew them
+  if [[ -f "$sheet" ]]; then cp "$sheet" "$dest/${name}_$(basename "$sheet")"; fi
+done
 # the adaptation study's targets, recorded beside the arms' (when NAME_adapt.json exists)
 python3 "$(dirname "$0")/publish_adaptation.py" --record "$name"
-sed -E "s/\]\((bars|fractions|curves|reading|predictions)\.(png|jpg)\)/](${name}_\1.\2)/" "$run/report.md" > "$dest/$name.md"
+sed -E "s/\]\((bars|fractions|curves|reading|predictions|misreads_[a-z0-9_]+)\.(png|jpg)\)/](${name}_\1.\2)/" "$run/report.md" > "$dest/$name.md"
 echo "published $run → $dest/$name.{json,md}"

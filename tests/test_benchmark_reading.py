@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -96,3 +97,27 @@ def test_no_detections_at_all_is_all_missed_and_part_of_every_evaluation() -> No
         {s.image_id: np.zeros(0, int) for s in dataset.samples},
     )
     assert evaluate(dataset, empty)["reading"]["matrix"] == [[0, 0, 0, 3], [0, 0, 0, 2], [0, 0, 0, 1]]
+
+
+def test_the_misread_sheet_holds_exactly_the_dice_read_wrong_with_their_surroundings(tmp_path) -> None:
+    """Image 1's "three" read as "one" and image 2's "two" missed; the rest read right."""
+    from scenesmith.benchmark.misreads import misread_crops, misread_sheet
+
+    dataset = _dataset()
+    marked = dataset.samples[0].image.copy()
+    marked[25, 125] = 255  # a pixel inside the misread "three" (box 110..140)
+    first = Sample(1, "1.png", marked, dataset.samples[0].boxes, dataset.samples[0].labels)
+    dataset = DetectionSet(CLASSES, (first, dataset.samples[1]))
+    guesses = _guesses(dataset, lambda labels: labels.copy())
+    guesses.labels[1][2] = 0  # the "three" read as "one"
+    guesses.scores[2][1] = 0.0
+    guesses.boxes[2][1] += 100  # image 2's "two": no guess overlaps it
+    crops = misread_crops(dataset, guesses)
+    assert [(true, read) for true, read, _ in crops] == [(1, -1), (2, 0)]  # by true class
+    three = crops[1][2]
+    assert three.shape[:2] == (46, 46)  # the 30-px box and a quarter of it (7.5 px) each side, rounded out
+    assert three.max() == 255
+    assert misread_sheet(dataset, guesses, tmp_path / "misreads.jpg", tile=64, columns=10) == 2
+    assert cv2.imread(str(tmp_path / "misreads.jpg")).shape == (64, 640, 3)
+    assert misread_sheet(dataset, _guesses(dataset, lambda labels: labels), tmp_path / "none.jpg") == 0
+    assert not (tmp_path / "none.jpg").exists()

@@ -117,6 +117,17 @@ def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) ->
     assert f"| [{low:.3f}, {high:.3f}] |" in row  # the bootstrap interval beside mean ± sd
     assert all(arm["map"]["ci95_over"] == "seeds and test images" for arm in arms.values())
     assert "resamples the seeds and the test images together" in markdown
+    # 2-step detectors read no validation die right: every headline arm has a full misread sheet
+    assert set(report["misread_sheets"]) == {
+        "synthetic_only",
+        "real_100",
+        "real_10",
+        "synthetic_to_10",
+        "synthetic_to_100",
+    }
+    sheet = report["misread_sheets"]["real_100"]
+    assert sheet["misread"] > 0 and (out / sheet["file"]).stat().st_size > 0
+    assert f"![real_100 misreads]({sheet['file']})" in markdown
     low, high = report["headline"]["synthetic_to_10_minus_real_10_points"]["ci95"]
     assert (
         "synthetic_to_10_minus_real_10_points: **" in markdown
