@@ -155,8 +155,8 @@ def markdown(comparison: dict, before_name: str, after_name: str) -> str:
         "",
         "Each seed cell is before → after. Judge rule changes on real val mAP; test is for reporting. "
         "The interval of an mAP's Δ resamples the paired seeds and the scored photos together: one that "
-        "spans 0 is not evidence either way. With one paired seed it holds the photos' spread alone, "
-        "too narrow: the same run on another machine moved v5's real val mAP by 0.03.",
+        "spans 0 is not evidence either way. With one paired seed it holds the photos' spread alone and "
+        "leaves out the seed noise: too narrow.",
         "",
         head,
         "|" + "---|" * (len(seeds) + 5),
