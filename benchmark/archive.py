@@ -87,7 +87,8 @@ def _copy_files(origin: Path, target: Path, names: list[str] | tuple[str, ...]) 
 
 
 def _copy_file(origin: Path, target: Path) -> None:
-    if target.is_file() and target.read_bytes() == origin.read_bytes():
+    data = origin.read_bytes()
+    if target.is_file() and target.read_bytes() == data:
         return  # unchanged: keep the file (and its timestamp) as it is
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, origin.read_bytes())
+    atomic_write_bytes(target, data)

@@ -52,11 +52,14 @@ def adapted_arms(tag: str, fraction: float) -> list[Arm]:
     return [only, Arm(f"adapted_{tag}_to_{_percent(fraction)}", "real", fraction, only.name, "adapted")]
 
 
+def is_adapted_only(arm_name: str) -> bool:
+    """Whether this is an adapter's synthetic-only arm (`adapted_arms` names it adapted_<tag>_only)."""
+    return arm_name.startswith("adapted_") and arm_name.endswith("_only")
+
+
 def is_pretraining(arm_name: str) -> bool:
     """Whether fine-tunes start from this arm's weights: synthetic-, control- or adapted-only."""
-    return arm_name in (SYNTHETIC_ONLY.name, CONTROL_ONLY.name) or (
-        arm_name.startswith("adapted_") and arm_name.endswith("_only")
-    )
+    return arm_name in (SYNTHETIC_ONLY.name, CONTROL_ONLY.name) or is_adapted_only(arm_name)
 
 
 def plan(

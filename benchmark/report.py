@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from scenesmith.annotate.atomic import atomic_save, atomic_write_json, atomic_write_text  # noqa: E402
+from scenesmith.benchmark.arms import is_adapted_only  # noqa: E402
 from scenesmith.benchmark.box_fit import MATCH_IOU as SCALE_IOU  # noqa: E402
 from scenesmith.benchmark.data import Sample  # noqa: E402
 from scenesmith.benchmark.evaluate import Detections  # noqa: E402
@@ -186,7 +187,7 @@ def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequenc
             f"synthetic_to_{fraction_label}", f"real_{fraction_label}", 10.0
         )
     for name in arms:
-        if name.startswith("adapted_") and name.endswith("_only") and "synthetic_only" in arms:
+        if is_adapted_only(name) and "synthetic_only" in arms:
             out[f"{name}_minus_synthetic_only_points"] = points(name, "synthetic_only", 3.0)
     if f"control_to_{fraction_label}" in arms and finetune:
         out["synthetic_to_10_minus_control_to_10_points"] = points(
