@@ -220,15 +220,29 @@ def _plot_bars(arms: dict[str, dict], path: Path) -> None:
     _save(fig, path)
 
 
+FRACTION_FAMILIES = (("real_", "real only"), ("synthetic_to_", "synthetic → real"))
+
+
+def _fraction_points(arms: dict[str, dict], prefix: str) -> list[tuple[float, float, float]]:
+    """(real training fraction drawn, mean test mAP, sd) of one family's arms that train on real photos."""
+    return sorted(
+        (e["real_train_fraction"], e["map"]["mean"], e["map"]["sd"])
+        for n, e in arms.items()
+        if n.startswith(prefix) and e["real_fraction"] > 0
+    )
+
+
+def _has_fraction_curve(arms: dict[str, dict]) -> bool:
+    """Whether any reported arm has a point on the mAP-vs-real-fraction plot (a report of pretrainings
+    alone has none, and an empty plot would only raise the question of what went wrong)."""
+    return any(_fraction_points(arms, prefix) for prefix, _ in FRACTION_FAMILIES)
+
+
 def _plot_fraction_curve(arms: dict[str, dict], val_images: int, path: Path) -> None:
     """Test mAP against the real training images actually drawn (whole images, so 1% may be 1.25%)."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for prefix, label in (("real_", "real only"), ("synthetic_to_", "synthetic → real")):
-        points = sorted(
-            (e["real_train_fraction"], e["map"]["mean"], e["map"]["sd"])
-            for n, e in arms.items()
-            if n.startswith(prefix) and e["real_fraction"] > 0
-        )
+    for prefix, label in FRACTION_FAMILIES:
+        points = _fraction_points(arms, prefix)
         if points:
             f, m, s = zip(*points, strict=True)
             ax.errorbar(np.array(f) * 100, m, yerr=s, marker="o", capsize=3, label=label)
@@ -538,8 +552,7 @@ def markdown(report: dict) -> str:
         "",
         "![arms](bars.png)",
         "",
-        "![fractions](fractions.png)",
-        "",
+        *(["![fractions](fractions.png)", ""] if _has_fraction_curve(report["arms"]) else []),
         "![curves](curves.png)",
         "",
         "![predictions](predictions.jpg)",
@@ -575,7 +588,10 @@ def _misread_lines(sheets: dict[str, dict]) -> list[str]:
 
 def write_report(report: dict, records: list[dict], out: Path) -> None:
     _plot_bars(report["arms"], out / "bars.png")
-    _plot_fraction_curve(report["arms"], report["real_val_images"], out / "fractions.png")
+    if _has_fraction_curve(report["arms"]):
+        _plot_fraction_curve(report["arms"], report["real_val_images"], out / "fractions.png")
+    else:  # an earlier report's plot of other arms must not pass for this one's
+        (out / "fractions.png").unlink(missing_ok=True)
     _plot_curves(records, out / "curves.png")
     _plot_reading(report["arms"], out / "reading.png")
     atomic_write_json(out / "report.json", report)

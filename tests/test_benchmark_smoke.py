@@ -313,6 +313,22 @@ def test_report_only_reports_the_finished_runs_and_trains_nothing(
     )
 
 
+def test_a_report_of_pretrainings_alone_has_no_fraction_plot(
+    run: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """No arm trains on a real fraction: no empty plot, no link to one, no plot left from a report before."""
+    out, args = run
+    pretrainings = tmp_path / "pretrainings"
+    shutil.copytree(out, pretrainings)
+    assert (pretrainings / "fractions.png").is_file()  # the full report's
+    report_only = [*args, "--report-only", "--arms", "synthetic_only"]
+    report_only[report_only.index("--out") + 1] = str(pretrainings)
+    assert run_cli(report_only) == 0
+    assert not (pretrainings / "fractions.png").exists()
+    markdown = (pretrainings / "report.md").read_text()
+    assert "| synthetic_only |" in markdown and "fractions.png" not in markdown and "bars.png" in markdown
+
+
 def test_an_archive_keeps_the_scores_and_pretrainings_and_a_lost_run_folder_resumes_from_it(
     run: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
