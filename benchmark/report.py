@@ -418,13 +418,9 @@ def budget_warnings(arms: dict[str, dict], seeds: int, planned: Sequence[str] = 
             f"Not every arm has its {seeds} seeds yet: {', '.join(short)}. Their means, intervals and "
             "ratios are over the finished seeds only."
         )
-    runs = sum(len(a["seeds"]) for a in arms.values())
-    capped = sum(a["runs_stopped_by_step_cap"] for a in arms.values())
+    capped = _step_cap_warning(arms)
     if capped:
-        warnings.append(
-            f"{capped} of {runs} runs stopped at the step cap, not by early stopping: those arms are "
-            "under-trained, and ratios between them measure training speed as much as data value."
-        )
+        warnings.append(capped)
     for name, arm in arms.items():
         if name.startswith("real_") and name != BASELINE and BASELINE in arms:
             if arm["map"]["mean"] > arms[BASELINE]["map"]["mean"]:
@@ -434,6 +430,39 @@ def budget_warnings(arms: dict[str, dict], seeds: int, planned: Sequence[str] = 
                     "difference is seed noise; do not read the ratios as data value."
                 )
     return warnings
+
+
+def _step_cap_warning(arms: dict[str, dict]) -> str | None:
+    """Name the arms whose runs reached the step cap, and which of those runs were still rising.
+
+    Why split them: the learning rate decays to zero at the cap, so a capped run whose best checkpoint
+    came earlier had levelled off, while one whose best is its last evaluation may gain from a longer
+    cap; a bare count of capped runs overstates the first kind and hides the second.
+    """
+    runs = sum(len(arm["seeds"]) for arm in arms.values())
+    capped = {
+        name: arm["runs_stopped_by_step_cap"] for name, arm in arms.items() if arm["runs_stopped_by_step_cap"]
+    }
+    if not capped:
+        return None
+    rising = [
+        f"{name} seed {seed['seed']}"
+        for name, arm in arms.items()
+        for seed in arm["seeds"]
+        if seed.get("stopped_by") == "step_cap" and seed.get("best_step") == seed.get("steps")
+    ]
+    per_arm = ", ".join(f"{name} {count}/{len(arms[name]['seeds'])}" for name, count in capped.items())
+    still = (
+        f"{len(rising)} of them scored their best at their last evaluation, still rising "
+        f"({', '.join(rising)}): those may be under-trained (a longer `--max-steps` would tell), and "
+        "ratios involving them measure training speed as much as data value"
+        if rising
+        else "none of them scored its best at its last evaluation"
+    )
+    return (
+        f"{sum(capped.values())} of {runs} runs reached the step cap before patience could end them "
+        f"({per_arm}); {still}."
+    )
 
 
 def _warnings(report: dict) -> list[str]:

@@ -268,6 +268,35 @@ def test_arms_short_of_seeds_are_warned_about_and_show_no_interval() -> None:
     assert _interval(arms["real_25"]["map"]) == "n/a" and _fmt(arms["real_25"]["map"]) == "0.450"
 
 
+def test_capped_runs_are_named_and_those_still_rising_told_apart() -> None:
+    """Reaching the cap after levelling off is not under-training; a best at the last evaluation may be."""
+
+    def run(seed: int, steps: int, best_step: int, stopped_by: str) -> dict:
+        return {"seed": seed, "steps": steps, "best_step": best_step, "stopped_by": stopped_by}
+
+    def arm(*runs: dict) -> dict:
+        capped = sum(r["stopped_by"] == "step_cap" for r in runs)
+        return {"map": summarize([0.5] * len(runs)), "seeds": list(runs), "runs_stopped_by_step_cap": capped}
+
+    levelled = {
+        "real_100": arm(run(0, 6000, 5000, "step_cap"), run(1, 4500, 3000, "early_stopping")),
+        "real_10": arm(run(0, 4000, 2500, "early_stopping")),
+    }
+    (warning,) = budget_warnings(levelled, seeds=1)
+    assert warning.startswith("1 of 3 runs reached the step cap") and "real_100 1/2" in warning
+    assert "real_10 " not in warning and "none of them scored its best at its last evaluation" in warning
+
+    rising = {
+        **levelled,
+        "synthetic_only": arm(run(0, 6000, 6000, "step_cap"), run(1, 6000, 5750, "step_cap")),
+    }
+    (warning,) = budget_warnings(rising, seeds=1)
+    assert warning.startswith("3 of 5 runs") and "synthetic_only 2/2" in warning
+    assert "1 of them scored their best at their last evaluation" in warning
+    assert "(synthetic_only seed 0)" in warning and "under-trained" in warning
+    assert budget_warnings({"real_10": levelled["real_10"]}, seeds=1) == []
+
+
 def test_summary_has_mean_sd_and_a_bootstrap_interval() -> None:
     summary = summarize([0.2, 0.4, 0.6])
     assert summary["mean"] == pytest.approx(0.4) and summary["sd"] == pytest.approx(0.2)
