@@ -178,7 +178,7 @@ def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequenc
             "target": 0.75,
         }
 
-    def points(arm: str, other: str, target: float | str) -> dict:
+    def points(arm: str, other: str, target: float | str | None) -> dict:
         value = 100 * (arms[arm]["map"]["mean"] - arms[other]["map"]["mean"])
         return {"value": value, "target": target, "ci95": difference_interval(records, arm, other)}
 
@@ -186,9 +186,15 @@ def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequenc
         out["synthetic_to_10_minus_real_10_points"] = points(
             f"synthetic_to_{fraction_label}", f"real_{fraction_label}", 10.0
         )
-    for name in arms:
+    for name, entry in arms.items():
         if is_adapted_only(name) and "synthetic_only" in arms:
             out[f"{name}_minus_synthetic_only_points"] = points(name, "synthetic_only", 3.0)
+        # Each adapter vs none after the fine-tune too: no target, but a gain that washes out on real
+        # labels is what a user deciding whether to adapt needs to see, with its interval.
+        adapted_finetune = is_adapted_only(entry.get("pretrained_from") or "")
+        if adapted_finetune and finetune and entry["real_fraction"] == finetune["real_fraction"]:
+            baseline = f"synthetic_to_{fraction_label}"
+            out[f"{name}_minus_{baseline}_points"] = points(name, baseline, None)
     if f"control_to_{fraction_label}" in arms and finetune:
         out["synthetic_to_10_minus_control_to_10_points"] = points(
             f"synthetic_to_{fraction_label}", f"control_to_{fraction_label}", "> 0"
@@ -564,7 +570,8 @@ def markdown(report: dict) -> str:
             shown = "**n/a**" if value["value"] is None else f"**{value['value']:.3f}**"
             if value.get("ci95"):
                 shown += f" [95% CI {value['ci95'][0]:.1f}, {value['ci95'][1]:.1f}]"
-            lines.append(f"- {key}: {shown} (target {value['target']})")
+            target = "" if value["target"] is None else f" (target {value['target']})"
+            lines.append(f"- {key}: {shown}{target}")
     lines += [
         "",
         "## Per-class AP (mean over seeds)",

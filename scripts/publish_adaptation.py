@@ -142,6 +142,7 @@ def record_in_benchmark(bench_path: Path, adapt_path: Path) -> None:
     per_adapter = {}
     for method, study in adapt["adapters"].items():
         gain = bench["headline"].get(f"adapted_{method}_only_minus_synthetic_only_points")
+        after = bench["headline"].get(f"adapted_{method}_to_10_minus_synthetic_to_10_points")
         per_adapter[method] = {
             "image_auc_drop": study["auc_target"]["drop"],
             "image_auc_drop_met": study["auc_target"]["met"],
@@ -150,6 +151,7 @@ def record_in_benchmark(bench_path: Path, adapt_path: Path) -> None:
             "outline_contrast": study["outline_contrast"],
             "near_copies": study["near_copies"],
             "adapted_only_minus_synthetic_only_points": None if gain is None else gain["value"],
+            "adapted_to_10_minus_synthetic_to_10_points": None if after is None else after["value"],
         }
     bench["domain_adaptation"] = {
         "study": adapt_path.name,

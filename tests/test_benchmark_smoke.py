@@ -417,6 +417,14 @@ def test_adapter_arms_train_on_the_adapted_set_and_report_the_gain(
     assert report["arms"]["adapted_fda_only"]["synthetic_images"] == 6
     assert report["arms"]["adapted_fda_to_10"]["pretrained_from"] == "adapted_fda_only"
     assert "adapted_fda_only_minus_synthetic_only_points" in report["headline"]
+    after_finetune = report["headline"]["adapted_fda_to_10_minus_synthetic_to_10_points"]
+    expected = (
+        report["arms"]["adapted_fda_to_10"]["map"]["mean"] - report["arms"]["synthetic_to_10"]["map"]["mean"]
+    )
+    assert after_finetune["value"] == pytest.approx(100 * expected) and after_finetune["target"] is None
+    markdown = (out / "report.md").read_text()
+    assert "- adapted_fda_to_10_minus_synthetic_to_10_points: **" in markdown
+    assert "(target None)" not in markdown
     (adapted,) = (cache / "adapted").glob("dice_tray_*_fda_*")
     assert json.loads((adapted / "manifest.json").read_text())["adapter"]["method"] == "fda"
     assert (adapted / "masks").is_dir() and len(list((adapted / "meta").glob("*.json"))) == 6

@@ -88,7 +88,12 @@ def test_the_targets_are_recorded_in_the_benchmark_results_with_the_arm_gain(tmp
             for method in ("fda", "sensor")
         },
     }
-    bench = {"headline": {"adapted_fda_only_minus_synthetic_only_points": {"value": 4.9, "target": 3.0}}}
+    bench = {
+        "headline": {
+            "adapted_fda_only_minus_synthetic_only_points": {"value": 4.9, "target": 3.0},
+            "adapted_fda_to_10_minus_synthetic_to_10_points": {"value": 0.9, "target": None},
+        }
+    }
     _write(tmp_path / "dice_adapt.json", study)
     _write(tmp_path / "dice.json", bench)
     _load_script().record_in_benchmark(tmp_path / "dice.json", tmp_path / "dice_adapt.json")
@@ -98,4 +103,6 @@ def test_the_targets_are_recorded_in_the_benchmark_results_with_the_arm_gain(tmp
     assert adaptation["study"] == "dice_adapt.json" and adaptation["image_auc_before"] == 0.99
     assert adaptation["adapters"]["fda"]["adapted_only_minus_synthetic_only_points"] == 4.9
     assert adaptation["adapters"]["sensor"]["adapted_only_minus_synthetic_only_points"] is None
+    assert adaptation["adapters"]["fda"]["adapted_to_10_minus_synthetic_to_10_points"] == 0.9
+    assert adaptation["adapters"]["sensor"]["adapted_to_10_minus_synthetic_to_10_points"] is None
     assert adaptation["adapters"]["sensor"]["image_auc_drop_met"]
