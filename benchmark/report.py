@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 
 from scenesmith.annotate.atomic import atomic_save, atomic_write_json, atomic_write_text  # noqa: E402
 from scenesmith.benchmark.arms import is_adapted_only  # noqa: E402
+from scenesmith.benchmark.augment import AUGMENT_PRESETS  # noqa: E402
 from scenesmith.benchmark.box_fit import MATCH_IOU as SCALE_IOU  # noqa: E402
 from scenesmith.benchmark.data import Sample  # noqa: E402
 from scenesmith.benchmark.evaluate import Detections  # noqa: E402
@@ -528,6 +529,18 @@ def _finetune_lines(report: dict) -> list[str]:
     return [f"Fine-tunes: {'; '.join(parts)}."] if parts else []
 
 
+def _augment_lines(report: dict) -> list[str]:
+    """Name the augmentation of rendered images when it is not the real photos' (nothing otherwise)."""
+    preset = report.get("synthetic_augment", "standard")
+    if preset == "standard":
+        return []
+    changes = ", ".join(f"{k} {v}" for k, v in AUGMENT_PRESETS[preset].items())
+    return [
+        f"Rendered images (pretrainings and fine-tune replay) take the `{preset}` augmentation ({changes}); "
+        "real photos the standard one."
+    ]
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# Sim-to-real benchmark: {report['scene']} on {report['real']}",
@@ -539,6 +552,7 @@ def markdown(report: dict) -> str:
         f"test {report['real_test_images']}; seeds {report['seeds']}; machine: {report['machine']}.",
         f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`.",
         *_finetune_lines(report),
+        *_augment_lines(report),
         *_copied_lines(report["arms"]),
         "",
         "| arm | seeds | real labelled imgs (train + val) | mAP@[.5:.95] | its 95% CI | mAP@.5 | die mAP "

@@ -38,6 +38,7 @@ SYNTHETIC_SETTINGS = FINETUNE_SETTINGS | frozenset(
         "synthetic_overrides",
         "control_scene",
         "synthetic_boxes",
+        "synthetic_augment",
         "synthetic_sets",
     }
 )

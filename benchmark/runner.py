@@ -24,6 +24,7 @@ from scenesmith.annotate.atomic import atomic_write_json
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.benchmark import report as reporting
 from scenesmith.benchmark.arms import Arm, plan
+from scenesmith.benchmark.augment import LATER_AUGMENT_FIELDS, AugmentConfig, with_preset
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
 from scenesmith.benchmark.evaluate import evaluate
 from scenesmith.benchmark.misreads import misread_sheet
@@ -73,6 +74,9 @@ class BenchmarkConfig:
     # Decay of an exponential moving average of the fine-tunes' weights, scored and saved in their place
     # (0: none). Why: on 16 photos the fine-tune's real val score wanders ±0.05 between evaluations.
     finetune_ema: float = 0.0
+    # Named change to the augmentation of rendered images (pretrainings and the images a fine-tune
+    # replays; `augment.AUGMENT_PRESETS`). Real photos keep `train.augment`.
+    synthetic_augment: str = "standard"
     # Rebuild the report from the runs already finished in `out`, training nothing. Why: a sweep takes
     # hours, and its partial results should be readable without waiting or starting the rest.
     report_only: bool = False
@@ -201,6 +205,12 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
     for key in ("finetune_synthetic_share", "finetune_ema"):
         if not data[key]:
             data.pop(key)
+    if config.synthetic_augment == "standard":
+        data.pop("synthetic_augment")
+    # Augmentation fields added later are recorded only when set, for the same reason.
+    for key in LATER_AUGMENT_FIELDS:
+        if getattr(config.train.augment, key) == getattr(AugmentConfig(), key):
+            data["train"]["augment"].pop(key)
     # The rules themselves, not just the scene's name: editing the YAML between two invocations would
     # otherwise pretrain later arms on a new set and report them beside arms from the old one.
     data["detector"] = ARCHITECTURE  # a head change makes old checkpoints a different experiment
@@ -298,6 +308,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "finetune_learning_rate": config.finetune_learning_rate,
         "finetune_synthetic_share": config.finetune_synthetic_share,
         "finetune_ema": config.finetune_ema,
+        "synthetic_augment": config.synthetic_augment,
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,
         "arms": summary,
@@ -344,10 +355,18 @@ def _arm_info(
 
 
 def arm_train_config(arm: Arm, config: BenchmarkConfig) -> TrainConfig:
-    """The training settings of one arm: a fine-tune takes `finetune_learning_rate` when it is set."""
+    """The training settings of one arm: a fine-tune takes `finetune_learning_rate` when it is set; an arm
+    that trains on rendered images (a pretraining) takes the `synthetic_augment` preset."""
     if arm.pretrained and config.finetune_learning_rate is not None:
         return replace(config.train, learning_rate=config.finetune_learning_rate)
+    if arm.source != "real":
+        return replace(config.train, augment=synthetic_augment(config))
     return config.train
+
+
+def synthetic_augment(config: BenchmarkConfig) -> AugmentConfig:
+    """The augmentation of rendered images: the run's, changed by the `synthetic_augment` preset."""
+    return with_preset(config.train.augment, config.synthetic_augment)
 
 
 def _replay_set(
@@ -393,6 +412,7 @@ def _run_arm(
         replay=replay,
         replay_share=config.finetune_synthetic_share,
         ema_decay=config.finetune_ema if arm.pretrained else 0.0,
+        replay_augment=synthetic_augment(config) if replay is not None else None,
     )
     # Loaded at most once, and only when a score is missing. The control pretraining predicts another
     # scene's classes: it has no dice score of its own.

@@ -69,17 +69,21 @@ def _training_batch(
     rng: np.random.Generator,
     replay: DetectionSet | None = None,
     replayed: int = 0,
+    replay_augment: AugmentConfig | None = None,
 ) -> tuple:
     """One augmented batch: `batch - replayed` images of `dataset`, then `replayed` of `replay`.
 
-    Without replay the draws are exactly those of runs trained before replay existed (resumable).
+    Replayed images take `replay_augment` (default: `config.augment`). Without replay the draws are
+    exactly those of runs trained before replay existed (resumable).
     """
     chosen = [dataset.samples[i] for i in rng.integers(len(dataset.samples), size=config.batch - replayed)]
+    augments = [config.augment] * len(chosen)
     if replay is not None and replayed:
         chosen += [replay.samples[i] for i in rng.integers(len(replay.samples), size=replayed)]
+        augments += [replay_augment or config.augment] * replayed
     images, targets = [], []
-    for sample in chosen:
-        image, boxes, labels = augmented_crop(sample, config.augment, rng)
+    for sample, augment in zip(chosen, augments, strict=True):
+        image, boxes, labels = augmented_crop(sample, augment, rng)
         images.append(image)
         targets.append(encode_targets(boxes, labels, image.shape[:2], len(dataset.class_names)))
     stacked = {key: torch.from_numpy(np.stack([t[key] for t in targets])) for key in targets[0]}
@@ -151,11 +155,13 @@ def train_arm(
     replay: DetectionSet | None = None,
     replay_share: float = 0.0,
     ema_decay: float = 0.0,
+    replay_augment: AugmentConfig | None = None,
 ) -> dict:
     """Train (or resume, or return the finished result of) one arm; best weights go to run_dir/best.pt.
 
     With `replay` (same classes as `train_set`), `replay_share` of every batch comes from it: a fine-tune
     keeps seeing its pretraining's images, so a handful of real photos cannot overwrite what it learned.
+    Replayed images are augmented with `replay_augment` (default: `config.augment`), as in the pretraining.
     With `ema_decay` > 0, validation scores and the saved weights are those of an exponential moving
     average of the weights, not the last step's: a fine-tune on 16 photos wanders from evaluation to
     evaluation, and picking the luckiest wander on a 40-image validation split overstates it.
@@ -207,7 +213,7 @@ def train_arm(
     while progress["step"] < config.max_steps and progress["bad_evals"] < config.patience:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, progress["step"])
-        images, targets = _training_batch(train_set, config, rng, replay, replayed)
+        images, targets = _training_batch(train_set, config, rng, replay, replayed, replay_augment)
         targets = {key: value.to(device) for key, value in targets.items()}
         loss = detection_loss(model(images.to(device)), targets)
         optimizer.zero_grad(set_to_none=True)
@@ -261,6 +267,7 @@ def train_arm(
         "curve": progress["curve"],
         "config": asdict(config),
         "replay_images_per_batch": replayed,
+        "replay_augment": asdict(replay_augment) if replay_augment is not None else None,
         "ema_decay": ema_decay,
     }
     atomic_write_json(result_path, result)

@@ -341,6 +341,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         finetune_learning_rate=args.finetune_learning_rate,
         finetune_synthetic_share=args.finetune_synthetic_share,
         finetune_ema=args.finetune_ema,
+        synthetic_augment=args.synthetic_augment,
         report_only=args.report_only,
         train=train,
     )
@@ -378,6 +379,8 @@ def _cmd_archive(args: argparse.Namespace) -> int:
 
 
 def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
+    from scenesmith.benchmark.augment import AUGMENT_PRESETS
+
     p = commands.add_parser(
         "benchmark", help="sim-to-real detector benchmark: synthetic pretraining + real fraction vs all real"
     )
@@ -407,6 +410,13 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         type=_box_padding,
         default=0.0,
         help="grow each synthetic box side by this fraction on both ends (match the real labels' margin)",
+    )
+    p.add_argument(
+        "--synthetic-augment",
+        choices=sorted(AUGMENT_PRESETS),
+        default="standard",
+        help="augmentation of rendered images in pretrainings and fine-tune replay (strong: any hue, "
+        "greyscale, heavier blur and noise, JPEG, resolution loss); real photos keep the standard one",
     )
     p.add_argument(
         "--real-arms-from",
