@@ -126,6 +126,8 @@ def compare_reports(before: dict, after: dict) -> dict:
         "arms": arms,
         "only_before": sorted(set(before["arms"]) - set(after["arms"])),
         "only_after": sorted(set(after["arms"]) - set(before["arms"])),
+        # Reports from before `--tta` scored the photos as they are.
+        "tta": {"before": before.get("tta", "none"), "after": after.get("tta", "none")},
     }
 
 
@@ -137,6 +139,18 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 
 def _interval(interval: list[float] | None) -> str:
     return "n/a" if interval is None else f"[{interval[0]:+.3f}, {interval[1]:+.3f}]"
+
+
+def _tta_warning(tta: dict[str, str]) -> list[str]:
+    """A warning when the two runs scored the photos with different test-time augmentation: then every
+    Δ holds the augmentation's effect as well as the change being judged."""
+    if tta["before"] == tta["after"]:
+        return []
+    return [
+        f"**Scored differently:** before with `--tta {tta['before']}`, after with `--tta {tta['after']}`; "
+        "every Δ below holds that change too.",
+        "",
+    ]
 
 
 def markdown(comparison: dict, before_name: str, after_name: str) -> str:
@@ -158,6 +172,7 @@ def markdown(comparison: dict, before_name: str, after_name: str) -> str:
         "spans 0 is not evidence either way. With one paired seed it holds the photos' spread alone and "
         "leaves out the seed noise: too narrow.",
         "",
+        *_tta_warning(comparison["tta"]),
         head,
         "|" + "---|" * (len(seeds) + 5),
     ]

@@ -541,6 +541,16 @@ def _augment_lines(report: dict) -> list[str]:
     ]
 
 
+def _tta_clause(report: dict) -> str:
+    """How the real photos were scored (reports from before `--tta` scored them plainly)."""
+    if report.get("tta", "none") == "dihedral":
+        return (
+            "real photos scored with test-time augmentation (`--tta dihedral`: heatmap, classes and box "
+            "size averaged over the 8 turns and flips)"
+        )
+    return "real photos scored as they are (`--tta none`)"
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# Sim-to-real benchmark: {report['scene']} on {report['real']}",
@@ -550,7 +560,7 @@ def markdown(report: dict) -> str:
         _synthetic_line(report.get("synthetic")),
         f"Real: pool {report['real_pool_images']} train images, validation {report['real_val_images']}, "
         f"test {report['real_test_images']}; seeds {report['seeds']}; machine: {report['machine']}.",
-        f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`.",
+        f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`; {_tta_clause(report)}.",
         *_finetune_lines(report),
         *_augment_lines(report),
         *_copied_lines(report["arms"]),

@@ -77,6 +77,10 @@ class BenchmarkConfig:
     # Named change to the augmentation of rendered images (pretrainings and the images a fine-tune
     # replays; `augment.AUGMENT_PRESETS`). Real photos keep `train.augment`.
     synthetic_augment: str = "standard"
+    # Test-time augmentation of the scores on real photos (`tta.TEST_TIME_AUGMENTATIONS`). Not part of
+    # the fingerprint: it changes no training, and a run's cached scores record the one they were made
+    # with (`_cached_score` redoes them from the checkpoint when it differs).
+    tta: str = "dihedral"
     # Rebuild the report from the runs already finished in `out`, training nothing. Why: a sweep takes
     # hours, and its partial results should be readable without waiting or starting the rest.
     report_only: bool = False
@@ -195,6 +199,7 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
         "real_arms_from",
         "pretrainings_from",
         "report_only",
+        "tta",
     ):
         data.pop(key)
     # Only a non-exact convention is recorded, so run folders from before the option still resume.
@@ -309,6 +314,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "finetune_synthetic_share": config.finetune_synthetic_share,
         "finetune_ema": config.finetune_ema,
         "synthetic_augment": config.synthetic_augment,
+        "tta": config.tta,
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,
         "arms": summary,
@@ -419,8 +425,8 @@ def _run_arm(
     best = cache(lambda: load_best(run_dir, len(train_set.class_names), config.train, device))
     # A run restored from an archive may have no weights: its cached scores stay as they are.
     scorer = best if _scored_on_real(arm) and (run_dir / "best.pt").is_file() else None
-    test = _cached_score(run_dir / "test.json", real_test, scorer)
-    real_val_score = _cached_score(run_dir / "real_val.json", real_val, scorer)
+    test = _cached_score(run_dir / "test.json", real_test, scorer, config.tta)
+    real_val_score = _cached_score(run_dir / "real_val.json", real_val, scorer, config.tta)
     return {
         "arm": arm.name,
         "seed": seed,
@@ -444,9 +450,10 @@ DIAGNOSTICS = {"reading", "box_scale", "map_image_resamples"}
 
 
 def _cached_score(
-    path: Path, dataset: DetectionSet, model: Callable[[], torch.nn.Module] | None
+    path: Path, dataset: DetectionSet, model: Callable[[], torch.nn.Module] | None, tta: str
 ) -> dict | None:
-    """The best checkpoint's score on `dataset` (None without a `model`), computed once into `path`.
+    """The best checkpoint's score on `dataset` with test-time augmentation `tta` (None without a
+    `model`), computed once into `path`.
 
     Why the real validation split too: it is what scene-rule iterations are compared on. The
     synthetic-only arm picks its checkpoint on synthetic validation, so this is its only real score
@@ -454,11 +461,23 @@ def _cached_score(
     """
     if path.exists():
         cached = json.loads(path.read_text())
-        # A score from before the per-die diagnostics existed is recomputed from the same checkpoint,
-        # when there is one.
-        if not cached or DIAGNOSTICS <= set(cached) or model is None:
-            return cached or None
-    score = evaluate(dataset, predict(model(), dataset)) if model else None
+        if not cached:
+            return None
+        # Scores from before `tta` existed were made without it.
+        cached_tta = cached.get("tta", "none")
+        # A score from before the per-die diagnostics existed, or made with another test-time
+        # augmentation, is recomputed from the same checkpoint, when there is one.
+        if DIAGNOSTICS <= set(cached) and cached_tta == tta:
+            return cached
+        if model is None:
+            if cached_tta != tta:
+                raise UserError(
+                    f"{path}: scored with --tta {cached_tta}, and the checkpoint to score it again with "
+                    f"--tta {tta} is not in {path.parent} (an archive keeps no weights); "
+                    f"pass --tta {cached_tta} to report these scores"
+                )
+            return cached
+    score = {**evaluate(dataset, predict(model(), dataset, tta)), "tta": tta} if model else None
     atomic_write_json(path, score)
     return score
 
@@ -483,9 +502,9 @@ def _draw_predictions(
         if arm.family != "headline" or not _finished(out, arm.name, 0) or not (run_dir / "best.pt").is_file():
             continue
         model = load_best(run_dir, len(real_test.class_names), config.train, device)
-        rows.append((arm.name, samples, predict(model, subset)))
+        rows.append((arm.name, samples, predict(model, subset, config.tta)))
         sheet = f"misreads_{arm.name}.jpg"
-        count = misread_sheet(real_val, predict(model, real_val), out / sheet)
+        count = misread_sheet(real_val, predict(model, real_val, config.tta), out / sheet)
         sheets[arm.name] = {"file": sheet if count else None, "misread": count}
     if rows:
         reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")

@@ -37,6 +37,7 @@ from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
 from scenesmith.benchmark.data import DetectionSet
 from scenesmith.benchmark.evaluate import Detections, evaluate
 from scenesmith.benchmark.model import CenterNet, decode, detection_loss, encode_targets
+from scenesmith.benchmark.tta import outputs_for
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,9 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 @torch.no_grad()
-def predict(model: CenterNet, dataset: DetectionSet) -> Detections:
-    """Whole-image inference (padded to a multiple of 16), boxes clipped to the image."""
+def predict(model: CenterNet, dataset: DetectionSet, tta: str = "none") -> Detections:
+    """Whole-image inference (padded to a multiple of 16), boxes clipped to the image; `tta` as in
+    `tta.outputs_for`."""
     model.eval()
     device = next(model.parameters()).device
     boxes, scores, labels = {}, {}, {}
@@ -114,7 +116,7 @@ def predict(model: CenterNet, dataset: DetectionSet) -> Detections:
         padded = np.zeros((-(-height // 16) * 16, -(-width // 16) * 16, 3), np.uint8)
         padded[:height, :width] = sample.image
         found_boxes, found_scores, found_labels = decode(
-            {k: v.cpu() for k, v in model(_to_tensor([padded]).to(device)).items()}
+            {k: v.cpu() for k, v in outputs_for(model, _to_tensor([padded]).to(device), tta).items()}
         )[0]
         found_boxes[:, 0::2] = found_boxes[:, 0::2].clip(0, width)
         found_boxes[:, 1::2] = found_boxes[:, 1::2].clip(0, height)

@@ -342,6 +342,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         finetune_synthetic_share=args.finetune_synthetic_share,
         finetune_ema=args.finetune_ema,
         synthetic_augment=args.synthetic_augment,
+        tta=args.tta,
         report_only=args.report_only,
         train=train,
     )
@@ -380,6 +381,7 @@ def _cmd_archive(args: argparse.Namespace) -> int:
 
 def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     from scenesmith.benchmark.augment import AUGMENT_PRESETS
+    from scenesmith.benchmark.tta import TEST_TIME_AUGMENTATIONS
 
     p = commands.add_parser(
         "benchmark", help="sim-to-real detector benchmark: synthetic pretraining + real fraction vs all real"
@@ -417,6 +419,14 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         default="standard",
         help="augmentation of rendered images in pretrainings and fine-tune replay (strong: any hue, "
         "greyscale, heavier blur and noise, JPEG, resolution loss); real photos keep the standard one",
+    )
+    p.add_argument(
+        "--tta",
+        choices=TEST_TIME_AUGMENTATIONS,
+        default="dihedral",
+        help="test-time augmentation of the real-photo scores (dihedral: maps averaged over the 8 turns "
+        "and flips; none: the photo as it is). Changes no training: finished runs are re-scored "
+        "from their checkpoints",
     )
     p.add_argument(
         "--real-arms-from",

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scenesmith.benchmark.compare import compare_reports
+from scenesmith.benchmark.compare import compare_reports, markdown
 from scenesmith.cli import main
 from scenesmith.errors import UserError
 
@@ -155,3 +155,14 @@ def test_cli_names_the_missing_report(tmp_path: Path, capsys: pytest.CaptureFixt
 
     assert exit_info.value.code == 2
     assert f"{tmp_path / 'report.json'}: no benchmark report here" in capsys.readouterr().err
+
+
+def test_runs_scored_with_different_test_time_augmentation_are_compared_under_a_warning() -> None:
+    """Comparing the same runs scored plainly and with `--tta dihedral` measures the augmentation; any
+    other comparison across it would credit the change with the augmentation's gain."""
+    seeds = [_seed(0, 0.30, 0.40, [1, 2])]
+    plain, averaged = _run("synthetic_to_10", seeds), _run("synthetic_to_10", seeds)
+    averaged["tta"] = "dihedral"  # `plain` is a report from before the option: scored as the photos are
+    warning = "**Scored differently:** before with `--tta none`, after with `--tta dihedral`"
+    assert warning in markdown(compare_reports(plain, averaged), "a", "b")
+    assert "Scored differently" not in markdown(compare_reports(averaged, averaged), "a", "b")

@@ -345,6 +345,44 @@ def test_report_only_reports_the_finished_runs_and_trains_nothing(
     )
 
 
+def test_another_tta_rescores_finished_runs_from_their_checkpoints_and_an_archive_refuses_it(
+    run: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test-time augmentation changes no training: a finished run is scored again from its best.pt.
+    An archive keeps no weights of most runs, so asking it for another augmentation is an error, not
+    a report that mixes two kinds of score."""
+    out, args = run
+
+    def tta_of(folder: Path, name: str) -> set[str | None]:
+        """The test-time augmentations of a folder's cached scores (None: the control's, unscored)."""
+        return {(json.loads(p.read_text()) or {}).get("tta") for p in folder.glob(f"arms/*/seed*/{name}")}
+
+    assert tta_of(out, "test.json") == {"dihedral", None}
+    assert json.loads((out / "report.json").read_text())["tta"] == "dihedral"
+    assert "`--tta dihedral`" in (out / "report.md").read_text()
+
+    plain = tmp_path / "plain"
+    shutil.copytree(out, plain)
+    trained = {p: p.stat().st_mtime_ns for p in plain.glob("arms/*/seed*/best.pt")}
+    report_only = [*args, "--report-only", "--tta", "none"]
+    report_only[report_only.index("--out") + 1] = str(plain)
+    assert run_cli(report_only) == 0
+    assert {p: p.stat().st_mtime_ns for p in plain.glob("arms/*/seed*/best.pt")} == trained
+    assert tta_of(plain, "test.json") == tta_of(plain, "real_val.json") == {"none", None}
+    report = json.loads((plain / "report.json").read_text())
+    assert report["tta"] == "none" and "`--tta none`" in (plain / "report.md").read_text()
+    assert report["arms"]["real_100"]["map"]["n"] == 2
+
+    archive, restored = tmp_path / "archive", tmp_path / "restored"
+    assert run_cli(["archive", str(out), str(archive)]) == 0
+    assert run_cli(["archive", str(restored), str(archive), "--restore"]) == 0
+    report_only[report_only.index("--out") + 1] = str(restored)
+    capsys.readouterr()
+    assert run_cli(report_only) == 2
+    error = capsys.readouterr().err
+    assert "scored with --tta dihedral" in error and "pass --tta dihedral" in error and ".json" in error
+
+
 def test_a_report_of_pretrainings_alone_has_no_fraction_plot(
     run: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
