@@ -192,10 +192,13 @@ def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequenc
             out[f"{name}_minus_synthetic_only_points"] = points(name, "synthetic_only", 3.0)
         # Each adapter vs none after the fine-tune too: no target, but a gain that washes out on real
         # labels is what a user deciding whether to adapt needs to see, with its interval.
+        # Named like its siblings: "_to_10" stands for the headline fraction, whatever it is.
         adapted_finetune = is_adapted_only(entry.get("pretrained_from") or "")
         if adapted_finetune and finetune and entry["real_fraction"] == finetune["real_fraction"]:
-            baseline = f"synthetic_to_{fraction_label}"
-            out[f"{name}_minus_{baseline}_points"] = points(name, baseline, None)
+            adapted = name.removesuffix(f"_to_{fraction_label}")
+            out[f"{adapted}_to_10_minus_synthetic_to_10_points"] = points(
+                name, f"synthetic_to_{fraction_label}", None
+            )
     if f"control_to_{fraction_label}" in arms and finetune:
         out["synthetic_to_10_minus_control_to_10_points"] = points(
             f"synthetic_to_{fraction_label}", f"control_to_{fraction_label}", "> 0"

@@ -37,6 +37,7 @@ from scenesmith.benchmark.report import (
     _interval,
     budget_warnings,
     difference_interval,
+    headline,
     real_data_equivalence,
     summarize,
 )
@@ -527,3 +528,30 @@ def test_the_learning_rate_option_reaches_every_arms_training_settings(
     finetune = Arm("synthetic_to_10", "real", real_fraction=0.1, pretrained="synthetic_only")
     assert runner.arm_train_config(real_only, tuned).learning_rate == 0.001
     assert runner.arm_train_config(finetune, tuned).learning_rate == 0.0005
+
+
+def test_headline_keys_name_the_headline_fraction_10_whatever_it_is() -> None:
+    """`--fraction 20`: every headline key still says `_to_10` (the headline fraction), the adapter's
+    after-fine-tune gain included, so publishers read one set of names."""
+
+    def arm(score: float, fraction: float, pretrained_from: str | None = None) -> dict:
+        return {
+            "map": {"mean": score},
+            "ratio_to_real_100": {"map": score / 0.5},
+            "real_fraction": fraction,
+            "real_train_fraction": fraction,
+            "pretrained_from": pretrained_from,
+        }
+
+    arms = {
+        "real_100": arm(0.5, 1.0),
+        "real_20": arm(0.3, 0.2),
+        "synthetic_only": arm(0.3, 0.0),
+        "synthetic_to_20": arm(0.4, 0.2, "synthetic_only"),
+        "adapted_fda_only": arm(0.35, 0.0),
+        "adapted_fda_to_20": arm(0.42, 0.2, "adapted_fda_only"),
+    }
+    keys = set(headline(arms, "20"))
+    assert "adapted_fda_to_10_minus_synthetic_to_10_points" in keys
+    assert "synthetic_to_10_minus_real_10_points" in keys
+    assert not [key for key in keys if "_20" in key]
