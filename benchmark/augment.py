@@ -72,6 +72,11 @@ AUGMENT_PRESETS: dict[str, dict] = {
     },
 }
 
+# `--tta` choices (applied by `tta.outputs_for`): "none" scores a photo as it is; "dihedral" averages
+# its eight turns and flips. Kept here, beside the presets, because the CLI builds its parser from
+# both and must not import torch to do so.
+TEST_TIME_AUGMENTATIONS = ("none", "dihedral")
+
 
 def with_preset(base: AugmentConfig, preset: str) -> AugmentConfig:
     """`base` with the named preset's changes (`AUGMENT_PRESETS`)."""

@@ -77,7 +77,7 @@ class BenchmarkConfig:
     # Named change to the augmentation of rendered images (pretrainings and the images a fine-tune
     # replays; `augment.AUGMENT_PRESETS`). Real photos keep `train.augment`.
     synthetic_augment: str = "standard"
-    # Test-time augmentation of the scores on real photos (`tta.TEST_TIME_AUGMENTATIONS`). Not part of
+    # Test-time augmentation of the scores on real photos (`augment.TEST_TIME_AUGMENTATIONS`). Not part of
     # the fingerprint: it changes no training, and a run's cached scores record the one they were made
     # with (`_cached_score` redoes them from the checkpoint when it differs).
     tta: str = "dihedral"

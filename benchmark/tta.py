@@ -21,8 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# `--tta` choices: "none" scores the image as it is; "dihedral" averages the eight turns and flips.
-TEST_TIME_AUGMENTATIONS = ("none", "dihedral")
+from scenesmith.benchmark.augment import TEST_TIME_AUGMENTATIONS
 
 
 def _turned_back(maps: torch.Tensor, quarter_turns: int, flipped: bool) -> torch.Tensor:

@@ -380,8 +380,7 @@ def _cmd_archive(args: argparse.Namespace) -> int:
 
 
 def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
-    from scenesmith.benchmark.augment import AUGMENT_PRESETS
-    from scenesmith.benchmark.tta import TEST_TIME_AUGMENTATIONS
+    from scenesmith.benchmark.augment import AUGMENT_PRESETS, TEST_TIME_AUGMENTATIONS
 
     p = commands.add_parser(
         "benchmark", help="sim-to-real detector benchmark: synthetic pretraining + real fraction vs all real"

@@ -5,6 +5,9 @@ models whose right answer is known."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -81,3 +84,15 @@ def test_no_tta_is_the_model_itself_and_an_unknown_one_is_refused() -> None:
     assert torch.equal(outputs_for(model, image, "none")["classes"], model(image)["classes"])
     with pytest.raises(ValueError, match="dihedral"):
         outputs_for(model, image, "sideways")
+
+
+def test_the_cli_offers_the_choices_without_importing_torch() -> None:
+    """Every `scenesmith` command builds the benchmark parser, whose `--tta` lists these choices; torch
+    (seconds to import) must wait for a command that scores."""
+    code = (
+        "import sys; from scenesmith.cli import main\n"
+        "try:\n    main(['benchmark', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"
