@@ -533,10 +533,13 @@ def _finetune_lines(report: dict) -> list[str]:
 
 
 def _augment_lines(report: dict) -> list[str]:
-    """Name the augmentation of rendered images when it is not the real photos' (nothing otherwise)."""
+    """Name the augmentation of rendered images (reports from before the option used the standard one)."""
     preset = report.get("synthetic_augment", "standard")
     if preset == "standard":
-        return []
+        return [
+            "Rendered images (pretrainings and fine-tune replay) take the real photos' `standard` "
+            "augmentation."
+        ]
     changes = ", ".join(f"{k} {v}" for k, v in AUGMENT_PRESETS[preset].items())
     return [
         f"Rendered images (pretrainings and fine-tune replay) take the `{preset}` augmentation ({changes}); "

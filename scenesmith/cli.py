@@ -415,9 +415,10 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--synthetic-augment",
         choices=sorted(AUGMENT_PRESETS),
-        default="standard",
+        default="strong",
         help="augmentation of rendered images in pretrainings and fine-tune replay (strong: any hue, "
-        "greyscale, heavier blur and noise, JPEG, resolution loss); real photos keep the standard one",
+        "greyscale, heavier blur and noise, JPEG, resolution loss; standard: the real photos' own); "
+        "real photos always take the standard one",
     )
     p.add_argument(
         "--tta",

@@ -82,7 +82,14 @@ def test_a_fine_tune_setting_is_part_of_the_run_only_when_given(
 
 
 def test_a_finetune_learning_rate_applies_to_fine_tunes_only(tmp_path: Path) -> None:
-    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, control_scene=None)
+    same = BenchmarkConfig(
+        real=None,
+        scene="dice_tray",
+        synthetic=8,
+        out=tmp_path,
+        control_scene=None,
+        synthetic_augment="standard",
+    )
     slower = replace(same, finetune_learning_rate=0.0005)
     arms = {arm.name: arm for arm in plan(control=True, sweep=False)}
     assert runner.arm_train_config(arms["synthetic_to_10"], slower).learning_rate == 0.0005

@@ -16,7 +16,7 @@ from scenesmith.benchmark.arms import CONTROL_ONLY, SYNTHETIC_ONLY, adapted_arms
 from scenesmith.benchmark.augment import AUGMENT_PRESETS, AugmentConfig, augmented_crop, with_preset
 from scenesmith.benchmark.data import DetectionSet, Sample
 from scenesmith.benchmark.reuse import copy_pretrainings, copy_real_runs
-from scenesmith.benchmark.runner import BenchmarkConfig, _fingerprint, arm_train_config
+from scenesmith.benchmark.runner import BenchmarkConfig, _check_run_folder, _fingerprint, arm_train_config
 from scenesmith.benchmark.train import TrainConfig, train_arm
 from scenesmith.errors import UserError
 
@@ -107,7 +107,9 @@ def test_only_arms_that_train_on_renders_take_the_synthetic_augmentation(tmp_pat
 
 def test_the_preset_is_a_setting_only_when_it_is_not_the_standard_one(tmp_path: Path) -> None:
     """Folders written before the option (and before the later augmentation fields) keep resuming."""
-    standard = _fingerprint(BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path))
+    standard = _fingerprint(
+        BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, synthetic_augment="standard")
+    )
     assert "synthetic_augment" not in standard
     assert set(standard["train"]["augment"]) == {
         "crop",
@@ -119,11 +121,18 @@ def test_the_preset_is_a_setting_only_when_it_is_not_the_standard_one(tmp_path: 
         "blur_probability",
         "noise_probability",
     }
-    strong = BenchmarkConfig(
-        real=None, scene="dice_tray", synthetic=8, out=tmp_path, synthetic_augment="strong"
-    )
+    strong = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)  # the default
     assert _fingerprint(strong)["synthetic_augment"] == "strong"
     assert set(AUGMENT_PRESETS) == {"standard", "strong"}
+
+
+def test_a_folder_from_before_the_strong_default_says_how_to_continue_it(tmp_path: Path) -> None:
+    standard = BenchmarkConfig(
+        real=None, scene="dice_tray", synthetic=8, out=tmp_path, synthetic_augment="standard"
+    )
+    _check_run_folder(tmp_path, _fingerprint(standard))
+    with pytest.raises(UserError, match="add --synthetic-augment standard"):
+        _check_run_folder(tmp_path, _fingerprint(replace(standard, synthetic_augment="strong")))
 
 
 def _run_folder(root: Path, settings: dict, run: str) -> Path:
