@@ -14,7 +14,7 @@ using no real image at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -44,16 +44,10 @@ class AugmentConfig:
     downscale: tuple[float, float] = (0.5, 0.9)
 
 
-# The fields after `noise_probability`: run fingerprints record them only when set (older folders resume).
-LATER_AUGMENT_FIELDS = (
-    "blur_max_sigma",
-    "noise_max_std",
-    "greyscale_probability",
-    "jpeg_probability",
-    "jpeg_quality",
-    "downscale_probability",
-    "downscale",
-)
+# The fields added after `noise_probability` (new fields go at the end of AugmentConfig): run
+# fingerprints record them only when set, so folders from before them resume.
+_FIELD_NAMES = tuple(field.name for field in fields(AugmentConfig))
+LATER_AUGMENT_FIELDS = _FIELD_NAMES[_FIELD_NAMES.index("noise_probability") + 1 :]
 
 # Named changes to the training augmentation that the benchmark applies to its rendered images
 # (`--synthetic-augment`); the crop geometry stays the run's.
