@@ -49,7 +49,11 @@ def test_a_run_of_another_detector_is_not_resumed(tmp_path: Path, monkeypatch: p
     _check_run_folder(config.out, _fingerprint(config))
 
     monkeypatch.setattr(runner, "ARCHITECTURE", "centernet-per-class-heatmaps")
-    with pytest.raises(UserError, match=r"different settings \(detector\)"):
+    with pytest.raises(
+        UserError,
+        match=r"different settings \(detector: centernet-objectness-softmax in the folder, "
+        r"centernet-per-class-heatmaps now\)",
+    ):
         _check_run_folder(config.out, _fingerprint(config))
 
 
@@ -66,19 +70,39 @@ def test_a_box_convention_is_part_of_the_run_and_exact_boxes_keep_old_folders_re
         _check_run_folder(tmp_path, _fingerprint(padded))
 
 
+# The fine-tune settings as they were before each option existed (and, for the first two, the defaults
+# until 2026-12-05): a folder begun then records none of them.
+FORMER_RECIPE = {"finetune_learning_rate": None, "finetune_synthetic_share": 0.0, "finetune_ema": 0.0}
+
+
 @pytest.mark.parametrize(
-    ("setting", "value"),
-    [("finetune_learning_rate", 0.0005), ("finetune_synthetic_share", 0.25), ("finetune_ema", 0.999)],
+    ("setting", "value", "hint"),
+    [
+        ("finetune_learning_rate", 0.0005, "add --finetune-learning-rate LR"),
+        ("finetune_synthetic_share", 0.25, "add --finetune-synthetic-share 0"),
+        ("finetune_ema", 0.999, None),
+    ],
 )
 def test_a_fine_tune_setting_is_part_of_the_run_only_when_given(
-    tmp_path: Path, setting: str, value: float
+    tmp_path: Path, setting: str, value: float, hint: str | None
 ) -> None:
-    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
-    assert setting not in _fingerprint(same)  # folders written before the option match
-    _check_run_folder(tmp_path, _fingerprint(same))
-    changed = replace(same, **{setting: value})
-    with pytest.raises(UserError, match=rf"different settings \({setting}\)"):
+    former = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, **FORMER_RECIPE)
+    assert setting not in _fingerprint(former)  # folders written before the option match
+    _check_run_folder(tmp_path, _fingerprint(former))
+    changed = replace(former, **{setting: value})
+    with pytest.raises(
+        UserError, match=rf"different settings \({setting}: not recorded in the folder, {value} now\)"
+    ) as error:
         _check_run_folder(tmp_path, _fingerprint(changed))
+    assert (hint in str(error.value)) if hint else ("to continue it" not in str(error.value))
+
+
+def test_a_fine_tune_rate_equal_to_the_pretraining_rate_is_the_former_default(tmp_path: Path) -> None:
+    """Fine-tuning at the pretraining's rate is one recipe however it is asked for, so a folder begun
+    under the former default resumes when its rate is given explicitly."""
+    former = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, **FORMER_RECIPE)
+    explicit = replace(former, finetune_learning_rate=former.train.learning_rate)
+    assert _fingerprint(explicit) == _fingerprint(former)
 
 
 def test_a_finetune_learning_rate_applies_to_fine_tunes_only(tmp_path: Path) -> None:
@@ -89,6 +113,7 @@ def test_a_finetune_learning_rate_applies_to_fine_tunes_only(tmp_path: Path) -> 
         out=tmp_path,
         control_scene=None,
         synthetic_augment="standard",
+        **FORMER_RECIPE,
     )
     slower = replace(same, finetune_learning_rate=0.0005)
     arms = {arm.name: arm for arm in plan(control=True, sweep=False)}
@@ -100,7 +125,7 @@ def test_a_finetune_learning_rate_applies_to_fine_tunes_only(tmp_path: Path) -> 
 
 
 def test_a_synthetic_share_replays_only_a_set_with_the_real_classes(tmp_path: Path) -> None:
-    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
+    same = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path, **FORMER_RECIPE)
     mixed = replace(same, finetune_synthetic_share=0.25)
     dice, bolts = DetectionSet(("one", "two"), ()), DetectionSet(("bolt",), ())
     sources = {"synthetic": (dice, dice, {}), "control": (bolts, bolts, {})}

@@ -236,12 +236,12 @@ def test_a_rules_iteration_copies_the_real_only_runs_instead_of_retraining(
 def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_share_and_average(
     run: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A recipe trial (rate, synthetic share, weight average) borrows the real-only runs and the
-    pretrainings; it trains the fine-tunes alone."""
+    """A recipe trial (rate, synthetic share, weight average, each unlike the defaults) borrows the
+    real-only runs and the pretrainings; it trains the fine-tunes alone."""
     out, args = run
     monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
     lend = ["--real-arms-from", str(out), "--pretrainings-from", str(out)]
-    recipe = [*args, "--finetune-learning-rate", "0.0005", "--finetune-synthetic-share", "0.5", *lend]
+    recipe = [*args, "--finetune-learning-rate", "0.001", "--finetune-synthetic-share", "0.25", *lend]
     recipe += ["--finetune-ema", "0.9"]
     recipe[recipe.index("--out") + 1] = str(tmp_path / "recipe")
     recipe[recipe.index("--sweep")] = "--arms=real_10,synthetic_only,synthetic_to_10"
@@ -252,12 +252,12 @@ def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_share_and_ave
         for arm in ("real_10", "synthetic_only", "synthetic_to_10")
     }
     default = json.loads((out / "report.json").read_text())["train_config"]["learning_rate"]
-    assert rate == {"real_10": default, "synthetic_only": default, "synthetic_to_10": 0.0005}
+    assert rate == {"real_10": default, "synthetic_only": default, "synthetic_to_10": 0.001}
     replayed = json.loads((arms / "synthetic_to_10" / "seed0" / "result.json").read_text())
-    assert replayed["replay_images_per_batch"] == 1  # half of a batch of two
+    assert replayed["replay_images_per_batch"] == 1  # a quarter of a batch of two, at least one
     assert replayed["ema_decay"] == 0.9
     report = json.loads((tmp_path / "recipe" / "report.json").read_text())
-    assert report["finetune_learning_rate"] == 0.0005
+    assert report["finetune_learning_rate"] == 0.001
     original = json.loads((out / "report.json").read_text())
     for lent in ("real_10", "synthetic_only"):
         assert all(seed["copied_from"] for seed in report["arms"][lent]["seeds"])
@@ -265,8 +265,7 @@ def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_share_and_ave
     assert not any(seed["copied_from"] for seed in report["arms"]["synthetic_to_10"]["seeds"])
     markdown = (tmp_path / "recipe" / "report.md").read_text()
     assert (
-        f"Fine-tunes: learning rate 0.0005 (pretrainings: {default:g}); 50% of each batch replayed"
-        in markdown
+        f"Fine-tunes: learning rate 0.001 (pretrainings: {default:g}); 25% of each batch replayed" in markdown
     )
     assert "scored and saved as a moving average of their weights (decay 0.9)." in markdown
 
@@ -281,11 +280,15 @@ def _hues(arms: Path) -> dict[str, float]:
     }
 
 
-def test_renders_take_the_strong_augmentation_by_default_and_real_photos_the_standard_one(
-    run: tuple[Path, list[str]],
-) -> None:
+def test_the_defaults_are_the_recipe_measured_best_on_dice(run: tuple[Path, list[str]]) -> None:
+    """Renders take the strong augmentation, real photos the standard one; fine-tunes run at a quarter
+    of the pretraining's rate and replay renders (strongly augmented) in half of each batch."""
     out, _ = run
     assert _hues(out / "arms") == {"real_10": 8.0, "synthetic_only": 180.0, "synthetic_to_10": 8.0}
+    fine_tune = json.loads((out / "arms" / "synthetic_to_10" / "seed0" / "result.json").read_text())
+    assert fine_tune["config"]["learning_rate"] == 0.0005
+    assert fine_tune["replay_images_per_batch"] == 1  # half of a batch of two
+    assert fine_tune["replay_augment"]["hue_degrees"] == 180.0
     assert json.loads((out / "report.json").read_text())["synthetic_augment"] == "strong"
     assert "take the `strong` augmentation (colour 0.4, hue_degrees 180.0" in (out / "report.md").read_text()
 
