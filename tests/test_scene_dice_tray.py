@@ -44,3 +44,23 @@ def test_the_headline_synthetic_set_is_rebuilt_from_the_rules_in_this_repository
         tuple(synthetic["overrides"]),
     )
     assert spec.folder_name == Path(synthetic["folder"]).name
+
+
+def test_the_benchmark_defaults_are_the_headline_recipe() -> None:
+    """A user who runs `scenesmith benchmark` with the README's flags gets the method the published
+    numbers measured, not an older or a weaker one."""
+    from scenesmith.cli import build_parser
+
+    headline = json.loads(HEADLINE.read_text())
+    args = build_parser().parse_args(["benchmark", "--real", "photos", "--out", "run"])
+    assert args.synthetic == headline["synthetic"]["count"]
+    assert (args.samples, tuple(args.resolution)) == (
+        headline["synthetic"]["samples"],
+        tuple(headline["synthetic"]["resolution"]),
+    )
+    assert args.finetune_learning_rate == headline["finetune_learning_rate"]
+    assert args.finetune_synthetic_share == headline["finetune_synthetic_share"]
+    assert args.finetune_ema == headline["finetune_ema"]
+    assert args.synthetic_augment == headline["synthetic_augment"]
+    assert args.tta == headline["tta"]
+    assert args.seeds == headline["seeds"]
