@@ -32,6 +32,20 @@ def reading_confusion(dataset: DetectionSet, detections: Detections, iou: float 
     """
     classes = len(dataset.class_names)
     matrix = np.zeros((classes, classes + 1), dtype=np.int64)
+    for sample, read in zip(dataset.samples, read_classes(dataset, detections, iou), strict=True):
+        np.add.at(matrix, (sample.labels.astype(int), read), 1)
+    return {
+        "classes": [*dataset.class_names, MISSED],
+        "matrix": matrix.tolist(),
+        "accuracy": read_right(matrix),
+    }
+
+
+def read_classes(dataset: DetectionSet, detections: Detections, iou: float = READ_IOU) -> list[np.ndarray]:
+    """Per sample, in `dataset` order: the class each ground-truth object is read as (its best-scoring
+    overlapping detection's), or the number of classes when it is missed."""
+    classes = len(dataset.class_names)
+    reads = []
     for sample, match in best_overlapping(dataset, detections, iou):
         found = match != NO_MATCH
         read = np.full(len(match), classes)
@@ -40,12 +54,8 @@ def reading_confusion(dataset: DetectionSet, detections: Detections, iou: float 
             if ((labels < 0) | (labels >= classes)).any():
                 raise ValueError(f"image {sample.image_id}: a detection's label is outside 0..{classes - 1}")
             read[found] = labels
-        np.add.at(matrix, (sample.labels.astype(int), read), 1)
-    return {
-        "classes": [*dataset.class_names, MISSED],
-        "matrix": matrix.tolist(),
-        "accuracy": read_right(matrix),
-    }
+        reads.append(read)
+    return reads
 
 
 def read_right(matrix: np.ndarray) -> float | None:

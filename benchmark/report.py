@@ -547,6 +547,22 @@ def _augment_lines(report: dict) -> list[str]:
     ]
 
 
+def _labels_kept_lines(report: dict) -> list[str]:
+    """Per adapter, whether the adapted renders still show what their labels say (`labels_kept.py`)."""
+    lines = []
+    for key, description in (report.get("adapted") or {}).items():
+        kept = description.get("labels_kept")
+        if not kept or kept["read_the_same"] is None:
+            continue
+        lines.append(
+            f"Adapter `{key.removeprefix('adapted:')}`: synthetic_only seed 0 (trained on the plain "
+            f"renders) reads {kept['read_the_same']:.1%} of the {kept['found_in_both']} rendered objects it "
+            f"finds in both sets as the same class before and after adaptation (read right: "
+            f"{kept['read_right_original']:.1%} → {kept['read_right_adapted']:.1%})."
+        )
+    return lines
+
+
 def _tta_clause(report: dict) -> str:
     """How the real photos were scored (reports from before `--tta` scored them plainly)."""
     if report.get("tta", "none") == "dihedral":
@@ -569,6 +585,7 @@ def markdown(report: dict) -> str:
         f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`; {_tta_clause(report)}.",
         *_finetune_lines(report),
         *_augment_lines(report),
+        *_labels_kept_lines(report),
         *_copied_lines(report["arms"]),
         "",
         "| arm | seeds | real labelled imgs (train + val) | mAP@[.5:.95] | its 95% CI | mAP@.5 | die mAP "

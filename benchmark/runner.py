@@ -27,6 +27,7 @@ from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.augment import LATER_AUGMENT_FIELDS, AugmentConfig, with_preset
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
 from scenesmith.benchmark.evaluate import evaluate
+from scenesmith.benchmark.labels_kept import reading_kept
 from scenesmith.benchmark.misreads import misread_sheet
 from scenesmith.benchmark.model import ARCHITECTURE
 from scenesmith.benchmark.reuse import copied_from, copy_pretrainings, copy_real_runs
@@ -336,7 +337,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "real_test_images": len(real_test.samples),
         "synthetic": sources["synthetic"][2] if "synthetic" in sources else None,
         "control": sources["control"][2] if "control" in sources else None,
-        "adapted": {k: v[2] for k, v in sources.items() if k.startswith("adapted:")},
+        "adapted": _adapted_descriptions(out, config, device, sources),
         "detector": ARCHITECTURE,
         "train_config": asdict(config.train),
         "finetune_learning_rate": config.finetune_learning_rate,
@@ -509,6 +510,44 @@ def _cached_score(
     score = {**evaluate(dataset, predict(model(), dataset, tta)), "tta": tta} if model else None
     atomic_write_json(path, score)
     return score
+
+
+def _adapted_descriptions(
+    out: Path, config: BenchmarkConfig, device: torch.device, sources: dict[str, tuple]
+) -> dict[str, dict]:
+    """Each adapted set's description, with `labels_kept`: how synthetic_only seed 0, trained on the
+    plain renders, reads the adapted renders against the originals (`labels_kept.py`; None until that
+    run's weights exist). Computed once per adapted set into `labels_kept_<tag>.json`."""
+    adapted = {key: source for key, source in sources.items() if key.startswith("adapted:")}
+    reader_dir = _run_dir(out, "synthetic_only", 0)
+    if not adapted:
+        return {}
+    if "synthetic" not in sources or not (reader_dir / "best.pt").is_file():
+        return {key: {**source[2], "labels_kept": None} for key, source in adapted.items()}
+    original = _whole(sources["synthetic"])
+    reader = None
+    descriptions = {}
+    for key, (train, val, description) in adapted.items():
+        path = out / f"labels_kept_{key.removeprefix('adapted:')}.json"
+        kept = json.loads(path.read_text()) if path.exists() else None
+        if kept is None or kept["adapted_folder"] != description["folder"]:
+            reader = reader or load_best(reader_dir, len(original.class_names), config.train, device)
+            kept = {
+                **reading_kept(original, _whole((train, val)), reader),
+                "adapted_folder": description["folder"],
+                "reader": "synthetic_only seed 0",
+            }
+            atomic_write_json(path, kept)
+        descriptions[key] = {**description, "labels_kept": kept}
+    return descriptions
+
+
+def _whole(source: tuple) -> DetectionSet:
+    """A synthetic source's train and validation images as one set, in id order."""
+    train, val = source[0], source[1]
+    return DetectionSet(
+        train.class_names, tuple(sorted(train.samples + val.samples, key=lambda s: s.image_id))
+    )
 
 
 def _draw_predictions(

@@ -513,6 +513,11 @@ def test_adapter_arms_train_on_the_adapted_set_and_report_the_gain(
     (adapted,) = (cache / "adapted").glob("dice_tray_*_fda_*")
     assert json.loads((adapted / "manifest.json").read_text())["adapter"]["method"] == "fda"
     assert (adapted / "masks").is_dir() and len(list((adapted / "meta").glob("*.json"))) == 6
+    # the label check: synthetic_only seed 0 read every rendered die before and after the adapter
+    kept = report["adapted"]["adapted:fda"]["labels_kept"]
+    dice = len(json.loads((adapted / "annotations.json").read_text())["annotations"])
+    assert kept["objects"] == dice and kept["adapted_folder"] == str(adapted)
+    assert json.loads((out / "labels_kept_fda.json").read_text()) == kept
 
 
 @pytest.mark.parametrize(
