@@ -3,9 +3,10 @@
 Why, next to `scenesmith adapt check`'s label alignment: that check asks whether each instance outline
 still has an image edge under it, and an image-to-image translator can keep every outline while it
 rewrites the detail that defines the class. On dice it did: a CUT translator trained 30,000 steps on
-the CPU kept 95% of the outlines and turned a quarter of the dice into other faces (pips smeared,
-added or erased), so its renders teach wrong labels. A detector trained on the plain renders reads
-each die of both sets; the share it reads the same way is a label check that needs no real image.
+the CPU kept 95% of the outlines and turned about a quarter of the dice into other faces (pips
+smeared, added or erased). A detector trained on the plain renders reads each die of both sets; the
+share it reads the same way is a label check that needs no real image. A drop also counts a look the
+reader never learned, so it says where to look (crops), not by itself how many labels are wrong.
 It lives here, not in `domain_adapt`, because the reader is this package's detector.
 """
 
