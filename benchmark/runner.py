@@ -531,7 +531,8 @@ def _adapted_descriptions(
         path = out / f"labels_kept_{key.removeprefix('adapted:')}.json"
         kept = json.loads(path.read_text()) if path.exists() else None
         if kept is None or kept["adapted_folder"] != description["folder"]:
-            reader = reader or load_best(reader_dir, len(original.class_names), config.train, device)
+            if reader is None:
+                reader = load_best(reader_dir, len(original.class_names), config.train, device)
             kept = {
                 **reading_kept(original, _whole((train, val)), reader),
                 "adapted_folder": description["folder"],
