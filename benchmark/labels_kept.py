@@ -20,30 +20,36 @@ from scenesmith.benchmark.reading import read_classes
 from scenesmith.benchmark.train import predict
 
 
-def reading_kept(original: DetectionSet, adapted: DetectionSet, reader: CenterNet) -> dict:
-    """How `reader` reads the objects of `adapted` against the same objects of `original`.
+def reading_kept(
+    original: DetectionSet, adapted: dict[str, DetectionSet], reader: CenterNet
+) -> dict[str, dict]:
+    """How `reader` reads the objects of each adapted set against the same objects of `original`
+    (which it reads once, however many adapters there are).
 
-    Both sets must hold the same images and labels (an adapter changes pixels only). Returns the
-    number of objects, how many the reader finds in both sets, the share of those it reads as the same
-    class in both, and the share it reads right in each.
+    Every adapted set must hold the original's images and labels (an adapter changes pixels only).
+    Returns, per adapted set: the number of objects, how many the reader finds in both sets, the share
+    of those it reads as the same class in both, and the share it reads right in each.
     """
-    if [(s.image_id, s.labels.tolist()) for s in original.samples] != [
-        (s.image_id, s.labels.tolist()) for s in adapted.samples
-    ]:
-        raise ValueError("the adapted set must hold the same images and labels as the original set")
+    identity = [(s.image_id, s.labels.tolist()) for s in original.samples]
+    for name, dataset in adapted.items():
+        if [(s.image_id, s.labels.tolist()) for s in dataset.samples] != identity:
+            raise ValueError(f"adapted set {name!r} must hold the same images and labels as the original set")
     before = np.concatenate(read_classes(original, predict(reader, original)))
-    after = np.concatenate(read_classes(adapted, predict(reader, adapted)))
     truth = np.concatenate([s.labels.astype(int) for s in original.samples])
     missed = len(original.class_names)
-    found = (before != missed) & (after != missed)
+    kept = {}
+    for name, dataset in adapted.items():
+        after = np.concatenate(read_classes(dataset, predict(reader, dataset)))
+        found = (before != missed) & (after != missed)
 
-    def share(hits: np.ndarray) -> float | None:
-        return float(hits[found].mean()) if found.any() else None
+        def share(hits: np.ndarray, found: np.ndarray = found) -> float | None:
+            return float(hits[found].mean()) if found.any() else None
 
-    return {
-        "objects": len(truth),
-        "found_in_both": int(found.sum()),
-        "read_the_same": share(before == after),
-        "read_right_original": share(before == truth),
-        "read_right_adapted": share(after == truth),
-    }
+        kept[name] = {
+            "objects": len(truth),
+            "found_in_both": int(found.sum()),
+            "read_the_same": share(before == after),
+            "read_right_original": share(before == truth),
+            "read_right_adapted": share(after == truth),
+        }
+    return kept

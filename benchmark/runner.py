@@ -520,27 +520,27 @@ def _adapted_descriptions(
     run's weights exist). Computed once per adapted set into `labels_kept_<tag>.json`."""
     adapted = {key: source for key, source in sources.items() if key.startswith("adapted:")}
     reader_dir = _run_dir(out, "synthetic_only", 0)
-    if not adapted:
-        return {}
     if "synthetic" not in sources or not (reader_dir / "best.pt").is_file():
         return {key: {**source[2], "labels_kept": None} for key, source in adapted.items()}
-    original = _whole(sources["synthetic"])
-    reader = None
-    descriptions = {}
-    for key, (train, val, description) in adapted.items():
-        path = out / f"labels_kept_{key.removeprefix('adapted:')}.json"
-        kept = json.loads(path.read_text()) if path.exists() else None
-        if kept is None or kept["adapted_folder"] != description["folder"]:
-            if reader is None:
-                reader = load_best(reader_dir, len(original.class_names), config.train, device)
-            kept = {
-                **reading_kept(original, _whole((train, val)), reader),
-                "adapted_folder": description["folder"],
+    paths = {key: out / f"labels_kept_{key.removeprefix('adapted:')}.json" for key in adapted}
+    kept = {key: json.loads(path.read_text()) for key, path in paths.items() if path.exists()}
+    stale = [
+        key
+        for key, source in adapted.items()
+        if kept.get(key, {}).get("adapted_folder") != source[2]["folder"]
+    ]
+    if stale:
+        original = _whole(sources["synthetic"])
+        reader = load_best(reader_dir, len(original.class_names), config.train, device)
+        fresh = reading_kept(original, {key: _whole(adapted[key]) for key in stale}, reader)
+        for key in stale:
+            kept[key] = {
+                **fresh[key],
+                "adapted_folder": adapted[key][2]["folder"],
                 "reader": "synthetic_only seed 0",
             }
-            atomic_write_json(path, kept)
-        descriptions[key] = {**description, "labels_kept": kept}
-    return descriptions
+            atomic_write_json(paths[key], kept[key])
+    return {key: {**source[2], "labels_kept": kept[key]} for key, source in adapted.items()}
 
 
 def _whole(source: tuple) -> DetectionSet:

@@ -41,7 +41,7 @@ def test_a_rewritten_class_is_counted_and_a_missed_object_is_left_out(
 ) -> None:
     original, adapted = _set([0, 1, 2], pixels=0), _set([0, 1, 2], pixels=1)
     _reader_that_reads({0: [0, 1, 2], 1: [0, 2, None]}, monkeypatch)
-    kept = labels_kept.reading_kept(original, adapted, reader=None)
+    kept = labels_kept.reading_kept(original, {"cut": adapted}, reader=None)["cut"]
     assert kept == {
         "objects": 3,
         "found_in_both": 2,
@@ -53,10 +53,23 @@ def test_a_rewritten_class_is_counted_and_a_missed_object_is_left_out(
 
 def test_an_unchanged_reading_is_kept_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     _reader_that_reads({0: [2, 1, 2], 1: [2, 1, 2]}, monkeypatch)
-    kept = labels_kept.reading_kept(_set([0, 1, 2], 0), _set([0, 1, 2], 1), reader=None)
+    kept = labels_kept.reading_kept(_set([0, 1, 2], 0), {"fda": _set([0, 1, 2], 1)}, reader=None)["fda"]
     assert kept["read_the_same"] == 1.0 and kept["read_right_original"] == pytest.approx(2 / 3)
 
 
 def test_sets_with_other_labels_are_refused() -> None:
     with pytest.raises(ValueError, match="same images and labels"):
-        labels_kept.reading_kept(_set([0, 1, 2], 0), _set([0, 1, 1], 1), reader=None)
+        labels_kept.reading_kept(_set([0, 1, 2], 0), {"cut": _set([0, 1, 1], 1)}, reader=None)
+
+
+def test_the_original_set_is_read_once_for_every_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    _reader_that_reads({0: [0, 1, 2], 1: [0, 1, 2], 2: [1, 1, 2]}, monkeypatch)
+    stand_in, calls = labels_kept.predict, []
+    monkeypatch.setattr(
+        labels_kept, "predict", lambda reader, dataset: calls.append(1) or stand_in(reader, dataset)
+    )
+    kept = labels_kept.reading_kept(
+        _set([0, 1, 2], 0), {"fda": _set([0, 1, 2], 1), "cut": _set([0, 1, 2], 2)}, reader=None
+    )
+    assert len(calls) == 3
+    assert (kept["fda"]["read_the_same"], kept["cut"]["read_the_same"]) == (1.0, pytest.approx(2 / 3))
