@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -34,24 +34,11 @@ from tqdm import tqdm
 
 from scenesmith.annotate.atomic import atomic_save, atomic_write_json
 from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
+from scenesmith.benchmark.config import TrainConfig
 from scenesmith.benchmark.data import DetectionSet
 from scenesmith.benchmark.evaluate import Detections, evaluate
 from scenesmith.benchmark.model import CenterNet, decode, detection_loss, encode_targets
 from scenesmith.benchmark.tta import outputs_for
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    width: int = 24
-    batch: int = 8
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    eval_every: int = 250
-    patience: int = 6
-    max_steps: int = 6000
-    min_steps: int = 3000
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:

@@ -8,11 +8,15 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scenesmith.errors import UserError
 from scenesmith.procedural.loader import SceneRuleError
 from scenesmith.render.pool import RenderFailed
 from scenesmith.threads import limit_threads
+
+if TYPE_CHECKING:
+    from scenesmith.benchmark.config import BenchmarkConfig
 
 
 def _positive_int(text: str) -> int:
@@ -299,13 +303,11 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_benchmark(args: argparse.Namespace) -> int:
-    import shlex
-
+def benchmark_config(args: argparse.Namespace) -> BenchmarkConfig:
+    """The run settings that `scenesmith benchmark`'s flags ask for (torch-free, so it can be checked)."""
     from scenesmith.annotate.box_convention import BoxConvention
     from scenesmith.benchmark.augment import AugmentConfig
-    from scenesmith.benchmark.runner import BenchmarkConfig, run_benchmark
-    from scenesmith.benchmark.train import TrainConfig
+    from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig
 
     train = TrainConfig(
         max_steps=args.max_steps,
@@ -316,7 +318,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         augment=AugmentConfig(crop=args.crop),
         **({"learning_rate": args.learning_rate} if args.learning_rate else {}),
     )
-    config = BenchmarkConfig(
+    return BenchmarkConfig(
         real=Path(args.real) if args.real else None,
         real_train=Path(args.real_train) if args.real_train else None,
         real_test=Path(args.real_test) if args.real_test else None,
@@ -346,6 +348,14 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         report_only=args.report_only,
         train=train,
     )
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    import shlex
+
+    from scenesmith.benchmark.runner import run_benchmark
+
+    config = benchmark_config(args)
     command = "scenesmith " + " ".join(shlex.quote(a) for a in args.argv)
     report = run_benchmark(config, command)
     print(f"benchmark: {(config.out / 'report.md').resolve()}")
@@ -380,7 +390,13 @@ def _cmd_archive(args: argparse.Namespace) -> int:
 
 
 def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
+    from functools import partial
+
     from scenesmith.benchmark.augment import AUGMENT_PRESETS, TEST_TIME_AUGMENTATIONS
+    from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig, default_of
+
+    run_default = partial(default_of, BenchmarkConfig)
+    train_default = partial(default_of, TrainConfig)
 
     p = commands.add_parser(
         "benchmark", help="sim-to-real detector benchmark: synthetic pretraining + real fraction vs all real"
@@ -388,14 +404,14 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--real", help="real COCO file (or its folder) whose images carry 'split'")
     p.add_argument("--real-train", help="real training COCO file (instead of --real)")
     p.add_argument("--real-test", help="real test COCO file (instead of --real)")
-    p.add_argument("--scene", default="dice_tray", help="scene for the synthetic pretraining set")
+    p.add_argument("--scene", default=run_default("scene"), help="scene for the synthetic pretraining set")
     p.add_argument(
         "--synthetic",
         type=_positive_int,
-        default=120,
+        default=run_default("synthetic"),
         help="synthetic images to render and use (on dice, 240 trained worse than 120 within the step cap)",
     )
-    p.add_argument("--synthetic-seed", type=_non_negative_int, default=7)
+    p.add_argument("--synthetic-seed", type=_non_negative_int, default=run_default("synthetic_seed"))
     p.add_argument(
         "--set",
         dest="overrides",
@@ -404,8 +420,15 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         metavar="KEY.PATH=VALUE",
         help="override a rule of --scene for the synthetic set; repeatable",
     )
-    p.add_argument("--resolution", type=_resolution, default=(640, 640), help="synthetic render size")
-    p.add_argument("--samples", type=_positive_int, default=8, help="Cycles samples of the synthetic renders")
+    p.add_argument(
+        "--resolution", type=_resolution, default=run_default("resolution"), help="synthetic render size"
+    )
+    p.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=run_default("samples"),
+        help="Cycles samples of the synthetic renders",
+    )
     p.add_argument(
         "--synthetic-square-boxes",
         action="store_true",
@@ -414,13 +437,13 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--synthetic-box-padding",
         type=_box_padding,
-        default=0.0,
+        default=run_default("synthetic_boxes").padding,
         help="grow each synthetic box side by this fraction on both ends (match the real labels' margin)",
     )
     p.add_argument(
         "--synthetic-augment",
         choices=sorted(AUGMENT_PRESETS),
-        default="strong",
+        default=run_default("synthetic_augment"),
         help="augmentation of rendered images in pretrainings and fine-tune replay (strong: any hue, "
         "greyscale, heavier blur and noise, JPEG, resolution loss; standard: the real photos' own); "
         "real photos always take the standard one",
@@ -428,7 +451,7 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tta",
         choices=TEST_TIME_AUGMENTATIONS,
-        default="dihedral",
+        default=run_default("tta"),
         help="test-time augmentation of the real-photo scores (dihedral: maps averaged over the 8 turns "
         "and flips; none: the photo as it is). Changes no training: finished runs are re-scored "
         "from their checkpoints",
@@ -456,47 +479,82 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         "--finetune-learning-rate",
         type=_positive_float,
         metavar="LR",
-        default=0.0005,
-        help="learning rate of the arms that fine-tune a pretraining (default 0.0005, a quarter of the "
-        "default --learning-rate; give the pretraining's rate to fine-tune at it)",
+        default=run_default("finetune_learning_rate"),
+        help=f"learning rate of the arms that fine-tune a pretraining (default "
+        f"{run_default('finetune_learning_rate')}; --learning-rate's default is "
+        f"{train_default('learning_rate')}; give the pretraining's rate to fine-tune at it)",
     )
     p.add_argument(
         "--finetune-synthetic-share",
         type=_zero_to_one,
-        default=0.5,
+        default=run_default("finetune_synthetic_share"),
         metavar="S",
         help="share of each fine-tune batch drawn from its pretraining's synthetic train set (0 to <1; "
-        "default 0.5; 0: real images only; control fine-tunes never replay)",
+        f"default {run_default('finetune_synthetic_share')}; 0: real images only; control fine-tunes never "
+        "replay)",
     )
     p.add_argument(
         "--finetune-ema",
         type=_zero_to_one,
-        default=0.0,
+        default=run_default("finetune_ema"),
         metavar="DECAY",
         help="score and keep an exponential moving average of the fine-tunes' weights with this decay per "
         "step (0 to <1, e.g. 0.999; default 0: the last step's weights)",
     )
     p.add_argument(
         "--control-scene",
-        default="conveyor_parts",
+        default=run_default("control_scene"),
         help="unrelated scene for the pretraining control arm ('none' to skip it)",
     )
-    p.add_argument("--seeds", type=_positive_int, default=3, help="seeds (draws of the real subset) per arm")
+    p.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=run_default("seeds"),
+        help="seeds (draws of the real subset) per arm",
+    )
     p.add_argument("--sweep", action="store_true", help="also run real fractions 1,5,10,25,50,100%%")
-    p.add_argument("--fraction", type=float, default=10.0, help="headline real fraction in percent")
-    p.add_argument("--val-count", type=_positive_int, default=40, help="real train images for validation")
+    p.add_argument(
+        "--fraction",
+        type=float,
+        default=100 * run_default("fraction"),
+        help="headline real fraction in percent",
+    )
+    p.add_argument(
+        "--val-count",
+        type=_positive_int,
+        default=run_default("val_count"),
+        help="real train images for validation",
+    )
     p.add_argument("--arms", help="comma-separated subset of arms (their pretrainings run too)")
-    p.add_argument("--max-steps", type=_positive_int, default=6000, help="step cap per arm")
     p.add_argument(
-        "--min-steps", type=_non_negative_int, default=3000, help="no early stopping before this step"
+        "--max-steps", type=_positive_int, default=train_default("max_steps"), help="step cap per arm"
     )
-    p.add_argument("--eval-every", type=_positive_int, default=250, help="steps between validation scores")
     p.add_argument(
-        "--patience", type=_positive_int, default=6, help="evals without gain (after --min-steps) to stop"
+        "--min-steps",
+        type=_non_negative_int,
+        default=train_default("min_steps"),
+        help="no early stopping before this step",
     )
-    p.add_argument("--batch", type=_positive_int, default=8)
-    p.add_argument("--crop", type=_positive_int, default=256, help="training crop size at native resolution")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument(
+        "--eval-every",
+        type=_positive_int,
+        default=train_default("eval_every"),
+        help="steps between validation scores",
+    )
+    p.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=train_default("patience"),
+        help="evals without gain (after --min-steps) to stop",
+    )
+    p.add_argument("--batch", type=_positive_int, default=train_default("batch"))
+    p.add_argument(
+        "--crop",
+        type=_positive_int,
+        default=train_default("augment").crop,
+        help="training crop size at native resolution",
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=run_default("device"))
     p.add_argument(
         "--adapter",
         dest="adapters",

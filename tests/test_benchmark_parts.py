@@ -16,6 +16,7 @@ from scenesmith.benchmark import runner
 from scenesmith.benchmark import train as train_module
 from scenesmith.benchmark.arms import Arm
 from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
+from scenesmith.benchmark.config import TrainConfig
 from scenesmith.benchmark.data import DetectionSet, Sample, draw_fraction, fraction_count, split_validation
 from scenesmith.benchmark.evaluate import (
     IMAGE_RESAMPLES,
@@ -41,7 +42,7 @@ from scenesmith.benchmark.report import (
     real_data_equivalence,
     summarize,
 )
-from scenesmith.benchmark.train import TrainConfig, learning_rate, train_arm
+from scenesmith.benchmark.train import learning_rate, train_arm
 from scenesmith.cli import main
 
 CLASSES = ("one", "two", "three")

@@ -12,8 +12,9 @@ import pytest
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.benchmark import runner
 from scenesmith.benchmark.arms import plan
+from scenesmith.benchmark.config import BenchmarkConfig
 from scenesmith.benchmark.data import DetectionSet
-from scenesmith.benchmark.runner import BenchmarkConfig, _check_run_folder, _fingerprint
+from scenesmith.benchmark.runner import _check_run_folder, _fingerprint
 from scenesmith.errors import UserError
 
 BUILT_IN = Path(__file__).resolve().parent.parent / "scenes" / "dice_tray.yaml"

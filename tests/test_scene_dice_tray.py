@@ -64,3 +64,13 @@ def test_the_benchmark_defaults_are_the_headline_recipe() -> None:
     assert args.synthetic_augment == headline["synthetic_augment"]
     assert args.tta == headline["tta"]
     assert args.seeds == headline["seeds"]
+
+
+def test_the_cli_without_flags_asks_for_the_library_defaults() -> None:
+    """The command line and `BenchmarkConfig` share one set of defaults; a flag that maps its value on
+    the way in (percent → fraction, 'none' → None, the crop into the augmentation) must not alter it."""
+    from scenesmith.benchmark.config import BenchmarkConfig
+    from scenesmith.cli import benchmark_config, build_parser
+
+    args = build_parser().parse_args(["benchmark", "--out", "run"])
+    assert benchmark_config(args) == BenchmarkConfig(out=Path("run"))

@@ -14,10 +14,11 @@ import pytest
 import scenesmith.benchmark.train as train_module
 from scenesmith.benchmark.arms import CONTROL_ONLY, SYNTHETIC_ONLY, adapted_arms, finetune_arm, real_arm
 from scenesmith.benchmark.augment import AUGMENT_PRESETS, AugmentConfig, augmented_crop, with_preset
+from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig
 from scenesmith.benchmark.data import DetectionSet, Sample
 from scenesmith.benchmark.reuse import copy_pretrainings, copy_real_runs
-from scenesmith.benchmark.runner import BenchmarkConfig, _check_run_folder, _fingerprint, arm_train_config
-from scenesmith.benchmark.train import TrainConfig, train_arm
+from scenesmith.benchmark.runner import _check_run_folder, _fingerprint, arm_train_config
+from scenesmith.benchmark.train import train_arm
 from scenesmith.errors import UserError
 
 STILL = {"colour": 0.0, "hue_degrees": 0.0, "blur_probability": 0.0, "noise_probability": 0.0}

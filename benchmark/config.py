@@ -1,0 +1,99 @@
+"""Settings of a benchmark run: what the runner and the trainer take, with the defaults of both.
+
+Why a module of its own, free of torch: the CLI shows these defaults in `scenesmith benchmark --help` and
+must not load torch to build its parser. One definition keeps the command line and the library from
+disagreeing (they were written twice before, and nothing checked the library's copy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from scenesmith.annotate.box_convention import BoxConvention
+from scenesmith.benchmark.augment import AugmentConfig
+from scenesmith.errors import UserError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    width: int = 24
+    batch: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    eval_every: int = 250
+    patience: int = 6
+    max_steps: int = 6000
+    min_steps: int = 3000
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkConfig:
+    out: Path
+    real: Path | None = None
+    scene: str = "dice_tray"
+    # On dice, 240 renders trained worse than 120 within the step cap.
+    synthetic: int = 120
+    real_train: Path | None = None
+    real_test: Path | None = None
+    synthetic_seed: int = 7
+    resolution: tuple[int, int] = (640, 640)
+    samples: int = 8
+    synthetic_overrides: tuple[str, ...] = ()
+    control_scene: str | None = "conveyor_parts"
+    seeds: int = 3
+    sweep: bool = False
+    val_count: int = 40
+    split_seed: int = 0
+    fraction: float = 0.10
+    arms: tuple[str, ...] = ()
+    device: str = "auto"
+    adapters: tuple[Path, ...] = ()
+    # How synthetic boxes are drawn for training (real labels are what they are): see box_convention.
+    synthetic_boxes: BoxConvention = BoxConvention()
+    # An earlier run folder whose finished real-only runs are copied instead of retrained (see reuse.py).
+    real_arms_from: Path | None = None
+    # An earlier run folder whose finished pretrainings are copied (only fine-tune settings may differ).
+    pretrainings_from: Path | None = None
+    # Learning rate of the fine-tunes (arms that start from a pretraining); None: the pretraining's.
+    # Why separate: 16 real photos at the pretraining's rate overwrite the pretraining within a few
+    # hundred steps; a quarter of the default rate keeps it (benchmark/results/dice_iterations.md).
+    finetune_learning_rate: float | None = 0.0005
+    # Share of each fine-tune batch drawn from its pretraining's synthetic train set (0: real images only).
+    # Why: replaying the synthetic set keeps what the pretraining learned while the real photos adapt it
+    # (on dice, with the lower rate: real validation +2.6 points, every seed, and half the seeds' spread).
+    # Control fine-tunes never replay: their pretraining set labels another scene's classes.
+    finetune_synthetic_share: float = 0.5
+    # Decay of an exponential moving average of the fine-tunes' weights, scored and saved in their place
+    # (0: none). Why: on 16 photos the fine-tune's real val score wanders ±0.05 between evaluations.
+    finetune_ema: float = 0.0
+    # Named change to the augmentation of rendered images (pretrainings and the images a fine-tune
+    # replays; `augment.AUGMENT_PRESETS`). Real photos keep `train.augment`. Why `strong` by default:
+    # on dice it lifted synthetic-only by 6.3 real-validation mAP points (3 of 3 seeds) and cost the
+    # fine-tunes nothing; the renders' own look is easy to learn, and varying it uses no real image.
+    synthetic_augment: str = "strong"
+    # Test-time augmentation of the scores on real photos (`augment.TEST_TIME_AUGMENTATIONS`). Not part of
+    # the fingerprint: it changes no training, and a run's cached scores record the one they were made
+    # with (`_cached_score` redoes them from the checkpoint when it differs).
+    tta: str = "dihedral"
+    # Rebuild the report from the runs already finished in `out`, training nothing. Why: a sweep takes
+    # hours, and its partial results should be readable without waiting or starting the rest.
+    report_only: bool = False
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def adapter_tags(self) -> dict[str, Path]:
+        """Adapter folder name → folder; the name is the arms' tag (adapted_<tag>_only, ...)."""
+        tags = {Path(a).name: Path(a) for a in self.adapters}
+        if len(tags) != len(self.adapters):
+            raise UserError("--adapter folders must have distinct names (the name tags their arms)")
+        return tags
+
+
+def default_of(config_class: type, name: str) -> Any:
+    """The default of one field of a settings dataclass (its factory's value where it has one)."""
+    found = {f.name: f for f in fields(config_class)}[name]
+    return found.default_factory() if found.default is MISSING else found.default
