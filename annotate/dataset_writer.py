@@ -32,6 +32,11 @@ def sample_stem(index: int) -> str:
     return f"{index:06d}"
 
 
+def semantic_mask_file(stem: str) -> str:
+    """Path of a sample's semantic mask, relative to the dataset folder (adapters find it from here)."""
+    return f"masks/{stem}_semantic.png"
+
+
 def sample_files(index: int, image_format: ImageFormat = "png") -> dict[str, str]:
     """Paths (relative to the dataset folder, POSIX separators) of sample `index`'s files."""
     if image_format not in ("png", "jpg"):
@@ -40,7 +45,7 @@ def sample_files(index: int, image_format: ImageFormat = "png") -> dict[str, str
     return {
         "image": f"images/{stem}.{image_format}",
         "instance": f"masks/{stem}_instance.png",
-        "semantic": f"masks/{stem}_semantic.png",
+        "semantic": semantic_mask_file(stem),
         "depth": f"depth/{stem}.exr",
         "meta": f"meta/{stem}.json",
     }

@@ -35,10 +35,12 @@ class Adapter(Protocol):
 
 @dataclass(frozen=True)
 class FitInputs:
-    """What a method may learn from: synthetic images and real *training* images (labels unused).
+    """What a method may learn from: synthetic images (with their labels) and real *training* images
+    (never their labels).
 
     The real paths come from the real COCO file's `train` split only (never test); `options` holds
-    the method's own settings from the command line (e.g. steps, beta, crop size).
+    the method's own settings from the command line (e.g. steps, beta, crop size). `synthetic_masks`
+    holds each synthetic image's semantic mask, or nothing for a set without them.
     """
 
     synthetic_images: tuple[Path, ...]
@@ -46,6 +48,7 @@ class FitInputs:
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
+    synthetic_masks: tuple[Path, ...] = ()
 
 
 Fitter = Callable[[FitInputs, Path], Adapter]  # (inputs, output folder for checkpoints) → adapter

@@ -26,13 +26,15 @@ def _option(text: str) -> tuple[str, int | float | str]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from scenesmith.domain_adapt.adapter import FitInputs, fitter
-    from scenesmith.domain_adapt.images import image_paths, real_training_paths
+    from scenesmith.domain_adapt.images import image_paths, real_training_paths, semantic_mask_paths
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {out}: exists and is not empty; an adapter needs a new folder")
+    synthetic = image_paths(args.synthetic)
     inputs = FitInputs(
-        synthetic_images=tuple(image_paths(args.synthetic)),
+        synthetic_images=tuple(synthetic),
+        synthetic_masks=semantic_mask_paths(synthetic),
         real_images=tuple(real_training_paths(args.real, args.split)),
         seed=args.seed,
         options=dict(args.options),

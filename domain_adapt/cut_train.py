@@ -5,7 +5,7 @@ generator: in the generator's own encoder features (five layers, each through a 
 an output patch must be closer to the input patch at the same place than to the other sampled
 patches of that image (`nce_patches` per layer, τ = 0.07). Identity-NCE on real images (CUT's
 default) keeps G from altering what already looks real; the edge loss keeps the render's outlines
-exactly where its labels are.
+exactly where its labels are, and the optional reading loss (`reader.py`) what lies inside them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 
 from scenesmith.domain_adapt.networks import PatchDiscriminator, PatchHeads, ResnetGenerator, sample_patch_ids
 from scenesmith.domain_adapt.translate import Networks, Training
-from scenesmith.domain_adapt.translate_losses import edge_loss, lsgan, patch_nce
+from scenesmith.domain_adapt.translate_losses import label_losses, lsgan, patch_nce, weighted_label_loss
 from scenesmith.domain_adapt.translate_options import TranslatorOptions
 
 
@@ -45,7 +45,9 @@ def _nce(t: Training, source: torch.Tensor, translated: torch.Tensor) -> torch.T
     return sum(patch_nce(q, k) for q, k in zip(queries, keys, strict=True)) / len(keys)
 
 
-def step(t: Training, synthetic: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+def step(
+    t: Training, synthetic: torch.Tensor, real: torch.Tensor, masks: torch.Tensor | None
+) -> dict[str, torch.Tensor]:
     o, g, critic = t.options, t.nets.models["generator"], t.nets.models["critic"]
     # One pass over both: G(s) is the translation, G(r) the identity sample (same InstanceNorm per image).
     both = g(torch.cat([synthetic, real]))
@@ -54,8 +56,8 @@ def step(t: Training, synthetic: torch.Tensor, real: torch.Tensor) -> dict[str, 
     adversarial = lsgan(critic(fake_real), True)
     nce = _nce(t, synthetic, fake_real)
     nce_identity = _nce(t, real, real_identity)
-    edges = edge_loss(synthetic, fake_real)
-    total = adversarial + o.nce_weight * 0.5 * (nce + nce_identity) + o.edge_weight * edges
+    labels = label_losses(t, synthetic, fake_real, masks)
+    total = adversarial + o.nce_weight * 0.5 * (nce + nce_identity) + weighted_label_loss(t, labels)
     t.nets.optimisers["generator"].zero_grad()
     total.backward()
     t.nets.optimisers["generator"].step()
@@ -68,6 +70,6 @@ def step(t: Training, synthetic: torch.Tensor, real: torch.Tensor) -> dict[str, 
         "adversarial": adversarial,
         "nce": nce,
         "nce_identity": nce_identity,
-        "edge": edges,
+        **labels,
         "critic": critic_loss,
     }

@@ -1,10 +1,11 @@
-"""CycleGAN (Zhu et al. 2017) synth→real at slim sizes, with the label-preserving edge loss.
+"""CycleGAN (Zhu et al. 2017) synth→real at slim sizes, with the label-preserving losses.
 
 Two generators (G: synthetic→real, F: real→synthetic) and two PatchGAN critics, LSGAN losses, an
 image pool of 50 past fakes per critic, Adam(2e-4, β = 0.5, 0.999). G is pushed to fool the
 real-photo critic; the cycle losses (F(G(s)) ≈ s, G(F(r)) ≈ r, weight λ = 10) keep content; the
 identity losses (G(r) ≈ r, F(s) ≈ s, weight λ/2) keep colours that are already right; the edge loss
-keeps the render's outlines exactly where its labels are. Only G is kept for `apply`.
+keeps the render's outlines exactly where its labels are, and the optional reading loss (`reader.py`)
+what lies inside them. Only G is kept for `apply`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from scenesmith.domain_adapt.networks import PatchDiscriminator, ResnetGenerator
 from scenesmith.domain_adapt.translate import Networks, Training
 from scenesmith.domain_adapt.translate_data import ImagePool
-from scenesmith.domain_adapt.translate_losses import edge_loss, lsgan
+from scenesmith.domain_adapt.translate_losses import label_losses, lsgan, weighted_label_loss
 from scenesmith.domain_adapt.translate_options import TranslatorOptions
 
 
@@ -36,7 +37,9 @@ def build(options: TranslatorOptions) -> Networks:
     return Networks(models, optimisers, {"real": ImagePool(50), "synthetic": ImagePool(50)})
 
 
-def step(t: Training, synthetic: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+def step(
+    t: Training, synthetic: torch.Tensor, real: torch.Tensor, masks: torch.Tensor | None
+) -> dict[str, torch.Tensor]:
     o, m = t.options, t.nets.models
     g, f, critic_real, critic_synthetic = (
         m["generator"],
@@ -51,8 +54,8 @@ def step(t: Training, synthetic: torch.Tensor, real: torch.Tensor) -> dict[str, 
     adversarial = lsgan(critic_real(fake_real), True) + lsgan(critic_synthetic(fake_synthetic), True)
     cycle = F.l1_loss(f(fake_real), synthetic) + F.l1_loss(g(fake_synthetic), real)
     identity = F.l1_loss(g(real), real) + F.l1_loss(f(synthetic), synthetic)
-    edges = edge_loss(synthetic, fake_real)
-    total = adversarial + o.cycle_weight * (cycle + 0.5 * identity) + o.edge_weight * edges
+    labels = label_losses(t, synthetic, fake_real, masks)
+    total = adversarial + o.cycle_weight * (cycle + 0.5 * identity) + weighted_label_loss(t, labels)
     t.nets.optimisers["generators"].zero_grad()
     total.backward()
     t.nets.optimisers["generators"].step()
@@ -73,6 +76,6 @@ def step(t: Training, synthetic: torch.Tensor, real: torch.Tensor) -> dict[str, 
         "adversarial": adversarial,
         "cycle": cycle,
         "identity": identity,
-        "edge": edges,
+        **labels,
         "critic": critic_loss,
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from scenesmith.annotate.dataset_writer import semantic_mask_file
 from scenesmith.annotate.stats import load_coco, load_dataset
 from scenesmith.errors import UserError
 
@@ -34,6 +35,13 @@ def image_paths(source: str | Path, split: str | None = None) -> list[Path]:
             return pictures
         raise UserError(f"{path}: no images (expected a dataset folder, a COCO file or a folder of pictures)")
     raise UserError(f"{path}: no such dataset folder, COCO file or picture folder")
+
+
+def semantic_mask_paths(images: list[Path]) -> tuple[Path, ...]:
+    """Each image's semantic mask as a scenesmith dataset stores it (`masks/<stem>_semantic.png`
+    beside `images/`), or () when any is missing: a plain picture folder or a COCO set has none."""
+    masks = tuple(path.parent.parent / semantic_mask_file(path.stem) for path in images)
+    return masks if masks and all(mask.is_file() for mask in masks) else ()
 
 
 def real_training_paths(source: str | Path, split: str | None = "train") -> list[Path]:

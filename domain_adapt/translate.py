@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from scenesmith.annotate.atomic import atomic_save, atomic_write_json
 from scenesmith.domain_adapt.adapter import FitInputs
+from scenesmith.domain_adapt.reader import READER_BATCH, Reader, train_reader
 from scenesmith.domain_adapt.translate_data import CropSampler, ImagePool
 from scenesmith.domain_adapt.translate_options import TranslatorOptions, parse_options
 from scenesmith.domain_adapt.translator import TranslatorAdapter
@@ -51,13 +52,15 @@ class Training:
     options: TranslatorOptions
     nets: Networks
     rng: np.random.Generator  # crops, flips, image pool
-    torch_rng: torch.Generator  # torch-side draws (CUT's patch sampling)
+    torch_rng: torch.Generator  # torch-side draws (CUT's patch sampling, the reader's jitter)
     step: int = 0
     log: list[dict] = field(default_factory=list)
+    reader: dict | None = None  # what the reader reached (`reader.train_reader`), once it is trained
 
 
 Build = Callable[[TranslatorOptions], Networks]
-StepFn = Callable[[Training, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+# (training, synthetic crops, real crops, the synthetic crops' masks or None) → named losses
+StepFn = Callable[[Training, torch.Tensor, torch.Tensor, torch.Tensor | None], dict[str, torch.Tensor]]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,29 +86,53 @@ def fit_translator(
     options = parse_options(method, inputs.options)
     device = resolve_device(inputs.device)
     rng = np.random.default_rng(inputs.seed)
+    reading = options.reading_weight > 0
+    if reading and len(inputs.synthetic_masks) != len(inputs.synthetic_images):
+        raise UserError(
+            f"--option reading_weight={options.reading_weight}: needs a semantic mask for every synthetic "
+            f"image (a scenesmith dataset folder with masks/*_semantic.png); got "
+            f"{len(inputs.synthetic_masks)} masks for {len(inputs.synthetic_images)} images"
+        )
     synthetic = CropSampler(
-        "synthetic", inputs.synthetic_images, options.crop, options.scale, options.max_images, rng
+        "synthetic",
+        inputs.synthetic_images,
+        options.crop,
+        options.scale,
+        options.max_images,
+        rng,
+        masks=inputs.synthetic_masks if reading else (),
     )
     real = CropSampler("real", inputs.real_images, options.crop, options.scale, options.max_images, rng)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(inputs.seed)
         nets = build(options)
+        if reading:
+            nets.models["reader"] = Reader(synthetic.classes())
     for model in nets.models.values():
         model.to(device).train()
     training = Training(options, nets, rng, torch.Generator().manual_seed(inputs.seed))
     out.mkdir(parents=True, exist_ok=True)
-    identity = {"method": method, "options": options.fingerprint(), "inputs": _inputs_digest(inputs)}
+    identity = {"method": method, "options": options.fingerprint(), "inputs": _inputs_digest(inputs, reading)}
     if (out / CHECKPOINT).exists():
         _resume(training, out / CHECKPOINT, identity, device)
+    if reading and training.reader is None:
+        training.reader = train_reader(
+            nets.models["reader"],
+            lambda: synthetic.batch(READER_BATCH, rng, around_objects=True).to(device),
+            options.reader_steps,
+            training.torch_rng,
+        )
+        _save(training, out, identity)
+    if reading:  # frozen: the translator learns to satisfy it, never the other way round
+        nets.models["reader"].eval().requires_grad_(False)
     with tqdm(total=options.steps, initial=training.step, desc=method, unit="step") as bar:
         while training.step < options.steps:
             for optimiser in nets.optimisers.values():
                 for group in optimiser.param_groups:
                     group["lr"] = learning_rate(options, training.step)
+            crops = synthetic.batch(options.batch, rng).to(device)
             losses = step_fn(
-                training,
-                synthetic.batch(options.batch, rng).to(device),
-                real.batch(options.batch, rng).to(device),
+                training, crops.images, real.batch(options.batch, rng).images.to(device), crops.masks
             )
             training.step += 1
             bar.update(1)
@@ -117,13 +144,15 @@ def fit_translator(
             if training.step % options.checkpoint_every == 0 or last:
                 _save(training, out, identity)
     generator = nets.models["generator"].eval()
-    return TranslatorAdapter(method, generator, options, training.step, training.log)
+    return TranslatorAdapter(method, generator, options, training.step, training.log, training.reader)
 
 
-def _inputs_digest(inputs: FitInputs) -> str:
-    """Seed and image files (name and size, in order): a resume must draw from the same images."""
+def _inputs_digest(inputs: FitInputs, with_masks: bool) -> str:
+    """Seed and image files (name and size, in order): a resume must draw from the same images (and
+    masks, when the reading loss uses them)."""
     digest = hashlib.sha256(f"seed={inputs.seed}".encode())
-    for domain, paths in (("synthetic", inputs.synthetic_images), ("real", inputs.real_images)):
+    domains = [("synthetic", inputs.synthetic_images), ("real", inputs.real_images)]
+    for domain, paths in domains + ([("masks", inputs.synthetic_masks)] if with_masks else []):
         digest.update(domain.encode())
         for path in paths:
             digest.update(f"{Path(path).name}:{Path(path).stat().st_size};".encode())
@@ -141,6 +170,7 @@ def _save(training: Training, out: Path, identity: dict) -> None:
         "pools": {k: p.images for k, p in nets.pools.items()},
         "rng": training.rng.bit_generator.state,
         "torch_rng": training.torch_rng.get_state(),
+        "reader": training.reader,
     }
     atomic_save(out / CHECKPOINT, lambda path: torch.save(state, path))
     atomic_write_json(out / LOSSES, training.log)
@@ -163,4 +193,4 @@ def _resume(training: Training, checkpoint: Path, identity: dict, device: torch.
         pool.images = list(state["pools"][name])
     training.rng.bit_generator.state = state["rng"]
     training.torch_rng.set_state(state["torch_rng"])
-    training.step, training.log = state["step"], state["log"]
+    training.step, training.log, training.reader = state["step"], state["log"], state.get("reader")

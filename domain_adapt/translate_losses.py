@@ -1,9 +1,16 @@
-"""Losses of the learned translators: LSGAN, PatchNCE, and the label-preserving edge loss."""
+"""Losses of the learned translators: LSGAN, PatchNCE, and the label-preserving edge and reading losses."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
+
+from scenesmith.domain_adapt.reader import reading_loss
+
+if TYPE_CHECKING:
+    from scenesmith.domain_adapt.translate import Training
 
 # Edge maps are compared at 1/4 resolution: outlines of ≥ 20-px objects survive that, pixel noise
 # and fine texture (what the translator is *meant* to change) average out of it.
@@ -52,3 +59,22 @@ def patch_nce(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.07)
     logits = torch.bmm(query, key.detach().transpose(1, 2)) / temperature
     target = torch.arange(query.shape[1], device=query.device).expand(query.shape[0], -1)
     return F.cross_entropy(logits.flatten(0, 1), target.flatten())
+
+
+def label_losses(
+    t: Training, source: torch.Tensor, translated: torch.Tensor, masks: torch.Tensor | None
+) -> dict:
+    """The label-preserving terms of a translation: outlines kept (edge) and, when the synthetic
+    masks are given, contents still read as labelled by the frozen reader (reading, `reader.py`)."""
+    losses = {"edge": edge_loss(source, translated)}
+    if masks is not None:
+        losses["reading"] = reading_loss(t.nets.models["reader"], translated, masks)
+    return losses
+
+
+def weighted_label_loss(t: Training, losses: dict) -> torch.Tensor:
+    """The label terms' share of the generator loss, by `edge_weight` and `reading_weight`."""
+    total = t.options.edge_weight * losses["edge"]
+    if "reading" in losses:
+        total = total + t.options.reading_weight * losses["reading"]
+    return total

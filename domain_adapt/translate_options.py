@@ -29,19 +29,27 @@ class TranslatorOptions:
     nce_weight: float = 1.0  # CUT only
     nce_patches: int = 256  # CUT only: patches sampled per encoder layer
     edge_weight: float = 1.0
+    # Weight of the reading loss (`reader.py`): a frozen classifier of the renders' semantic masks must
+    # still read each translation as its labels. 0 (off) by default: it needs a labelled synthetic set.
+    reading_weight: float = 0.0
+    reader_steps: int = 5000  # training steps of that reader, before the translator's first step
     checkpoint_every: int = 100
     log_every: int = 10
     max_images: int = 200  # per domain, chosen at random by the seed, held in memory
     tile: int = 256  # `apply`: tile side (overlap 32)
 
     def fingerprint(self) -> dict:
-        """The settings a checkpoint must agree on to be resumed (bookkeeping ones may change)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("checkpoint_every", "log_every")}
+        """The settings a checkpoint must agree on to be resumed (bookkeeping ones may change; the
+        reader's only count when reading is on, so checkpoints from before it existed still resume)."""
+        unused = {"checkpoint_every", "log_every"} | (
+            set() if self.reading_weight else {"reading_weight", "reader_steps"}
+        )
+        return {k: v for k, v in asdict(self).items() if k not in unused}
 
 
 ONLY_FOR = {"cycle_weight": "cyclegan", "nce_weight": "cut", "nce_patches": "cut"}
 _POSITIVE = ("steps", "crop", "scale", "batch", "ngf", "ndf", "blocks", "nce_patches", "checkpoint_every",
-             "log_every", "max_images", "tile")  # fmt: skip
+             "log_every", "max_images", "tile", "reader_steps")  # fmt: skip
 
 
 def parse_options(method: str, options: dict) -> TranslatorOptions:
@@ -61,7 +69,7 @@ def parse_options(method: str, options: dict) -> TranslatorOptions:
     for key in ("crop", "tile"):
         if getattr(chosen, key) % 4 or getattr(chosen, key) < 32:
             raise UserError(f"--option {key}={getattr(chosen, key)}: expected a multiple of 4, at least 32")
-    for key in ("edge_weight", "cycle_weight", "nce_weight", "learning_rate"):
+    for key in ("edge_weight", "cycle_weight", "nce_weight", "learning_rate", "reading_weight"):
         if getattr(chosen, key) < 0:
             raise UserError(f"--option {key}={getattr(chosen, key)}: expected a number ≥ 0")
     return chosen

@@ -34,13 +34,20 @@ OVERLAP = 32
 
 class TranslatorAdapter:
     def __init__(
-        self, method: str, generator: ResnetGenerator, options: TranslatorOptions, steps: int, log: list[dict]
+        self,
+        method: str,
+        generator: ResnetGenerator,
+        options: TranslatorOptions,
+        steps: int,
+        log: list[dict],
+        reader: dict | None = None,
     ) -> None:
         self.method = method
         self.generator = generator.eval()
         self.options = options
         self.steps = steps
         self.log = log
+        self.reader = reader  # what the reading loss's reader reached (None: no reading loss)
 
     @torch.no_grad()
     def _translate_tile(self, tile: np.ndarray) -> np.ndarray:
@@ -68,6 +75,7 @@ class TranslatorAdapter:
             "options": asdict(self.options),
             "steps": self.steps,
             "losses": loss_summary(self.log),
+            **({"reader": self.reader} if self.reader else {}),
         }
         atomic_write_json(folder / ADAPTER_FILE, record)
 
@@ -96,4 +104,4 @@ def load_translator(folder: Path) -> TranslatorAdapter:
     if torch.cuda.is_available():
         generator.cuda()
     log = json.loads((folder / LOSS_LOG).read_text()) if (folder / LOSS_LOG).exists() else []
-    return TranslatorAdapter(record["method"], generator, options, record["steps"], log)
+    return TranslatorAdapter(record["method"], generator, options, record["steps"], log, record.get("reader"))
