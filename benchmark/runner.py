@@ -413,6 +413,7 @@ def _run_arm(
     }
 
 
+MISREADS = "misreads.json"  # in a run folder: how many real validation dice its checkpoint misreads
 # Keys of `evaluate`'s score added after runs were already cached: a score without them is redone.
 DIAGNOSTICS = {"reading", "box_scale", "map_image_resamples"}
 
@@ -489,6 +490,24 @@ def _whole(source: tuple) -> DetectionSet:
     )
 
 
+def _misreads_once(
+    run_dir: Path, model: torch.nn.Module, real_val: DetectionSet, tta: str, sheet: Path
+) -> dict:
+    """The misread sheet of a finished run, drawn once: its count is kept in the run (`misreads.json`).
+
+    Why: a finished run's checkpoint never changes, and every report predicted the validation photos
+    again (8 passes each with the dihedral test-time augmentation) for every headline arm.
+    """
+    record = run_dir / MISREADS
+    if record.is_file():
+        cached = json.loads(record.read_text())
+        if cached["tta"] == tta and (cached["misread"] == 0 or sheet.is_file()):
+            return {"file": sheet.name if cached["misread"] else None, "misread": cached["misread"]}
+    count = misread_sheet(real_val, predict(model, real_val, tta), sheet)
+    atomic_write_json(record, {"tta": tta, "misread": count})
+    return {"file": sheet.name if count else None, "misread": count}
+
+
 def _draw_predictions(
     arms: list[Arm],
     config: BenchmarkConfig,
@@ -510,9 +529,9 @@ def _draw_predictions(
             continue
         model = load_best(run_dir, len(real_test.class_names), config.train, device)
         rows.append((arm.name, samples, predict(model, subset, config.tta)))
-        sheet = f"misreads_{arm.name}.jpg"
-        count = misread_sheet(real_val, predict(model, real_val, config.tta), out / sheet)
-        sheets[arm.name] = {"file": sheet if count else None, "misread": count}
+        sheets[arm.name] = _misreads_once(
+            run_dir, model, real_val, config.tta, out / f"misreads_{arm.name}.jpg"
+        )
     if rows:
         reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")
     return sheets

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from scenesmith.benchmark import runner
 from scenesmith.cli import main
 
 TINY_RENDER = ["--resolution", "64x64", "--samples", "2", "--set", "render.denoise=false"]
@@ -175,11 +176,17 @@ def test_every_test_die_is_counted_once_per_seed_in_the_reading_matrix(
     assert (out / "reading.png").stat().st_size > 0
 
 
-def test_rerun_resumes_without_retraining(run: tuple[Path, list[str]]) -> None:
+def test_rerun_resumes_without_retraining(
+    run: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nor predicting again what finished runs already predicted: the misread sheets are drawn once."""
     out, args = run
+    drawn = []
+    monkeypatch.setattr(runner, "misread_sheet", lambda *a: drawn.append(a) or 0)
     results = sorted((out / "arms").glob("*/seed*/result.json"))
     stamps = [p.stat().st_mtime_ns for p in results]
-    before = json.loads((out / "report.json").read_text())["arms"]
+    report_before = json.loads((out / "report.json").read_text())
+    before = report_before["arms"]
     # A score cached before the reading matrix existed is recomputed from the same checkpoint.
     old_score = out / "arms" / "real_10" / "seed0" / "test.json"
     current = json.loads(old_score.read_text())
@@ -187,10 +194,12 @@ def test_rerun_resumes_without_retraining(run: tuple[Path, list[str]]) -> None:
     assert run_cli(args) == 0
     assert [p.stat().st_mtime_ns for p in results] == stamps
     assert json.loads(old_score.read_text()) == current
-    after = json.loads((out / "report.json").read_text())["arms"]
-    assert {n: a["map"]["values"] for n, a in after.items()} == {
+    after = json.loads((out / "report.json").read_text())
+    assert {n: a["map"]["values"] for n, a in after["arms"].items()} == {
         n: a["map"]["values"] for n, a in before.items()
     }
+    assert not drawn and after["misread_sheets"] == report_before["misread_sheets"]
+    assert set(after["misread_sheets"]) >= {"real_100", "synthetic_to_10"}
 
 
 def test_changed_settings_in_the_same_run_folder_are_refused(
