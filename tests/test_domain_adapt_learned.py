@@ -25,12 +25,7 @@ from scenesmith.errors import UserError
 TOY = {"crop": 32, "ngf": 4, "ndf": 4, "blocks": 2, "tile": 32, "log_every": 1}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def pictures(folder: Path, colour: tuple[int, int, int], seed: int) -> tuple[Path, ...]:
@@ -142,9 +137,6 @@ def test_bad_options_are_user_errors_naming_the_option(method: str, options: dic
 
 def test_registering_the_learned_methods_does_not_import_torch() -> None:
     """The CLI lists methods at every start; torch (seconds to import) must wait for a fit or load."""
-    code = (
-        "import sys, scenesmith.domain_adapt.learned_methods"
-        "; print('torch' in sys.modules)"
-    )
+    code = "import sys, scenesmith.domain_adapt.learned_methods; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

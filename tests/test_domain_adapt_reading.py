@@ -24,12 +24,7 @@ TOY = {"crop": 32, "ngf": 4, "ndf": 4, "blocks": 2, "tile": 32, "log_every": 1, 
 FILLED, HOLLOW = 1, 2  # the toy's two classes: a filled square and an outlined one
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def draw_square(image: np.ndarray, mask: np.ndarray, x: int, y: int, label: int) -> None:
