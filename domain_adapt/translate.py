@@ -115,16 +115,8 @@ def fit_translator(
     identity = {"method": method, "options": options.fingerprint(), "inputs": _inputs_digest(inputs, reading)}
     if (out / CHECKPOINT).exists():
         _resume(training, out / CHECKPOINT, identity, device)
-    if reading and training.reader is None:
-        training.reader = train_reader(
-            nets.models["reader"],
-            lambda: synthetic.batch(READER_BATCH, rng, around_objects=True).to(device),
-            options.reader_steps,
-            training.torch_rng,
-        )
-        _save(training, out, identity)
-    if reading:  # frozen: the translator learns to satisfy it, never the other way round
-        nets.models["reader"].eval().requires_grad_(False)
+    if reading:
+        _ready_reader(training, synthetic, device, lambda: _save(training, out, identity))
     with tqdm(total=options.steps, initial=training.step, desc=method, unit="step") as bar:
         while training.step < options.steps:
             for optimiser in nets.optimisers.values():
@@ -145,6 +137,24 @@ def fit_translator(
                 _save(training, out, identity)
     generator = nets.models["generator"].eval()
     return TranslatorAdapter(method, generator, options, training.step, training.log, training.reader)
+
+
+def _ready_reader(
+    training: Training, synthetic: CropSampler, device: torch.device, checkpoint: Callable[[], None]
+) -> None:
+    """Train the reading loss's reader once, before the translator's first step, and checkpoint it
+    (a resumed fit finds it trained); then freeze it: the translator must satisfy the reader, never
+    the other way round."""
+    reader = training.nets.models["reader"]
+    if training.reader is None:
+        training.reader = train_reader(
+            reader,
+            lambda: synthetic.batch(READER_BATCH, training.rng, around_objects=True).to(device),
+            training.options.reader_steps,
+            training.torch_rng,
+        )
+        checkpoint()
+    reader.eval().requires_grad_(False)
 
 
 def _inputs_digest(inputs: FitInputs, with_masks: bool) -> str:
