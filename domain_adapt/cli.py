@@ -100,7 +100,12 @@ def add_adapt_parsers(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("adapt", help="sim→real adapters: fit on real train images, apply to a dataset")
     sub = p.add_subparsers(dest="adapt", required=True)
     t = sub.add_parser("train", help="fit an adapter (real images: train split only, labels unused)")
-    t.add_argument("--synthetic", required=True, help="synthetic dataset folder (or picture folder)")
+    t.add_argument(
+        "--synthetic",
+        required=True,
+        help="synthetic dataset folder (or picture folder; the cyclegan/cut reading loss needs the "
+        "dataset folder's semantic masks)",
+    )
     t.add_argument("--real", required=True, help="real COCO file (or dataset/picture folder)")
     t.add_argument("--split", default="train", help="real split to learn from (never test)")
     t.add_argument("--method", required=True, choices=methods())
@@ -108,7 +113,8 @@ def add_adapt_parsers(commands: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=base._non_negative_int, default=0)
     t.add_argument(
         "--option", dest="options", type=_option, action="append", default=[], metavar="KEY=VALUE",
-        help="method setting, e.g. beta=0.01 (fda), strength=0.8 (histogram), steps=2000 (cyclegan)",
+        help="method setting, e.g. beta=0.01 (fda), strength=0.8 (histogram), steps=2000 (cyclegan), "
+        "reading_weight=1 (cyclegan, cut: keep what the labels say inside outlines)",
     )  # fmt: skip
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.set_defaults(run=_cmd_train)
