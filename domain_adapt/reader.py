@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from scenesmith.domain_adapt.translate_data import Crops
+from scenesmith.domain_adapt.translate_data import Crops, luminance
 
-_GREY = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 _BLUR = (torch.tensor([1.0, 2.0, 1.0]).outer(torch.tensor([1.0, 2.0, 1.0])) / 16).view(1, 1, 3, 3)
 ACCURACY_WINDOW = 100  # training steps the reported object-pixel accuracy averages over
 READER_BATCH = 8  # crops per reader step (the translators' own batch is 1, too noisy for a classifier)
@@ -77,7 +76,7 @@ def jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
     mixing = torch.eye(3) + 0.25 * torch.randn(b, 3, 3, generator=generator)
     out = torch.einsum("bij,bjhw->bihw", mixing.to(images.device), images)
-    grey = (out * _GREY.to(images.device)).sum(1, keepdim=True)
+    grey = luminance(out)
     greyscale = (uniform(0, 1, 1, 1, 1) < 0.2).float()
     out = greyscale * grey + (1 - greyscale) * out
     out = uniform(0.6, 1.4, 1, 1, 1) * out + uniform(-0.3, 0.3, 1, 1, 1)

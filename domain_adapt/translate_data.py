@@ -21,6 +21,11 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """B×3×H×W RGB → B×1×H×W grey (Rec. 601 weights, as OpenCV's RGB→grey)."""
+    return (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]).unsqueeze(1)
+
+
 def to_image(tensor: torch.Tensor) -> np.ndarray:
     """B×3×H×W in [-1, 1] → B×H×W×3 float 0–255 (left unrounded so tiles blend before rounding)."""
     return ((tensor.detach().cpu().clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).numpy()

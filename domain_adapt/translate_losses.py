@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from scenesmith.domain_adapt.reader import reading_loss
+from scenesmith.domain_adapt.translate_data import luminance
 
 if TYPE_CHECKING:
     from scenesmith.domain_adapt.translate import Training
@@ -29,7 +30,7 @@ def lsgan(prediction: torch.Tensor, real: bool) -> torch.Tensor:
 
 def edge_map(images: torch.Tensor) -> torch.Tensor:
     """Sobel magnitude of the low-passed luminance, ÷ its per-image mean (+ floor): contrast-free."""
-    grey = (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]).unsqueeze(1)
+    grey = luminance(images)
     grey = F.avg_pool2d(grey, EDGE_DOWNSAMPLE, ceil_mode=True)
     kx = _SOBEL_X.to(images.device, images.dtype)
     padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
