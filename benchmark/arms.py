@@ -17,6 +17,8 @@ class Arm:
     through the adapter named <tag>).
 
     pretrained: the arm whose best weights (same seed) this one starts from.
+    teacher: the arm whose best weights (same seed) label the real pool images this arm's draw leaves
+    unlabelled, which it trains on beside its draw (`pseudo_labels.py`).
     """
 
     name: str
@@ -24,10 +26,17 @@ class Arm:
     real_fraction: float = 0.0
     pretrained: str | None = None
     family: str = "headline"
+    teacher: str | None = None
 
     @property
     def uses_real(self) -> bool:
         return self.real_fraction > 0
+
+    @property
+    def waits_for(self) -> str | None:
+        """The arm whose run (same seed) must finish first: the teacher, whose own run waits for its
+        pretraining, else the pretraining."""
+        return self.teacher or self.pretrained
 
 
 def _percent(fraction: float) -> str:
@@ -40,6 +49,12 @@ def real_arm(fraction: float, family: str = "headline") -> Arm:
 
 def finetune_arm(fraction: float, family: str = "headline") -> Arm:
     return Arm(f"synthetic_to_{_percent(fraction)}", "real", fraction, "synthetic_only", family)
+
+
+def self_train_arm(fraction: float) -> Arm:
+    """Synthetic → the fraction's draw plus the rest of the pool, pseudo-labelled by synthetic → fraction."""
+    teacher = finetune_arm(fraction)
+    return Arm(f"{teacher.name}_selftrain", "real", fraction, "synthetic_only", "selftrain", teacher.name)
 
 
 SYNTHETIC_ONLY = Arm("synthetic_only", "synthetic")
@@ -63,7 +78,11 @@ def is_pretraining(arm_name: str) -> bool:
 
 
 def plan(
-    control: bool, sweep: bool, headline_fraction: float = 0.10, adapters: tuple[str, ...] = ()
+    control: bool,
+    sweep: bool,
+    headline_fraction: float = 0.10,
+    adapters: tuple[str, ...] = (),
+    self_train: bool = False,
 ) -> list[Arm]:
     """Arms in the order they run: pretrainings first, since every fine-tune of a seed starts from them."""
     arms = [
@@ -73,6 +92,8 @@ def plan(
         finetune_arm(headline_fraction),
         finetune_arm(1.0),
     ]
+    if self_train:
+        arms.append(self_train_arm(headline_fraction))
     if control:
         arms += [
             CONTROL_ONLY,

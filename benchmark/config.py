@@ -70,6 +70,14 @@ class BenchmarkConfig:
     # Decay of an exponential moving average of the fine-tunes' weights, scored and saved in their place
     # (0: none). Why: on 16 photos the fine-tune's real val score wanders ±0.05 between evaluations.
     finetune_ema: float = 0.0
+    # Add the self-training arm (`pseudo_labels.py`): synthetic → the headline fraction plus the pool's
+    # other photos, unlabelled, labelled by that fine-tune. Off by default: it uses photos the other
+    # arms leave out, so it answers another question (what unlabelled photos add), beside the headline.
+    self_train: bool = False
+    # Its pseudo-labels: objects whose centre probability is at least `pseudo_min_centre`, read as
+    # their class when its probability is at least `pseudo_min_class` (else only "a die is here").
+    pseudo_min_centre: float = 0.3
+    pseudo_min_class: float = 0.7
     # Named change to the augmentation of rendered images (pretrainings and the images a fine-tune
     # replays; `augment.AUGMENT_PRESETS`). Real photos keep `train.augment`. Why `strong` by default:
     # on dice it lifted synthetic-only by 6.3 real-validation mAP points (3 of 3 seeds) and cost the

@@ -30,6 +30,9 @@ STRIDE = 4
 ARCHITECTURE = "centernet-objectness-softmax"
 # Cells whose centre Gaussian is at least this strong carry their die's class in the class loss.
 CLASS_CELL_STRENGTH = 0.5
+# The label of an object whose class is unknown (a pseudo-label the teacher could not read): it trains
+# the centre heatmap, size and offset, and its cells are left out of the class loss.
+UNKNOWN_CLASS = -1
 
 
 def _conv_gn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -108,7 +111,8 @@ def encode_targets(
     """Dense training targets for one image: boxes are xyxy pixels, labels are 0-based class indices.
 
     `classes` holds, per cell, the class of the object whose centre Gaussian is strongest there when
-    that strength is at least CLASS_CELL_STRENGTH, and -1 (ignored) elsewhere.
+    that strength is at least CLASS_CELL_STRENGTH, and -1 (ignored) elsewhere; cells an UNKNOWN_CLASS
+    object dominates are ignored too.
     """
     out_h, out_w = image_size[0] // STRIDE, image_size[1] // STRIDE
     heatmap = np.zeros((1, out_h, out_w), np.float32)
@@ -118,8 +122,8 @@ def encode_targets(
     mask = np.zeros((out_h, out_w), np.float32)
     ys, xs = np.mgrid[0:out_h, 0:out_w]
     for (x0, y0, x1, y1), label in zip(boxes, labels, strict=True):
-        if not 0 <= label < num_classes:
-            raise ValueError(f"label {label} outside 0..{num_classes - 1}")
+        if not (0 <= label < num_classes or label == UNKNOWN_CLASS):
+            raise ValueError(f"label {label} outside 0..{num_classes - 1} (or {UNKNOWN_CLASS}: unknown)")
         w, h = (x1 - x0) / STRIDE, (y1 - y0) / STRIDE
         if w <= 0 or h <= 0:
             continue
@@ -153,6 +157,21 @@ def detection_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Te
     return focal + classes / labelled + 0.1 * size + offset
 
 
+def _boxes_at(outputs: dict[str, torch.Tensor], b: int, iy: torch.Tensor, ix: torch.Tensor) -> np.ndarray:
+    """Boxes (xyxy, input pixels) of the objects centred at cells (iy, ix) of image `b`."""
+    off = outputs["offset"][b, :, iy, ix]
+    wh = outputs["size"][b, :, iy, ix].clamp(min=0)
+    cx, cy = (ix + off[0]) * STRIDE, (iy + off[1]) * STRIDE
+    w, h = wh[0] * STRIDE, wh[1] * STRIDE
+    return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=1).numpy()
+
+
+def _peaks(outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Centre probabilities at the local maxima of a 3×3 max-pool, zero elsewhere (N1HW)."""
+    heat = outputs["heatmap"].sigmoid()
+    return heat * (F.max_pool2d(heat, 3, 1, 1) == heat)
+
+
 @torch.no_grad()
 def decode(
     outputs: dict[str, torch.Tensor], max_detections: int = 100
@@ -163,21 +182,31 @@ def decode(
     centre × class probability, so a die whose face is uncertain is still found under its likelier
     classes (the class-agnostic "die" score merges them).
     """
-    heat = outputs["heatmap"].sigmoid()
-    peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat)
     probabilities = outputs["classes"].softmax(dim=1)
     batch, classes, height, width = probabilities.shape
-    candidates = (peaks * probabilities).reshape(batch, -1)
+    candidates = (_peaks(outputs) * probabilities).reshape(batch, -1)
     scores, flat = candidates.topk(min(max_detections, classes * height * width))
     results = []
     for b in range(batch):
         label = flat[b] // (height * width)
         cell = flat[b] % (height * width)
-        iy, ix = cell // width, cell % width
-        off = outputs["offset"][b, :, iy, ix]
-        wh = outputs["size"][b, :, iy, ix].clamp(min=0)
-        cx, cy = (ix + off[0]) * STRIDE, (iy + off[1]) * STRIDE
-        w, h = wh[0] * STRIDE, wh[1] * STRIDE
-        boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=1)
-        results.append((boxes.numpy(), scores[b].numpy(), label.numpy()))
+        results.append((_boxes_at(outputs, b, cell // width, cell % width), scores[b].numpy(), label.numpy()))
+    return results
+
+
+@torch.no_grad()
+def decode_objects(
+    outputs: dict[str, torch.Tensor], min_centre: float
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per image: (boxes xyxy, centre probabilities, class probabilities N×C) of every centre peak of at
+    least `min_centre`: one entry per object, with where it is and what it is kept apart (`decode`
+    scores their product), for a teacher that trusts the one more than the other."""
+    probabilities = outputs["classes"].softmax(dim=1)
+    peaks = _peaks(outputs)[:, 0]
+    results = []
+    for b in range(peaks.shape[0]):
+        iy, ix = torch.nonzero(peaks[b] >= min_centre, as_tuple=True)
+        results.append(
+            (_boxes_at(outputs, b, iy, ix), peaks[b, iy, ix].numpy(), probabilities[b, :, iy, ix].T.numpy())
+        )
     return results

@@ -199,6 +199,12 @@ def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequenc
             out[f"{adapted}_to_10_minus_synthetic_to_10_points"] = points(
                 name, f"synthetic_to_{fraction_label}", None
             )
+    for name, entry in arms.items():
+        # Self-training against its teacher, the fine-tune it learns from: what the unlabelled photos add.
+        if entry.get("teacher") in arms:
+            out[f"{name}_minus_{entry['teacher']}_points"] = points(name, entry["teacher"], None)
+            if BASELINE in arms:
+                out[f"{name}_over_real_100"] = {"value": entry["ratio_to_real_100"]["map"], "target": None}
     if f"control_to_{fraction_label}" in arms and finetune:
         out["synthetic_to_10_minus_control_to_10_points"] = points(
             f"synthetic_to_{fraction_label}", f"control_to_{fraction_label}", "> 0"
@@ -388,7 +394,9 @@ def _interval_note(arms: dict[str, dict]) -> str:
 def _labelled(arm: dict) -> str:
     """Real labelled images of an arm: training draw + validation (the fraction rounds to whole images)."""
     train = arm["real_train_images"]
-    return f"{train} + {arm['labelled_real_images'] - train}" if train else "0"
+    unlabelled = arm.get("unlabelled_real_images")
+    extra = f" (+ {unlabelled} unlabelled)" if unlabelled else ""
+    return f"{train} + {arm['labelled_real_images'] - train}{extra}" if train else "0"
 
 
 def _synthetic_line(synthetic: dict | None) -> str:
@@ -563,6 +571,31 @@ def _labels_kept_lines(report: dict) -> list[str]:
     return lines
 
 
+def _self_train_lines(report: dict) -> list[str]:
+    """Per self-training arm: who labelled which photos, how, and how good those labels are where the
+    truth is known (the validation photos, averaged over seeds)."""
+    lines = []
+    for name, arm in report["arms"].items():
+        labels = [seed["pseudo_labels"] for seed in arm["seeds"] if seed.get("pseudo_labels")]
+        if not labels:
+            continue
+        rule, views = labels[0]["rule"], "8 views" if labels[0]["tta"] == "dihedral" else "1 view"
+        quality = {
+            key: float(np.mean([label["validation_quality"][key] for label in labels]))
+            for key in ("die_recall", "die_precision", "read_share", "read_right")
+        }
+        unread = float(np.mean([label["unread_share"] for label in labels]))
+        lines.append(
+            f"Self-training (`{name}`): {arm['teacher']} of the same seed labels the "
+            f"{arm['unlabelled_real_images']} pool photos its draw leaves out (objects with centre ≥ "
+            f"{rule['min_centre']:g}, read when their class is ≥ {rule['min_class']:g}, {views}); "
+            f"{unread:.0%} of those objects stay unread. Labelled the same way, the validation photos' dice "
+            f"are {quality['die_recall']:.1%} found (precision {quality['die_precision']:.1%}), "
+            f"{quality['read_share']:.1%} read, {quality['read_right']:.1%} right."
+        )
+    return lines
+
+
 def _tta_clause(report: dict) -> str:
     """How the real photos were scored (reports from before `--tta` scored them plainly)."""
     if report.get("tta", "none") == "dihedral":
@@ -586,6 +619,7 @@ def markdown(report: dict) -> str:
         *_finetune_lines(report),
         *_augment_lines(report),
         *_labels_kept_lines(report),
+        *_self_train_lines(report),
         *_copied_lines(report["arms"]),
         "",
         "| arm | seeds | real labelled imgs (train + val) | mAP@[.5:.95] | its 95% CI | mAP@.5 | die mAP "

@@ -26,7 +26,15 @@ from scenesmith.annotate.atomic import atomic_write_json
 from scenesmith.errors import UserError
 
 # Fingerprint keys that only the fine-tunes (arms that start from a pretraining) depend on.
-FINETUNE_SETTINGS = frozenset({"finetune_learning_rate", "finetune_synthetic_share", "finetune_ema"})
+FINETUNE_SETTINGS = frozenset(
+    {
+        "finetune_learning_rate",
+        "finetune_synthetic_share",
+        "finetune_ema",
+        "pseudo_min_centre",
+        "pseudo_min_class",
+    }
+)
 # Fingerprint keys that only the synthetic arms and the fine-tunes depend on (see runner._fingerprint).
 SYNTHETIC_SETTINGS = FINETUNE_SETTINGS | frozenset(
     {

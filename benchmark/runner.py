@@ -17,6 +17,7 @@ from dataclasses import asdict, replace
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import scenesmith
@@ -24,12 +25,19 @@ from scenesmith.annotate.atomic import atomic_write_json
 from scenesmith.benchmark import report as reporting
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.augment import LATER_AUGMENT_FIELDS, AugmentConfig, with_preset
-from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig
+from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig, default_of
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
 from scenesmith.benchmark.evaluate import evaluate
 from scenesmith.benchmark.labels_kept import reading_kept
 from scenesmith.benchmark.misreads import misread_sheet
-from scenesmith.benchmark.model import ARCHITECTURE
+from scenesmith.benchmark.model import ARCHITECTURE, UNKNOWN_CLASS
+from scenesmith.benchmark.pseudo_labels import (
+    PseudoLabelRule,
+    label_quality,
+    load_labels,
+    save_labels,
+    teacher_labels,
+)
 from scenesmith.benchmark.reuse import copied_from, copy_pretrainings, copy_real_runs
 from scenesmith.benchmark.schedule import run_shared
 from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
@@ -166,6 +174,7 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
         "pretrainings_from",
         "report_only",
         "tta",
+        "self_train",
     ):
         data.pop(key)
     # Only a non-exact convention is recorded, so run folders from before the option still resume.
@@ -180,6 +189,10 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
             data.pop(key)
     if config.synthetic_augment == "standard":
         data.pop("synthetic_augment")
+    # Settings of the self-training arm only, added later: recorded when they differ from their defaults.
+    for key in ("pseudo_min_centre", "pseudo_min_class"):
+        if data[key] == default_of(BenchmarkConfig, key):
+            data.pop(key)
     # Augmentation fields added later are recorded only when set, for the same reason.
     for key in LATER_AUGMENT_FIELDS:
         if getattr(config.train.augment, key) == getattr(AugmentConfig(), key):
@@ -209,13 +222,13 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         sweep=config.sweep,
         headline_fraction=config.fraction,
         adapters=tuple(adapters),
+        self_train=config.self_train,
     )
     if config.arms:
         unknown = set(config.arms) - {a.name for a in arms}
         if unknown:
             raise UserError(f"unknown arm(s) {sorted(unknown)}; known: {[a.name for a in arms]}")
-        needed = set(config.arms) | {a.pretrained for a in arms if a.name in config.arms and a.pretrained}
-        arms = [a for a in arms if a.name in needed]
+        arms = _with_prerequisites(arms, config.arms)
     if any(a.source == "synthetic" or a.source.startswith("adapted:") for a in arms):
         _check_classes(real_train, config)
     out = config.out
@@ -261,7 +274,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
             items,
             run_one,
             lambda item: _run_dir(out, *item).with_suffix(".lock"),
-            lambda item: (by_name[item[0]].pretrained, item[1]) if by_name[item[0]].pretrained else None,
+            lambda item: (by_name[item[0]].waits_for, item[1]) if by_name[item[0]].waits_for else None,
         )
     summary = reporting.aggregate(records, arm_info)
     report = {
@@ -296,6 +309,19 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     return report
 
 
+def _with_prerequisites(arms: list[Arm], asked: tuple[str, ...]) -> list[Arm]:
+    """The arms asked for, and every arm they start from or learn from (in plan order)."""
+    by_name = {a.name: a for a in arms}
+    needed: set[str] = set()
+    pending = list(asked)
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed.add(name)
+            pending += [n for n in (by_name[name].pretrained, by_name[name].teacher) if n]
+    return [a for a in arms if a.name in needed]
+
+
 def _scored_on_real(arm: Arm) -> bool:
     """Whether an arm predicts the real classes: not the control pretraining (another scene's)."""
     return arm.source != "control"
@@ -320,6 +346,8 @@ def _arm_info(
         "family": arm.family,
         "real_fraction": arm.real_fraction,
         "real_train_images": real_images,
+        "unlabelled_real_images": pool_size - real_images if arm.teacher else 0,
+        "teacher": arm.teacher,
         "real_train_fraction": real_images / pool_size,
         "labelled_real_images": real_images + config.val_count if arm.uses_real else 0,
         "synthetic_images": sources[pretrain][2]["count"] if pretrain else 0,
@@ -368,8 +396,14 @@ def _run_arm(
 ) -> dict:
     real_train, real_val, real_test = real
     run_dir = _run_dir(config.out, arm.name, seed)
+    pseudo = None
     if arm.uses_real:
-        train_set, val_set = real_train.subset(draw_fraction(pool_ids, arm.real_fraction, seed)), real_val
+        drawn = draw_fraction(pool_ids, arm.real_fraction, seed)
+        train_set, val_set = real_train.subset(drawn), real_val
+        if arm.teacher:
+            unlabelled = real_train.subset([i for i in pool_ids if i not in set(drawn)])
+            pseudo = _pseudo_labelled(arm, seed, config, device, unlabelled, real_val)
+            train_set = DetectionSet(train_set.class_names, train_set.samples + pseudo[0].samples)
     else:
         train_set, val_set = sources[arm.source][0], sources[arm.source][1]
     init = _run_dir(config.out, arm.pretrained, seed) / "best.pt" if arm.pretrained else None
@@ -410,7 +444,54 @@ def _run_arm(
         "curve": result["curve"],
         "test": test,
         "real_val": real_val_score,
+        "pseudo_labels": pseudo[1] if pseudo else None,
     }
+
+
+def _pseudo_labelled(
+    arm: Arm,
+    seed: int,
+    config: BenchmarkConfig,
+    device: torch.device,
+    unlabelled: DetectionSet,
+    real_val: DetectionSet,
+) -> tuple[DetectionSet, dict]:
+    """(the unlabelled pool photos with the teacher's labels, a summary with their quality), labelled
+    once into the run folder: a resumed student trains on the labels it began with.
+
+    The quality is measured where it can be without new labels: the teacher labels the validation
+    photos the same way, against their true labels (the teacher picked its checkpoint on them, so this
+    flatters it a little; the test photos are never used).
+    """
+    path = _run_dir(config.out, arm.name, seed) / "pseudo_labels.json"
+    if not path.is_file():
+        teacher_dir = _run_dir(config.out, arm.teacher, seed)
+        if not (teacher_dir / "best.pt").is_file():
+            raise UserError(
+                f"{teacher_dir}: the teacher of {arm.name} has no weights (best.pt); an archive or a copy "
+                "keeps only pretrainings' weights, so retrain it in a folder of its own"
+            )
+        teacher = load_best(teacher_dir, len(unlabelled.class_names), config.train, device)
+        rule = PseudoLabelRule(config.pseudo_min_centre, config.pseudo_min_class)
+        labelled = teacher_labels(teacher, unlabelled, rule, config.tta)
+        validation = teacher_labels(teacher, real_val, rule, config.tta)
+        description = {
+            "teacher": arm.teacher,
+            "rule": asdict(rule),
+            "tta": config.tta,
+            "validation_quality": label_quality(validation, real_val),
+        }
+        save_labels(path, labelled, description)
+    pseudo = load_labels(path, unlabelled)
+    saved = json.loads(path.read_text())
+    labels = np.concatenate([s.labels for s in pseudo.samples])
+    summary = {
+        "images": len(pseudo.samples),
+        "objects": int(len(labels)),
+        "unread_share": float((labels == UNKNOWN_CLASS).mean()) if len(labels) else 0.0,
+        **{key: saved[key] for key in ("teacher", "rule", "tta", "validation_quality")},
+    }
+    return pseudo, summary
 
 
 MISREADS = "misreads.json"  # in a run folder: how many real validation dice its checkpoint misreads

@@ -92,21 +92,31 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 @torch.no_grad()
+def whole_image_outputs(model: CenterNet, image: np.ndarray, tta: str = "none") -> dict[str, torch.Tensor]:
+    """The model's maps (on the CPU) for one whole image, padded to a multiple of 16 (which `tta`'s turns
+    need); `tta` as in `tta.outputs_for`. The caller sets eval mode."""
+    height, width = image.shape[:2]
+    padded = np.zeros((-(-height // 16) * 16, -(-width // 16) * 16, 3), np.uint8)
+    padded[:height, :width] = image
+    device = next(model.parameters()).device
+    return {k: v.cpu() for k, v in outputs_for(model, _to_tensor([padded]).to(device), tta).items()}
+
+
+def clip_boxes(boxes: np.ndarray, image: np.ndarray) -> None:
+    """Clip xyxy boxes, in place, to the image (the padding is not part of it)."""
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, image.shape[1])
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, image.shape[0])
+
+
+@torch.no_grad()
 def predict(model: CenterNet, dataset: DetectionSet, tta: str = "none") -> Detections:
     """Whole-image inference (padded to a multiple of 16), boxes clipped to the image; `tta` as in
     `tta.outputs_for`."""
     model.eval()
-    device = next(model.parameters()).device
     boxes, scores, labels = {}, {}, {}
     for sample in dataset.samples:
-        height, width = sample.image.shape[:2]
-        padded = np.zeros((-(-height // 16) * 16, -(-width // 16) * 16, 3), np.uint8)
-        padded[:height, :width] = sample.image
-        found_boxes, found_scores, found_labels = decode(
-            {k: v.cpu() for k, v in outputs_for(model, _to_tensor([padded]).to(device), tta).items()}
-        )[0]
-        found_boxes[:, 0::2] = found_boxes[:, 0::2].clip(0, width)
-        found_boxes[:, 1::2] = found_boxes[:, 1::2].clip(0, height)
+        found_boxes, found_scores, found_labels = decode(whole_image_outputs(model, sample.image, tta))[0]
+        clip_boxes(found_boxes, sample.image)
         keep = found_scores > 0.01
         boxes[sample.image_id], scores[sample.image_id] = found_boxes[keep], found_scores[keep]
         labels[sample.image_id] = found_labels[keep]

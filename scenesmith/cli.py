@@ -343,6 +343,9 @@ def benchmark_config(args: argparse.Namespace) -> BenchmarkConfig:
         finetune_learning_rate=args.finetune_learning_rate,
         finetune_synthetic_share=args.finetune_synthetic_share,
         finetune_ema=args.finetune_ema,
+        self_train=args.self_train,
+        pseudo_min_centre=args.pseudo_min_centre,
+        pseudo_min_class=args.pseudo_min_class,
         synthetic_augment=args.synthetic_augment,
         tta=args.tta,
         report_only=args.report_only,
@@ -500,6 +503,29 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         metavar="DECAY",
         help="score and keep an exponential moving average of the fine-tunes' weights with this decay per "
         "step (0 to <1, e.g. 0.999; default 0: the last step's weights)",
+    )
+    p.add_argument(
+        "--self-train",
+        action="store_true",
+        help="add the arm synthetic_to_<fraction>_selftrain: synthetic → the fraction's draw plus the pool's "
+        "other photos, unlabelled, which synthetic_to_<fraction> (same seed) labels; it is labelled no more "
+        "real images than that arm",
+    )
+    p.add_argument(
+        "--pseudo-min-centre",
+        type=_zero_to_one,
+        default=run_default("pseudo_min_centre"),
+        metavar="P",
+        help="self-training keeps the teacher's objects whose centre probability is at least P "
+        f"(default {run_default('pseudo_min_centre')})",
+    )
+    p.add_argument(
+        "--pseudo-min-class",
+        type=_zero_to_one,
+        default=run_default("pseudo_min_class"),
+        metavar="P",
+        help="and their class when its probability is at least P, else trains only where they are "
+        f"(default {run_default('pseudo_min_class')})",
     )
     p.add_argument(
         "--control-scene",

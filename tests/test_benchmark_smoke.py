@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from scenesmith.benchmark import runner
+from scenesmith.benchmark.data import draw_fraction, split_validation
 from scenesmith.cli import main
 
 TINY_RENDER = ["--resolution", "64x64", "--samples", "2", "--set", "render.denoise=false"]
@@ -277,6 +278,52 @@ def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_share_and_ave
         f"Fine-tunes: learning rate 0.001 (pretrainings: {default:g}); 25% of each batch replayed" in markdown
     )
     assert "scored and saved as a moving average of their weights (decay 0.9)." in markdown
+
+
+def test_self_training_labels_only_the_pool_photos_its_draw_leaves_out_and_labels_them_once(
+    run: tuple[Path, list[str]], real_coco: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The teacher (synthetic → 10%, same seed) trains in the trial's folder; it labels the pool photos
+    outside the draw (never validation or test ones), once; the student counts no more labelled photos."""
+    out, args = run
+    monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
+    trial = [*args, "--self-train", "--pseudo-min-centre", "0.05", "--pretrainings-from", str(out)]
+    trial[trial.index("--out") + 1] = str(tmp_path / "selftrain")
+    trial[trial.index("--sweep")] = "--arms=real_100,synthetic_to_10_selftrain"
+    assert run_cli(trial) == 0
+    folder = tmp_path / "selftrain"
+    coco = json.loads((real_coco / "annotations.json").read_text())
+    train_ids = [image["id"] for image in coco["images"] if image["split"] == "train"]
+    pool, validation = split_validation(train_ids, 3, 0)
+    report = json.loads((folder / "report.json").read_text())
+    student = report["arms"]["synthetic_to_10_selftrain"]
+    assert (
+        student["labelled_real_images"] == report["arms"]["synthetic_to_10"]["labelled_real_images"] == 1 + 3
+    )
+    assert student["unlabelled_real_images"] == 3 and student["teacher"] == "synthetic_to_10"
+    for seed in (0, 1):
+        run_dir = folder / "arms" / "synthetic_to_10_selftrain" / f"seed{seed}"
+        labelled = {int(i) for i in json.loads((run_dir / "pseudo_labels.json").read_text())["images"]}
+        drawn = set(draw_fraction(pool, 0.10, seed))
+        assert labelled == set(pool) - drawn and not labelled & set(validation)
+        trained_on = student["seeds"][seed]["train_image_ids"]
+        assert sorted(trained_on) == sorted(pool)  # the draw with its true labels, the rest pseudo-labelled
+        assert (folder / "arms" / "synthetic_to_10" / f"seed{seed}" / "best.pt").is_file()  # trained here
+    quality = student["seeds"][0]["pseudo_labels"]["validation_quality"]
+    assert quality["true_dice"] > 0 and 0 <= quality["die_recall"] <= 1
+    assert json.loads((folder / "config.json").read_text())["pseudo_min_centre"] == 0.05
+    markdown = (folder / "report.md").read_text()
+    assert (
+        "Self-training (`synthetic_to_10_selftrain`): synthetic_to_10 of the same seed labels the 3"
+        in markdown
+    )
+    assert "| synthetic_to_10_selftrain | 2 | 1 + 3 (+ 3 unlabelled) |" in markdown
+    assert "synthetic_to_10_selftrain_minus_synthetic_to_10_points" in report["headline"]
+
+    labels = folder / "arms" / "synthetic_to_10_selftrain" / "seed0" / "pseudo_labels.json"
+    stamp = labels.stat().st_mtime_ns
+    assert run_cli(trial) == 0
+    assert labels.stat().st_mtime_ns == stamp
 
 
 def _hues(arms: Path) -> dict[str, float]:
