@@ -20,7 +20,10 @@ from scenesmith.errors import UserError
 SETTINGS = "config.json"
 SCORES = ("test.json", "real_val.json")  # written after training: without them a run needs its weights
 FINISHED = "result.json"  # training's last file: its presence is what the runner calls finished
-RUN_FILES = (FINISHED, *SCORES, PROVENANCE)
+# A self-training run's labels (`pseudo_labels.py`): the report reads their summary, and without the
+# teacher's weights (not archived) they could not be made again.
+PSEUDO_LABELS = "pseudo_labels.json"
+RUN_FILES = (FINISHED, *SCORES, PROVENANCE, PSEUDO_LABELS)
 WEIGHTS = "best.pt"
 
 

@@ -23,6 +23,7 @@ import torch
 import scenesmith
 from scenesmith.annotate.atomic import atomic_write_json
 from scenesmith.benchmark import report as reporting
+from scenesmith.benchmark.archive import PSEUDO_LABELS
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.augment import LATER_AUGMENT_FIELDS, AugmentConfig, with_preset
 from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig, default_of
@@ -463,7 +464,7 @@ def _pseudo_labelled(
     photos the same way, against their true labels (the teacher picked its checkpoint on them, so this
     flatters it a little; the test photos are never used).
     """
-    path = _run_dir(config.out, arm.name, seed) / "pseudo_labels.json"
+    path = _run_dir(config.out, arm.name, seed) / PSEUDO_LABELS
     if not path.is_file():
         teacher_dir = _run_dir(config.out, arm.teacher, seed)
         if not (teacher_dir / "best.pt").is_file():

@@ -325,6 +325,15 @@ def test_self_training_labels_only_the_pool_photos_its_draw_leaves_out_and_label
     assert run_cli(trial) == 0
     assert labels.stat().st_mtime_ns == stamp
 
+    # An archive keeps the labels (the teacher's weights are not archived): a restored folder reports them.
+    archive, restored = tmp_path / "archive", tmp_path / "restored"
+    assert run_cli(["archive", str(folder), str(archive)]) == 0
+    assert run_cli(["archive", str(restored), str(archive), "--restore"]) == 0
+    report_only = [*trial, "--report-only"]
+    report_only[report_only.index("--out") + 1] = str(restored)
+    assert run_cli(report_only) == 0
+    assert "Self-training (`synthetic_to_10_selftrain`)" in (restored / "report.md").read_text()
+
 
 def _hues(arms: Path) -> dict[str, float]:
     """The hue jitter each arm's seed 0 trained with (the presets differ most there)."""
