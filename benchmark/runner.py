@@ -402,7 +402,7 @@ def _run_arm(
         drawn = draw_fraction(pool_ids, arm.real_fraction, seed)
         train_set, val_set = real_train.subset(drawn), real_val
         if arm.teacher:
-            unlabelled = real_train.subset([i for i in pool_ids if i not in set(drawn)])
+            unlabelled = real_train.subset(sorted(set(pool_ids) - set(drawn)))
             pseudo = _pseudo_labelled(arm, seed, config, device, unlabelled, real_val)
             train_set = DetectionSet(train_set.class_names, train_set.samples + pseudo[0].samples)
     else:
