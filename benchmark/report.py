@@ -21,9 +21,10 @@ from scenesmith.annotate.atomic import atomic_save, atomic_write_json, atomic_wr
 from scenesmith.benchmark.arms import is_adapted_only  # noqa: E402
 from scenesmith.benchmark.augment import AUGMENT_PRESETS  # noqa: E402
 from scenesmith.benchmark.box_fit import MATCH_IOU as SCALE_IOU  # noqa: E402
-from scenesmith.benchmark.data import Sample  # noqa: E402
+from scenesmith.benchmark.data import DetectionSet, Sample  # noqa: E402
 from scenesmith.benchmark.evaluate import Detections  # noqa: E402
 from scenesmith.benchmark.intervals import draws_difference_interval  # noqa: E402
+from scenesmith.benchmark.model import UNKNOWN_CLASS  # noqa: E402
 from scenesmith.benchmark.reading import READ_IOU, read_right  # noqa: E402
 
 METRICS = ("map", "map50", "die_map", "die_map50")
@@ -358,6 +359,26 @@ def prediction_grid(
     atomic_save(path, lambda p: cv2.imwrite(str(p), grid, [cv2.IMWRITE_JPEG_QUALITY, 85]))
 
 
+def pseudo_label_sheet(pseudo: DetectionSet, path: Path, tile: int = 320, per_row: int = 3) -> None:
+    """A teacher's labels of unlabelled photos: read dice in red with their class, unread ones in yellow
+    with "?" (they train where a die is, not what it shows)."""
+    tiles = []
+    for sample in pseudo.samples:
+        canvas = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR).copy()
+        for (x0, y0, x1, y1), label in zip(sample.boxes.astype(int), sample.labels, strict=True):
+            read = label != UNKNOWN_CLASS
+            colour = (0, 0, 255) if read else (0, 220, 255)
+            cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 2)
+            text = pseudo.class_names[label] if read else "?"
+            cv2.putText(
+                canvas, text, (x0, max(10, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA
+            )
+        tiles.append(cv2.resize(canvas, (tile, tile), interpolation=cv2.INTER_AREA))
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % per_row)
+    grid = np.vstack([np.hstack(tiles[i : i + per_row]) for i in range(0, len(tiles), per_row)])
+    atomic_save(path, lambda p: cv2.imwrite(str(p), grid, [cv2.IMWRITE_JPEG_QUALITY, 85]))
+
+
 def _fmt(summary: dict) -> str:
     if summary["n"] < 2:
         return f"{summary['mean']:.3f}"
@@ -593,6 +614,10 @@ def _self_train_lines(report: dict) -> list[str]:
             f"are {quality['die_recall']:.1%} found (precision {quality['die_precision']:.1%}), "
             f"{quality['read_share']:.1%} read, {quality['read_right']:.1%} right."
         )
+        if sheet := (report.get("pseudo_label_sheets") or {}).get(name):
+            lines.append(
+                f"Seed 0's labels of the first of those photos (unread dice in yellow): ![{name}]({sheet})"
+            )
     return lines
 
 

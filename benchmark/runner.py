@@ -306,6 +306,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         ),
     }
     report["misread_sheets"] = _draw_predictions(arms, config, device, real_test, real_val, out)
+    report["pseudo_label_sheets"] = _draw_pseudo_labels(arms, real_train, out)
     reporting.write_report(report, records, out)
     return report
 
@@ -616,4 +617,20 @@ def _draw_predictions(
         )
     if rows:
         reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")
+    return sheets
+
+
+def _draw_pseudo_labels(
+    arms: list[Arm], real_train: DetectionSet, out: Path, count: int = 6
+) -> dict[str, str]:
+    """Each self-training arm's seed 0 labels of its first `count` unlabelled photos
+    (pseudo_labels_<arm>.jpg; drawn from the saved labels, no model). Returns arm → file name."""
+    sheets = {}
+    for arm in arms:
+        path = _run_dir(out, arm.name, 0) / PSEUDO_LABELS
+        if not arm.teacher or not path.is_file():
+            continue
+        ids = sorted(int(i) for i in json.loads(path.read_text())["images"])[:count]
+        sheets[arm.name] = f"pseudo_labels_{arm.name}.jpg"
+        reporting.pseudo_label_sheet(load_labels(path, real_train.subset(ids)), out / sheets[arm.name])
     return sheets

@@ -319,6 +319,8 @@ def test_self_training_labels_only_the_pool_photos_its_draw_leaves_out_and_label
     )
     assert "| synthetic_to_10_selftrain | 2 | 1 + 3 (+ 3 unlabelled) |" in markdown
     assert "synthetic_to_10_selftrain_minus_synthetic_to_10_points" in report["headline"]
+    sheet = report["pseudo_label_sheets"]["synthetic_to_10_selftrain"]
+    assert (folder / sheet).stat().st_size > 0 and f"]({sheet})" in markdown
 
     labels = folder / "arms" / "synthetic_to_10_selftrain" / "seed0" / "pseudo_labels.json"
     stamp = labels.stat().st_mtime_ns
