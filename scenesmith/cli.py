@@ -508,8 +508,8 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         "--self-train",
         action="store_true",
         help="add the arm synthetic_to_<fraction>_selftrain: synthetic → the fraction's draw plus the pool's "
-        "other photos, unlabelled, which synthetic_to_<fraction> (same seed) labels; it is labelled no more "
-        "real images than that arm",
+        "other photos, unlabelled, which synthetic_to_<fraction> (same seed) labels; it uses no more "
+        "labelled real images than that arm",
     )
     p.add_argument(
         "--pseudo-min-centre",
@@ -524,7 +524,7 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         type=_zero_to_one,
         default=run_default("pseudo_min_class"),
         metavar="P",
-        help="and their class when its probability is at least P, else trains only where they are "
+        help="and reads their face when its probability is at least P (an unread die trains where it is) "
         f"(default {run_default('pseudo_min_class')})",
     )
     p.add_argument(
