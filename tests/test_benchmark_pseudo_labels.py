@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from scenesmith.benchmark.data import DetectionSet, Sample
@@ -188,3 +190,20 @@ def test_saved_labels_load_back_onto_their_images_and_a_missing_image_is_named(t
 def test_thresholds_outside_their_range_are_refused(centre: float, read: float) -> None:
     with pytest.raises(UserError, match="pseudo-label threshold"):
         PseudoLabelRule(centre, read)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), low=st.floats(0.05, 0.95), high=st.floats(0.05, 0.95))
+def test_a_higher_centre_threshold_keeps_a_subset_of_the_objects(seed: int, low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    generator = torch.Generator().manual_seed(seed)
+    outputs = {
+        "heatmap": torch.randn((1, 1, 16, 16), generator=generator) * 3,
+        "classes": torch.randn((1, 3, 16, 16), generator=generator),
+        "size": torch.rand((1, 2, 16, 16), generator=generator) * 5,
+        "offset": torch.rand((1, 2, 16, 16), generator=generator),
+    }
+    many, few = decode_objects(outputs, low)[0], decode_objects(outputs, high)[0]
+    assert (many[1] >= low).all() and (few[1] >= high).all()
+    assert np.allclose(many[2].sum(axis=1), 1) and many[2].shape == (len(many[0]), 3)
+    assert {tuple(box) for box in few[0]} <= {tuple(box) for box in many[0]}
