@@ -613,12 +613,22 @@ def _self_train_lines(report: dict) -> list[str]:
             f"{unread:.0%} of those objects stay unread. Labelled the same way, the validation photos' dice "
             f"are {quality['die_recall']:.1%} found (precision {quality['die_precision']:.1%}), "
             f"{quality['read_share']:.1%} read, {quality['read_right']:.1%} right."
+            f"{_student_noise(report)}"
         )
         if sheet := (report.get("pseudo_label_sheets") or {}).get(name):
             lines.append(
                 f"Seed 0's labels of the first of those photos (unread dice in yellow): ![{name}]({sheet})"
             )
     return lines
+
+
+def _student_noise(report: dict) -> str:
+    """How the student's photos were augmented, when not as the other arms' (reports from before the
+    option used the standard augmentation)."""
+    preset = report.get("student_augment", "standard")
+    if preset == "standard":
+        return ""
+    return f" The student trains on its photos with the `{preset}` augmentation (Noisy Student)."
 
 
 def _tta_clause(report: dict) -> str:

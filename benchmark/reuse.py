@@ -33,6 +33,7 @@ FINETUNE_SETTINGS = frozenset(
         "finetune_ema",
         "pseudo_min_centre",
         "pseudo_min_class",
+        "student_augment",
     }
 )
 # Fingerprint keys that only the synthetic arms and the fine-tunes depend on (see runner._fingerprint).

@@ -188,8 +188,9 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
     for key in ("finetune_synthetic_share", "finetune_ema"):
         if not data[key]:
             data.pop(key)
-    if config.synthetic_augment == "standard":
-        data.pop("synthetic_augment")
+    for key in ("synthetic_augment", "student_augment"):
+        if data[key] == "standard":
+            data.pop(key)
     # Settings of the self-training arm only, added later: recorded when they differ from their defaults.
     for key in ("pseudo_min_centre", "pseudo_min_class"):
         if data[key] == default_of(BenchmarkConfig, key):
@@ -296,6 +297,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "finetune_synthetic_share": config.finetune_synthetic_share,
         "finetune_ema": config.finetune_ema,
         "synthetic_augment": config.synthetic_augment,
+        "student_augment": config.student_augment,
         "tta": config.tta,
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,
@@ -359,10 +361,16 @@ def _arm_info(
 
 
 def arm_train_config(arm: Arm, config: BenchmarkConfig) -> TrainConfig:
-    """The training settings of one arm: a fine-tune takes `finetune_learning_rate` when it is set; an arm
-    that trains on rendered images (a pretraining) takes the `synthetic_augment` preset."""
-    if arm.pretrained and config.finetune_learning_rate is not None:
-        return replace(config.train, learning_rate=config.finetune_learning_rate)
+    """The training settings of one arm: a fine-tune takes `finetune_learning_rate` when it is set, and a
+    self-training student the `student_augment` preset; an arm that trains on rendered images (a
+    pretraining) takes the `synthetic_augment` preset."""
+    if arm.pretrained:
+        train = config.train
+        if config.finetune_learning_rate is not None:
+            train = replace(train, learning_rate=config.finetune_learning_rate)
+        if arm.teacher:
+            train = replace(train, augment=with_preset(train.augment, config.student_augment))
+        return train
     if arm.source != "real":
         return replace(config.train, augment=synthetic_augment(config))
     return config.train

@@ -346,6 +346,7 @@ def benchmark_config(args: argparse.Namespace) -> BenchmarkConfig:
         self_train=args.self_train,
         pseudo_min_centre=args.pseudo_min_centre,
         pseudo_min_class=args.pseudo_min_class,
+        student_augment=args.student_augment,
         synthetic_augment=args.synthetic_augment,
         tta=args.tta,
         report_only=args.report_only,
@@ -526,6 +527,13 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         metavar="P",
         help="and reads their face when its probability is at least P (an unread die trains where it is) "
         f"(default {run_default('pseudo_min_class')})",
+    )
+    p.add_argument(
+        "--student-augment",
+        choices=sorted(AUGMENT_PRESETS),
+        default=run_default("student_augment"),
+        help="augmentation of the self-training student's photos (strong: Noisy Student, the student "
+        "noised harder than its teacher, which labels clean photos)",
     )
     p.add_argument(
         "--control-scene",

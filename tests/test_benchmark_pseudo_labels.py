@@ -16,6 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from scenesmith.benchmark.arms import finetune_arm, self_train_arm
+from scenesmith.benchmark.augment import with_preset
+from scenesmith.benchmark.config import BenchmarkConfig
 from scenesmith.benchmark.data import DetectionSet, Sample
 from scenesmith.benchmark.model import (
     STRIDE,
@@ -32,6 +35,8 @@ from scenesmith.benchmark.pseudo_labels import (
     save_labels,
     teacher_labels,
 )
+from scenesmith.benchmark.reuse import FINETUNE_SETTINGS
+from scenesmith.benchmark.runner import _fingerprint, arm_train_config
 from scenesmith.errors import UserError
 
 CLASSES = ("one", "two", "three")
@@ -207,3 +212,23 @@ def test_a_higher_centre_threshold_keeps_a_subset_of_the_objects(seed: int, low:
     assert (many[1] >= low).all() and (few[1] >= high).all()
     assert np.allclose(many[2].sum(axis=1), 1) and many[2].shape == (len(many[0]), 3)
     assert {tuple(box) for box in few[0]} <= {tuple(box) for box in many[0]}
+
+
+def test_only_the_student_takes_the_student_augmentation_and_it_is_a_fine_tune_setting(
+    tmp_path: Path,
+) -> None:
+    """Noisy Student: the student is noised, its teacher (and every other fine-tune) is not; the fine-tune
+    learning rate still applies to the student; and a folder from before the option resumes."""
+    config = BenchmarkConfig(
+        real=None, scene="dice_tray", synthetic=8, out=tmp_path, student_augment="strong"
+    )
+    student, teacher = self_train_arm(0.1), finetune_arm(0.1)
+    assert arm_train_config(student, config).augment == with_preset(config.train.augment, "strong")
+    assert arm_train_config(student, config).learning_rate == config.finetune_learning_rate
+    assert arm_train_config(teacher, config) == arm_train_config(
+        student, BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
+    )
+    assert _fingerprint(config)["student_augment"] == "strong"
+    standard = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
+    assert "student_augment" not in _fingerprint(standard)
+    assert "student_augment" in FINETUNE_SETTINGS  # pretrainings and real-only runs are still lent
