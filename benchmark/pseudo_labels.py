@@ -110,15 +110,17 @@ def save_labels(path: Path, pseudo: DetectionSet, description: dict) -> None:
     atomic_write_json(path, {**description, "images": images})
 
 
-def load_labels(path: Path, images: DetectionSet) -> DetectionSet:
-    """`images` with the labels saved in `path` (every image must be there)."""
-    saved = json.loads(path.read_text())["images"]
-    missing = [s.image_id for s in images.samples if str(s.image_id) not in saved]
+def load_labels(path: Path, images: DetectionSet) -> tuple[DetectionSet, dict]:
+    """(`images` with the labels saved in `path`, the description saved with them); every image must be
+    there."""
+    saved = json.loads(path.read_text())
+    labels = saved.pop("images")
+    missing = [s.image_id for s in images.samples if str(s.image_id) not in labels]
     if missing:
         raise UserError(f"{path}: no pseudo-labels for images {missing}; delete the file to label them again")
     samples = []
     for sample in images.samples:
-        entry = saved[str(sample.image_id)]
+        entry = labels[str(sample.image_id)]
         boxes = np.array(entry["boxes"], np.float32).reshape(-1, 4)
         samples.append(replace(sample, boxes=boxes, labels=np.array(entry["labels"], np.int64)))
-    return DetectionSet(images.class_names, tuple(samples))
+    return DetectionSet(images.class_names, tuple(samples)), saved

@@ -319,6 +319,27 @@ def _plot_reading(arms: dict[str, dict], path: Path) -> None:
     _save(fig, path)
 
 
+def _draw_box(
+    canvas: np.ndarray,
+    box: np.ndarray,
+    colour: tuple,
+    thickness: int,
+    text: str | None = None,
+    scale: float = 0.5,
+) -> None:
+    """One xyxy box on a BGR canvas, with `text` above it (kept inside the image) when given."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
+    if text is not None:
+        cv2.putText(
+            canvas, text, (x0, max(10, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA
+        )
+
+
+def _save_sheet(path: Path, grid: np.ndarray) -> None:
+    atomic_save(path, lambda p: cv2.imwrite(str(p), grid, [cv2.IMWRITE_JPEG_QUALITY, 85]))
+
+
 def prediction_grid(
     rows: list[tuple[str, list[Sample], Detections]],
     class_names: tuple[str, ...],
@@ -332,31 +353,17 @@ def prediction_grid(
         tiles = []
         for sample in samples:
             canvas = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR).copy()
-            for x0, y0, x1, y1 in sample.boxes.astype(int):
-                cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 200, 0), 2)
+            for box in sample.boxes:
+                _draw_box(canvas, box, (0, 200, 0), 2)
             keep = detections.scores[sample.image_id] >= min_score
-            for (x0, y0, x1, y1), label in zip(
-                detections.boxes[sample.image_id][keep].astype(int),
-                detections.labels[sample.image_id][keep],
-                strict=True,
-            ):
-                cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 0, 255), 1)
-                cv2.putText(
-                    canvas,
-                    class_names[label],
-                    (x0, max(10, y0 - 3)),
-                    cv2.FONT_HERSHEY_SIMPLEX,
-                    0.45,
-                    (0, 0, 255),
-                    1,
-                    cv2.LINE_AA,
-                )
+            boxes, labels = detections.boxes[sample.image_id][keep], detections.labels[sample.image_id][keep]
+            for box, label in zip(boxes, labels, strict=True):
+                _draw_box(canvas, box, (0, 0, 255), 1, class_names[label], scale=0.45)
             tiles.append(cv2.resize(canvas, (tile, tile), interpolation=cv2.INTER_AREA))
         row = np.hstack(tiles)
         cv2.putText(row, title, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
         images.append(row)
-    grid = np.vstack(images)
-    atomic_save(path, lambda p: cv2.imwrite(str(p), grid, [cv2.IMWRITE_JPEG_QUALITY, 85]))
+    _save_sheet(path, np.vstack(images))
 
 
 def pseudo_label_sheet(pseudo: DetectionSet, path: Path, tile: int = 320, per_row: int = 3) -> None:
@@ -365,18 +372,14 @@ def pseudo_label_sheet(pseudo: DetectionSet, path: Path, tile: int = 320, per_ro
     tiles = []
     for sample in pseudo.samples:
         canvas = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR).copy()
-        for (x0, y0, x1, y1), label in zip(sample.boxes.astype(int), sample.labels, strict=True):
-            read = label != UNKNOWN_CLASS
-            colour = (0, 0, 255) if read else (0, 220, 255)
-            cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 2)
-            text = pseudo.class_names[label] if read else "?"
-            cv2.putText(
-                canvas, text, (x0, max(10, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA
-            )
+        for box, label in zip(sample.boxes, sample.labels, strict=True):
+            if label == UNKNOWN_CLASS:
+                _draw_box(canvas, box, (0, 220, 255), 2, "?")
+            else:
+                _draw_box(canvas, box, (0, 0, 255), 2, pseudo.class_names[label])
         tiles.append(cv2.resize(canvas, (tile, tile), interpolation=cv2.INTER_AREA))
     tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % per_row)
-    grid = np.vstack([np.hstack(tiles[i : i + per_row]) for i in range(0, len(tiles), per_row)])
-    atomic_save(path, lambda p: cv2.imwrite(str(p), grid, [cv2.IMWRITE_JPEG_QUALITY, 85]))
+    _save_sheet(path, np.vstack([np.hstack(tiles[i : i + per_row]) for i in range(0, len(tiles), per_row)]))
 
 
 def _fmt(summary: dict) -> str:

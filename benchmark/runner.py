@@ -492,8 +492,7 @@ def _pseudo_labelled(
             "validation_quality": label_quality(validation, real_val),
         }
         save_labels(path, labelled, description)
-    pseudo = load_labels(path, unlabelled)
-    saved = json.loads(path.read_text())
+    pseudo, saved = load_labels(path, unlabelled)
     labels = np.concatenate([s.labels for s in pseudo.samples])
     summary = {
         "images": len(pseudo.samples),
@@ -640,5 +639,5 @@ def _draw_pseudo_labels(
             continue
         ids = sorted(int(i) for i in json.loads(path.read_text())["images"])[:count]
         sheets[arm.name] = f"pseudo_labels_{arm.name}.jpg"
-        reporting.pseudo_label_sheet(load_labels(path, real_train.subset(ids)), out / sheets[arm.name])
+        reporting.pseudo_label_sheet(load_labels(path, real_train.subset(ids))[0], out / sheets[arm.name])
     return sheets

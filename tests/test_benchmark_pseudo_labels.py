@@ -182,10 +182,10 @@ def test_saved_labels_load_back_onto_their_images_and_a_missing_image_is_named(t
     pseudo = DetectionSet(CLASSES, (_sample(1, [[1.234, 2, 30, 40]], [UNKNOWN_CLASS]), _sample(2)))
     path = tmp_path / "pseudo_labels.json"
     save_labels(path, pseudo, {"teacher": "synthetic_to_10"})
-    loaded = load_labels(path, images)
-    assert np.allclose(loaded.samples[0].boxes, [[1.23, 2, 30, 40]]) and loaded.samples[
-        0
-    ].labels.tolist() == [-1]
+    loaded, description = load_labels(path, images)
+    assert description == {"teacher": "synthetic_to_10"}
+    assert np.allclose(loaded.samples[0].boxes, [[1.23, 2, 30, 40]])
+    assert loaded.samples[0].labels.tolist() == [-1]
     assert loaded.samples[1].boxes.shape == (0, 4) and loaded.samples[1].labels.dtype == np.int64
     with pytest.raises(UserError, match=r"pseudo_labels.json: no pseudo-labels for images \[3\]"):
         load_labels(path, DetectionSet(CLASSES, (_sample(3),)))
