@@ -85,6 +85,9 @@ class BenchmarkConfig:
     # (`augment.AUGMENT_PRESETS`). Why a setting: Noisy Student (Xie et al. 2020) noises the student, not
     # the teacher, so that it must generalise past the labels it is given instead of copying them.
     student_augment: str = "standard"
+    # Where the student starts: "pretraining" (synthetic-only, as its teacher did) or "teacher" (its
+    # teacher's weights, so that the pseudo-labelled photos refine what the teacher knows, not relearn it).
+    student_init: str = "pretraining"
     # Named change to the augmentation of rendered images (pretrainings and the images a fine-tune
     # replays; `augment.AUGMENT_PRESETS`). Real photos keep `train.augment`. Why `strong` by default:
     # on dice it lifted synthetic-only by 6.3 real-validation mAP points (3 of 3 seeds) and cost the

@@ -616,7 +616,7 @@ def _self_train_lines(report: dict) -> list[str]:
             f"{unread:.0%} of those objects stay unread. Labelled the same way, the validation photos' dice "
             f"are {quality['die_recall']:.1%} found (precision {quality['die_precision']:.1%}), "
             f"{quality['read_share']:.1%} read, {quality['read_right']:.1%} right."
-            f"{_student_noise(report)}"
+            f"{_student_recipe(report)}"
         )
         if sheet := (report.get("pseudo_label_sheets") or {}).get(name):
             lines.append(
@@ -625,13 +625,16 @@ def _self_train_lines(report: dict) -> list[str]:
     return lines
 
 
-def _student_noise(report: dict) -> str:
-    """How the student's photos were augmented, when not as the other arms' (reports from before the
-    option used the standard augmentation)."""
+def _student_recipe(report: dict) -> str:
+    """How the student differs from the other fine-tunes, if it does (reports from before the options:
+    standard augmentation, started from the pretraining)."""
     preset = report.get("student_augment", "standard")
-    if preset == "standard":
-        return ""
-    return f" The student trains on its photos with the `{preset}` augmentation (Noisy Student)."
+    text = (
+        "" if preset == "standard" else f" The student trains on its photos with the `{preset}` augmentation."
+    )
+    if report.get("student_init") == "teacher":
+        text += " It starts from its teacher's weights."
+    return text
 
 
 def _tta_clause(report: dict) -> str:

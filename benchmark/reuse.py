@@ -34,6 +34,7 @@ FINETUNE_SETTINGS = frozenset(
         "pseudo_min_centre",
         "pseudo_min_class",
         "student_augment",
+        "student_init",
     }
 )
 # Fingerprint keys that only the synthetic arms and the fine-tunes depend on (see runner._fingerprint).

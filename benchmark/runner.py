@@ -192,7 +192,7 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
         if data[key] == "standard":
             data.pop(key)
     # Settings of the self-training arm only, added later: recorded when they differ from their defaults.
-    for key in ("pseudo_min_centre", "pseudo_min_class"):
+    for key in ("pseudo_min_centre", "pseudo_min_class", "student_init"):
         if data[key] == default_of(BenchmarkConfig, key):
             data.pop(key)
     # Augmentation fields added later are recorded only when set, for the same reason.
@@ -298,6 +298,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "finetune_ema": config.finetune_ema,
         "synthetic_augment": config.synthetic_augment,
         "student_augment": config.student_augment,
+        "student_init": config.student_init,
         "tta": config.tta,
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,
@@ -376,6 +377,14 @@ def arm_train_config(arm: Arm, config: BenchmarkConfig) -> TrainConfig:
     return config.train
 
 
+def initial_weights(arm: Arm, seed: int, config: BenchmarkConfig) -> Path | None:
+    """The weights an arm starts from: its pretraining's best (same seed), none when it has none; a
+    self-training student with `student_init` "teacher" starts from its teacher's best instead."""
+    if arm.teacher and config.student_init == "teacher":
+        return _run_dir(config.out, arm.teacher, seed) / "best.pt"
+    return _run_dir(config.out, arm.pretrained, seed) / "best.pt" if arm.pretrained else None
+
+
 def synthetic_augment(config: BenchmarkConfig) -> AugmentConfig:
     """The augmentation of rendered images: the run's, changed by the `synthetic_augment` preset."""
     return with_preset(config.train.augment, config.synthetic_augment)
@@ -416,7 +425,7 @@ def _run_arm(
             train_set = DetectionSet(train_set.class_names, train_set.samples + pseudo[0].samples)
     else:
         train_set, val_set = sources[arm.source][0], sources[arm.source][1]
-    init = _run_dir(config.out, arm.pretrained, seed) / "best.pt" if arm.pretrained else None
+    init = initial_weights(arm, seed, config)
     started = time.perf_counter()
     result = train_arm(
         train_set,

@@ -347,6 +347,7 @@ def benchmark_config(args: argparse.Namespace) -> BenchmarkConfig:
         pseudo_min_centre=args.pseudo_min_centre,
         pseudo_min_class=args.pseudo_min_class,
         student_augment=args.student_augment,
+        student_init=args.student_init,
         synthetic_augment=args.synthetic_augment,
         tta=args.tta,
         report_only=args.report_only,
@@ -534,6 +535,12 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         default=run_default("student_augment"),
         help="augmentation of the self-training student's photos (strong: Noisy Student, the student "
         "noised harder than its teacher, which labels clean photos)",
+    )
+    p.add_argument(
+        "--student-init",
+        choices=("pretraining", "teacher"),
+        default=run_default("student_init"),
+        help="the self-training student starts from synthetic_only (as its teacher did) or from its teacher",
     )
     p.add_argument(
         "--control-scene",

@@ -36,7 +36,7 @@ from scenesmith.benchmark.pseudo_labels import (
     teacher_labels,
 )
 from scenesmith.benchmark.reuse import FINETUNE_SETTINGS
-from scenesmith.benchmark.runner import _fingerprint, arm_train_config
+from scenesmith.benchmark.runner import _fingerprint, _run_dir, arm_train_config, initial_weights
 from scenesmith.errors import UserError
 
 CLASSES = ("one", "two", "three")
@@ -232,3 +232,19 @@ def test_only_the_student_takes_the_student_augmentation_and_it_is_a_fine_tune_s
     standard = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
     assert "student_augment" not in _fingerprint(standard)
     assert "student_augment" in FINETUNE_SETTINGS  # pretrainings and real-only runs are still lent
+
+
+def test_the_student_starts_from_its_pretraining_or_from_its_teacher_of_the_same_seed(tmp_path: Path) -> None:
+    config = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
+    student = self_train_arm(0.1)
+    assert initial_weights(student, 2, config) == _run_dir(tmp_path, "synthetic_only", 2) / "best.pt"
+    from_teacher = BenchmarkConfig(
+        real=None, scene="dice_tray", synthetic=8, out=tmp_path, student_init="teacher"
+    )
+    assert initial_weights(student, 2, from_teacher) == _run_dir(tmp_path, "synthetic_to_10", 2) / "best.pt"
+    teacher = finetune_arm(0.1)  # the option is the student's alone
+    assert initial_weights(teacher, 2, from_teacher) == initial_weights(teacher, 2, config)
+    assert (
+        "student_init" not in _fingerprint(config) and _fingerprint(from_teacher)["student_init"] == "teacher"
+    )
+    assert "student_init" in FINETUNE_SETTINGS
