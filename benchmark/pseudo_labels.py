@@ -110,17 +110,27 @@ def save_labels(path: Path, pseudo: DetectionSet, description: dict) -> None:
     atomic_write_json(path, {**description, "images": images})
 
 
-def load_labels(path: Path, images: DetectionSet) -> tuple[DetectionSet, dict]:
-    """(`images` with the labels saved in `path`, the description saved with them); every image must be
-    there."""
+def read_labels(path: Path) -> tuple[dict[int, dict], dict]:
+    """(image id → its saved boxes and labels, the description saved with them), from one read of
+    `path`."""
     saved = json.loads(path.read_text())
-    labels = saved.pop("images")
-    missing = [s.image_id for s in images.samples if str(s.image_id) not in labels]
+    return {int(image_id): entry for image_id, entry in saved.pop("images").items()}, saved
+
+
+def with_labels(path: Path, labels: dict[int, dict], images: DetectionSet) -> DetectionSet:
+    """`images` with the labels read from `path`; every image must be there."""
+    missing = [s.image_id for s in images.samples if s.image_id not in labels]
     if missing:
         raise UserError(f"{path}: no pseudo-labels for images {missing}; delete the file to label them again")
     samples = []
     for sample in images.samples:
-        entry = labels[str(sample.image_id)]
+        entry = labels[sample.image_id]
         boxes = np.array(entry["boxes"], np.float32).reshape(-1, 4)
         samples.append(replace(sample, boxes=boxes, labels=np.array(entry["labels"], np.int64)))
-    return DetectionSet(images.class_names, tuple(samples)), saved
+    return DetectionSet(images.class_names, tuple(samples))
+
+
+def load_labels(path: Path, images: DetectionSet) -> tuple[DetectionSet, dict]:
+    """(`images` with the labels saved in `path`, the description saved with them)."""
+    labels, description = read_labels(path)
+    return with_labels(path, labels, images), description

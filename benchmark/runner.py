@@ -36,8 +36,10 @@ from scenesmith.benchmark.pseudo_labels import (
     PseudoLabelRule,
     label_quality,
     load_labels,
+    read_labels,
     save_labels,
     teacher_labels,
+    with_labels,
 )
 from scenesmith.benchmark.reuse import copied_from, copy_pretrainings, copy_real_runs
 from scenesmith.benchmark.schedule import run_shared
@@ -646,7 +648,8 @@ def _draw_pseudo_labels(
         path = _run_dir(out, arm.name, 0) / PSEUDO_LABELS
         if not arm.teacher or not path.is_file():
             continue
-        ids = sorted(int(i) for i in json.loads(path.read_text())["images"])[:count]
+        labels, _ = read_labels(path)
+        first = real_train.subset(sorted(labels)[:count])
         sheets[arm.name] = f"pseudo_labels_{arm.name}.jpg"
-        reporting.pseudo_label_sheet(load_labels(path, real_train.subset(ids))[0], out / sheets[arm.name])
+        reporting.pseudo_label_sheet(with_labels(path, labels, first), out / sheets[arm.name])
     return sheets

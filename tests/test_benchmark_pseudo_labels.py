@@ -214,33 +214,30 @@ def test_a_higher_centre_threshold_keeps_a_subset_of_the_objects(seed: int, low:
     assert {tuple(box) for box in few[0]} <= {tuple(box) for box in many[0]}
 
 
+def _dice_config(out: Path, **settings: str) -> BenchmarkConfig:
+    """A synthetic-only dice benchmark in `out`, with the student settings under test."""
+    return BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=out, **settings)
+
+
 def test_only_the_student_takes_the_student_augmentation_and_it_is_a_fine_tune_setting(
     tmp_path: Path,
 ) -> None:
     """Noisy Student: the student is noised, its teacher (and every other fine-tune) is not; the fine-tune
     learning rate still applies to the student; and a folder from before the option resumes."""
-    config = BenchmarkConfig(
-        real=None, scene="dice_tray", synthetic=8, out=tmp_path, student_augment="strong"
-    )
+    config, standard = _dice_config(tmp_path, student_augment="strong"), _dice_config(tmp_path)
     student, teacher = self_train_arm(0.1), finetune_arm(0.1)
     assert arm_train_config(student, config).augment == with_preset(config.train.augment, "strong")
     assert arm_train_config(student, config).learning_rate == config.finetune_learning_rate
-    assert arm_train_config(teacher, config) == arm_train_config(
-        student, BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
-    )
+    assert arm_train_config(teacher, config) == arm_train_config(student, standard)
     assert _fingerprint(config)["student_augment"] == "strong"
-    standard = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
     assert "student_augment" not in _fingerprint(standard)
     assert "student_augment" in FINETUNE_SETTINGS  # pretrainings and real-only runs are still lent
 
 
 def test_the_student_starts_from_its_pretraining_or_from_its_teacher_of_the_same_seed(tmp_path: Path) -> None:
-    config = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
+    config, from_teacher = _dice_config(tmp_path), _dice_config(tmp_path, student_init="teacher")
     student = self_train_arm(0.1)
     assert initial_weights(student, 2, config) == _run_dir(tmp_path, "synthetic_only", 2) / "best.pt"
-    from_teacher = BenchmarkConfig(
-        real=None, scene="dice_tray", synthetic=8, out=tmp_path, student_init="teacher"
-    )
     assert initial_weights(student, 2, from_teacher) == _run_dir(tmp_path, "synthetic_to_10", 2) / "best.pt"
     teacher = finetune_arm(0.1)  # the option is the student's alone
     assert initial_weights(teacher, 2, from_teacher) == initial_weights(teacher, 2, config)
