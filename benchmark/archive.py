@@ -23,7 +23,10 @@ FINISHED = "result.json"  # training's last file: its presence is what the runne
 # A self-training run's labels (`pseudo_labels.py`): the report reads their summary, and without the
 # teacher's weights (not archived) they could not be made again.
 PSEUDO_LABELS = "pseudo_labels.json"
-RUN_FILES = (FINISHED, *SCORES, PROVENANCE, PSEUDO_LABELS)
+# A run's box-scale factor under `--box-calibration validation` (`scoring.box_factor`): fitted from
+# weights that are not archived, so it could not be fitted again.
+BOX_FACTOR = "box_factor.json"
+RUN_FILES = (FINISHED, *SCORES, PROVENANCE, PSEUDO_LABELS, BOX_FACTOR)
 WEIGHTS = "best.pt"
 
 

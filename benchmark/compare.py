@@ -126,8 +126,12 @@ def compare_reports(before: dict, after: dict) -> dict:
         "arms": arms,
         "only_before": sorted(set(before["arms"]) - set(after["arms"])),
         "only_after": sorted(set(after["arms"]) - set(before["arms"])),
-        # Reports from before `--tta` scored the photos as they are.
+        # Reports from before `--tta` scored the photos as they are, and kept the boxes as trained.
         "tta": {"before": before.get("tta", "none"), "after": after.get("tta", "none")},
+        "box_calibration": {
+            "before": before.get("box_calibration", "none"),
+            "after": after.get("box_calibration", "none"),
+        },
     }
 
 
@@ -141,16 +145,20 @@ def _interval(interval: list[float] | None) -> str:
     return "n/a" if interval is None else f"[{interval[0]:+.3f}, {interval[1]:+.3f}]"
 
 
-def _tta_warning(tta: dict[str, str]) -> list[str]:
-    """A warning when the two runs scored the photos with different test-time augmentation: then every
-    Δ holds the augmentation's effect as well as the change being judged."""
-    if tta["before"] == tta["after"]:
-        return []
-    return [
-        f"**Scored differently:** before with `--tta {tta['before']}`, after with `--tta {tta['after']}`; "
-        "every Δ below holds that change too.",
-        "",
-    ]
+def _scoring_warnings(comparison: dict) -> list[str]:
+    """A warning per scoring setting (test-time augmentation, box calibration) that differs between the
+    two runs: then every Δ holds that setting's effect as well as the change being judged."""
+    lines = []
+    for option in ("tta", "box_calibration"):
+        setting = comparison[option]
+        if setting["before"] != setting["after"]:
+            flag = "--" + option.replace("_", "-")
+            lines += [
+                f"**Scored differently:** before with `{flag} {setting['before']}`, after with "
+                f"`{flag} {setting['after']}`; every Δ below holds that change too.",
+                "",
+            ]
+    return lines
 
 
 def markdown(comparison: dict, before_name: str, after_name: str) -> str:
@@ -172,7 +180,7 @@ def markdown(comparison: dict, before_name: str, after_name: str) -> str:
         "spans 0 is not evidence either way. With one paired seed it holds the photos' spread alone and "
         "leaves out the seed noise: too narrow.",
         "",
-        *_tta_warning(comparison["tta"]),
+        *_scoring_warnings(comparison),
         head,
         "|" + "---|" * (len(seeds) + 5),
     ]

@@ -97,6 +97,10 @@ class BenchmarkConfig:
     # the fingerprint: it changes no training, and a run's cached scores record the one they were made
     # with (`_cached_score` redoes them from the checkpoint when it differs).
     tta: str = "dihedral"
+    # Box calibration of the real-photo scores: "validation" rescales the boxes of
+    # every run that has labelled real photos by one factor fitted on the real validation photos
+    # (`box_calibration.py`). Like `tta`, a scoring setting outside the fingerprint.
+    box_calibration: str = "none"
     # Rebuild the report from the runs already finished in `out`, training nothing. Why: a sweep takes
     # hours, and its partial results should be readable without waiting or starting the rest.
     report_only: bool = False

@@ -647,6 +647,23 @@ def _tta_clause(report: dict) -> str:
     return "real photos scored as they are (`--tta none`)"
 
 
+def _box_calibration_clause(report: dict) -> str:
+    """How the boxes were scored: as trained, or rescaled per run (`--box-calibration validation`)."""
+    factors = [
+        run["box_factor"]
+        for arm in report["arms"].values()
+        for run in arm.get("seeds", [])
+        if run.get("box_factor") is not None
+    ]
+    if report.get("box_calibration", "none") == "none" or not factors:
+        return "boxes as the detector predicts them"
+    return (
+        "the boxes of every run with labelled real photos rescaled about their centres by one factor fitted "
+        f"on the real validation photos (`--box-calibration validation`: ×{min(factors):.3f} to "
+        f"×{max(factors):.3f}; synthetic-only keeps its boxes)"
+    )
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# Sim-to-real benchmark: {report['scene']} on {report['real']}",
@@ -656,7 +673,8 @@ def markdown(report: dict) -> str:
         _synthetic_line(report.get("synthetic")),
         f"Real: pool {report['real_pool_images']} train images, validation {report['real_val_images']}, "
         f"test {report['real_test_images']}; seeds {report['seeds']}; machine: {report['machine']}.",
-        f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`; {_tta_clause(report)}.",
+        f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`; {_tta_clause(report)}; "
+        f"{_box_calibration_clause(report)}.",
         *_finetune_lines(report),
         *_augment_lines(report),
         *_labels_kept_lines(report),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import asdict, replace
 from functools import cache
 from pathlib import Path
@@ -28,9 +27,7 @@ from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.augment import LATER_AUGMENT_FIELDS, AugmentConfig, with_preset
 from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig, default_of
 from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
-from scenesmith.benchmark.evaluate import evaluate
 from scenesmith.benchmark.labels_kept import reading_kept
-from scenesmith.benchmark.misreads import misread_sheet
 from scenesmith.benchmark.model import ARCHITECTURE, UNKNOWN_CLASS
 from scenesmith.benchmark.pseudo_labels import (
     PseudoLabelRule,
@@ -43,8 +40,9 @@ from scenesmith.benchmark.pseudo_labels import (
 )
 from scenesmith.benchmark.reuse import copied_from, copy_pretrainings, copy_real_runs
 from scenesmith.benchmark.schedule import run_shared
+from scenesmith.benchmark.scoring import Model, Scoring, box_factor, cached_score, misreads_once
 from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
-from scenesmith.benchmark.train import load_best, pick_device, predict, train_arm
+from scenesmith.benchmark.train import load_best, pick_device, train_arm
 from scenesmith.errors import UserError
 
 
@@ -177,6 +175,7 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
         "pretrainings_from",
         "report_only",
         "tta",
+        "box_calibration",
         "self_train",
     ):
         data.pop(key)
@@ -302,6 +301,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "student_augment": config.student_augment,
         "student_init": config.student_init,
         "tta": config.tta,
+        "box_calibration": config.box_calibration,
         "machine": f"{platform.node() or 'host'}: {torch.get_num_threads()} CPU threads, device {device}",
         "scenesmith_version": scenesmith.__version__,
         "arms": summary,
@@ -448,8 +448,9 @@ def _run_arm(
     best = cache(lambda: load_best(run_dir, len(train_set.class_names), config.train, device))
     # A run restored from an archive may have no weights: its cached scores stay as they are.
     scorer = best if _scored_on_real(arm) and (run_dir / "best.pt").is_file() else None
-    test = _cached_score(run_dir / "test.json", real_test, scorer, config.tta)
-    real_val_score = _cached_score(run_dir / "real_val.json", real_val, scorer, config.tta)
+    scoring = _scoring(arm, run_dir, config, real_val, scorer)
+    test = cached_score(run_dir / "test.json", real_test, scorer, scoring)
+    real_val_score = cached_score(run_dir / "real_val.json", real_val, scorer, scoring)
     return {
         "arm": arm.name,
         "seed": seed,
@@ -466,7 +467,17 @@ def _run_arm(
         "test": test,
         "real_val": real_val_score,
         "pseudo_labels": pseudo[1] if pseudo else None,
+        "box_factor": scoring.box_factor,
     }
+
+
+def _scoring(
+    arm: Arm, run_dir: Path, config: BenchmarkConfig, real_val: DetectionSet, model: Model | None
+) -> Scoring:
+    """How this run's real-photo predictions are made. Only a run that learned from labelled real photos
+    calibrates its boxes: synthetic-only must stay free of real labels."""
+    calibration = config.box_calibration if arm.uses_real else "none"
+    return Scoring(config.tta, box_factor(run_dir, calibration, config.tta, real_val, model))
 
 
 def _pseudo_labelled(
@@ -514,44 +525,6 @@ def _pseudo_labelled(
     return pseudo, summary
 
 
-MISREADS = "misreads.json"  # in a run folder: how many real validation dice its checkpoint misreads
-# Keys of `evaluate`'s score added after runs were already cached: a score without them is redone.
-DIAGNOSTICS = {"reading", "box_scale", "map_image_resamples"}
-
-
-def _cached_score(
-    path: Path, dataset: DetectionSet, model: Callable[[], torch.nn.Module] | None, tta: str
-) -> dict | None:
-    """The best checkpoint's score on `dataset` with test-time augmentation `tta` (None without a
-    `model`), computed once into `path`.
-
-    Why the real validation split too: it is what scene-rule iterations are compared on. The
-    synthetic-only arm picks its checkpoint on synthetic validation, so this is its only real score
-    apart from test, and test must never steer the rules.
-    """
-    if path.exists():
-        cached = json.loads(path.read_text())
-        if not cached:
-            return None
-        # Scores from before `tta` existed were made without it.
-        cached_tta = cached.get("tta", "none")
-        # A score from before the per-die diagnostics existed, or made with another test-time
-        # augmentation, is recomputed from the same checkpoint, when there is one.
-        if DIAGNOSTICS <= set(cached) and cached_tta == tta:
-            return cached
-        if model is None:
-            if cached_tta != tta:
-                raise UserError(
-                    f"{path}: scored with --tta {cached_tta}, and the checkpoint to score it again with "
-                    f"--tta {tta} is not in {path.parent} (an archive keeps no weights); "
-                    f"pass --tta {cached_tta} to report these scores"
-                )
-            return cached
-    score = {**evaluate(dataset, predict(model(), dataset, tta)), "tta": tta} if model else None
-    atomic_write_json(path, score)
-    return score
-
-
 def _adapted_descriptions(
     out: Path, config: BenchmarkConfig, device: torch.device, sources: dict[str, tuple]
 ) -> dict[str, dict]:
@@ -591,24 +564,6 @@ def _whole(source: tuple) -> DetectionSet:
     )
 
 
-def _misreads_once(
-    run_dir: Path, model: torch.nn.Module, real_val: DetectionSet, tta: str, sheet: Path
-) -> dict:
-    """The misread sheet of a finished run, drawn once: its count is kept in the run (`misreads.json`).
-
-    Why: a finished run's checkpoint never changes, and every report predicted the validation photos
-    again (8 passes each with the dihedral test-time augmentation) for every headline arm.
-    """
-    record = run_dir / MISREADS
-    if record.is_file():
-        cached = json.loads(record.read_text())
-        if cached["tta"] == tta and (cached["misread"] == 0 or sheet.is_file()):
-            return {"file": sheet.name if cached["misread"] else None, "misread": cached["misread"]}
-    count = misread_sheet(real_val, predict(model, real_val, tta), sheet)
-    atomic_write_json(record, {"tta": tta, "misread": count})
-    return {"file": sheet.name if count else None, "misread": count}
-
-
 def _draw_predictions(
     arms: list[Arm],
     config: BenchmarkConfig,
@@ -629,10 +584,9 @@ def _draw_predictions(
         if arm.family != "headline" or not _finished(out, arm.name, 0) or not (run_dir / "best.pt").is_file():
             continue
         model = load_best(run_dir, len(real_test.class_names), config.train, device)
-        rows.append((arm.name, samples, predict(model, subset, config.tta)))
-        sheets[arm.name] = _misreads_once(
-            run_dir, model, real_val, config.tta, out / f"misreads_{arm.name}.jpg"
-        )
+        scoring = _scoring(arm, run_dir, config, real_val, lambda loaded=model: loaded)
+        rows.append((arm.name, samples, scoring.detections(model, subset)))
+        sheets[arm.name] = misreads_once(run_dir, model, real_val, scoring, out / f"misreads_{arm.name}.jpg")
     if rows:
         reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")
     return sheets

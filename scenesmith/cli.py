@@ -350,6 +350,7 @@ def benchmark_config(args: argparse.Namespace) -> BenchmarkConfig:
         student_init=args.student_init,
         synthetic_augment=args.synthetic_augment,
         tta=args.tta,
+        box_calibration=args.box_calibration,
         report_only=args.report_only,
         train=train,
     )
@@ -460,6 +461,14 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         help="test-time augmentation of the real-photo scores (dihedral: maps averaged over the 8 turns "
         "and flips; none: the photo as it is). Changes no training: finished runs are re-scored "
         "from their checkpoints",
+    )
+    p.add_argument(
+        "--box-calibration",
+        choices=("none", "validation"),
+        default=run_default("box_calibration"),
+        help="validation: every run with labelled real photos rescales its boxes about their centres by "
+        "one factor fitted on the real validation photos (the annotators' box convention; synthetic-only "
+        "keeps its boxes). Changes no training: finished runs are re-scored from their checkpoints",
     )
     p.add_argument(
         "--real-arms-from",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scenesmith.benchmark import runner
+from scenesmith.benchmark import scoring
 from scenesmith.benchmark.data import draw_fraction, split_validation
 from scenesmith.cli import main
 
@@ -183,7 +183,7 @@ def test_rerun_resumes_without_retraining(
     """Nor predicting again what finished runs already predicted: the misread sheets are drawn once."""
     out, args = run
     drawn = []
-    monkeypatch.setattr(runner, "misread_sheet", lambda *a: drawn.append(a) or 0)
+    monkeypatch.setattr(scoring, "misread_sheet", lambda *a: drawn.append(a) or 0)
     results = sorted((out / "arms").glob("*/seed*/result.json"))
     stamps = [p.stat().st_mtime_ns for p in results]
     report_before = json.loads((out / "report.json").read_text())
@@ -427,6 +427,18 @@ def test_report_only_reports_the_finished_runs_and_trains_nothing(
     )
 
 
+def _rescored_copy(out: Path, args: list[str], copy: Path, *scoring: str) -> list[str]:
+    """Copy the run folder `out` to `copy` and report it with another `scoring`, which must retrain
+    nothing. Returns the report-only command."""
+    shutil.copytree(out, copy)
+    trained = {p: p.stat().st_mtime_ns for p in copy.glob("arms/*/seed*/best.pt")}
+    report_only = [*args, "--report-only", *scoring]
+    report_only[report_only.index("--out") + 1] = str(copy)
+    assert run_cli(report_only) == 0
+    assert {p: p.stat().st_mtime_ns for p in copy.glob("arms/*/seed*/best.pt")} == trained
+    return report_only
+
+
 def test_another_tta_rescores_finished_runs_from_their_checkpoints_and_an_archive_refuses_it(
     run: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -444,12 +456,7 @@ def test_another_tta_rescores_finished_runs_from_their_checkpoints_and_an_archiv
     assert "`--tta dihedral`" in (out / "report.md").read_text()
 
     plain = tmp_path / "plain"
-    shutil.copytree(out, plain)
-    trained = {p: p.stat().st_mtime_ns for p in plain.glob("arms/*/seed*/best.pt")}
-    report_only = [*args, "--report-only", "--tta", "none"]
-    report_only[report_only.index("--out") + 1] = str(plain)
-    assert run_cli(report_only) == 0
-    assert {p: p.stat().st_mtime_ns for p in plain.glob("arms/*/seed*/best.pt")} == trained
+    report_only = _rescored_copy(out, args, plain, "--tta", "none")
     assert tta_of(plain, "test.json") == tta_of(plain, "real_val.json") == {"none", None}
     report = json.loads((plain / "report.json").read_text())
     assert report["tta"] == "none" and "`--tta none`" in (plain / "report.md").read_text()
@@ -463,6 +470,46 @@ def test_another_tta_rescores_finished_runs_from_their_checkpoints_and_an_archiv
     assert run_cli(report_only) == 2
     error = capsys.readouterr().err
     assert "scored with --tta dihedral" in error and "pass --tta dihedral" in error and ".json" in error
+
+
+def test_box_calibration_rescores_the_runs_with_real_labels_and_an_archive_keeps_its_factors(
+    run: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each run that learned from labelled real photos fits its box factor on the real validation
+    photos once, from its checkpoint, and scores test and validation with it; synthetic-only keeps its
+    boxes. An archive keeps the factors, so a restored folder reports the same scores without weights,
+    and refuses to report them uncalibrated."""
+    out, args = run
+    calibrated = tmp_path / "calibrated"
+    report_only = _rescored_copy(out, args, calibrated, "--box-calibration", "validation")
+    fitted = {p.parent.parent.name for p in calibrated.glob("arms/*/seed*/box_factor.json")}
+    assert {"real_100", "real_10", "synthetic_to_10", "synthetic_to_100"} <= fitted
+    assert not fitted & {"synthetic_only", "control_only"}
+    for arm in fitted:
+        for record in (calibrated / "arms" / arm).glob("seed*/box_factor.json"):
+            seed_dir, factor = record.parent, json.loads(record.read_text())["factor"]
+            for name in ("test.json", "real_val.json"):
+                assert json.loads((seed_dir / name).read_text())["box_factor"] == factor
+    synthetic_only = json.loads((calibrated / "arms/synthetic_only/seed0/test.json").read_text())
+    assert synthetic_only["box_factor"] is None
+    report = json.loads((calibrated / "report.json").read_text())
+    assert report["box_calibration"] == "validation"
+    assert "`--box-calibration validation`" in (calibrated / "report.md").read_text()
+
+    archive, restored = tmp_path / "archive", tmp_path / "restored"
+    assert run_cli(["archive", str(calibrated), str(archive)]) == 0
+    assert run_cli(["archive", str(restored), str(archive), "--restore"]) == 0
+    report_only[report_only.index("--out") + 1] = str(restored)
+    assert run_cli(report_only) == 0
+    again = json.loads((restored / "report.json").read_text())["arms"]
+    assert {arm: entry.get("map") for arm, entry in again.items()} == {
+        arm: entry.get("map") for arm, entry in report["arms"].items()
+    }
+    capsys.readouterr()
+    assert run_cli(report_only[:-1] + ["none"]) == 2
+    error = capsys.readouterr().err
+    assert "scored with --box-calibration validation" in error
+    assert "pass --box-calibration validation" in error
 
 
 def test_a_report_of_pretrainings_alone_has_no_fraction_plot(
