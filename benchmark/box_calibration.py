@@ -15,6 +15,7 @@ import numpy as np
 from scenesmith.benchmark.box_fit import box_scale
 from scenesmith.benchmark.data import DetectionSet
 from scenesmith.benchmark.evaluate import Detections
+from scenesmith.benchmark.train import clip_boxes
 
 
 def fitted_factor(dataset: DetectionSet, detections: Detections) -> float:
@@ -27,14 +28,11 @@ def fitted_factor(dataset: DetectionSet, detections: Detections) -> float:
 def rescaled(detections: Detections, factor: float, dataset: DetectionSet) -> Detections:
     """`detections` with every box scaled about its centre by `factor`, clipped to its image (a box that
     grows past the border must not claim pixels that are not there)."""
-    sizes = {s.image_id: s.image.shape[:2] for s in dataset.samples}
+    images = {s.image_id: s.image for s in dataset.samples}
     boxes = {}
     for image_id, found in detections.boxes.items():
         centres = (found[:, :2] + found[:, 2:]) / 2
         halves = (found[:, 2:] - found[:, :2]) / 2 * factor
-        scaled = np.concatenate([centres - halves, centres + halves], axis=1).astype(found.dtype)
-        height, width = sizes[image_id]
-        scaled[:, 0::2] = scaled[:, 0::2].clip(0, width)
-        scaled[:, 1::2] = scaled[:, 1::2].clip(0, height)
-        boxes[image_id] = scaled
+        boxes[image_id] = np.concatenate([centres - halves, centres + halves], axis=1).astype(found.dtype)
+        clip_boxes(boxes[image_id], images[image_id])
     return Detections(boxes, detections.scores, detections.labels)

@@ -95,7 +95,7 @@ class BenchmarkConfig:
     synthetic_augment: str = "strong"
     # Test-time augmentation of the scores on real photos (`augment.TEST_TIME_AUGMENTATIONS`). Not part of
     # the fingerprint: it changes no training, and a run's cached scores record the one they were made
-    # with (`_cached_score` redoes them from the checkpoint when it differs).
+    # with (`scoring.cached_score` redoes them from the checkpoint when it differs).
     tta: str = "dihedral"
     # Box calibration of the real-photo scores: "validation" rescales the boxes of
     # every run that has labelled real photos by one factor fitted on the real validation photos

@@ -657,10 +657,11 @@ def _box_calibration_clause(report: dict) -> str:
     ]
     if report.get("box_calibration", "none") == "none" or not factors:
         return "boxes as the detector predicts them"
+    span = f"×{factors[0]:.3f}" if len(factors) == 1 else f"×{min(factors):.3f} to ×{max(factors):.3f}"
     return (
         "the boxes of every run with labelled real photos rescaled about their centres by one factor fitted "
-        f"on the real validation photos (`--box-calibration validation`: ×{min(factors):.3f} to "
-        f"×{max(factors):.3f}; synthetic-only keeps its boxes)"
+        f"on the real validation photos (`--box-calibration validation`: {span}; runs without real labels "
+        "keep their boxes)"
     )
 
 

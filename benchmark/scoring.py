@@ -56,10 +56,14 @@ def box_factor(
     if calibration == "none":
         return None
     path = run_dir / BOX_FACTOR
-    if path.is_file():
-        cached = json.loads(path.read_text())
-        if cached["tta"] == tta:
-            return cached["factor"]
+    cached = json.loads(path.read_text()) if path.is_file() else None
+    if cached and cached["tta"] == tta:
+        return cached["factor"]
+    if model is None and cached:
+        raise UserError(
+            f"{path}: fitted with --tta {cached['tta']}, and the checkpoint to fit it again with --tta {tta} "
+            f"is not in {run_dir} (an archive keeps no weights); pass --tta {cached['tta']}"
+        )
     if model is None:
         raise UserError(
             f"{run_dir}: --box-calibration {calibration} fits a box scale from the run's checkpoint, which "
@@ -102,6 +106,11 @@ def _refuse_rescoring(path: Path, made_with: Scoring, asked: Scoring) -> None:
             f"{path}: scored with --tta {made_with.tta}, and the checkpoint to score it again with "
             f"--tta {asked.tta} is not in {path.parent} (an archive keeps no weights); "
             f"pass --tta {made_with.tta} to report these scores"
+        )
+    if made_with.box_factor is not None and asked.box_factor is not None:
+        raise UserError(
+            f"{path}: scored with box factor {made_with.box_factor}, and {path.parent / BOX_FACTOR} now "
+            f"holds {asked.box_factor}; the checkpoint to score it again is not in {path.parent}"
         )
     if made_with.box_factor != asked.box_factor:
         calibration = "none" if made_with.box_factor is None else "validation"

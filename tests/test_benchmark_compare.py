@@ -166,3 +166,14 @@ def test_runs_scored_with_different_test_time_augmentation_are_compared_under_a_
     warning = "**Scored differently:** before with `--tta none`, after with `--tta dihedral`"
     assert warning in markdown(compare_reports(plain, averaged), "a", "b")
     assert "Scored differently" not in markdown(compare_reports(averaged, averaged), "a", "b")
+
+
+def test_runs_scored_with_and_without_box_calibration_are_compared_under_a_warning() -> None:
+    """Calibrated boxes lift every run with real labels by a few points: a comparison across the setting
+    would credit the change with that gain."""
+    seeds = [_seed(0, 0.30, 0.40, [1, 2])]
+    plain, calibrated = _run("synthetic_to_10", seeds), _run("synthetic_to_10", seeds)
+    calibrated["box_calibration"] = "validation"  # `plain` is from before the option: boxes as trained
+    text = markdown(compare_reports(plain, calibrated), "a", "b")
+    assert "before with `--box-calibration none`, after with `--box-calibration validation`" in text
+    assert "--tta" not in text
