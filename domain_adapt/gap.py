@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from scenesmith.annotate.atomic import atomic_save, atomic_write_json, atomic_write_text
 from scenesmith.annotate.stats import compare, compute_stats
 from scenesmith.domain_adapt.encoder import ENCODER_VERSION, encode, load_encoder
+from scenesmith.domain_adapt.gap_bands import LAYOUT_CELLS, TEXTURE_CELLS, layout_band, texture_band
 from scenesmith.domain_adapt.gap_classifier import two_sample_test
 from scenesmith.domain_adapt.gap_data import IMAGE_SIZE, JPEG_QUALITY, load_image_set
 from scenesmith.domain_adapt.gap_stats import compare_low_level, kid, per_image_statistics
@@ -57,6 +58,12 @@ def measure_gap(
     }
     small_a, small_b = (_downsize(s.images, CLASSIFIER_IMAGE_SIZE) for s in (set_a, set_b))
     report["classifier_images"] = two_sample_test(small_a, small_b, steps, folds, seed)
+    report["classifier_bands"] = {
+        "layout": {"cells": LAYOUT_CELLS}
+        | two_sample_test(layout_band(small_a), layout_band(small_b), steps, folds, seed),
+        "texture": {"cells": TEXTURE_CELLS}
+        | two_sample_test(texture_band(small_a), texture_band(small_b), steps, folds, seed),
+    }
     if min(len(set_a.crops), len(set_b.crops)) >= MIN_CROPS:
         report["classifier_crops"] = two_sample_test(set_a.crops, set_b.crops, steps, folds, seed)
     else:
@@ -83,8 +90,11 @@ def measure_gap(
 
 
 def summary_line(report: dict) -> str:
-    c = report["classifier_images"]
-    return f"image AUC {c['auc']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] (0.5 = indistinguishable)"
+    c, bands = report["classifier_images"], report["classifier_bands"]
+    return (
+        f"image AUC {c['auc']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] (0.5 = indistinguishable); "
+        f"layout band {bands['layout']['auc']:.3f}, texture band {bands['texture']['auc']:.3f}"
+    )
 
 
 def markdown(report: dict) -> str:
@@ -95,6 +105,8 @@ def markdown(report: dict) -> str:
         return f"| {name} | {c['auc']:.3f} {interval} ({c['images_per_set']} per set) |"
 
     k = report["kid"]
+    bands = report["classifier_bands"]
+    layout, texture = bands["layout"]["cells"], bands["texture"]["cells"]
     lines = [
         f"# Gap: `{report['a']['source']}` vs `{report['b']['source']}`",
         "",
@@ -103,7 +115,13 @@ def markdown(report: dict) -> str:
         "| classifier two-sample test | held-out AUC [95% CI] |",
         "|---|---|",
         auc_row("whole images", report["classifier_images"]),
+        auc_row(f"layout band ({layout}×{layout} cell means)", bands["layout"]),
+        auc_row(f"texture band (minus {texture}×{texture} cell means)", bands["texture"]),
         auc_row("object crops", report["classifier_crops"]),
+        "",
+        "The layout band keeps only where things are and their tones (every object under a cell): what "
+        "the scene rules decide, and no appearance adapter can change. The texture band keeps only "
+        "noise, grain, edges and small objects: what an adapter can reach.",
         "",
         f"KID (encoder v{k['encoder_version']}): A↔B {k['a_vs_b']['mean']:.4f} ± {k['a_vs_b']['sd']:.4f}; "
         f"two halves of A {k['a_half_vs_half']['mean']:.4f} ± {k['a_half_vs_half']['sd']:.4f}.",
@@ -140,9 +158,13 @@ def plot(report: dict, path: Path) -> None:
     spectrum_ax.plot(s["frequency_cycles_per_px"], s["log10_power_b"], label="B")
     spectrum_ax.set(xscale="log", xlabel="cycles / px", ylabel="log10 power", title="radial power spectrum")
     spectrum_ax.legend()
-    tests = [
-        (n, report[f"classifier_{n}"]) for n in ("images", "crops") if "auc" in report[f"classifier_{n}"]
+    candidates = [
+        ("images", report["classifier_images"]),
+        ("layout", report["classifier_bands"]["layout"]),
+        ("texture", report["classifier_bands"]["texture"]),
+        ("crops", report["classifier_crops"]),
     ]
+    tests = [(name, c) for name, c in candidates if "auc" in c]
     for i, (_, c) in enumerate(tests):
         auc_ax.bar(i, c["auc"], yerr=[[c["auc"] - c["ci95"][0]], [c["ci95"][1] - c["auc"]]], capsize=6)
     auc_ax.axhline(0.5, ls="--", color="grey")

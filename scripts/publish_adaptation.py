@@ -30,6 +30,9 @@ def _gap_summary(gap: dict) -> dict:
     return {
         "image_auc": gap["classifier_images"]["auc"],
         "image_auc_ci95": gap["classifier_images"]["ci95"],
+        # studies measured before the band test existed have no bands: None, drawn as "—"
+        "layout_auc": gap.get("classifier_bands", {}).get("layout", {}).get("auc"),
+        "texture_auc": gap.get("classifier_bands", {}).get("texture", {}).get("auc"),
         "crop_auc": gap["classifier_crops"]["auc"],
         "crop_auc_ci95": gap["classifier_crops"]["ci95"],
         "kid": gap["kid"]["a_vs_b"]["mean"],
@@ -82,6 +85,12 @@ def _interval(value: float, ci: list[float]) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def _bands(gap: dict) -> str:
+    if gap["layout_auc"] is None:
+        return "—"
+    return f"{gap['layout_auc']:.3f} / {gap['texture_auc']:.3f}"
+
+
 def markdown(summary: dict, command: str) -> str:
     before = summary["before"]
     lines = [
@@ -95,10 +104,11 @@ def markdown(summary: dict, command: str) -> str:
         f"Targets: image-classifier AUC lower by ≥ {AUC_DROP_TARGET} with the 95% intervals apart; "
         f"label alignment (adapted ÷ original) ≥ {ALIGNMENT_TARGET}; no near-copies of real photos.",
         "",
-        "| set | image AUC [95% CI] | AUC drop (target met) | crop AUC [95% CI] | KID ± sd | "
-        "label alignment | outline contrast | near-copies | nearest real photo min / median |",
-        "|---|---|---|---|---|---|---|---|---|",
-        f"| none | {_interval(before['image_auc'], before['image_auc_ci95'])} | — | "
+        "| set | image AUC [95% CI] | AUC drop (target met) | layout / texture band AUC | "
+        "crop AUC [95% CI] | KID ± sd | label alignment | outline contrast | near-copies | "
+        "nearest real photo min / median |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| none | {_interval(before['image_auc'], before['image_auc_ci95'])} | — | {_bands(before)} | "
         f"{_interval(before['crop_auc'], before['crop_auc_ci95'])} | {before['kid']:.4f} | 1 | 1 | — | — |",
     ]
     for method, row in summary["adapters"].items():
@@ -106,7 +116,7 @@ def markdown(summary: dict, command: str) -> str:
         steps = f" ({row['steps']} steps)" if row.get("steps") else ""
         lines.append(
             f"| {method}{steps} | {_interval(gap['image_auc'], gap['image_auc_ci95'])} | "
-            f"{target['drop']:+.3f} ({'yes' if target['met'] else 'no'}) | "
+            f"{target['drop']:+.3f} ({'yes' if target['met'] else 'no'}) | {_bands(gap)} | "
             f"{_interval(gap['crop_auc'], gap['crop_auc_ci95'])} | {gap['kid']:.4f} ± {gap['kid_sd']:.4f} | "
             f"{row['label_alignment']:.3f} ({'ok' if row['alignment_met'] else 'below target'}) | "
             f"{row['outline_contrast']:.2f} | "
@@ -114,6 +124,9 @@ def markdown(summary: dict, command: str) -> str:
         )
     stats = list(before["low_level_normalised"])
     lines += [
+        "",
+        "Bands: the image test again on a 16×16 grid of cell means only (layout: what the scene rules "
+        "decide) and on what a 32×32 grid's means remove (texture: what an adapter can reach).",
         "",
         "Outline contrast: the median grey gradient on the labelled instance outlines, adapted ÷ original: "
         "how much of each outline is left where the mask puts it (fading, blurring and moving all lower "

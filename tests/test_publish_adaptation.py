@@ -16,9 +16,14 @@ def _load_script():
     return module
 
 
-def _gap(auc: float, ci: list[float]) -> dict:
+def _gap(auc: float, ci: list[float], bands: tuple[float, float] | None = None) -> dict:
     stat = {"mean_a": 1.0, "mean_b": 1.0, "wasserstein": 0.1, "normalised": 0.2}
-    return {
+    measured = (
+        {}
+        if bands is None
+        else {"classifier_bands": {"layout": {"auc": bands[0]}, "texture": {"auc": bands[1]}}}
+    )
+    return measured | {
         "a": {"source": "/cache/synthetic/dice_set", "split": None, "images": 12, "crops": 30},
         "classifier_images": {"auc": auc, "ci95": ci},
         "classifier_crops": {"auc": auc, "ci95": ci},
@@ -48,7 +53,7 @@ def _write(path: Path, data: dict) -> None:
 def test_targets_need_a_large_drop_with_separate_intervals_and_aligned_labels(tmp_path: Path) -> None:
     _write(tmp_path / "gap_none" / "gap.json", _gap(0.99, [0.97, 1.0]))
     studies = {
-        "good": (_gap(0.70, [0.62, 0.78]), _check(0.95, 0)),
+        "good": (_gap(0.70, [0.62, 0.78], bands=(0.97, 0.61)), _check(0.95, 0)),
         "overlapping": (_gap(0.84, [0.70, 0.975]), _check(0.95, 0)),  # drop 0.15 but intervals overlap
         "small": (_gap(0.95, [0.90, 0.96]), _check(0.80, 2, contrast=0.69)),
     }
@@ -68,7 +73,8 @@ def test_targets_need_a_large_drop_with_separate_intervals_and_aligned_labels(tm
     assert not adapters["small"]["auc_target"]["met"] and not adapters["small"]["alignment_met"]
     assert adapters["small"]["near_copies"] == 2
     text = script.markdown(summary, "cmd")
-    assert "| good | 0.700 [0.620, 0.780] | +0.290 (yes)" in text
+    assert "| good | 0.700 [0.620, 0.780] | +0.290 (yes) | 0.970 / 0.610 |" in text
+    assert "| none | 0.990 [0.970, 1.000] | — | — |" in text  # a gap measured before the bands existed
     assert "| 0.800 (below target) | 0.69 | 2 |" in text  # a faded outline, told apart from a moved one
     assert "Synthetic set: `dice_set` (12 images)" in text  # which renders the study measured
 
