@@ -13,7 +13,6 @@ import json
 import platform
 import time
 from dataclasses import asdict, replace
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ from scenesmith.benchmark.pseudo_labels import (
 )
 from scenesmith.benchmark.reuse import copied_from, copy_pretrainings, copy_real_runs
 from scenesmith.benchmark.schedule import run_shared
-from scenesmith.benchmark.scoring import Model, Scoring, box_factor, cached_score, misreads_once
+from scenesmith.benchmark.scoring import Predictor, Scoring, box_factor, cached_score, misreads_once
 from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
 from scenesmith.benchmark.train import load_best, pick_device, train_arm
 from scenesmith.errors import UserError
@@ -445,7 +444,7 @@ def _run_arm(
     )
     # Loaded at most once, and only when a score is missing. The control pretraining predicts another
     # scene's classes: it has no dice score of its own.
-    best = cache(lambda: load_best(run_dir, len(train_set.class_names), config.train, device))
+    best = Predictor(lambda: load_best(run_dir, len(train_set.class_names), config.train, device))
     # A run restored from an archive may have no weights: its cached scores stay as they are.
     scorer = best if _scored_on_real(arm) and (run_dir / "best.pt").is_file() else None
     scoring = _scoring(arm, run_dir, config, real_val, scorer)
@@ -472,12 +471,12 @@ def _run_arm(
 
 
 def _scoring(
-    arm: Arm, run_dir: Path, config: BenchmarkConfig, real_val: DetectionSet, model: Model | None
+    arm: Arm, run_dir: Path, config: BenchmarkConfig, real_val: DetectionSet, predictor: Predictor | None
 ) -> Scoring:
     """How this run's real-photo predictions are made. Only a run that learned from labelled real photos
     calibrates its boxes: synthetic-only must stay free of real labels."""
     calibration = config.box_calibration if arm.uses_real else "none"
-    return Scoring(config.tta, box_factor(run_dir, calibration, config.tta, real_val, model))
+    return Scoring(config.tta, box_factor(run_dir, calibration, config.tta, real_val, predictor))
 
 
 def _pseudo_labelled(
@@ -583,10 +582,12 @@ def _draw_predictions(
         run_dir = _run_dir(out, arm.name, 0)
         if arm.family != "headline" or not _finished(out, arm.name, 0) or not (run_dir / "best.pt").is_file():
             continue
-        model = load_best(run_dir, len(real_test.class_names), config.train, device)
-        scoring = _scoring(arm, run_dir, config, real_val, lambda loaded=model: loaded)
-        rows.append((arm.name, samples, scoring.detections(model, subset)))
-        sheets[arm.name] = misreads_once(run_dir, model, real_val, scoring, out / f"misreads_{arm.name}.jpg")
+        best = Predictor(
+            lambda run_dir=run_dir: load_best(run_dir, len(real_test.class_names), config.train, device)
+        )
+        scoring = _scoring(arm, run_dir, config, real_val, best)
+        rows.append((arm.name, samples, scoring.detections(best, subset)))
+        sheets[arm.name] = misreads_once(run_dir, best, real_val, scoring, out / f"misreads_{arm.name}.jpg")
     if rows:
         reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")
     return sheets

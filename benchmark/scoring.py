@@ -27,7 +27,30 @@ from scenesmith.errors import UserError
 MISREADS = "misreads.json"  # in a run folder: how many real validation dice its checkpoint misreads
 # Keys of `evaluate`'s score added after runs were already cached: a score without them is redone.
 DIAGNOSTICS = {"reading", "box_scale", "map_image_resamples"}
-Model = Callable[[], torch.nn.Module]  # loads the run's best checkpoint when first called
+
+
+class Predictor:
+    """A run's best checkpoint, loaded when first needed, predicting each photo set at most once per
+    test-time augmentation.
+
+    Why: a run's first calibrated scoring fits its box factor on the validation photos, then scores
+    them, and a headline arm's seed 0 then draws its misread sheet from them: without this, three
+    passes (of 8 turns each under `--tta dihedral`) over the same photos with the same weights.
+    Callers must not modify the detections they get: they are shared.
+    """
+
+    def __init__(self, load: Callable[[], torch.nn.Module]) -> None:
+        self._load = load
+        self._model: torch.nn.Module | None = None
+        self._made: dict[tuple[tuple[int, ...], str], Detections] = {}
+
+    def __call__(self, dataset: DetectionSet, tta: str) -> Detections:
+        key = (tuple(dataset.image_ids), tta)
+        if key not in self._made:
+            if self._model is None:
+                self._model = self._load()
+            self._made[key] = predict(self._model, dataset, tta)
+        return self._made[key]
 
 
 @dataclass(frozen=True)
@@ -43,13 +66,13 @@ class Scoring:
         """The scoring a cached file was made with (files from before an option: made without it)."""
         return cls(cached.get("tta", "none"), cached.get("box_factor"))
 
-    def detections(self, model: torch.nn.Module, dataset: DetectionSet) -> Detections:
-        found = predict(model, dataset, self.tta)
+    def detections(self, predictor: Predictor, dataset: DetectionSet) -> Detections:
+        found = predictor(dataset, self.tta)
         return found if self.box_factor is None else rescaled(found, self.box_factor, dataset)
 
 
 def box_factor(
-    run_dir: Path, calibration: str, tta: str, real_val: DetectionSet, model: Model | None
+    run_dir: Path, calibration: str, tta: str, real_val: DetectionSet, predictor: Predictor | None
 ) -> float | None:
     """The run's box-scale factor under `--box-calibration calibration` (None: boxes as trained),
     fitted once on the real validation photos into `run_dir/box_factor.json`."""
@@ -59,24 +82,26 @@ def box_factor(
     cached = json.loads(path.read_text()) if path.is_file() else None
     if cached and cached["tta"] == tta:
         return cached["factor"]
-    if model is None and cached:
+    if predictor is None and cached:
         raise UserError(
             f"{path}: fitted with --tta {cached['tta']}, and the checkpoint to fit it again with --tta {tta} "
             f"is not in {run_dir} (an archive keeps no weights); pass --tta {cached['tta']}"
         )
-    if model is None:
+    if predictor is None:
         raise UserError(
             f"{run_dir}: --box-calibration {calibration} fits a box scale from the run's checkpoint, which "
             "is not there (an archive keeps no weights); pass --box-calibration none to report these scores"
         )
-    factor = fitted_factor(real_val, predict(model(), real_val, tta))
+    factor = fitted_factor(real_val, predictor(real_val, tta))
     atomic_write_json(path, {"tta": tta, "factor": factor, "fitted_on": "real validation photos"})
     return factor
 
 
-def cached_score(path: Path, dataset: DetectionSet, model: Model | None, scoring: Scoring) -> dict | None:
-    """The best checkpoint's score on `dataset` made with `scoring` (None without a `model`), computed
-    once into `path`.
+def cached_score(
+    path: Path, dataset: DetectionSet, predictor: Predictor | None, scoring: Scoring
+) -> dict | None:
+    """The best checkpoint's score on `dataset` made with `scoring` (None without a `predictor`),
+    computed once into `path`.
 
     Why the real validation split too: it is what scene-rule iterations are compared on. The
     synthetic-only arm picks its checkpoint on synthetic validation, so this is its only real score
@@ -91,10 +116,12 @@ def cached_score(path: Path, dataset: DetectionSet, model: Model | None, scoring
         # the same checkpoint, when there is one.
         if DIAGNOSTICS <= set(cached) and made_with == scoring:
             return cached
-        if model is None:
+        if predictor is None:
             _refuse_rescoring(path, made_with, scoring)
             return cached
-    score = {**evaluate(dataset, scoring.detections(model(), dataset)), **asdict(scoring)} if model else None
+    score = None
+    if predictor is not None:
+        score = {**evaluate(dataset, scoring.detections(predictor, dataset)), **asdict(scoring)}
     atomic_write_json(path, score)
     return score
 
@@ -122,7 +149,7 @@ def _refuse_rescoring(path: Path, made_with: Scoring, asked: Scoring) -> None:
 
 
 def misreads_once(
-    run_dir: Path, model: torch.nn.Module, real_val: DetectionSet, scoring: Scoring, sheet: Path
+    run_dir: Path, predictor: Predictor, real_val: DetectionSet, scoring: Scoring, sheet: Path
 ) -> dict:
     """The misread sheet of a finished run, drawn once: its count is kept in the run (`misreads.json`).
 
@@ -134,6 +161,6 @@ def misreads_once(
         cached = json.loads(record.read_text())
         if Scoring.of(cached) == scoring and (cached["misread"] == 0 or sheet.is_file()):
             return {"file": sheet.name if cached["misread"] else None, "misread": cached["misread"]}
-    count = misread_sheet(real_val, scoring.detections(model, real_val), sheet)
+    count = misread_sheet(real_val, scoring.detections(predictor, real_val), sheet)
     atomic_write_json(record, {**asdict(scoring), "misread": count})
     return {"file": sheet.name if count else None, "misread": count}

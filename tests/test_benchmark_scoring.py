@@ -16,7 +16,7 @@ import pytest
 from scenesmith.benchmark import scoring
 from scenesmith.benchmark.data import DetectionSet, Sample
 from scenesmith.benchmark.evaluate import Detections
-from scenesmith.benchmark.scoring import Scoring, box_factor, cached_score
+from scenesmith.benchmark.scoring import Predictor, Scoring, box_factor, cached_score, misreads_once
 from scenesmith.errors import UserError
 
 BOXES = np.array([[10, 10, 40, 40], [60, 10, 100, 50], [110, 60, 130, 80]], np.float32)
@@ -40,24 +40,24 @@ def predictions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
-def _model() -> object:
-    return object()
+def _predictor() -> Predictor:
+    return Predictor(object)  # the stand-in `predict` ignores the model
 
 
 def test_the_factor_is_fitted_once_and_a_calibrated_score_is_perfect(
     tmp_path: Path, predictions: list[str]
 ) -> None:
-    factor = box_factor(tmp_path, "validation", "dihedral", DATASET, _model)
+    factor = box_factor(tmp_path, "validation", "dihedral", DATASET, _predictor())
     assert factor == pytest.approx(1 / SHRINK) and predictions == ["dihedral"]
     cached = box_factor(tmp_path, "validation", "dihedral", DATASET, None)  # no weights needed
     assert cached == factor and len(predictions) == 1
 
     assert box_factor(tmp_path, "none", "dihedral", DATASET, None) is None
 
-    score = cached_score(tmp_path / "test.json", DATASET, _model, Scoring("dihedral", factor))
+    score = cached_score(tmp_path / "test.json", DATASET, _predictor(), Scoring("dihedral", factor))
     assert score["map"] == pytest.approx(1.0) and score["box_factor"] == factor
     assert score["box_scale"]["median"] == pytest.approx(1.0)
-    plain = cached_score(tmp_path / "test.json", DATASET, _model, Scoring("dihedral"))
+    plain = cached_score(tmp_path / "test.json", DATASET, _predictor(), Scoring("dihedral"))
     assert plain["map"] < 1.0 and plain["box_factor"] is None  # redone: the scoring differs
     assert json.loads((tmp_path / "test.json").read_text()) == plain
 
@@ -65,8 +65,8 @@ def test_the_factor_is_fitted_once_and_a_calibrated_score_is_perfect(
 def test_a_run_without_weights_names_the_setting_that_reports_its_scores(
     tmp_path: Path, predictions: list[str]
 ) -> None:
-    factor = box_factor(tmp_path, "validation", "dihedral", DATASET, _model)
-    cached_score(tmp_path / "test.json", DATASET, _model, Scoring("dihedral", factor))
+    factor = box_factor(tmp_path, "validation", "dihedral", DATASET, _predictor())
+    cached_score(tmp_path / "test.json", DATASET, _predictor(), Scoring("dihedral", factor))
     with pytest.raises(UserError, match="pass --box-calibration validation"):
         cached_score(tmp_path / "test.json", DATASET, None, Scoring("dihedral"))
     with pytest.raises(UserError, match="pass --tta dihedral"):
@@ -77,3 +77,19 @@ def test_a_run_without_weights_names_the_setting_that_reports_its_scores(
         box_factor(tmp_path / "elsewhere", "validation", "dihedral", DATASET, None)
     with pytest.raises(UserError, match="box factor .* now holds"):
         cached_score(tmp_path / "test.json", DATASET, None, Scoring("dihedral", factor * 1.01))
+
+
+def test_one_run_predicts_its_validation_photos_once(
+    tmp_path: Path, predictions: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fitting the factor, scoring the photos and drawing the misread sheet share one prediction."""
+    monkeypatch.setattr(scoring, "misread_sheet", lambda dataset, found, sheet: 0)
+    loads = []
+    best = Predictor(lambda: loads.append(1) or object())
+    factor = box_factor(tmp_path, "validation", "dihedral", DATASET, best)
+    calibrated = Scoring("dihedral", factor)
+    assert cached_score(tmp_path / "real_val.json", DATASET, best, calibrated)["map"] == pytest.approx(1.0)
+    misreads_once(tmp_path, best, DATASET, calibrated, tmp_path / "misreads.jpg")
+    assert predictions == ["dihedral"] and loads == [1]
+    cached_score(tmp_path / "plain.json", DATASET, best, Scoring("none"))  # another augmentation: predicted
+    assert predictions == ["dihedral", "none"] and loads == [1]
