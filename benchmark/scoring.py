@@ -33,19 +33,21 @@ class Predictor:
     """A run's best checkpoint, loaded when first needed, predicting each photo set at most once per
     test-time augmentation.
 
-    Why: a run's first calibrated scoring fits its box factor on the validation photos, then scores
-    them, and a headline arm's seed 0 then draws its misread sheet from them: without this, three
-    passes (of 8 turns each under `--tta dihedral`) over the same photos with the same weights.
-    Callers must not modify the detections they get: they are shared.
+    Why: a run's first calibrated scoring fits its box factor on the validation photos and then scores
+    them: two passes (of 8 turns each under `--tta dihedral`) over the same photos with the same
+    weights; the report's sample predictions and misread sheet share one predictor the same way. The
+    detections handed out are shared: no caller may modify them (none does: `rescaled` makes new
+    boxes; torch's `as_tensor` in matching warns on read-only arrays, so they are not frozen).
     """
 
     def __init__(self, load: Callable[[], torch.nn.Module]) -> None:
         self._load = load
         self._model: torch.nn.Module | None = None
-        self._made: dict[tuple[tuple[int, ...], str], Detections] = {}
+        self._made: dict[tuple[tuple[tuple[int, str], ...], str], Detections] = {}
 
     def __call__(self, dataset: DetectionSet, tta: str) -> Detections:
-        key = (tuple(dataset.image_ids), tta)
+        # ids alone could collide: --real-train and --real-test may be two COCO files numbered alike
+        key = (tuple((s.image_id, s.file_name) for s in dataset.samples), tta)
         if key not in self._made:
             if self._model is None:
                 self._model = self._load()

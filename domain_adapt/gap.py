@@ -119,9 +119,11 @@ def markdown(report: dict) -> str:
         auc_row(f"texture band (minus {texture}×{texture} cell means)", bands["texture"]),
         auc_row("object crops", report["classifier_crops"]),
         "",
-        "The layout band keeps only where things are and their tones (every object under a cell): what "
-        "the scene rules decide, and no appearance adapter can change. The texture band keeps only "
-        "noise, grain, edges and small objects: what an adapter can reach.",
+        f"The layout band keeps only where things are and their tones and tint (a cell is "
+        f"{CLASSIFIER_IMAGE_SIZE // layout} px of the classifier's {CLASSIFIER_IMAGE_SIZE} px: objects "
+        "that small show only as a cell's tone). What is where, the scene rules decide; an appearance "
+        "adapter can change only the tones. The texture band keeps only noise, grain, edges and the "
+        "insides of small objects: what an adapter can reach.",
         "",
         f"KID (encoder v{k['encoder_version']}): A↔B {k['a_vs_b']['mean']:.4f} ± {k['a_vs_b']['sd']:.4f}; "
         f"two halves of A {k['a_half_vs_half']['mean']:.4f} ± {k['a_half_vs_half']['sd']:.4f}.",

@@ -2,14 +2,16 @@
 
 Why: a classifier that tells renders from photos with AUC 1.0 does not say which lever would close
 the gap. An appearance adapter (FDA, histogram, sensor, CycleGAN/CUT) keeps every label, so it cannot
-move what is where in the frame; only the scene rules can. Testing the two bands apart answers which
-lever to pull:
+move what is where in the frame; it can change tones and tint. Testing the two bands apart points at
+the lever:
 - the layout band keeps a 16×16 grid of cell means (blown back up to full size): where the light,
-  the tray, the strips and the table edges are, and their tones; every die is under a cell;
+  the tray, the strips and the table edges are, and their tones and tint. At the classifier's 128 px
+  a cell is 8 px, so an object that small (a die) shows only as one cell's tone, not as its look;
 - the texture band keeps what the 32×32 grid's means remove (centred at mid-grey): noise, grain,
-  sharpness, edges and the small objects themselves, without the framing or the overall tones.
-On dice (v5 renders against the real train photos) the layout band alone separates the sets (AUC 1.0):
-the photos come from one rig, and its framing is the cue (see benchmark/results/dice_iterations.md).
+  sharpness, edges and the small objects' insides, without the framing or the overall tones.
+On dice (v5 renders against the real train photos) the layout band alone separates the sets (AUC
+0.999; still 0.999 with an 8×8 grid, where a die is a quarter of a cell): the photos come from one
+rig (see benchmark/results/dice_iterations.md).
 """
 
 from __future__ import annotations

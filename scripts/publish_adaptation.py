@@ -32,7 +32,9 @@ def _gap_summary(gap: dict) -> dict:
         "image_auc_ci95": gap["classifier_images"]["ci95"],
         # studies measured before the band test existed have no bands: None, drawn as "—"
         "layout_auc": gap.get("classifier_bands", {}).get("layout", {}).get("auc"),
+        "layout_cells": gap.get("classifier_bands", {}).get("layout", {}).get("cells"),
         "texture_auc": gap.get("classifier_bands", {}).get("texture", {}).get("auc"),
+        "texture_cells": gap.get("classifier_bands", {}).get("texture", {}).get("cells"),
         "crop_auc": gap["classifier_crops"]["auc"],
         "crop_auc_ci95": gap["classifier_crops"]["ci95"],
         "kid": gap["kid"]["a_vs_b"]["mean"],
@@ -86,6 +88,7 @@ def _interval(value: float, ci: list[float]) -> str:
 
 
 def _bands(gap: dict) -> str:
+    """The layout and texture band AUCs of one gap, or a dash for a gap measured before the bands."""
     if gap["layout_auc"] is None:
         return "—"
     return f"{gap['layout_auc']:.3f} / {gap['texture_auc']:.3f}"
@@ -123,10 +126,16 @@ def markdown(summary: dict, command: str) -> str:
             f"{row['near_copies']} | {near['min']:.3f} / {near['median']:.3f} |"
         )
     stats = list(before["low_level_normalised"])
+    with_bands = [g for g in (before, *(r["gap"] for r in summary["adapters"].values())) if g["layout_cells"]]
+    if with_bands:
+        layout, texture = with_bands[0]["layout_cells"], with_bands[0]["texture_cells"]
+        lines += [
+            "",
+            f"Bands: the image test again on a {layout}×{layout} grid of cell means only (layout: what is "
+            f"where, which the scene rules decide, and its tones) and on what a {texture}×{texture} grid's "
+            "means remove (texture: what an adapter can reach).",
+        ]
     lines += [
-        "",
-        "Bands: the image test again on a 16×16 grid of cell means only (layout: what the scene rules "
-        "decide) and on what a 32×32 grid's means remove (texture: what an adapter can reach).",
         "",
         "Outline contrast: the median grey gradient on the labelled instance outlines, adapted ÷ original: "
         "how much of each outline is left where the mask puts it (fading, blurring and moving all lower "

@@ -8,6 +8,7 @@ The detector is replaced by one whose boxes are the true ones shrunk by 0.8, so 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -79,10 +80,11 @@ def test_a_run_without_weights_names_the_setting_that_reports_its_scores(
         cached_score(tmp_path / "test.json", DATASET, None, Scoring("dihedral", factor * 1.01))
 
 
-def test_one_run_predicts_its_validation_photos_once(
+def test_one_predictor_predicts_each_photo_set_once_per_augmentation(
     tmp_path: Path, predictions: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Fitting the factor, scoring the photos and drawing the misread sheet share one prediction."""
+    """Fitting the factor and scoring the validation photos (a run's first calibrated scoring), then
+    drawing the misread sheet (the report's), each share one prediction."""
     monkeypatch.setattr(scoring, "misread_sheet", lambda dataset, found, sheet: 0)
     loads = []
     best = Predictor(lambda: loads.append(1) or object())
@@ -93,3 +95,13 @@ def test_one_run_predicts_its_validation_photos_once(
     assert predictions == ["dihedral"] and loads == [1]
     cached_score(tmp_path / "plain.json", DATASET, best, Scoring("none"))  # another augmentation: predicted
     assert predictions == ["dihedral", "none"] and loads == [1]
+
+
+def test_sets_numbered_alike_are_predicted_apart(
+    predictions: list[str],
+) -> None:
+    renumbered = DetectionSet(DATASET.class_names, (replace(DATASET.samples[0], file_name="other.png"),))
+    best = Predictor(object)
+    best(DATASET, "none")
+    best(renumbered, "none")
+    assert predictions == ["none", "none"]

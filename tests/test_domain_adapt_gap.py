@@ -98,7 +98,9 @@ def test_cli_writes_json_markdown_and_plot_for_picture_folders(tmp_path: Path, c
     assert report["classifier_images"]["images_per_set"] == 24
     assert "skipped" in report["classifier_crops"]  # picture folders carry no boxes
     assert report["kid"]["encoder_version"] == 1
-    assert set(report["classifier_bands"]) == {"layout", "texture"}
+    bands = report["classifier_bands"]
+    assert {bands["layout"]["cells"], bands["texture"]["cells"]} == {16, 32}
+    assert all(0 <= band["auc"] <= 1 and band["images_per_set"] == 24 for band in bands.values())
     assert "| whole images |" in (out / "gap.md").read_text()
     assert "| layout band (16×16 cell means) |" in (out / "gap.md").read_text()
     assert (out / "gap.png").stat().st_size > 5000

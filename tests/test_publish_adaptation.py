@@ -21,7 +21,12 @@ def _gap(auc: float, ci: list[float], bands: tuple[float, float] | None = None) 
     measured = (
         {}
         if bands is None
-        else {"classifier_bands": {"layout": {"auc": bands[0]}, "texture": {"auc": bands[1]}}}
+        else {
+            "classifier_bands": {
+                "layout": {"auc": bands[0], "cells": 16},
+                "texture": {"auc": bands[1], "cells": 32},
+            }
+        }
     )
     return measured | {
         "a": {"source": "/cache/synthetic/dice_set", "split": None, "images": 12, "crops": 30},
@@ -75,6 +80,7 @@ def test_targets_need_a_large_drop_with_separate_intervals_and_aligned_labels(tm
     text = script.markdown(summary, "cmd")
     assert "| good | 0.700 [0.620, 0.780] | +0.290 (yes) | 0.970 / 0.610 |" in text
     assert "| none | 0.990 [0.970, 1.000] | — | — |" in text  # a gap measured before the bands existed
+    assert "on a 16×16 grid of cell means only" in text
     assert "| 0.800 (below target) | 0.69 | 2 |" in text  # a faded outline, told apart from a moved one
     assert "Synthetic set: `dice_set` (12 images)" in text  # which renders the study measured
 
