@@ -27,14 +27,15 @@ RESULTS = Path(__file__).resolve().parent.parent / "benchmark" / "results"
 
 
 def _gap_summary(gap: dict) -> dict:
+    # studies measured before the band test existed have no bands: None, drawn as "—"
+    layout, texture = (gap.get("classifier_bands", {}).get(band, {}) for band in ("layout", "texture"))
     return {
         "image_auc": gap["classifier_images"]["auc"],
         "image_auc_ci95": gap["classifier_images"]["ci95"],
-        # studies measured before the band test existed have no bands: None, drawn as "—"
-        "layout_auc": gap.get("classifier_bands", {}).get("layout", {}).get("auc"),
-        "layout_cells": gap.get("classifier_bands", {}).get("layout", {}).get("cells"),
-        "texture_auc": gap.get("classifier_bands", {}).get("texture", {}).get("auc"),
-        "texture_cells": gap.get("classifier_bands", {}).get("texture", {}).get("cells"),
+        "layout_auc": layout.get("auc"),
+        "layout_cells": layout.get("cells"),
+        "texture_auc": texture.get("auc"),
+        "texture_cells": texture.get("cells"),
         "crop_auc": gap["classifier_crops"]["auc"],
         "crop_auc_ci95": gap["classifier_crops"]["ci95"],
         "kid": gap["kid"]["a_vs_b"]["mean"],
