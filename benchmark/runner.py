@@ -81,7 +81,7 @@ def _synthetic_set(
         "samples": config.samples,
         "seed": config.synthetic_seed,
         "overrides": list(spec.overrides),
-        "render_seconds": render_seconds(rendered),
+        "render_seconds": render_seconds(rendered, config.synthetic),
         "adapter": None if adapter is None else str(adapter),
         "boxes": config.synthetic_boxes.describe(),
     }

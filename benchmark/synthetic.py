@@ -20,7 +20,7 @@ from filelock import FileLock
 
 from scenesmith.annotate.dataset_writer import completed_indices
 from scenesmith.errors import UserError
-from scenesmith.pipeline import generate_dataset, render_overrides
+from scenesmith.pipeline import generate_dataset, render_overrides, wall_seconds
 from scenesmith.procedural.loader import load_scene
 
 CACHE_ENV = "SCENESMITH_CACHE"
@@ -82,16 +82,12 @@ def ensure_synthetic(spec: SyntheticSpec, device: str = "auto", create: bool = T
     return folder
 
 
-def render_seconds(folder: Path) -> float:
-    """Total wall time the generator recorded over every run that built the set.
+def render_seconds(folder: Path, count: int) -> float:
+    """Wall time the generator spent on the set's first `count` images, over every run that built them.
 
-    Sets rendered before `wall_s` was recorded fall back to the sum of stage timings, which overstates
-    it (stages overlap across processes, and nested stages count twice).
+    Only the first `count`: a cached set may have been extended for another benchmark since.
     """
-    manifest = json.loads((folder / "manifest.json").read_text())
-    if "wall_s" in manifest:
-        return float(manifest["wall_s"])
-    return float(sum(manifest.get("timings_s", {}).values()))
+    return wall_seconds(json.loads((folder / "manifest.json").read_text()), count)
 
 
 def ensure_adapted(folder: Path, adapter: Path, seed: int, create: bool = True) -> Path:

@@ -197,11 +197,8 @@ def generate_dataset(
         "time_budget": budget,
     }
     atomic_write_json(out_dir / MANIFEST, manifest)
-    # Wall time over every run that built this dataset. Why not the stage timings: stages overlap
-    # across the generator's processes, so their sum overstates how long the dataset took.
-    wall_before, run_started = float(previous.get("wall_s", 0.0)) if previous else 0.0, time.perf_counter()
-
-    todo = sorted(set(range(count)) - completed_indices(out_dir))
+    run_started, done_before = time.perf_counter(), completed_indices(out_dir)
+    todo = sorted(set(range(count)) - done_before)
     if todo:
         workers = workers or open_pool(backend, settings, pool, address)
         try:
@@ -211,7 +208,7 @@ def generate_dataset(
             )  # fmt: skip
         finally:
             manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
-            manifest["wall_s"] = wall_before + time.perf_counter() - run_started
+            _record_wall_time(manifest, previous, out_dir, done_before, run_started)
             atomic_write_json(out_dir / MANIFEST, manifest)
 
     started = time.perf_counter()
@@ -219,10 +216,73 @@ def generate_dataset(
         out_dir, categories=[c.model_dump() for c in loaded.rules.categories], info=_coco_info(manifest)
     )
     clock.add("write_coco", time.perf_counter() - started)
-    manifest["wall_s"] = wall_before + time.perf_counter() - run_started
+    _record_wall_time(manifest, previous, out_dir, done_before, run_started)
     manifest["status"] = "complete" if set(range(count)) <= completed_indices(out_dir) else "stopped"
     atomic_write_json(out_dir / MANIFEST, manifest)
     return out_dir
+
+
+def _record_wall_time(
+    manifest: dict[str, Any],
+    previous: dict[str, Any] | None,
+    out_dir: Path,
+    done_before: set[int],
+    run_started: float,
+) -> None:
+    """Record the wall time of every run that built the dataset, and which images each run rendered.
+
+    Why wall time and not the stage timings: stages overlap across the generator's processes, so their
+    sum overstates how long the dataset took. Why per run: a set that was extended (120 → 240 images)
+    is still asked what its first 120 cost, by a benchmark that trains on those (`wall_seconds`).
+    """
+    previous = previous or {}
+    earlier = list(previous.get("wall_runs", []))
+    if not earlier and "wall_s" in previous:
+        # Written before runs were recorded apart: its total covers exactly the images already there.
+        earlier = [{"images": index_ranges(sorted(done_before)), "wall_s": float(previous["wall_s"])}]
+    this_run = {
+        "images": index_ranges(sorted(completed_indices(out_dir) - done_before)),
+        "wall_s": time.perf_counter() - run_started,
+    }
+    manifest["wall_runs"] = [*earlier, this_run]
+    manifest["wall_s"] = sum(run["wall_s"] for run in manifest["wall_runs"])
+
+
+def wall_seconds(manifest: dict[str, Any], count: int | None = None) -> float:
+    """Wall time the generator spent on a dataset's first `count` images (on all of them when None).
+
+    A run's time is shared evenly among the images it rendered, so a run that made images on both
+    sides of `count` counts in part; a run that rendered none (it only rewrote the labels) counts whole.
+    Manifests older than `wall_runs` only hold a total, which is shared among their images the same way.
+    Sets older still fall back to the sum of stage timings, which overstates the time (stages overlap
+    across processes, and nested stages count twice).
+    """
+    runs = manifest.get("wall_runs")
+    if runs is None and "wall_s" in manifest:
+        runs = [{"images": [[0, int(manifest["count"])]], "wall_s": float(manifest["wall_s"])}]
+    if runs is None:
+        return float(sum(manifest.get("timings_s", {}).values()))
+    total = 0.0
+    for run in runs:
+        rendered = sum(stop - start for start, stop in run["images"])
+        below = (
+            sum(max(0, min(stop, count) - start) for start, stop in run["images"])
+            if count is not None
+            else rendered
+        )
+        total += run["wall_s"] * (below / rendered if rendered else 1.0)
+    return total
+
+
+def index_ranges(indices: Sequence[int]) -> list[list[int]]:
+    """Sorted indices as half-open [start, stop) ranges: a run's images stay short in the manifest."""
+    ranges: list[list[int]] = []
+    for index in indices:
+        if ranges and ranges[-1][1] == index:
+            ranges[-1][1] = index + 1
+        else:
+            ranges.append([index, index + 1])
+    return ranges
 
 
 def _already_complete(previous: dict[str, Any] | None, out_dir: Path, count: int) -> bool:

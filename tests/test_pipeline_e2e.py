@@ -18,7 +18,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from scenesmith.cli import main
-from scenesmith.pipeline import iter_samples
+from scenesmith.pipeline import iter_samples, wall_seconds
 
 TINY = ["--resolution", "64x64", "--samples", "2", "--set", "render.denoise=false", "--quiet"]
 
@@ -118,10 +118,28 @@ def test_count_can_grow_and_finished_images_are_not_rerendered(dataset: Path, tm
     started = time.perf_counter()
     assert generate(grown, 3, seed=5) == 0
     second_call = time.perf_counter() - started
-    total_wall = json.loads((grown / "manifest.json").read_text())["wall_s"]
+    manifest = json.loads((grown / "manifest.json").read_text())
+    total_wall = manifest["wall_s"]
     assert first_wall < total_wall <= first_wall + second_call  # resumed runs add up
+    # What the first two images cost stays known after the set grew (a benchmark reports it).
+    assert [run["images"] for run in manifest["wall_runs"]] == [[[0, 2]], [[2, 3]]]
+    assert wall_seconds(manifest, 2) == pytest.approx(first_wall)
+    assert wall_seconds(manifest, 3) == pytest.approx(total_wall)
     assert (grown / "images/000000.png").stat().st_mtime_ns == first
     assert annotations_without_timing(grown) == annotations_without_timing(dataset)
+
+
+def test_a_set_rendered_before_runs_were_recorded_keeps_its_time_when_extended(tmp_path: Path) -> None:
+    """An older manifest holds only a total; extending the set files that total under the old images."""
+    grown = tmp_path / "grown"
+    assert generate(grown, 2, seed=5) == 0
+    manifest = json.loads((grown / "manifest.json").read_text())
+    del manifest["wall_runs"]
+    (grown / "manifest.json").write_text(json.dumps(manifest))
+    assert generate(grown, 3, seed=5) == 0
+    runs = json.loads((grown / "manifest.json").read_text())["wall_runs"]
+    assert runs[0] == {"images": [[0, 2]], "wall_s": manifest["wall_s"]}
+    assert runs[1]["images"] == [[2, 3]]
 
 
 def test_asking_again_for_a_complete_dataset_changes_no_file(dataset: Path) -> None:
