@@ -27,6 +27,9 @@ class TrainConfig:
     patience: int = 6
     max_steps: int = 6000
     min_steps: int = 3000
+    # Steps of a final anneal after the search stops (0: none): from the best checkpoint, the rate at its
+    # step falling linearly to zero (train._start_anneal). The same for every arm.
+    anneal_steps: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

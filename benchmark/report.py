@@ -564,6 +564,26 @@ def _finetune_lines(report: dict) -> list[str]:
     return [f"Fine-tunes: {'; '.join(parts)}."] if parts else []
 
 
+def _anneal_lines(report: dict) -> list[str]:
+    """Say that every arm ended with an anneal, and how often it raised the run's validation score."""
+    steps = report["train_config"].get("anneal_steps")
+    if not steps:
+        return []
+    gains = [
+        seed["best_val_map"] - seed["anneal"]["best_val_map_before"]
+        for arm in report["arms"].values()
+        for seed in arm["seeds"]
+        if seed.get("anneal")
+    ]
+    raised = sum(gain > 0 for gain in gains)
+    mean = f", by {100 * sum(gains) / len(gains):+.1f} points on average" if gains else ""
+    return [
+        f"Every arm ends with an anneal of {steps} steps from its best checkpoint, the rate at that step "
+        f"falling linearly to zero; it raised the validation score of {raised} of {len(gains)} runs{mean} "
+        "(the step counts above include it)."
+    ]
+
+
 def _augment_lines(report: dict) -> list[str]:
     """Name the augmentation of rendered images (reports from before the option used the standard one)."""
     preset = report.get("synthetic_augment", "standard")
@@ -677,6 +697,7 @@ def markdown(report: dict) -> str:
         f"Detector: `{report.get('detector', 'centernet-per-class-heatmaps')}`; {_tta_clause(report)}; "
         f"{_box_calibration_clause(report)}.",
         *_finetune_lines(report),
+        *_anneal_lines(report),
         *_augment_lines(report),
         *_labels_kept_lines(report),
         *_self_train_lines(report),

@@ -11,6 +11,10 @@ Two kinds of run can be lent:
   recipe trial then trains the fine-tunes alone (synthetic-only is about 35 minutes a seed).
   Adapted pretrainings are not lent: their adapter's identity is not part of the fingerprint.
 
+Runs of a folder without an anneal (`--anneal-steps`) may be lent to one with it: the anneal is a
+function of a finished run's best weights alone (train._start_anneal), so it is applied to the copies
+here. Runs annealed with another length are not lent.
+
 Each copy carries `copied_from.json`, so the report can say which runs were not trained in this folder.
 """
 
@@ -100,6 +104,8 @@ def copy_runs(
         raise UserError(f"{lending.flag} {source}: not a benchmark run folder (no config.json)")
     theirs = _settings_outside(json.loads(config_path.read_text()), lending.may_differ)
     ours = _settings_outside(fingerprint, lending.may_differ)
+    if "anneal_steps" not in theirs.get("train", {}):  # runs never annealed are annealed here
+        ours = {**ours, "train": {k: v for k, v in ours.get("train", {}).items() if k != "anneal_steps"}}
     if theirs != ours:
         changed = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise UserError(

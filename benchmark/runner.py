@@ -21,7 +21,7 @@ import torch
 import scenesmith
 from scenesmith.annotate.atomic import atomic_write_json
 from scenesmith.benchmark import report as reporting
-from scenesmith.benchmark.archive import PSEUDO_LABELS
+from scenesmith.benchmark.archive import BOX_FACTOR, PSEUDO_LABELS, SCORES
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.augment import LATER_AUGMENT_FIELDS, AugmentConfig, with_preset
 from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig, default_of
@@ -39,9 +39,9 @@ from scenesmith.benchmark.pseudo_labels import (
 )
 from scenesmith.benchmark.reuse import copied_from, copy_pretrainings, copy_real_runs
 from scenesmith.benchmark.schedule import run_shared
-from scenesmith.benchmark.scoring import Predictor, Scoring, box_factor, cached_score, misreads_once
+from scenesmith.benchmark.scoring import MISREADS, Predictor, Scoring, box_factor, cached_score, misreads_once
 from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
-from scenesmith.benchmark.train import load_best, pick_device, train_arm
+from scenesmith.benchmark.train import anneal_pending, load_best, pick_device, train_arm
 from scenesmith.errors import UserError
 
 
@@ -117,6 +117,8 @@ def _checked_adapters(config: BenchmarkConfig) -> dict[str, Path]:
 
 # Settings whose default changed on 2026-12-05 (to the recipe measured best on dice) → the flag that gives
 # back the earlier default; a folder begun before then records none of them.
+# What a run derives from its best weights (kept beside them so a rerun need not score again).
+FROM_WEIGHTS = (*SCORES, MISREADS, BOX_FACTOR)
 FORMER_DEFAULTS = {
     "synthetic_augment": "--synthetic-augment standard",
     "finetune_learning_rate": "--finetune-learning-rate LR (its --learning-rate, 0.002 by default)",
@@ -195,6 +197,8 @@ def _fingerprint(config: BenchmarkConfig) -> dict:
     for key in ("pseudo_min_centre", "pseudo_min_class", "student_init"):
         if data[key] == default_of(BenchmarkConfig, key):
             data.pop(key)
+    if not config.train.anneal_steps:  # added later: recorded only when set, so older folders resume
+        data["train"].pop("anneal_steps")
     # Augmentation fields added later are recorded only when set, for the same reason.
     for key in LATER_AUGMENT_FIELDS:
         if getattr(config.train.augment, key) == getattr(AugmentConfig(), key):
@@ -428,10 +432,14 @@ def _run_arm(
         train_set, val_set = sources[arm.source][0], sources[arm.source][1]
     init = initial_weights(arm, seed, config)
     started = time.perf_counter()
+    train_config = arm_train_config(arm, config)
+    if anneal_pending(run_dir, train_config):  # its weights change here: scores made from the old ones go
+        for name in FROM_WEIGHTS:
+            (run_dir / name).unlink(missing_ok=True)
     result = train_arm(
         train_set,
         val_set,
-        arm_train_config(arm, config),
+        train_config,
         seed * 1000 + 17,
         run_dir,
         init,
@@ -459,7 +467,8 @@ def _run_arm(
         "best_step": result["best_step"],
         "best_val_map": result["best_val_map"],
         "train_seconds": result["train_seconds"],
-        "stopped_by": "step_cap" if result["steps"] >= config.train.max_steps else "early_stopping",
+        "stopped_by": "step_cap" if _searched_steps(result) >= config.train.max_steps else "early_stopping",
+        "anneal": result.get("anneal"),
         "copied_from": copied_from(run_dir),
         "wall_seconds_this_call": time.perf_counter() - started,
         "curve": result["curve"],
@@ -468,6 +477,11 @@ def _run_arm(
         "pseudo_labels": pseudo[1] if pseudo else None,
         "box_factor": scoring.box_factor,
     }
+
+
+def _searched_steps(result: dict) -> int:
+    """Steps before the anneal (all of them without one): what the step cap and patience ended."""
+    return result["anneal"]["from_step"] if "anneal" in result else result["steps"]
 
 
 def _scoring(

@@ -39,11 +39,16 @@ from scenesmith.benchmark.data import DetectionSet
 from scenesmith.benchmark.evaluate import Detections, evaluate
 from scenesmith.benchmark.model import CenterNet, decode, detection_loss, encode_targets
 from scenesmith.benchmark.tta import outputs_for
+from scenesmith.errors import UserError
 
 
 def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
     return batch / 255.0 - 0.5
+
+
+# Offset of the anneal's random streams from the run's seed (numpy: spawned as [seed, this]).
+ANNEAL_STREAM = 1_000_003
 
 
 def replay_count(config: TrainConfig, share: float) -> int:
@@ -82,6 +87,11 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up, then cosine decay to zero at the step cap."""
     warmup = min(1.0, (step + 1) / config.warmup_steps)
     return config.learning_rate * warmup * 0.5 * (1.0 + math.cos(math.pi * step / config.max_steps))
+
+
+def anneal_learning_rate(anneal: dict, done: int, config: TrainConfig) -> float:
+    """The anneal's rate after `done` of its steps: linear from its start rate to zero at its end."""
+    return anneal["start_learning_rate"] * (1.0 - done / config.anneal_steps)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -164,13 +174,16 @@ def train_arm(
     With `ema_decay` > 0, validation scores and the saved weights are those of an exponential moving
     average of the weights, not the last step's: a fine-tune on 16 photos wanders from evaluation to
     evaluation, and picking the luckiest wander on a 40-image validation split overstates it.
+    With `config.anneal_steps`, the search (until patience or the cap) is followed by an anneal (see
+    `_start_anneal`); a run finished before that setting, or lent by a folder without it, is annealed here.
     """
     if replay is not None and replay.class_names != train_set.class_names:
         raise ValueError(f"replay classes {replay.class_names} differ from {train_set.class_names}")
     replayed = replay_count(config, replay_share) if replay is not None else 0
     result_path = run_dir / "result.json"
-    if result_path.exists():
-        return json.loads(result_path.read_text())
+    finished = json.loads(result_path.read_text()) if result_path.exists() else None
+    if finished is not None and (not config.anneal_steps or "anneal" in finished):
+        return finished
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = CenterNet(len(train_set.class_names), config.width)
@@ -193,6 +206,8 @@ def train_arm(
         "bad_evals": 0,
         "seconds": 0.0,
         "curve": [],
+        "searched": False,
+        "anneal": None,
     }
     state_path = run_dir / "state.pt"
     if state_path.exists():
@@ -203,15 +218,31 @@ def train_arm(
             average.load_state_dict(state["average"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        progress = state["progress"]
+        progress = {"searched": False, "anneal": None, **state["progress"]}
+    elif finished is not None:  # searched before annealing existed here: only the anneal is left
+        progress.update(
+            step=finished["steps"],
+            best_score=finished["best_val_map"],
+            best_step=finished["best_step"],
+            seconds=finished["train_seconds"],
+            curve=finished["curve"],
+            searched=True,
+        )
     losses: list[float] = []
     board = _tensorboard(run_dir)
     started = time.perf_counter() - progress["seconds"]
-    bar = tqdm(total=config.max_steps, initial=progress["step"], desc=label, unit="step", leave=False)
+    bar = tqdm(
+        total=config.max_steps + config.anneal_steps,
+        initial=progress["step"],
+        desc=label,
+        unit="step",
+        leave=False,
+    )
     model.train()
-    while progress["step"] < config.max_steps and progress["bad_evals"] < config.patience:
+
+    def train_step(lr: float) -> None:
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, progress["step"])
+            group["lr"] = lr
         images, targets = _training_batch(train_set, config, rng, replay, replayed, replay_augment)
         targets = {key: value.to(device) for key, value in targets.items()}
         loss = detection_loss(model(images.to(device)), targets)
@@ -224,37 +255,55 @@ def train_arm(
         losses.append(float(loss.detach()))
         progress["step"] += 1
         bar.update(1)
-        if progress["step"] % config.eval_every == 0 or progress["step"] == config.max_steps:
-            scores = evaluate(val_set, predict(scored, val_set))
-            progress["seconds"] = time.perf_counter() - started
-            progress["curve"].append(
-                {
-                    "step": progress["step"],
-                    "loss": float(np.mean(losses)),
-                    "val_map": scores["map"],
-                    "val_die_map50": scores["die_map50"],
-                    "seconds": progress["seconds"],
-                }
-            )
-            losses = []
-            if board is not None:
-                for key in ("loss", "val_map", "val_die_map50"):
-                    board.add_scalar(key, progress["curve"][-1][key], progress["step"])
-            if scores["map"] > progress["best_score"]:
-                progress.update(best_score=scores["map"], best_step=progress["step"], bad_evals=0)
-                atomic_save(run_dir / "best.pt", lambda p: torch.save(scored.state_dict(), p))
-            elif progress["step"] > config.min_steps:
-                progress["bad_evals"] += 1
-            bar.set_postfix(val_map=f"{scores['map']:.3f}", best=f"{progress['best_score']:.3f}")
-            state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "average": average.state_dict() if average is not None else None,
-                "rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(),
-                "progress": progress,
+
+    def validate_and_checkpoint() -> None:
+        scores = evaluate(val_set, predict(scored, val_set))
+        progress["seconds"] = time.perf_counter() - started
+        progress["curve"].append(
+            {
+                "step": progress["step"],
+                "loss": float(np.mean(losses)),
+                "val_map": scores["map"],
+                "val_die_map50": scores["die_map50"],
+                "seconds": progress["seconds"],
             }
-            atomic_save(state_path, lambda p, s=state: torch.save(s, p))
+        )
+        losses.clear()
+        if board is not None:
+            for key in ("loss", "val_map", "val_die_map50"):
+                board.add_scalar(key, progress["curve"][-1][key], progress["step"])
+        if scores["map"] > progress["best_score"]:
+            progress.update(best_score=scores["map"], best_step=progress["step"], bad_evals=0)
+            atomic_save(run_dir / "best.pt", lambda p: torch.save(scored.state_dict(), p))
+        elif progress["step"] > config.min_steps:
+            progress["bad_evals"] += 1
+        bar.set_postfix(val_map=f"{scores['map']:.3f}", best=f"{progress['best_score']:.3f}")
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "average": average.state_dict() if average is not None else None,
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "progress": progress,
+        }
+        atomic_save(state_path, lambda p, s=state: torch.save(s, p))
+
+    while not progress["searched"]:
+        if progress["step"] >= config.max_steps or progress["bad_evals"] >= config.patience:
+            progress["searched"] = True
+            break
+        train_step(learning_rate(config, progress["step"]))
+        if progress["step"] % config.eval_every == 0 or progress["step"] == config.max_steps:
+            validate_and_checkpoint()
+    if config.anneal_steps:
+        if progress["anneal"] is None:
+            optimizer = _start_anneal(run_dir, model, average, config, seed, progress)
+            rng = np.random.default_rng([seed, ANNEAL_STREAM])
+        anneal = progress["anneal"]
+        while (done := progress["step"] - anneal["from_step"]) < config.anneal_steps:
+            train_step(anneal_learning_rate(anneal, done, config))
+            if (done + 1) % config.eval_every == 0 or done + 1 == config.anneal_steps:
+                validate_and_checkpoint()
     bar.close()
     if board is not None:
         board.close()
@@ -269,12 +318,66 @@ def train_arm(
         "replay_augment": asdict(replay_augment) if replay_augment is not None else None,
         "ema_decay": ema_decay,
     }
+    if progress["anneal"] is not None:
+        result["anneal"] = progress["anneal"]
     atomic_write_json(result_path, result)
     state_path.unlink(missing_ok=True)
     return result
 
 
+def anneal_pending(run_dir: Path, config: TrainConfig) -> bool:
+    """Whether `train_arm` would anneal a run that already finished (lent, or from before the setting)."""
+    result_path = run_dir / "result.json"
+    return (
+        bool(config.anneal_steps)
+        and result_path.exists()
+        and "anneal" not in json.loads(result_path.read_text())
+    )
+
+
+def _start_anneal(
+    run_dir: Path,
+    model: CenterNet,
+    average: AveragedModel | None,
+    config: TrainConfig,
+    seed: int,
+    progress: dict,
+) -> torch.optim.Optimizer:
+    """Begin the anneal: the best weights, a fresh optimizer, the rate at the best step falling to zero.
+
+    Why: runs stop by patience wherever validation stalls, so most stop with the cosine rate far from
+    zero (on dice under a 12,000-step cap, fine-tunes stopped at 47–69% of their peak) and never get the
+    low-rate steps that settle the weights. Why from the best weights with a fresh optimizer and its own
+    random stream: the anneal is then a function of the search's result alone, the same whether the
+    search ran in this call or finished in another folder before annealing existed.
+    Returns the fresh optimizer; records the anneal's start in `progress`.
+    """
+    best = run_dir / "best.pt"
+    if not best.is_file():
+        raise UserError(
+            f"{run_dir}: finished without an anneal, and its weights are not there to anneal (an archive "
+            "keeps none); train it again, or run without --anneal-steps"
+        )
+    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
+    if average is not None:
+        average.n_averaged.zero_()  # its next update copies the best weights: the average starts there
+    torch.manual_seed(seed + ANNEAL_STREAM)
+    progress["anneal"] = {
+        "from_step": progress["step"],
+        "start_learning_rate": learning_rate(config, progress["best_step"]),
+        "best_val_map_before": progress["best_score"],
+        "best_step_before": progress["best_step"],
+    }
+    return torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
+
+
 def load_best(run_dir: Path, num_classes: int, config: TrainConfig, device: torch.device) -> CenterNet:
     model = CenterNet(num_classes, config.width)
-    model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
+    best = run_dir / "best.pt"
+    if not best.is_file():
+        raise UserError(
+            f"{run_dir}: finished without an anneal, and its weights are not there to anneal (an archive "
+            "keeps none); train it again, or run without --anneal-steps"
+        )
+    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
     return model.to(device).eval()

@@ -314,6 +314,7 @@ def benchmark_config(args: argparse.Namespace) -> BenchmarkConfig:
         eval_every=args.eval_every,
         patience=args.patience,
         min_steps=min(args.min_steps, args.max_steps),
+        anneal_steps=args.anneal_steps,
         batch=args.batch,
         augment=AugmentConfig(crop=args.crop),
         **({"learning_rate": args.learning_rate} if args.learning_rate else {}),
@@ -596,6 +597,12 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         type=_positive_int,
         default=train_default("patience"),
         help="evals without gain (after --min-steps) to stop",
+    )
+    p.add_argument(
+        "--anneal-steps",
+        type=_non_negative_int,
+        default=train_default("anneal_steps"),
+        help="after each arm stops: steps from its best weights, rate falling to zero (0: none)",
     )
     p.add_argument("--batch", type=_positive_int, default=train_default("batch"))
     p.add_argument(

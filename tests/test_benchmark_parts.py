@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -415,6 +417,74 @@ def _assert_same_weights(a: Path, b: Path) -> None:
     assert left.keys() == right.keys()
     for key in left:
         torch.testing.assert_close(left[key], right[key], rtol=0, atol=1e-6)
+
+
+ANNEALED = replace(TINY, anneal_steps=4)
+
+
+def test_an_anneal_follows_the_search_from_its_best_step(tmp_path: Path) -> None:
+    result = train_arm(_tiny_set(), _tiny_set(), ANNEALED, 5, tmp_path / "arm")
+    anneal = result["anneal"]
+    assert anneal["from_step"] == 4 and result["steps"] == 8
+    assert [point["step"] for point in result["curve"]] == [2, 4, 6, 8]
+    assert anneal["start_learning_rate"] == pytest.approx(learning_rate(ANNEALED, anneal["best_step_before"]))
+    assert result["best_val_map"] >= anneal["best_val_map_before"]
+    assert not (tmp_path / "arm" / "state.pt").exists()
+
+
+def test_annealing_a_run_finished_without_one_is_annealing_it_in_one_go(tmp_path: Path) -> None:
+    """The anneal depends on the search's best weights alone: a run finished before annealing existed (or
+    lent by a folder without it) and annealed later ends exactly where one annealed straight away does."""
+    data = _tiny_set()
+    straight = train_arm(data, data, ANNEALED, 5, tmp_path / "straight")
+    searched = train_arm(data, data, TINY, 5, tmp_path / "later")
+    assert "anneal" not in searched
+    later = train_arm(data, data, ANNEALED, 5, tmp_path / "later")
+    assert later["anneal"] == straight["anneal"]
+    assert _same_curve(straight, later)
+    _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "later" / "best.pt")
+    again = train_arm(data, data, ANNEALED, 5, tmp_path / "later")  # finished: returned as it is
+    assert again == json.loads(json.dumps(later))
+
+
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_an_anneal_interrupted_resumes_to_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ema_decay: float
+) -> None:
+    data = _tiny_set()
+    straight = train_arm(data, data, ANNEALED, 5, tmp_path / "straight", ema_decay=ema_decay)
+    calls = {"n": 0}
+    real_evaluate = train_module.evaluate
+
+    def evaluate_then_die(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # killed after the first anneal checkpoint (step 6) was written
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", evaluate_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_arm(data, data, ANNEALED, 5, tmp_path / "resumed", ema_decay=ema_decay)
+    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
+    resumed = train_arm(data, data, ANNEALED, 5, tmp_path / "resumed", ema_decay=ema_decay)
+    assert resumed["anneal"] == straight["anneal"]
+    assert _same_curve(straight, resumed)
+    _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "resumed" / "best.pt")
+
+
+def test_the_anneal_starts_from_the_best_weights_at_the_best_steps_rate(tmp_path: Path) -> None:
+    config = replace(TINY, learning_rate=1.0, warmup_steps=1, max_steps=100, anneal_steps=10)
+    best = CenterNet(len(CLASSES), config.width)
+    torch.save(best.state_dict(), tmp_path / "best.pt")
+    model = CenterNet(len(CLASSES), config.width)
+    progress = {"step": 70, "best_step": 50, "best_score": 0.4}
+    optimizer = train_module._start_anneal(tmp_path, model, None, config, 5, progress)
+    for key, value in best.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+    assert not optimizer.state  # a fresh optimizer: the stopped run's moments belong to other weights
+    rates = [train_module.anneal_learning_rate(progress["anneal"], done, config) for done in range(10)]
+    assert rates[0] == pytest.approx(0.5)  # the cosine at step 50 of 100
+    assert rates == pytest.approx([0.5 * (1 - done / 10) for done in range(10)])
 
 
 def test_learning_rate_warms_up_then_decays_to_zero_at_the_cap():

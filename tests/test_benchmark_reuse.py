@@ -87,3 +87,22 @@ def test_pretrainings_on_other_scene_rules_are_refused_by_name(tmp_path: Path) -
         UserError, match=r"--pretrainings-from .*other settings \(synthetic_sets\).*fine-tune"
     ):
         copy_pretrainings(source, tmp_path / "new", iteration, ["synthetic_only"], seeds=1)
+
+
+def test_runs_never_annealed_are_lent_to_a_folder_that_anneals_but_runs_annealed_otherwise_are_not(
+    tmp_path: Path,
+) -> None:
+    """A lent run is annealed where it lands (the anneal depends on its best weights alone)."""
+    annealing = {**SETTINGS, "train": {"max_steps": 6000, "anneal_steps": 1000}}
+    plain = _run_folder(tmp_path / "plain", SETTINGS, ["real_100/seed0"], [])
+    assert copy_real_runs(plain, tmp_path / "new", annealing, ["real_100"], seeds=1) == ["real_100/seed0"]
+    shorter = _run_folder(
+        tmp_path / "shorter",
+        {**SETTINGS, "train": {"max_steps": 6000, "anneal_steps": 500}},
+        ["real_100/seed0"],
+        [],
+    )
+    with pytest.raises(UserError, match=r"other settings \(train\)"):
+        copy_real_runs(shorter, tmp_path / "other", annealing, ["real_100"], seeds=1)
+    with pytest.raises(UserError, match=r"other settings \(train\)"):  # and never the other way round
+        copy_real_runs(shorter, tmp_path / "third", SETTINGS, ["real_100"], seeds=1)

@@ -135,3 +135,13 @@ def test_a_synthetic_share_replays_only_a_set_with_the_real_classes(tmp_path: Pa
     assert replayed.pop("synthetic_to_10") is dice and replayed.pop("synthetic_to_100") is dice
     assert set(replayed.values()) == {None}  # pretrainings, real-only arms, and control_to_10 (bolts)
     assert runner._replay_set(arms["synthetic_to_10"], arms, same, sources, dice) is None
+
+
+def test_an_anneal_is_part_of_the_run_only_when_given(tmp_path: Path) -> None:
+    former = BenchmarkConfig(real=None, scene="dice_tray", synthetic=8, out=tmp_path)
+    assert "anneal_steps" not in _fingerprint(former)["train"]  # folders written before the option match
+    _check_run_folder(tmp_path, _fingerprint(former))
+    annealed = replace(former, train=replace(former.train, anneal_steps=1000))
+    assert _fingerprint(annealed)["train"]["anneal_steps"] == 1000
+    with pytest.raises(UserError, match="different settings"):
+        _check_run_folder(tmp_path, _fingerprint(annealed))

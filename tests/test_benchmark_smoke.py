@@ -280,6 +280,40 @@ def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_share_and_ave
     assert "scored and saved as a moving average of their weights (decay 0.9)." in markdown
 
 
+def test_an_annealing_folder_anneals_the_runs_it_borrows_and_scores_them_again(
+    run: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs lent by a folder without an anneal are annealed where they land; the scores they brought
+    were made from their old weights, so they are made again."""
+    out, args = run
+    lender = tmp_path / "lender"
+    shutil.copytree(out, lender)
+    for arm in ("real_10", "synthetic_only"):
+        stale = lender / "arms" / arm / "seed0" / "test.json"
+        stale.write_text(json.dumps({**json.loads(stale.read_text()), "map": 7.0}))
+    monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
+    trial = [
+        *args,
+        "--anneal-steps",
+        "2",
+        "--real-arms-from",
+        str(lender),
+        "--pretrainings-from",
+        str(lender),
+    ]
+    trial[trial.index("--out") + 1] = str(tmp_path / "annealed")
+    trial[trial.index("--sweep")] = "--arms=real_10,synthetic_only,synthetic_to_10"
+    assert run_cli(trial) == 0
+    report = json.loads((tmp_path / "annealed" / "report.json").read_text())
+    for arm in ("real_10", "synthetic_only", "synthetic_to_10"):
+        assert 7.0 not in report["arms"][arm]["map"]["values"]
+        for seed in report["arms"][arm]["seeds"]:
+            assert seed["anneal"]["from_step"] == 2 and seed["steps"] == 4
+            assert seed["stopped_by"] == "step_cap"  # the search reached the cap; the anneal is extra
+    assert all(seed["copied_from"] for seed in report["arms"]["real_10"]["seeds"])
+    assert "Every arm ends with an anneal of 2 steps" in (tmp_path / "annealed" / "report.md").read_text()
+
+
 def test_self_training_labels_only_the_pool_photos_its_draw_leaves_out_and_labels_them_once(
     run: tuple[Path, list[str]], real_coco: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
