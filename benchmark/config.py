@@ -38,7 +38,7 @@ class BenchmarkConfig:
     out: Path
     real: Path | None = None
     scene: str = "dice_tray"
-    # On dice, 240 renders trained worse than 120 within the step cap.
+    # On dice, 240 renders transferred no better than 120, under a 6000- or a 12,000-step cap.
     synthetic: int = 120
     real_train: Path | None = None
     real_test: Path | None = None
