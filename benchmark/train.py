@@ -373,11 +373,5 @@ def _start_anneal(
 
 def load_best(run_dir: Path, num_classes: int, config: TrainConfig, device: torch.device) -> CenterNet:
     model = CenterNet(num_classes, config.width)
-    best = run_dir / "best.pt"
-    if not best.is_file():
-        raise UserError(
-            f"{run_dir}: finished without an anneal, and its weights are not there to anneal (an archive "
-            "keeps none); train it again, or run without --anneal-steps"
-        )
-    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
+    model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
     return model.to(device).eval()

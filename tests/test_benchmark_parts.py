@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -385,24 +387,32 @@ def test_interrupted_training_resumes_to_the_same_result(
     """Weights, optimiser, random draws and the moving average (when kept) all resume where they were."""
     data = _tiny_set()
     straight = train_arm(data, data, TINY, 5, tmp_path / "straight", ema_decay=ema_decay)
+    with _killed_at_evaluation(monkeypatch, 2), pytest.raises(KeyboardInterrupt):  # after step 2's checkpoint
+        train_arm(data, data, TINY, 5, tmp_path / "resumed", ema_decay=ema_decay)
+    assert (tmp_path / "resumed" / "state.pt").exists()
+    resumed = train_arm(data, data, TINY, 5, tmp_path / "resumed", ema_decay=ema_decay)
+    assert resumed["steps"] == straight["steps"] == 4
+    assert _same_curve(straight, resumed)
+    _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "resumed" / "best.pt")
+
+
+@contextmanager
+def _killed_at_evaluation(monkeypatch: pytest.MonkeyPatch, nth: int) -> Iterator[None]:
+    """Training is interrupted at its `nth` evaluation (the checkpoint before it is on disk)."""
     calls = {"n": 0}
     real_evaluate = train_module.evaluate
 
     def evaluate_then_die(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # killed after the step-2 checkpoint was written
+        if calls["n"] == nth:
+            raise KeyboardInterrupt
         return real_evaluate(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "evaluate", evaluate_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_arm(data, data, TINY, 5, tmp_path / "resumed", ema_decay=ema_decay)
-    assert (tmp_path / "resumed" / "state.pt").exists()
-    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
-    resumed = train_arm(data, data, TINY, 5, tmp_path / "resumed", ema_decay=ema_decay)
-    assert resumed["steps"] == straight["steps"] == 4
-    assert _same_curve(straight, resumed)
-    _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "resumed" / "best.pt")
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(train_module, "evaluate", real_evaluate)
 
 
 def _same_curve(a: dict, b: dict) -> bool:
@@ -453,19 +463,9 @@ def test_an_anneal_interrupted_resumes_to_the_same_result(
 ) -> None:
     data = _tiny_set()
     straight = train_arm(data, data, ANNEALED, 5, tmp_path / "straight", ema_decay=ema_decay)
-    calls = {"n": 0}
-    real_evaluate = train_module.evaluate
-
-    def evaluate_then_die(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt  # killed after the first anneal checkpoint (step 6) was written
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "evaluate", evaluate_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    # Killed after the first anneal checkpoint (step 6) was written.
+    with _killed_at_evaluation(monkeypatch, 4), pytest.raises(KeyboardInterrupt):
         train_arm(data, data, ANNEALED, 5, tmp_path / "resumed", ema_decay=ema_decay)
-    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
     resumed = train_arm(data, data, ANNEALED, 5, tmp_path / "resumed", ema_decay=ema_decay)
     assert resumed["anneal"] == straight["anneal"]
     assert _same_curve(straight, resumed)
