@@ -370,6 +370,7 @@ def _tiny_set() -> DetectionSet:
 
 
 TINY = TrainConfig(width=8, batch=2, eval_every=2, max_steps=4, patience=5, augment=AugmentConfig(crop=64))
+ANNEALED = replace(TINY, anneal_steps=4)
 
 
 def test_same_seed_trains_the_same_model(tmp_path: Path) -> None:
@@ -381,17 +382,20 @@ def test_same_seed_trains_the_same_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+@pytest.mark.parametrize(("config", "killed_at"), [(TINY, 2), (ANNEALED, 4)], ids=["search", "anneal"])
 def test_interrupted_training_resumes_to_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ema_decay: float
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ema_decay: float, config: TrainConfig, killed_at: int
 ) -> None:
-    """Weights, optimiser, random draws and the moving average (when kept) all resume where they were."""
+    """Weights, optimiser, random draws and the moving average (when kept) all resume where they were,
+    in the search (killed after the step-2 checkpoint) and in the anneal (after the step-6 one)."""
     data = _tiny_set()
-    straight = train_arm(data, data, TINY, 5, tmp_path / "straight", ema_decay=ema_decay)
-    with _killed_at_evaluation(monkeypatch, 2), pytest.raises(KeyboardInterrupt):  # after step 2's checkpoint
-        train_arm(data, data, TINY, 5, tmp_path / "resumed", ema_decay=ema_decay)
+    straight = train_arm(data, data, config, 5, tmp_path / "straight", ema_decay=ema_decay)
+    with _killed_at_evaluation(monkeypatch, killed_at), pytest.raises(KeyboardInterrupt):
+        train_arm(data, data, config, 5, tmp_path / "resumed", ema_decay=ema_decay)
     assert (tmp_path / "resumed" / "state.pt").exists()
-    resumed = train_arm(data, data, TINY, 5, tmp_path / "resumed", ema_decay=ema_decay)
-    assert resumed["steps"] == straight["steps"] == 4
+    resumed = train_arm(data, data, config, 5, tmp_path / "resumed", ema_decay=ema_decay)
+    assert resumed["steps"] == straight["steps"] == 4 + config.anneal_steps
+    assert resumed.get("anneal") == straight.get("anneal")
     assert _same_curve(straight, resumed)
     _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "resumed" / "best.pt")
 
@@ -429,9 +433,6 @@ def _assert_same_weights(a: Path, b: Path) -> None:
         torch.testing.assert_close(left[key], right[key], rtol=0, atol=1e-6)
 
 
-ANNEALED = replace(TINY, anneal_steps=4)
-
-
 def test_an_anneal_follows_the_search_from_its_best_step(tmp_path: Path) -> None:
     result = train_arm(_tiny_set(), _tiny_set(), ANNEALED, 5, tmp_path / "arm")
     anneal = result["anneal"]
@@ -455,21 +456,6 @@ def test_annealing_a_run_finished_without_one_is_annealing_it_in_one_go(tmp_path
     _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "later" / "best.pt")
     again = train_arm(data, data, ANNEALED, 5, tmp_path / "later")  # finished: returned as it is
     assert again == json.loads(json.dumps(later))
-
-
-@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
-def test_an_anneal_interrupted_resumes_to_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ema_decay: float
-) -> None:
-    data = _tiny_set()
-    straight = train_arm(data, data, ANNEALED, 5, tmp_path / "straight", ema_decay=ema_decay)
-    # Killed after the first anneal checkpoint (step 6) was written.
-    with _killed_at_evaluation(monkeypatch, 4), pytest.raises(KeyboardInterrupt):
-        train_arm(data, data, ANNEALED, 5, tmp_path / "resumed", ema_decay=ema_decay)
-    resumed = train_arm(data, data, ANNEALED, 5, tmp_path / "resumed", ema_decay=ema_decay)
-    assert resumed["anneal"] == straight["anneal"]
-    assert _same_curve(straight, resumed)
-    _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "resumed" / "best.pt")
 
 
 def test_the_anneal_starts_from_the_best_weights_at_the_best_steps_rate(tmp_path: Path) -> None:
