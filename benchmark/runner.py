@@ -115,10 +115,10 @@ def _checked_adapters(config: BenchmarkConfig) -> dict[str, Path]:
     return tags
 
 
-# Settings whose default changed on 2026-12-05 (to the recipe measured best on dice) → the flag that gives
-# back the earlier default; a folder begun before then records none of them.
 # What a run derives from its best weights (kept beside them so a rerun need not score again).
 FROM_WEIGHTS = (*SCORES, MISREADS, BOX_FACTOR)
+# Settings whose default changed on 2026-12-05 (to the recipe measured best on dice) → the flag that gives
+# back the earlier default; a folder begun before then records none of them.
 FORMER_DEFAULTS = {
     "synthetic_augment": "--synthetic-augment standard",
     "finetune_learning_rate": "--finetune-learning-rate LR (its --learning-rate, 0.002 by default)",
