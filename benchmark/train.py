@@ -182,7 +182,7 @@ def train_arm(
     replayed = replay_count(config, replay_share) if replay is not None else 0
     result_path = run_dir / "result.json"
     finished = json.loads(result_path.read_text()) if result_path.exists() else None
-    if finished is not None and (not config.anneal_steps or "anneal" in finished):
+    if finished is not None and not _unannealed(finished, config):
         return finished
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -218,7 +218,7 @@ def train_arm(
             average.load_state_dict(state["average"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        progress = {"searched": False, "anneal": None, **state["progress"]}
+        progress = {**progress, **state["progress"]}  # states from before the anneal lack its keys
     elif finished is not None:  # searched before annealing existed here: only the anneal is left
         progress.update(
             step=finished["steps"],
@@ -328,11 +328,12 @@ def train_arm(
 def anneal_pending(run_dir: Path, config: TrainConfig) -> bool:
     """Whether `train_arm` would anneal a run that already finished (lent, or from before the setting)."""
     result_path = run_dir / "result.json"
-    return (
-        bool(config.anneal_steps)
-        and result_path.exists()
-        and "anneal" not in json.loads(result_path.read_text())
-    )
+    return result_path.exists() and _unannealed(json.loads(result_path.read_text()), config)
+
+
+def _unannealed(finished: dict, config: TrainConfig) -> bool:
+    """Whether a finished run's result still lacks the anneal that `config` asks for."""
+    return bool(config.anneal_steps) and "anneal" not in finished
 
 
 def _start_anneal(

@@ -208,7 +208,7 @@ def generate_dataset(
             )  # fmt: skip
         finally:
             manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
-            _record_wall_time(manifest, previous, out_dir, done_before, run_started)
+            _record_wall_time(manifest, previous, done_before, completed_indices(out_dir), run_started)
             atomic_write_json(out_dir / MANIFEST, manifest)
 
     started = time.perf_counter()
@@ -216,8 +216,9 @@ def generate_dataset(
         out_dir, categories=[c.model_dump() for c in loaded.rules.categories], info=_coco_info(manifest)
     )
     clock.add("write_coco", time.perf_counter() - started)
-    _record_wall_time(manifest, previous, out_dir, done_before, run_started)
-    manifest["status"] = "complete" if set(range(count)) <= completed_indices(out_dir) else "stopped"
+    done_now = completed_indices(out_dir)
+    _record_wall_time(manifest, previous, done_before, done_now, run_started)
+    manifest["status"] = "complete" if set(range(count)) <= done_now else "stopped"
     atomic_write_json(out_dir / MANIFEST, manifest)
     return out_dir
 
@@ -225,8 +226,8 @@ def generate_dataset(
 def _record_wall_time(
     manifest: dict[str, Any],
     previous: dict[str, Any] | None,
-    out_dir: Path,
     done_before: set[int],
+    done_now: set[int],
     run_started: float,
 ) -> None:
     """Record the wall time of every run that built the dataset, and which images each run rendered.
@@ -241,7 +242,7 @@ def _record_wall_time(
         # Written before runs were recorded apart: its total covers exactly the images already there.
         earlier = [{"images": index_ranges(sorted(done_before)), "wall_s": float(previous["wall_s"])}]
     this_run = {
-        "images": index_ranges(sorted(completed_indices(out_dir) - done_before)),
+        "images": index_ranges(sorted(done_now - done_before)),
         "wall_s": time.perf_counter() - run_started,
     }
     manifest["wall_runs"] = [*earlier, this_run]
