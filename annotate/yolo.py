@@ -6,6 +6,11 @@ when one is given (so a detector trained on the export draws boxes the way the u
 do; the dataset itself keeps its exact boxes). `iscrowd` annotations
 are skipped because YOLO has no ignore regions; images without boxes get an empty label file so
 they count as background images.
+
+Exporting again into the same folder replaces the earlier export whole: files of images it no
+longer holds are removed, and so is Ultralytics' `labels.cache`, which is keyed on file sizes only
+(fixed-width label lines keep their size when only the boxes change, so a stale cache would load
+the old boxes). A folder that holds anything else is refused rather than cleared.
 """
 
 from __future__ import annotations
@@ -21,8 +26,36 @@ import yaml
 from scenesmith.annotate.atomic import atomic_write_text
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE
+from scenesmith.errors import UserError
 
 EXACT = BoxConvention()
+# Written first, so an export killed before its data.yaml is still recognised as ours and replaced.
+EXPORT_MARKER = ".scenesmith-yolo-export"
+_EXPORT_ENTRIES = {EXPORT_MARKER, "images", "labels", "data.yaml"}
+_MOVE_IT = "move it away or choose another out folder"
+
+
+def _prepare_export_folder(out: Path, keep: set[str]) -> None:
+    """Make `out` hold only this export's files: refuse a foreign folder, prune an earlier export."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / EXPORT_MARKER).is_file():
+            raise UserError(
+                f"{out}: folder is not empty and holds no scenesmith YOLO export; choose another out folder"
+            )
+        for entry in out.iterdir():
+            if entry.name.endswith(".cache"):
+                entry.unlink()
+            elif entry.name not in _EXPORT_ENTRIES:
+                raise UserError(f"{entry}: not part of a YOLO export; {_MOVE_IT}")
+        for folder in ("images", "labels"):
+            for path in (out / folder).iterdir() if (out / folder).is_dir() else ():
+                if path.name in keep:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    raise UserError(f"{path}: a folder inside a YOLO export; {_MOVE_IT}")
+                path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / EXPORT_MARKER).touch()
 
 
 def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
@@ -63,6 +96,8 @@ def export_yolo(
         lines[ann["image_id"]].append(
             f"{class_of[ann['category_id']]} {cx:.6f} {cy:.6f} {w / width:.6f} {h / height:.6f}"
         )
+    names = [Path(img["file_name"]) for img in coco["images"]]
+    _prepare_export_folder(out, {name.name for name in names} | {f"{name.stem}.txt" for name in names})
     for img in coco["images"]:
         image_path = Path(img["file_name"])
         _link_or_copy(src / image_path, out / "images" / image_path.name, copy)

@@ -83,6 +83,14 @@ def make_spec(request: SubmitRequest, data_root: Path) -> dict[str, Any]:
     }
 
 
+def same_submission(stored: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two specs come from the same submit. The frozen scene text is left out: a retry after
+    a data-root scene file was edited is still the same request, and it keeps the job it created."""
+    return {k: v for k, v in stored.items() if k != "scene_text"} == {
+        k: v for k, v in new.items() if k != "scene_text"
+    }
+
+
 def render_overrides_of(spec: dict[str, Any]) -> list[str]:
     """The spec's overrides plus its resolution/samples, as the pipeline takes them."""
     from scenesmith.pipeline import render_overrides

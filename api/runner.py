@@ -26,6 +26,7 @@ from scenesmith.render.settings import RenderSettings
 
 log = logging.getLogger(__name__)
 WORKERS_FILE = "workers.json"
+RETRY_S = 5.0  # pause after a failed step, so a broken disk is not hammered in a loop
 
 
 class JobRunner(threading.Thread):
@@ -81,18 +82,34 @@ class JobRunner(threading.Thread):
         try:
             with self._pool_factory() as pool:
                 while not self._shutdown.is_set():
-                    job = self.store.claim_next()
-                    if job is None:
-                        self._wake.wait(0.5)
-                        self._wake.clear()
-                        continue
-                    self.version += 1
-                    self._run_job(job, pool)
-                    self.version += 1
-        except Exception:  # noqa: BLE001 - logged; the request loop keeps answering
+                    try:
+                        self._run_next(pool)
+                    except Exception:  # noqa: BLE001 - e.g. a full disk; later jobs may still run
+                        log.exception("job runner: a step failed; trying again in %.0f s", RETRY_S)
+                        self._shutdown.wait(RETRY_S)
+        except Exception:  # noqa: BLE001 - the pool itself failed; logged, the request loop keeps answering
             log.exception("job runner stopped")
         finally:
             self.store.close()
+
+    def _run_next(self, pool: LocalPool) -> None:
+        """Run the oldest queued job, if any. A job whose bookkeeping fails (the job store or its
+        folder not writable) is marked failed, so it neither stays "running" nor stops the queue."""
+        job = self.store.claim_next()
+        if job is None:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            return
+        self.version += 1
+        try:
+            self._run_job(job, pool)
+        except Exception as exc:
+            with self._lock:
+                self._current, self._job_stop = None, None
+            self.store.set_state(job.id, "failed", f"internal error: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self.version += 1
 
     def _run_job(self, job: Job, pool: LocalPool) -> None:
         from scenesmith.annotate.dataset_writer import completed_indices

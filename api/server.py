@@ -28,7 +28,7 @@ import zmq
 import scenesmith
 from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE, sample_files
 from scenesmith.api import protocol as p
-from scenesmith.api.jobs import Limits, check_spec, dataset_dir, job_dir, make_spec
+from scenesmith.api.jobs import Limits, check_spec, dataset_dir, job_dir, make_spec, same_submission
 from scenesmith.api.runner import JobRunner, reap_orphaned_workers
 from scenesmith.api.security import (
     ensure_token,
@@ -37,14 +37,15 @@ from scenesmith.api.security import (
     safe_relative_path,
     token_matches,
 )
-from scenesmith.api.store import Job, JobStore
+from scenesmith.api.store import Job, JobStore, QueueFull
 from scenesmith.errors import UserError
 from scenesmith.pipeline import MANIFEST
 from scenesmith.procedural.loader import SceneRuleError
 from scenesmith.render.pool import PoolConfig
 
 log = logging.getLogger(__name__)
-_SAMPLE_PATH = re.compile(r"^(images|masks|depth|meta)/(\d{6})(_instance|_semantic)?\.(png|jpg|exr|json)$")
+# Six digits or more: `sample_stem` pads to six, and a dataset may hold a million images or more.
+_SAMPLE_PATH = re.compile(r"^(images|masks|depth|meta)/(\d{6,})(_instance|_semantic)?\.(png|jpg|exr|json)$")
 
 
 @dataclass
@@ -236,10 +237,6 @@ class Server:
 
     # ----------------------------------------------------------------- submit
     def _submit(self, envelope: list[bytes], request: p.SubmitRequest) -> None:
-        if self.store.count_active() >= self.limits.max_active_jobs:
-            raise p.ProtocolError(
-                p.OVER_LIMIT, f"{self.limits.max_active_jobs} jobs are already queued or running"
-            )
         future = self.checks.submit(self._check_and_create, request)
         self._pending.append((envelope, request.id, future))
 
@@ -250,7 +247,18 @@ class Server:
             check_spec(spec, self.data_root, self.limits)
         except SceneRuleError as exc:
             raise p.ProtocolError(p.INVALID_SCENE, str(exc)) from None
-        job = self.store.create(secrets.token_hex(8), request.id, spec, request.count)
+        try:
+            job = self.store.create(
+                secrets.token_hex(8), request.id, spec, request.count, self.limits.max_active_jobs
+            )
+        except QueueFull as exc:
+            raise p.ProtocolError(p.OVER_LIMIT, str(exc)) from None
+        if not same_submission(job.spec, spec):
+            raise p.ProtocolError(
+                p.BAD_REQUEST,
+                f"id: {request.id!r} was already used by a different submit (job {job.id}); "
+                "a retry must repeat its submit unchanged, a new submit needs a new id",
+            )
         job_dir(self.data_root, job.id).mkdir(parents=True, exist_ok=True)
         self.runner.wake()
         return self._status(job)

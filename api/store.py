@@ -46,6 +46,15 @@ CREATE TABLE IF NOT EXISTS samples (
 RATE_WINDOW = 20  # images/s is measured over the last few finished images of the current run
 
 
+class QueueFull(Exception):
+    """The server's cap on queued + running jobs is reached."""
+
+
+def _count_active(db: sqlite3.Connection) -> int:
+    active = "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running', 'cancelling')"
+    return int(db.execute(active).fetchone()[0])
+
+
 @dataclass(frozen=True)
 class Job:
     id: str
@@ -90,13 +99,21 @@ class JobStore:
             self._local.db = None
 
     # ------------------------------------------------------------------ jobs
-    def create(self, job_id: str, request_key: str | None, spec: dict[str, Any], total: int) -> Job:
-        """A new queued job, or the existing one submitted under the same request key (a retry)."""
+    def create(
+        self, job_id: str, request_key: str | None, spec: dict[str, Any], total: int, max_active: int
+    ) -> Job:
+        """A new queued job, or the existing one submitted under the same request key (a retry).
+
+        The cap on active jobs is checked in the same transaction as the insert, after the retry
+        lookup: a retry of an accepted job is never refused, and a burst of submits cannot overshoot.
+        """
         with self._tx() as db:
             if request_key is not None:
                 row = db.execute("SELECT id FROM jobs WHERE request_key = ?", (request_key,)).fetchone()
                 if row is not None:
                     return self._get(db, row[0])  # type: ignore[return-value]
+            if _count_active(db) >= max_active:
+                raise QueueFull(f"{max_active} jobs are already queued or running")
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
                 "INSERT INTO jobs (id, seq, request_key, state, spec, total, created) "
@@ -137,14 +154,6 @@ class JobStore:
                 "SELECT COUNT(*) FROM jobs WHERE seq < ? AND state IN ('queued', 'running', 'cancelling')",
                 (job.seq,),
             )
-            .fetchone()
-        )
-        return int(row[0])
-
-    def count_active(self) -> int:
-        row = (
-            self._db()
-            .execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running', 'cancelling')")
             .fetchone()
         )
         return int(row[0])

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 import scenesmith
-from scenesmith.annotate.atomic import atomic_write_json, remove_stale_temp_files
+from scenesmith.annotate.atomic import TEMP_PREFIX, atomic_write_json, remove_stale_temp_files
 from scenesmith.annotate.dataset_writer import (
     ANNOTATIONS_FILE,
     completed_indices,
@@ -94,8 +94,11 @@ def dataset_identity(loaded: LoadedScene, seed: int, image_format: str) -> dict[
 
 
 def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) -> dict[str, Any] | None:
-    """Refuse to mix datasets; return the existing manifest when resuming."""
-    if not out_dir.exists() or not any(out_dir.iterdir()):
+    """Refuse to mix datasets; return the existing manifest when resuming.
+
+    A run killed while writing its first manifest leaves only a temp file: that folder is still empty.
+    """
+    if not out_dir.exists() or all(p.name.startswith(TEMP_PREFIX) for p in out_dir.iterdir()):
         return None
     manifest_path = out_dir / MANIFEST
     if not manifest_path.is_file():

@@ -19,6 +19,7 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.annotate.contact_sheet import make_contact_sheet
 from scenesmith.annotate.dataset_writer import (
     completed_indices,
@@ -29,6 +30,7 @@ from scenesmith.annotate.dataset_writer import (
 )
 from scenesmith.annotate.labels import label_image
 from scenesmith.annotate.yolo import export_yolo
+from scenesmith.errors import UserError
 from scenesmith.procedural.description import Camera, Material, SceneDescription, SceneObject, World
 from scenesmith.render.passes import RenderPasses
 
@@ -271,6 +273,31 @@ def test_yolo_export(dataset: Path, tmp_path: Path) -> None:
         assert int(row[0]) == ann["category_id"] - 1
         expected = [(x + w / 2) / W, (y + h / 2) / H, w / W, h / H]
         np.testing.assert_allclose([float(v) for v in row[1:]], expected, atol=1e-6)
+
+
+def test_yolo_export_again_replaces_the_earlier_export_and_refuses_foreign_folders(
+    dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "yolo"
+    export_yolo(dataset, out)
+    (out / "images/000099.png").write_bytes(b"an image of a larger, earlier export")
+    (out / "labels/000099.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    (out / "labels.cache").write_bytes(b"Ultralytics' cache of the earlier labels")
+    (out / "data.yaml").unlink()  # as if the earlier export was killed before its last file
+    export_yolo(dataset, out, convention=BoxConvention(square=True))
+    assert sorted(p.name for p in (out / "labels").iterdir()) == ["000000.txt", "000001.txt"]
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["000000.png", "000001.jpg"]
+    assert not (out / "labels.cache").exists() and (out / "data.yaml").is_file()
+    assert "square" in yaml.safe_load((out / "data.yaml").read_text())["box_convention"]
+    foreign = tmp_path / "photos"
+    (foreign / "images").mkdir(parents=True)
+    (foreign / "images/holiday.jpg").write_bytes(b"a user's own photo")
+    with pytest.raises(UserError, match="holds no scenesmith YOLO export"):
+        export_yolo(dataset, foreign)
+    assert (foreign / "images/holiday.jpg").read_bytes() == b"a user's own photo"
+    (out / "notes.txt").write_text("a user's notes")
+    with pytest.raises(UserError, match="notes.txt: not part of a YOLO export"):
+        export_yolo(dataset, out)
 
 
 def test_contact_sheet(dataset: Path, tmp_path: Path) -> None:

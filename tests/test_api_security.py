@@ -139,6 +139,16 @@ def error_code(reply: dict | None) -> str | None:
     return None if reply["ok"] else reply["error"]["code"]
 
 
+def test_every_sample_file_name_is_recognised_for_fetch_past_a_million_images() -> None:
+    from scenesmith.annotate.dataset_writer import sample_files
+    from scenesmith.api.server import _SAMPLE_PATH
+
+    for index in (0, 999_999, 1_000_000, 12_345_678):
+        for name in sample_files(index, "png").values():
+            match = _SAMPLE_PATH.fullmatch(name)
+            assert match is not None and int(match.group(2)) == index, name
+
+
 def test_requests_without_the_right_token_are_refused(server: ServerProcess) -> None:
     base = {"v": 1, "id": "x", "op": "list"}
     for token in [None, "", "wrong-token-0123456789", 12345]:
@@ -157,6 +167,10 @@ def test_a_retried_submit_creates_one_job(server: ServerProcess) -> None:
         server, op="submit", scene="dice_tray", count=1, resolution=[32, 32], samples=1, id="dup-1"
     )
     assert first["ok"] and again["ok"] and first["job"]["id"] == again["job"]["id"]
+    other = request(
+        server, op="submit", scene="dice_tray", count=2, resolution=[32, 32], samples=1, id="dup-1"
+    )
+    assert error_code(other) == "bad_request" and first["job"]["id"] in other["error"]["message"]
     assert request(server, op="cancel", job=first["job"]["id"])["ok"]
 
 

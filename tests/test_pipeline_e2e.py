@@ -176,6 +176,16 @@ def test_killed_run_resumes_to_the_complete_dataset(dataset: Path, tmp_path: Pat
     assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
 
 
+def test_a_run_killed_before_its_first_manifest_resumes(dataset: Path, tmp_path: Path) -> None:
+    """Only the first manifest's temp file is on disk: the folder is treated as empty, not as foreign."""
+    out = tmp_path / "killed_early"
+    out.mkdir()
+    (out / ".tmp-manifest.json.abc123.json").write_text('{"identity": {')
+    assert generate(out, 3, seed=5) == 0
+    assert annotations_without_timing(out) == annotations_without_timing(dataset)
+    assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
+
+
 def _pip_blobs(rgb: np.ndarray, mask: np.ndarray) -> int:
     """Dark blobs inside a white die's mask, away from its outline (side faces are not counted)."""
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)

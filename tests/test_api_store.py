@@ -1,0 +1,81 @@
+"""The job store's submit rules: a retry keeps its job, the cap on active jobs cannot be overshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenesmith.api.jobs import same_submission
+from scenesmith.api.store import JobStore, QueueFull
+
+SPEC = {"scene": "dice_tray", "scene_text": "extends: base\n", "count": 2, "seed": 0}
+
+
+def test_a_retry_gets_its_job_back_even_when_the_queue_is_full(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    first = store.create("a" * 16, "req-1", SPEC, 2, max_active=1)
+    assert store.create("b" * 16, "req-1", SPEC, 2, max_active=1).id == first.id
+    with pytest.raises(QueueFull, match="1 jobs are already queued or running"):
+        store.create("c" * 16, "req-2", SPEC, 2, max_active=1)
+    assert [job.id for job in store.list()] == [first.id]
+
+
+def test_finished_jobs_free_their_place_under_the_cap(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    store.create("a" * 16, "req-1", SPEC, 2, max_active=1)
+    store.set_state("a" * 16, "complete")
+    assert store.create("b" * 16, "req-2", SPEC, 2, max_active=1).state == "queued"
+
+
+def test_a_retry_is_the_same_submission_even_after_its_scene_file_changed() -> None:
+    assert same_submission(SPEC, {**SPEC, "scene_text": "extends: base\nname: edited\n"})
+    assert not same_submission(SPEC, {**SPEC, "count": 3})
+    assert not same_submission(SPEC, {**SPEC, "scene": "retail_shelf"})
+
+
+class _NoWorkers:
+    """A stand-in for the render pool: the fake pipeline below renders nothing."""
+
+    def __enter__(self) -> _NoWorkers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def worker_pids(self) -> list[int]:
+        return []
+
+
+def test_a_job_whose_folder_cannot_be_made_fails_and_the_next_job_still_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scenesmith.pipeline
+    from scenesmith.api.jobs import job_dir
+    from scenesmith.api.runner import JobRunner
+
+    def fake_generate_dataset(count: int, on_sample, **_: object) -> None:  # noqa: ANN001
+        for index in range(count):
+            on_sample(index)
+
+    monkeypatch.setattr(scenesmith.pipeline, "generate_dataset", fake_generate_dataset)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    broken, fine = "a" * 16, "b" * 16
+    spec = {**SPEC, "source": "builtin:dice_tray", "base": "builtin", "image_format": "png", "overrides": []}
+    store.create(broken, "req-1", spec, 2, max_active=10)
+    store.create(fine, "req-2", spec, 2, max_active=10)
+    job_dir(tmp_path, broken).parent.mkdir(parents=True)
+    job_dir(tmp_path, broken).write_text("a file where the job's folder should be")
+    runner = JobRunner(store, tmp_path, pool_factory=_NoWorkers)
+    runner.start()
+    try:
+        for _ in range(200):
+            if store.get(fine).state == "complete":  # type: ignore[union-attr]
+                break
+            runner.join(0.05)
+        assert runner.is_alive()
+    finally:
+        runner.shutdown(timeout=10)
+    failed = store.get(broken)
+    assert failed is not None and failed.state == "failed" and "FileExistsError" in (failed.error or "")
+    assert store.get(fine).state == "complete" and store.get(fine).done == 2  # type: ignore[union-attr]
