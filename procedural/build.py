@@ -59,8 +59,8 @@ def _dress(
     instance_id: int,
 ) -> SceneObject:
     category, iscrowd, tilt = up_category(item, placement.pose)
-    if group.category is not None:
-        category = group.category
+    if group.category is not None:  # one class for the whole group: no face to guess, nothing to ignore
+        category, iscrowd = group.category, False
     # Only the generator knows whether its mesh encloses a volume exactly (overlapping closed parts,
     # e.g. an aircraft's wings through its fuselage, would be counted twice): no guessing here.
     volume = item.volume

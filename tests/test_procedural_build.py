@@ -76,6 +76,16 @@ def test_dice_rest_on_their_support_and_class_is_the_face_that_points_up(index: 
         assert d.world_mesh.bounds[0, 2] == pytest.approx(support, abs=5e-4)
 
 
+def test_a_tilted_die_is_not_ignored_when_its_group_has_one_class() -> None:
+    """Image 30 of seed 1 has a die leaning on another (iscrowd as a face); as a plain "die" it is exact."""
+    tilted = [d.name for d in build_scene(RULES, 1, 30).labelled_objects if d.iscrowd]
+    assert len(tilted) == 1
+    overrides = ["categories=[{name: die, id: 1}]", "objects.dice.category=die"]
+    one_class = load_scene("dice_tray", overrides).rules
+    dice = {d.name: d for d in build_scene(one_class, 1, 30).labelled_objects}
+    assert dice[tilted[0]].category == "die" and not dice[tilted[0]].iscrowd
+
+
 def test_rounded_box_is_watertight_with_exact_bounds() -> None:
     box = rounded_box((0.02, 0.03, 0.04), 0.003)
     assert box.is_watertight and box.is_winding_consistent and box.volume > 0
