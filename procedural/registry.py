@@ -34,7 +34,8 @@ class Generated:
     `rest_rotation` turns the mesh into the pose it naturally rests in on a flat support (before a
     random yaw). `up_faces`, when given, decides the category after placement: the face whose
     outward normal (object frame) is within `up_tolerance_deg` of world up names the category;
-    if none is, the object is published as `iscrowd` (ignore) rather than guessed.
+    if none is, the object is published as `iscrowd` (ignore), with the face closest to up as its
+    category: a best guess that evaluation and training must not trust.
     """
 
     mesh: trimesh.Trimesh
