@@ -33,7 +33,11 @@ class CameraCommon(Rule):
 
 
 class TopDownCameraRule(CameraCommon):
-    """A hand-held phone over a surface: mostly top-down, with tilt, roll and framing jitter."""
+    """A hand-held phone over a surface: mostly top-down, with tilt, roll and framing jitter.
+
+    `height_m` is the distance to the target along the line of sight (the height when untilted):
+    a tilt then changes the view's angle, not the scale of the target.
+    """
 
     kind: Literal["top_down"]
     height_m: PositiveLength
