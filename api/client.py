@@ -19,11 +19,12 @@ from typing import Any
 
 import zmq
 
-from scenesmith.api.protocol import PROTOCOL_VERSION, TERMINAL_STATES, encode
+from scenesmith.api.protocol import PROTOCOL_VERSION, REWRITTEN_FILES, TERMINAL_STATES, encode
 from scenesmith.api.security import read_server_key, read_token, safe_relative_path
 from scenesmith.errors import UserError
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
+FETCH_TRIES = 5  # a file replaced on the server mid-fetch is fetched again, this many times at most
 
 
 class ApiError(UserError):
@@ -239,29 +240,46 @@ class Client:
 
     def fetch(self, job: str, out_dir: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> Path:
         """Copy the job's dataset files into `out_dir` (same layout), in chunks over this connection.
-        Files already there with the right size are skipped, so an interrupted fetch resumes."""
+
+        A sample file already there with the right size is skipped, so an interrupted fetch resumes:
+        sample files never change once written. `manifest.json` and `annotations.json` are rewritten
+        by every run of a job, so they are always fetched again.
+        """
         out = Path(out_dir)
         for entry in self.files(job):
             relative = safe_relative_path(str(entry["path"]))
             if relative is None:  # never write outside out_dir, whatever the server says
                 raise ApiError("bad_reply", f"server listed an unsafe path {entry['path']!r}")
             target = out / relative
-            if target.is_file() and target.stat().st_size == entry["size"]:
+            rewritten = str(relative) in REWRITTEN_FILES
+            if not rewritten and target.is_file() and target.stat().st_size == entry["size"]:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".part-{target.name}")
-            with open(partial, "wb") as handle:
-                offset = 0
-                while True:
-                    reply, frames = self.request(
-                        "fetch", job=job, path=str(relative), offset=offset, length=chunk_bytes
-                    )
-                    handle.write(frames[0])
-                    offset += len(frames[0])
-                    if reply["eof"] or not frames[0]:
-                        break
+            for _ in range(FETCH_TRIES):
+                if self._fetch_file(job, str(relative), partial, chunk_bytes):
+                    break
+            else:
+                partial.unlink(missing_ok=True)
+                raise ApiError("changing", f"{relative}: replaced on the server during {FETCH_TRIES} fetches")
             os.replace(partial, target)
         return out
+
+    def _fetch_file(self, job: str, path: str, partial: Path, chunk_bytes: int) -> bool:
+        """Write one file to `partial`; False when the server replaced it between two chunks (the
+        bytes would splice an old file and a new one, so the caller starts over)."""
+        version = None
+        with open(partial, "wb") as handle:
+            offset = 0
+            while True:
+                reply, frames = self.request("fetch", job=job, path=path, offset=offset, length=chunk_bytes)
+                if version is not None and reply.get("version") != version:
+                    return False
+                version = reply.get("version")
+                handle.write(frames[0])
+                offset += len(frames[0])
+                if reply["eof"] or not frames[0]:
+                    return True
 
     def stream(
         self,

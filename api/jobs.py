@@ -63,7 +63,11 @@ def make_spec(request: SubmitRequest, data_root: Path) -> dict[str, Any]:
         local = root / f"{name}.yaml"
         builtin = builtin_dir() / f"{name}.yaml"
         if local.is_file() and local.resolve().is_relative_to(root.resolve()):
-            text, source, base = local.read_text(encoding="utf-8"), f"scenes/{name}.yaml", "root"
+            source, base = f"scenes/{name}.yaml", "root"
+            try:
+                text = local.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SceneRuleError(f"{source}: not readable as UTF-8 text ({exc})") from None
         elif builtin.is_file():
             text, source, base = builtin.read_text(encoding="utf-8"), f"builtin:{name}", "builtin"
         else:

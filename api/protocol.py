@@ -24,6 +24,8 @@ MAX_SCENE_YAML_CHARS = 256 * 1024
 
 JobState = Literal["queued", "running", "cancelling", "complete", "failed", "cancelled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"complete", "failed", "cancelled"})
+# Dataset files that every run of a job rewrites (sample files never change once written).
+REWRITTEN_FILES = frozenset({"manifest.json", "annotations.json"})
 SampleField = Literal["image", "meta", "instance", "semantic", "depth"]
 ALL_FIELDS: tuple[str, ...] = ("image", "meta", "instance", "semantic", "depth")
 

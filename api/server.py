@@ -48,6 +48,12 @@ log = logging.getLogger(__name__)
 _SAMPLE_PATH = re.compile(r"^(images|masks|depth|meta)/(\d{6,})(_instance|_semantic)?\.(png|jpg|exr|json)$")
 
 
+def file_version(stat: os.stat_result) -> str:
+    """Changes whenever the file is replaced: dataset files are written to a temp file and renamed
+    (a new inode), so a client can tell that a file changed between two chunks of one fetch."""
+    return f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
+
+
 @dataclass
 class ServerConfig:
     bind: str = "tcp://127.0.0.1:5555"
@@ -293,7 +299,11 @@ class Server:
         job = self._job(request.job)
         if job.state != "complete":
             raise p.ProtocolError(p.NOT_FINISHED, f"job {job.id} is {job.state} ({job.done}/{job.total})")
-        manifest = json.loads((dataset_dir(self.data_root, job.id) / MANIFEST).read_text())
+        path = dataset_dir(self.data_root, job.id) / MANIFEST
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise p.ProtocolError(p.INTERNAL, f"job {job.id}: {MANIFEST} unreadable ({exc})") from None
         self._reply(envelope, request, job=self._status(job), manifest=manifest)
 
     # ------------------------------------------------------------ files, fetch
@@ -326,10 +336,10 @@ class Server:
         path = self._checked_path(job, request.path)
         length = min(request.length, self.limits.max_chunk_bytes)
         with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+            stat = os.fstat(handle.fileno())
             handle.seek(request.offset)
             chunk = handle.read(length)
-        eof = request.offset + len(chunk) >= size
+        eof = request.offset + len(chunk) >= stat.st_size
         self._reply(
             envelope,
             request,
@@ -337,8 +347,9 @@ class Server:
             path=request.path,
             offset=request.offset,
             length=len(chunk),
-            size=size,
+            size=stat.st_size,
             eof=eof,
+            version=file_version(stat),
         )
 
     def _checked_path(self, job: Job, relative: str) -> Path:

@@ -79,3 +79,15 @@ def test_a_job_whose_folder_cannot_be_made_fails_and_the_next_job_still_runs(
     failed = store.get(broken)
     assert failed is not None and failed.state == "failed" and "FileExistsError" in (failed.error or "")
     assert store.get(fine).state == "complete" and store.get(fine).done == 2  # type: ignore[union-attr]
+
+
+def test_a_scene_file_that_is_not_utf8_is_an_invalid_scene_naming_the_file(tmp_path: Path) -> None:
+    from scenesmith.api.jobs import make_spec
+    from scenesmith.api.protocol import parse_request
+    from scenesmith.procedural.loader import SceneRuleError
+
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes/latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    request = parse_request({"v": 1, "id": "r1", "token": "t", "op": "submit", "scene": "latin1", "count": 1})
+    with pytest.raises(SceneRuleError, match=r"scenes/latin1.yaml: not readable as UTF-8 text"):
+        make_spec(request, tmp_path)  # type: ignore[arg-type]
