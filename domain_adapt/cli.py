@@ -107,7 +107,7 @@ def add_adapt_parsers(commands: argparse._SubParsersAction) -> None:
         "dataset folder's semantic masks)",
     )
     t.add_argument("--real", required=True, help="real COCO file (or dataset/picture folder)")
-    t.add_argument("--split", default="train", help="real split to learn from (never test)")
+    t.add_argument("--split", default="train", help="real split to learn from (never test; none: no splits)")
     t.add_argument("--method", required=True, choices=methods())
     t.add_argument("--out", required=True, help="adapter folder to create")
     t.add_argument("--seed", type=base._non_negative_int, default=0)
@@ -127,7 +127,7 @@ def add_adapt_parsers(commands: argparse._SubParsersAction) -> None:
     c = sub.add_parser("check", help="no near-copies of real images; labels still aligned with edges")
     c.add_argument("adapted", help="adapted dataset folder")
     c.add_argument("--real", required=True, help="real COCO file the adapter learned from")
-    c.add_argument("--split", default="train")
+    c.add_argument("--split", default="train", help="real split the adapter learned from (none: no splits)")
     c.add_argument("--original", help="the source dataset, to measure label alignment")
     c.add_argument("--json", help="write the report here")
     c.set_defaults(run=_cmd_check)

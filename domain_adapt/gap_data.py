@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from scenesmith.annotate.stats import Dataset, load_coco, load_dataset, resize_short_side
-from scenesmith.domain_adapt.images import IMAGE_SUFFIXES, read_rgb
+from scenesmith.annotate.stats import Dataset, resize_short_side
+from scenesmith.domain_adapt.images import read_rgb, resolve_source
 from scenesmith.errors import UserError
 
 IMAGE_SIZE = 256
@@ -71,28 +71,13 @@ def object_crops(rgb: np.ndarray, boxes: list[list[float]], rng: np.random.Gener
     return crops
 
 
-def _dataset(source: Path, split: str | None) -> Dataset | None:
-    if source.is_file() and source.suffix == ".json":
-        return load_coco(source, split)
-    if source.is_dir() and (source / "meta").is_dir():
-        return load_dataset(source)
-    if source.is_dir() and (source / "annotations.json").is_file():
-        return load_coco(source / "annotations.json", split)
-    return None
-
-
 def load_image_set(
     source: str | Path, split: str | None, max_images: int | None, rng: np.random.Generator
 ) -> ImageSet:
     """Read and preprocess a set (dataset folder, COCO file or plain picture folder)."""
     source = Path(source)
-    dataset = _dataset(source, split)
-    if dataset is not None:
-        entries = [(e.path, e.image_id) for e in dataset.images]
-    elif source.is_dir():
-        entries = [(p, None) for p in sorted(source.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-    else:
-        raise UserError(f"{source}: no such dataset folder, COCO file or picture folder")
+    dataset, paths = resolve_source(source, split)
+    entries = [(e.path, e.image_id) for e in dataset.images] if dataset else [(p, None) for p in paths]
     if len(entries) < 4:
         raise UserError(f"{source}: {len(entries)} images; the gap measures need at least 4")
     if max_images is not None and len(entries) > max_images:

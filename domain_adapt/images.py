@@ -14,27 +14,55 @@ import cv2
 import numpy as np
 
 from scenesmith.annotate.dataset_writer import semantic_mask_file
-from scenesmith.annotate.stats import load_coco, load_dataset
+from scenesmith.annotate.stats import Dataset, load_coco, load_dataset
 from scenesmith.errors import UserError
 
+NO_SPLIT = "none"  # the split value that asks for every image of a source without splits
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def image_paths(source: str | Path, split: str | None = None) -> list[Path]:
-    """Paths of the images of `source` (dataset folder, COCO file or picture folder), sorted."""
+def resolve_source(source: str | Path, split: str | None = None) -> tuple[Dataset | None, list[Path]]:
+    """The labels (None for a plain picture folder) and the sorted image paths of `source`: a COCO
+    file, a folder holding annotations.json, a scenesmith dataset folder or a folder of pictures.
+
+    A split is honoured or refused, never ignored: only a COCO file says which images are which, so
+    asking a source without splits for one (e.g. the real photos' image folder, test photos included)
+    is an error rather than every picture.
+    """
     path = Path(source)
+    if split is not None and split.lower() == NO_SPLIT:
+        split = None
     if path.is_file() and path.suffix == ".json":
-        return [im.path for im in load_coco(path, split).images]
-    if path.is_dir() and ((path / "meta").is_dir() or (path / "annotations.json").is_file()):
-        if split is not None and (path / "annotations.json").is_file() and not (path / "meta").is_dir():
-            return [im.path for im in load_coco(path / "annotations.json", split).images]
-        return [im.path for im in load_dataset(path).images]
-    if path.is_dir():
+        dataset = load_coco(path, split)
+    elif path.is_dir() and (path / "annotations.json").is_file() and not (path / "meta").is_dir():
+        dataset = load_coco(path / "annotations.json", split)
+    elif path.is_dir() and (path / "meta").is_dir():
+        _refuse_split(path, split, "a scenesmith dataset folder")
+        dataset = load_dataset(path)
+    elif path.is_dir():
+        _refuse_split(path, split, "a folder of pictures")
         pictures = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if pictures:
-            return pictures
-        raise UserError(f"{path}: no images (expected a dataset folder, a COCO file or a folder of pictures)")
-    raise UserError(f"{path}: no such dataset folder, COCO file or picture folder")
+        if not pictures:
+            raise UserError(
+                f"{path}: no images (expected a dataset folder, a COCO file or a folder of pictures)"
+            )
+        return None, pictures
+    else:
+        raise UserError(f"{path}: no such dataset folder, COCO file or picture folder")
+    return dataset, [image.path for image in dataset.images]
+
+
+def _refuse_split(path: Path, split: str | None, kind: str) -> None:
+    if split is not None:
+        raise UserError(
+            f"{path}: {kind} has no splits, so split {split!r} cannot be taken from it; name the COCO "
+            f"file that holds the split field, or pass the split as {NO_SPLIT} to use every image"
+        )
+
+
+def image_paths(source: str | Path, split: str | None = None) -> list[Path]:
+    """Paths of the images of `source` (see `resolve_source`), sorted."""
+    return resolve_source(source, split)[1]
 
 
 def semantic_mask_paths(images: list[Path]) -> tuple[Path, ...]:

@@ -19,6 +19,7 @@ from scenesmith.domain_adapt.adapter import FitInputs, fitter
 from scenesmith.domain_adapt.alignment import edge_agreement, label_alignment, outline_contrast
 from scenesmith.domain_adapt.apply import apply_adapter
 from scenesmith.domain_adapt.fda import swap_low_frequencies
+from scenesmith.domain_adapt.gap_data import load_image_set
 from scenesmith.domain_adapt.images import image_paths, read_rgb
 from scenesmith.domain_adapt.nocopy import check_no_copies
 from scenesmith.domain_adapt.sensor_fit import added_noise, ca_shift, noise_levels
@@ -301,6 +302,18 @@ def test_cli_trains_applies_and_checks_fda(sets, tmp_path: Path, capsys) -> None
     check = json.loads((tmp_path / "check.json").read_text())
     assert check["no_copy"]["near_copies"] == [] and check["label_alignment"]["images"] == 6
     assert not (tmp_path / "never").exists()
+
+
+def test_a_split_is_taken_from_the_coco_file_or_refused_never_ignored(sets) -> None:
+    """The real photos' image folder holds the test photos too: asking it for `train` must fail."""
+    synthetic, real = sets
+    assert len(image_paths(real, "train")) == 4 and len(image_paths(real.parent, "train")) == 4
+    for source in (real.parent / "images", synthetic):
+        with pytest.raises(UserError, match="has no splits, so split 'train' cannot be taken from it"):
+            image_paths(source, "train")
+    assert len(image_paths(real.parent / "images", "none")) == 8  # every photo, asked for explicitly
+    with pytest.raises(UserError, match="has no splits"):
+        load_image_set(real.parent / "images", "train", None, np.random.default_rng(0))
 
 
 def test_cli_refusing_a_bad_option_leaves_no_work_folder(sets, tmp_path: Path, capsys) -> None:
