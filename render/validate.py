@@ -14,6 +14,10 @@ from scenesmith.render.sensor import validate_effects
 
 _LIGHT_KINDS = ("point", "area", "sun")
 
+# Blender stores Object.pass_index as a signed 16-bit value: a larger id is silently clamped to this
+# (checked in bpy 5.0.1), which would merge objects in the instance pass.
+MAX_PASS_INDEX = 32767
+
 
 def _finite_vec(value: object, n: int, what: str) -> np.ndarray:
     try:
@@ -74,9 +78,11 @@ def validate_camera(cam: Camera) -> None:
 
 def validate_object(obj: SceneObject) -> None:
     what = f"object {obj.name!r} (instance {obj.instance_id})"
-    if not isinstance(obj.instance_id, int | np.integer) or not 0 <= int(obj.instance_id) < 2**24:
-        # Float32 index pass represents integers exactly only below 2**24.
-        raise ValueError(f"{what}: instance_id must be an int in [0, 2**24), got {obj.instance_id!r}")
+    if not isinstance(obj.instance_id, int | np.integer) or not 0 <= int(obj.instance_id) <= MAX_PASS_INDEX:
+        raise ValueError(
+            f"{what}: instance_id must be an int in [0, {MAX_PASS_INDEX}] (Blender's pass_index), "
+            f"got {obj.instance_id!r}"
+        )
     mesh = obj.mesh
     verts = np.asarray(getattr(mesh, "vertices", np.empty((0, 3))), dtype=np.float64)
     faces = np.asarray(getattr(mesh, "faces", np.empty((0, 3))))

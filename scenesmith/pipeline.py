@@ -37,7 +37,7 @@ from scenesmith.background import lower_this_thread_priority, prefetched
 from scenesmith.errors import UserError
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.description import SceneDescription
-from scenesmith.procedural.loader import LoadedScene, load_scene
+from scenesmith.procedural.loader import LoadedScene, SceneRuleError, load_scene
 from scenesmith.render.pool import PoolConfig, RenderPool, open_pool
 from scenesmith.render.presets import preset_rules
 from scenesmith.render.settings import RenderSettings
@@ -314,8 +314,14 @@ def _recorded_budget(out_dir: Path, seconds: float) -> dict[str, Any] | None:
 
 
 def _build_job(loaded: LoadedScene, seed: int, index: int, settings: RenderSettings) -> RenderJob:
+    """Build image `index`'s scene. Rules are sampled per image, so valid rules can still draw values
+    that cannot be built (an edge gap wider than the belt): that is the rules' error, named with the
+    image and seed that drew it, not a traceback."""
     started = time.perf_counter()
-    description = build_scene(loaded.rules, seed, index)
+    try:
+        description = build_scene(loaded.rules, seed, index)
+    except ValueError as exc:
+        raise SceneRuleError(f"{loaded.source}: image {index} (seed {seed}) cannot be built: {exc}") from None
     return RenderJob(index, description, time.perf_counter() - started, settings)
 
 

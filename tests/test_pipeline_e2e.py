@@ -186,6 +186,16 @@ def test_a_run_killed_before_its_first_manifest_resumes(dataset: Path, tmp_path:
     assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
 
 
+def test_rules_that_draw_an_unbuildable_scene_name_the_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Image 0 of seed 0 draws edge gaps wider than the belt: one message and exit 2, no traceback."""
+    gaps = ["--set", "surfaces.belt.edge_gap_m={uniform: [0.0, 0.6]}"]
+    args = ["generate", "conveyor_parts", "--count", "2", "--out", str(tmp_path / "out"), *TINY, *gaps]
+    assert run_cli(args) == 2
+    assert "image 0 (seed 0) cannot be built: conveyor 'belt': edge gaps" in capsys.readouterr().err
+
+
 def _pip_blobs(rgb: np.ndarray, mask: np.ndarray) -> int:
     """Dark blobs inside a white die's mask, away from its outline (side faces are not counted)."""
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)

@@ -430,6 +430,7 @@ def _bad_descriptions() -> dict[str, SceneDescription]:
         "fx != fy": scene(Camera(32, 32, K_aniso, cam.world_to_camera), [good]),
         "bad face material": scene(cam, [SceneObject(1, "x", good.mesh, np.full(12, 3), [RED], np.eye(4))]),
         "duplicate ids": scene(cam, [good, obj(1, trimesh.creation.box())]),
+        "id above Blender's pass_index": scene(cam, [obj(32768, trimesh.creation.box())]),
         "nan light": scene(cam, [good], lights=[Light("sun", (0, 0, np.nan), (0, 0, -1), 1.0)]),
         "zero resolution": scene(Camera(0, 32, cam.K, cam.world_to_camera), [good]),
     }
