@@ -39,6 +39,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _zero_to_one(text: str) -> float:
     try:
         value = float(text)
@@ -153,10 +163,18 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "--recycle-after", type=_non_negative_int, default=0, help="new worker after N images (0: never)"
     )
     group.add_argument(
-        "--max-worker-rss", type=float, default=0.0, metavar="MB", help="new worker above this RSS (0: never)"
+        "--max-worker-rss",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="MB",
+        help="new worker above this RSS (0: never)",
     )
     group.add_argument(
-        "--image-timeout", type=float, default=600.0, metavar="S", help="a worker silent this long is hung"
+        "--image-timeout",
+        type=_positive_float,
+        default=600.0,
+        metavar="S",
+        help="a worker silent this long is hung",
     )
     group.add_argument("--backend", choices=["local", "ray"], default="local", help="where workers run")
     group.add_argument("--address", help="Ray cluster address (--backend ray; default: start a local Ray)")

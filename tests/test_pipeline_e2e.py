@@ -196,6 +196,18 @@ def test_rules_that_draw_an_unbuildable_scene_name_the_image(
     assert "image 0 (seed 0) cannot be built: conveyor 'belt': edge gaps" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "flag", [["--image-timeout", "0"], ["--image-timeout", "nan"], ["--max-worker-rss", "-1"]]
+)
+def test_bad_worker_flags_are_refused_by_the_parser(
+    flag: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NaN would switch hang detection off (no time exceeds NaN); 0 or -1 would crash deep in the pool."""
+    assert run_cli(["generate", "dice_tray", "--count", "1", "--out", str(tmp_path / "o"), *flag]) == 2
+    assert f"argument {flag[0]}" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def _pip_blobs(rgb: np.ndarray, mask: np.ndarray) -> int:
     """Dark blobs inside a white die's mask, away from its outline (side faces are not counted)."""
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
