@@ -22,8 +22,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Protocol
+from typing import Any, Protocol
 
+from scenesmith.errors import UserError
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, worker_main
 
@@ -58,6 +59,16 @@ def open_pool(
 
 class RenderFailed(RuntimeError):
     """An image could not be rendered (it kept killing workers, or the renderer rejected it)."""
+
+
+def check_device(requested: str, device: dict[str, Any], where: str) -> None:
+    """`--device gpu` is a demand: a worker that found no GPU stops the run rather than render for
+    hours on the CPU with nothing said (`auto` is the setting that falls back)."""
+    if requested == "gpu" and device["device"] != "GPU":
+        raise UserError(
+            f"--device gpu: the render worker {where} found no usable Cycles GPU (OptiX, CUDA, HIP, "
+            "oneAPI or Metal); check the GPU driver, or use --device auto to fall back to the CPU"
+        )
 
 
 @dataclass(frozen=True)
@@ -263,6 +274,7 @@ class LocalPool:
         kind = message[0]
         if kind == "ready":
             _, worker.pid, device, gpu_count = message
+            check_device(self.settings.device, device, f"(pid {worker.pid})")
             self.devices.append(device)
             self._scale_to_gpus(device, gpu_count)
         elif kind == "started":

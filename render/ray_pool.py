@@ -34,7 +34,14 @@ import psutil
 
 import scenesmith
 from scenesmith.errors import UserError
-from scenesmith.render.pool import FailureLog, PoolConfig, RenderFailed, recycle_reason, take_job
+from scenesmith.render.pool import (
+    FailureLog,
+    PoolConfig,
+    RenderFailed,
+    check_device,
+    recycle_reason,
+    take_job,
+)
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, _forget_parent_blender_paths, render_job
 
@@ -302,6 +309,7 @@ class RayPool:
                 f"{scenesmith.__version__}: install the same version on every Ray node"
             )
         actor.pid, actor.host = info["pid"], info["host"]
+        check_device(self.settings.device, info["device"], f"on {info['host']}")
         self.devices.append(info["device"])
 
     def _maybe_recycle(self, actor: _Actor, rss_mb: float) -> None:

@@ -208,6 +208,20 @@ def test_bad_worker_flags_are_refused_by_the_parser(
     assert not (tmp_path / "o").exists()
 
 
+def test_device_gpu_renders_on_a_gpu_or_stops_saying_there_is_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--device gpu` never falls back to the CPU in silence (`auto` is the setting that falls back)."""
+    out = tmp_path / "gpu"
+    code = run_cli(["generate", "dice_tray", "--count", "1", "--out", str(out), "--device", "gpu", *TINY])
+    if code == 0:  # a machine with a usable GPU: it rendered there
+        meta = json.loads((out / "meta/000000.json").read_text())
+        assert meta["render"]["settings"]["device"]["device"] == "GPU"
+    else:
+        err = capsys.readouterr().err
+        assert code == 2 and "--device gpu: the render worker" in err and "found no usable Cycles GPU" in err
+
+
 def _pip_blobs(rgb: np.ndarray, mask: np.ndarray) -> int:
     """Dark blobs inside a white die's mask, away from its outline (side faces are not counted)."""
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
