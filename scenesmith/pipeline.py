@@ -221,7 +221,8 @@ def generate_dataset(
     clock.add("write_coco", time.perf_counter() - started)
     done_now = completed_indices(out_dir)
     _record_wall_time(manifest, previous, done_before, done_now, run_started)
-    manifest["status"] = "complete" if set(range(count)) <= done_now else "stopped"
+    # Against the dataset's count, which can exceed this call's (a smaller count asked of a bigger set).
+    manifest["status"] = "complete" if set(range(manifest["count"])) <= done_now else "stopped"
     atomic_write_json(out_dir / MANIFEST, manifest)
     return out_dir
 

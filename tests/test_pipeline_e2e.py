@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,6 +175,20 @@ def test_killed_run_resumes_to_the_complete_dataset(dataset: Path, tmp_path: Pat
     assert [image["id"] for image in images] == list(range(1, count + 1))
     assert [a for a in resumed if a["image_id"] <= 3] == annotations_without_timing(dataset)
     assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_a_smaller_count_asked_of_an_unfinished_set_leaves_it_stopped(dataset: Path, tmp_path: Path) -> None:
+    """Images 1 and 2 of a 3-image set are unfinished; asking for 2 renders image 1 only, so the set
+    (count 3) is still not complete, and its manifest must not say it is."""
+    partial = tmp_path / "partial"
+    shutil.copytree(dataset, partial)
+    for stem in ("000001", "000002"):
+        (partial / "meta" / f"{stem}.json").unlink()
+    assert generate(partial, 2, seed=5) == 0
+    manifest = json.loads((partial / "manifest.json").read_text())
+    assert manifest["count"] == 3 and manifest["status"] == "stopped"
+    assert generate(partial, 3, seed=5) == 0
+    assert json.loads((partial / "manifest.json").read_text())["status"] == "complete"
 
 
 def test_a_run_killed_before_its_first_manifest_resumes(dataset: Path, tmp_path: Path) -> None:
