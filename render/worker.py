@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from pathlib import Path
@@ -108,9 +108,10 @@ def _render_message(
 def render_job(renderer: BlenderRenderer, job: RenderJob, default: RenderSettings) -> RenderPasses:
     """Render one job with its own settings, or `default` (the worker's own) when it has none.
 
-    The device stays the one the renderer picked at start-up.
+    The device stays the one the renderer picked at start-up, and so does the thread count: how many
+    cores a render may use depends on where it runs (a Ray actor's share of its node), not on the job.
     """
-    wanted = job.settings or default
+    wanted = replace(job.settings, threads=default.threads) if job.settings else default
     if wanted != renderer.settings:
         wanted.validate()
         renderer.settings = wanted

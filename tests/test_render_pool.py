@@ -145,3 +145,22 @@ def test_a_worker_exits_quietly_when_its_coordinator_is_killed(jobs: int) -> Non
     assert not worker.is_running()
     log = coordinator.stderr.read()  # EOF once the worker, which shares it, has gone too
     assert "Traceback" not in log, log
+
+
+def test_a_job_keeps_the_workers_thread_count() -> None:
+    """A Ray actor caps Cycles at its share of the node's cores; a job's settings (which carry the
+    run's 0 = every core) must not lift that cap, or several actors oversubscribe one node."""
+    from scenesmith.render.worker import render_job
+
+    class _Renderer:
+        settings = RenderSettings(device="cpu", threads=4)
+
+        def render(self, description: object) -> RenderSettings:
+            return self.settings
+
+    job = _jobs(1)[0]
+    renderer = _Renderer()
+    used = render_job(
+        renderer, RenderJob(0, job.description, settings=RenderSettings(samples=2)), renderer.settings
+    )
+    assert used.samples == 2 and used.threads == 4
