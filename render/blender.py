@@ -201,7 +201,7 @@ class BlenderRenderer:
             png_path = workdir / "rgb.png"
             t0 = time.perf_counter()
             self._set_label_mode(True)
-            s.render.filepath = str(exr_path)
+            s.render.filepath = _literal_path(exr_path)
             # Labels need no light; dropping the world skips a physical sky's precomputation.
             world, s.world = s.world, None
             with output_silenced():
@@ -210,7 +210,7 @@ class BlenderRenderer:
             t1 = time.perf_counter()
             cam = desc.camera
             self._set_label_mode(False, dof=cam.f_stop is not None and cam.focus_distance is not None)
-            s.render.filepath = str(png_path)
+            s.render.filepath = _literal_path(png_path)
             with output_silenced():
                 bpy.ops.render.render(write_still=True)
             t2 = time.perf_counter()
@@ -319,3 +319,9 @@ class BlenderRenderer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _literal_path(path: Path) -> str:
+    """`path` as Blender's render output path, which reads `{name}` as a path template (Blender 4.5+):
+    braces in a temp or work folder (`TMPDIR=/scratch/job_{42}`) are doubled so they stay literal."""
+    return str(path).replace("{", "{{").replace("}", "}}")

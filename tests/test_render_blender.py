@@ -335,6 +335,19 @@ def test_standard_view_is_exact_srgb(renderer: BlenderRenderer, tmp_path: Path) 
     assert passes.rgb[passes.instance == 4].std(axis=0).max() > 3
 
 
+def test_braces_in_the_work_folder_are_not_read_as_a_path_template(
+    renderer: BlenderRenderer, tmp_path: Path
+) -> None:
+    """Blender reads `{name}` in its render output path as a template; a work folder such as a job's
+    temp dir `job_{42}` must still get the passes, and the same ones as a plain folder."""
+    cam = top_down_camera(32, 32)
+    desc = scene(cam, [obj(3, trimesh.creation.box(extents=[0.5, 0.5, 0.2]))])
+    plain = renderer.render(desc, workdir=tmp_path / "plain")
+    braced = renderer.render(desc, workdir=tmp_path / "job_{42}_{blend_name}")
+    assert (tmp_path / "job_{42}_{blend_name}" / "labels.exr").is_file()
+    assert np.array_equal(braced.instance, plain.instance) and (plain.instance == 3).any()
+
+
 def test_sun_direction(renderer: BlenderRenderer) -> None:
     """Lights shine along `direction`: a sun pointing down lights an upward plate; pointing up, not."""
     cam = top_down_camera(32, 32)
