@@ -199,6 +199,8 @@ def generate_dataset(
         "backend": backend,
         "time_budget": budget,
     }
+    if previous and "render_settings_used" in previous:  # what the finished images were made with
+        manifest["render_settings_used"] = previous["render_settings_used"]
     atomic_write_json(out_dir / MANIFEST, manifest)
     run_started, done_before = time.perf_counter(), completed_indices(out_dir)
     todo = sorted(set(range(count)) - done_before)
@@ -387,14 +389,36 @@ def _render_into(
         initializer=lower_this_thread_priority,
         initargs=(HELPER_NICENESS,),
     ) as writer:
+        earlier = manifest.get("render_settings_used")
         try:
             for result in tqdm(
                 workers.run(jobs), total=len(todo), desc=loaded.rules.name, unit="img", disable=not progress
             ):
+                _check_same_renderer(out_dir, earlier, result.passes.settings)
                 writing.append((result, writer.submit(write, result)))
                 settle(block=False)
         finally:
             settle(block=True)
+
+
+def _renderer_of(settings: dict[str, Any]) -> tuple[Any, ...]:
+    """What decides an image's noise and denoising beyond the rules: CPU or GPU, backend, denoiser."""
+    device = settings.get("device") or {}
+    return device.get("device"), device.get("backend"), settings.get("denoise"), settings.get("denoiser")
+
+
+def _check_same_renderer(out_dir: Path, earlier: dict[str, Any] | None, now: dict[str, Any]) -> None:
+    """A resumed dataset keeps the renderer its images were made with: a run stopped on the CPU and
+    resumed on a GPU would mix OpenImageDenoise and OptiX images under one seed (checked before the
+    image is written)."""
+    if earlier is None or _renderer_of(earlier) == _renderer_of(now):
+        return
+    was, now_ = (dict(zip(("device", "backend", "denoise", "denoiser"), _renderer_of(x), strict=True))
+                 for x in (earlier, now))  # fmt: skip
+    raise UserError(
+        f"{out_dir}: its images were rendered with {was}, this run's workers render with {now_}; one "
+        "dataset comes from one renderer: resume with a --device that matches, or choose another --out"
+    )
 
 
 def _until(stop: threading.Event | None, jobs: Iterator[RenderJob]) -> Iterator[RenderJob]:

@@ -191,6 +191,25 @@ def test_a_smaller_count_asked_of_an_unfinished_set_leaves_it_stopped(dataset: P
     assert json.loads((partial / "manifest.json").read_text())["status"] == "complete"
 
 
+def test_a_set_made_by_another_renderer_is_not_resumed_here(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Images 0–1 were (so the manifest says) made on an OptiX GPU; this machine's workers would add
+    a CPU image denoised otherwise: refused before anything is written, and the set is left as it was."""
+    other = tmp_path / "other"
+    shutil.copytree(dataset, other)
+    (other / "meta/000002.json").unlink()
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["render_settings_used"]["device"] = {"device": "GPU", "backend": "OPTIX", "names": ["H100"]}
+    manifest["render_settings_used"]["denoiser"] = "OPTIX"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    assert generate(other, 3, seed=5) == 2
+    err = capsys.readouterr().err
+    assert "'backend': 'OPTIX'" in err and "one dataset comes from one renderer" in err
+    assert not (other / "meta/000002.json").exists()
+    assert json.loads((other / "manifest.json").read_text())["render_settings_used"]["denoiser"] == "OPTIX"
+
+
 def test_a_run_killed_before_its_first_manifest_resumes(dataset: Path, tmp_path: Path) -> None:
     """Only the first manifest's temp file is on disk: the folder is treated as empty, not as foreign."""
     out = tmp_path / "killed_early"
