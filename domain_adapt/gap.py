@@ -65,7 +65,9 @@ def measure_gap(
         | two_sample_test(texture_band(small_a), texture_band(small_b), steps, folds, seed),
     }
     if min(len(set_a.crops), len(set_b.crops)) >= MIN_CROPS:
-        report["classifier_crops"] = two_sample_test(set_a.crops, set_b.crops, steps, folds, seed)
+        report["classifier_crops"] = two_sample_test(
+            set_a.crops, set_b.crops, steps, folds, seed, groups=(set_a.crop_images, set_b.crop_images)
+        )
     else:
         report["classifier_crops"] = {"skipped": f"fewer than {MIN_CROPS} labelled object crops in a set"}
     encoder = load_encoder()

@@ -6,6 +6,11 @@ scored by a model that never trained on it (k-fold), so the held-out AUC is hone
 sets are indistinguishable to this network, 1.0 means perfectly separable. The confidence interval
 is a stratified bootstrap over images. The sets are balanced by subsampling the larger one, so
 the AUC is not driven by class priors.
+
+Object crops come several to an image and share its light, tint and camera: for them every crop of
+one image is held out together (folds by image) and the bootstrap resamples whole images, or a
+classifier that learnt one photo's tint would score that photo's other crops and the interval would
+count 8 crops of one photo as 8 independent witnesses.
 """
 
 from __future__ import annotations
@@ -25,14 +30,38 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def bootstrap_interval(
-    scores: np.ndarray, labels: np.ndarray, rng: np.random.Generator, resamples: int = 1000
+    scores: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    resamples: int = 1000,
+    clusters: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """95% percentile interval of the AUC, resampling each class's images with replacement."""
-    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-    values = []
-    for _ in range(resamples):
-        idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
-        values.append(auc(scores[idx], labels[idx]))
+    """95% percentile interval of the AUC, resampling each class's images with replacement; with
+    `clusters` (the image each item comes from), whole images with all their items."""
+    if clusters is None:
+        pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+        values = []
+        for _ in range(resamples):
+            idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+            values.append(auc(scores[idx], labels[idx]))
+    else:
+        members = [
+            [
+                np.flatnonzero((labels == label) & (clusters == c))
+                for c in np.unique(clusters[labels == label])
+            ]
+            for label in (1, 0)
+        ]
+        values = []
+        for _ in range(resamples):
+            idx = np.concatenate(
+                [
+                    members_of[i]
+                    for members_of in members
+                    for i in rng.integers(0, len(members_of), len(members_of))
+                ]
+            )
+            values.append(auc(scores[idx], labels[idx]))
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
 
@@ -67,16 +96,36 @@ def _centre(batch: np.ndarray, size: int) -> np.ndarray:
     return batch[:, offset : offset + size, offset : offset + size]
 
 
+def _folds_by_group(groups: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold per item such that the items of one group share it."""
+    unique = np.unique(groups)
+    return (rng.permutation(len(unique)) % folds)[np.searchsorted(unique, groups)]
+
+
 def held_out_scores(
-    a: np.ndarray, b: np.ndarray, steps: int, folds: int, seed: int, batch: int = 32
-) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, labels): every image of the balanced sets scored by the fold model that held it out."""
+    a: np.ndarray,
+    b: np.ndarray,
+    steps: int,
+    folds: int,
+    seed: int,
+    batch: int = 32,
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(scores, labels, clusters): every item of the balanced sets scored by the fold model that held
+    it out. With `groups` (per set, the image each item comes from) one image's items share a fold,
+    and `clusters` names each scored item's image (unique across the two sets) for the bootstrap."""
     rng = np.random.default_rng(seed)
     n = min(len(a), len(b))
-    a, b = a[rng.choice(len(a), n, replace=False)], b[rng.choice(len(b), n, replace=False)]
-    images = np.concatenate([a, b])
+    pick_a, pick_b = rng.choice(len(a), n, replace=False), rng.choice(len(b), n, replace=False)
+    images = np.concatenate([a[pick_a], b[pick_b]])
     labels = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
-    fold_of = np.concatenate([rng.permutation(n) % folds, rng.permutation(n) % folds])
+    clusters = None
+    if groups is None:
+        fold_of = np.concatenate([rng.permutation(n) % folds, rng.permutation(n) % folds])
+    else:
+        group_a, group_b = np.asarray(groups[0])[pick_a], np.asarray(groups[1])[pick_b]
+        fold_of = np.concatenate([_folds_by_group(group_a, folds, rng), _folds_by_group(group_b, folds, rng)])
+        clusters = np.concatenate([group_a, group_b + int(group_a.max(initial=0)) + 1])
     size = images.shape[1] * 7 // 8
     scores = np.zeros(len(images))
     for fold in range(folds):
@@ -98,12 +147,21 @@ def held_out_scores(
             scores[test] = (
                 model(_tensor(np.ascontiguousarray(_centre(images[test], size)))).squeeze(1).numpy()
             )
-    return scores, labels
+    return scores, labels, clusters
 
 
-def two_sample_test(a: np.ndarray, b: np.ndarray, steps: int, folds: int, seed: int) -> dict:
-    """Held-out AUC of A-vs-B with its bootstrap 95% interval (0.5 = indistinguishable)."""
-    scores, labels = held_out_scores(a, b, steps, folds, seed)
-    low, high = bootstrap_interval(scores, labels, np.random.default_rng(seed + 1))
-    return {"auc": auc(scores, labels), "ci95": [low, high], "images_per_set": int(len(labels) // 2),
-            "steps": steps, "folds": folds}  # fmt: skip
+def two_sample_test(
+    a: np.ndarray,
+    b: np.ndarray,
+    steps: int,
+    folds: int,
+    seed: int,
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
+    """Held-out AUC of A-vs-B with its bootstrap 95% interval (0.5 = indistinguishable); `groups` as
+    in `held_out_scores`, for items that come several to an image."""
+    scores, labels, clusters = held_out_scores(a, b, steps, folds, seed, groups=groups)
+    low, high = bootstrap_interval(scores, labels, np.random.default_rng(seed + 1), clusters=clusters)
+    result = {"auc": auc(scores, labels), "ci95": [low, high], "images_per_set": int(len(labels) // 2),
+              "steps": steps, "folds": folds}  # fmt: skip
+    return result | ({"folds_and_bootstrap_by": "source image"} if groups is not None else {})

@@ -29,11 +29,13 @@ MAX_CROPS_PER_IMAGE = 8
 
 @dataclass
 class ImageSet:
-    """Preprocessed images (N×256×256×3 uint8), object crops (M×48×48×3) and the labels if any."""
+    """Preprocessed images (N×256×256×3 uint8), object crops (M×48×48×3) with the index of the image
+    each came from (M), and the labels if any."""
 
     name: str
     images: np.ndarray
     crops: np.ndarray
+    crop_images: np.ndarray
     dataset: Dataset | None
 
 
@@ -87,10 +89,18 @@ def load_image_set(
         for a in dataset.annotations:
             if not a.get("iscrowd", 0):
                 boxes.setdefault(a["image_id"], []).append(a["bbox"])
-    images, crops = [], []
+    images, crops, crop_images = [], [], []
     for path, image_id in tqdm(entries, desc=f"gap: reading {source.name}", unit="img"):
         rgb = read_rgb(path)
         images.append(normalise_image(rgb))
-        crops += object_crops(rgb, boxes.get(image_id, []), rng)
+        these = object_crops(rgb, boxes.get(image_id, []), rng)
+        crops += these
+        crop_images += [len(images) - 1] * len(these)
     empty = np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
-    return ImageSet(source.name, np.stack(images), np.stack(crops) if crops else empty, dataset)
+    return ImageSet(
+        source.name,
+        np.stack(images),
+        np.stack(crops) if crops else empty,
+        np.array(crop_images, np.int64),
+        dataset,
+    )

@@ -48,6 +48,24 @@ def test_two_halves_of_one_set_are_indistinguishable() -> None:
     assert result["ci95"][0] < 0.5 < result["ci95"][1]
 
 
+def tinted_crops(images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """8 crops per image sharing that image's random tint (its light); one distribution for any seed."""
+    rng = np.random.default_rng(seed)
+    tints = rng.uniform(40, 215, (images, 1, 1, 1, 3))
+    crops = np.clip(tints + rng.normal(0, 12, (images, 8, 48, 48, 3)), 0, 255).astype(np.uint8)
+    return crops.reshape(-1, 48, 48, 3), np.repeat(np.arange(images), 8)
+
+
+def test_crops_of_one_image_are_held_out_together() -> None:
+    """Two draws of one distribution: with folds by crop the classifier recognises each photo's tint
+    in its other crops and 'separates' them (AUC ≈ 0.85); held out by image, it cannot."""
+    (a, images_a), (b, images_b) = tinted_crops(30, seed=1), tinted_crops(30, seed=2)
+    leaky = two_sample_test(a, b, steps=60, folds=3, seed=0)
+    honest = two_sample_test(a, b, steps=60, folds=3, seed=0, groups=(images_a, images_b))
+    assert leaky["ci95"][0] > 0.7
+    assert honest["ci95"][0] < 0.5 < honest["ci95"][1] and honest["folds_and_bootstrap_by"] == "source image"
+
+
 def test_trivially_different_sets_are_separated() -> None:
     result = two_sample_test(textures(40, seed=1), gradients(40, seed=2), steps=40, folds=3, seed=0)
     assert result["auc"] > 0.95 and result["ci95"][0] > 0.85
