@@ -22,7 +22,7 @@ from scenesmith.domain_adapt.fda import swap_low_frequencies
 from scenesmith.domain_adapt.gap_data import load_image_set
 from scenesmith.domain_adapt.images import image_paths, read_rgb
 from scenesmith.domain_adapt.nocopy import check_no_copies
-from scenesmith.domain_adapt.sensor_fit import added_noise, ca_shift, noise_levels
+from scenesmith.domain_adapt.sensor_fit import add_noise, added_noise, ca_shift, noise_levels
 from scenesmith.errors import UserError
 from scenesmith.procedural.description import SensorEffects
 from scenesmith.render.sensor import apply_sensor
@@ -148,6 +148,19 @@ def test_sensor_fits_the_poisson_gaussian_noise_the_renders_lack() -> None:
     fitted_a, fitted_b = added_noise(noise_levels(noisy), noise_levels(clean))
     assert fitted_a == pytest.approx(a, rel=0.25) and fitted_b == pytest.approx(b, abs=3e-4)
     assert added_noise(noise_levels(clean), noise_levels(noisy)) == (0.0, 0.0)  # nothing to add
+
+
+def test_added_rgb_noise_reaches_the_grey_image_at_the_fitted_variance() -> None:
+    """(a, b) is measured on grey; the noise the adapter adds to RGB must show up there in full."""
+    levels = np.repeat(np.linspace(0.06, 0.94, 8), 64)[None, :].repeat(128, axis=0)
+    rgb = np.rint(np.repeat(levels[..., None], 3, axis=2) * 255).astype(np.uint8)
+    a, b = 4e-3, 2e-4
+    noisy = [add_noise(rgb, a, b, np.random.default_rng(k)) for k in range(3)]
+    grey = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in noisy]
+    fitted_a, fitted_b = added_noise(
+        noise_levels(grey), noise_levels([cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)] * 3)
+    )
+    assert fitted_a == pytest.approx(a, rel=0.25) and fitted_b == pytest.approx(b, abs=3e-4)
 
 
 def test_unknown_option_is_refused(sets, tmp_path: Path) -> None:
