@@ -10,7 +10,6 @@ default, renders a new set beside the old one instead of failing on the old fold
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -96,12 +95,9 @@ def ensure_adapted(folder: Path, adapter: Path, seed: int, create: bool = True) 
     The key is a hash of adapter.json and its side files, so refitting an adapter adapts anew.
     With `create` False, an adapted set missing from the cache is an error, as in `ensure_synthetic`.
     """
-    from scenesmith.domain_adapt.apply import apply_adapter
+    from scenesmith.domain_adapt.apply import adapter_digest, apply_adapter
 
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(adapter).rglob("*") if p.is_file()):
-        digest.update(path.relative_to(adapter).as_posix().encode() + b"\0" + path.read_bytes())
-    target = cache_root() / "adapted" / f"{folder.name}_{Path(adapter).name}_{digest.hexdigest()[:10]}"
+    target = cache_root() / "adapted" / f"{folder.name}_{Path(adapter).name}_{adapter_digest(adapter)[:10]}"
     if not create:
         _require_cached(target, len(completed_indices(folder)))
         return target

@@ -10,6 +10,7 @@ same bytes as a straight one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -42,6 +43,23 @@ def load_adapter(folder: Path) -> tuple[Adapter, dict]:
     return load(folder), record
 
 
+def adapter_digest(folder: Path) -> str:
+    """SHA-256 of every file of an adapter folder (adapter.json and its side files: FDA's amplitude
+    bank, a translator's weights): what the adapter is, whatever its settings say."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _same_adapter(recorded: dict | None, provenance: dict) -> bool:
+    """Whether a folder's recorded adapter is this one. Folders adapted before the digest was recorded
+    (2026-12-06) are matched on the rest: their adapter's files cannot be checked any more."""
+    if recorded is not None and "files_sha256" not in recorded:
+        return recorded == {k: v for k, v in provenance.items() if k != "files_sha256"}
+    return recorded == provenance
+
+
 def _copy_atomic(source: Path, target: Path) -> None:
     atomic_write_bytes(target, source.read_bytes())
 
@@ -61,9 +79,11 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
         "parameters": _summary(record),
         "seed": seed,
         "source": str(dataset.resolve()),
+        # A refit with another seed or other photos keeps the settings but not the fitted content.
+        "files_sha256": adapter_digest(Path(model)),
     }
     previous = out / MANIFEST
-    if previous.is_file() and json.loads(previous.read_text()).get("adapter") != provenance:
+    if previous.is_file() and not _same_adapter(json.loads(previous.read_text()).get("adapter"), provenance):
         raise UserError(f"{out}: holds a dataset adapted differently; use another output folder")
     if out.is_dir() and not previous.is_file() and any(out.iterdir()):
         raise UserError(f"{out}: exists and is not an adapted dataset; use a new output folder")

@@ -196,6 +196,25 @@ def test_apply_copies_labels_byte_identical_and_resumes_to_the_same_bytes(sets, 
         apply_adapter(tmp_path / "model", synthetic, straight, seed=5, progress=False)
 
 
+def test_a_refitted_adapter_with_the_same_settings_does_not_resume_an_older_folder(
+    sets, tmp_path: Path
+) -> None:
+    """FDA refitted on as many other photos keeps beta and counts; only its amplitude bank differs."""
+    synthetic, real = sets
+    fitted("fda", sets, tmp_path, beta=0.05).save(tmp_path / "model")
+    out = apply_adapter(tmp_path / "model", synthetic, tmp_path / "adapted", seed=0, progress=False)
+    (out / "meta" / "000003.json").unlink()  # stopped before the last images
+    synthetic_paths, real_paths = tuple(image_paths(synthetic)), tuple(image_paths(real, "train"))
+    other = FitInputs(synthetic_paths, synthetic_paths[: len(real_paths)], 0, {"beta": 0.05})  # other photos
+    fitter("fda")(other, tmp_path / "fda.partial").save(tmp_path / "model")
+    with pytest.raises(UserError, match="adapted differently"):
+        apply_adapter(tmp_path / "model", synthetic, out, seed=0, progress=False)
+    legacy = json.loads((out / "manifest.json").read_text())
+    del legacy["adapter"]["files_sha256"]  # a folder adapted before the digest was recorded
+    (out / "manifest.json").write_text(json.dumps(legacy))
+    apply_adapter(tmp_path / "model", synthetic, out, seed=0, progress=False)
+
+
 def test_no_copy_check_flags_planted_and_disguised_real_images(sets, tmp_path: Path) -> None:
     synthetic, real = sets
     real_paths = image_paths(real, "train")
