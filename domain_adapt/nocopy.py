@@ -11,8 +11,10 @@ Threshold 0.01, measured on the real dice photos (200 train, 640²): copies of a
 σ 6 + resize to 500² and back + JPEG q50, after a colour cast + blur σ 1.5, or after gamma 0.7 lie at
 ≤ 0.003; the nearest *different* photo lies at ≥ 0.032 (shots of the same tray seconds apart, with
 other dice), and renders at ≥ 0.19. Blind spot: a copy whose tones were remapped hard (a photo
-histogram-matched to the renders) lands at 0.03–0.13 and is not flagged. The report carries the
-real-to-real nearest distances, so the margin can be judged on any data set.
+histogram-matched to the renders) lands at 0.03–0.13 and is not flagged; so does a real patch pasted
+into an image (a verbatim 384² patch of a 640² photo lies at 0.10: whole images are compared, not
+windows at a translator's tile scale). The report carries the real-to-real nearest distances, so
+the margin can be judged on any data set.
 """
 
 from __future__ import annotations
