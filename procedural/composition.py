@@ -116,9 +116,24 @@ def _check_expanded_size(data: Any, confine: Confinement, source: str) -> None:
     size(data, 0)
 
 
+# A mapping with one of these as its only key is one distribution ({uniform: [a, b]}, {choice: ...}):
+# a child's distribution replaces its parent's whole, or {choice: {values}} would keep the parent's
+# weights and {loguniform: ...} over {uniform: ...} would hold two distributions.
+DISTRIBUTION_KEYS = frozenset({"uniform", "loguniform", "normal", "truncnormal", "randint", "choice"})
+# Keys that say which schema a mapping follows: another value means other keys, so it replaces.
+TAG_KEYS = ("generator", "kind", "method")
+
+
+def _replaces(base: dict, over: dict) -> bool:
+    if len(over) == 1 and next(iter(over)) in DISTRIBUTION_KEYS:
+        return True
+    return any(tag in base and tag in over and base[tag] != over[tag] for tag in TAG_KEYS)
+
+
 def deep_merge(base: Any, over: Any) -> Any:
-    """`over` on top of `base`: mappings merge recursively, anything else is replaced."""
-    if isinstance(base, dict) and isinstance(over, dict):
+    """`over` on top of `base`: mappings merge recursively, anything else is replaced; so is a
+    mapping that is a distribution, or that names another generator, kind or method than `base`."""
+    if isinstance(base, dict) and isinstance(over, dict) and not _replaces(base, over):
         merged = dict(base)
         for key, value in over.items():
             merged[key] = deep_merge(base[key], value) if key in base else value
@@ -181,7 +196,14 @@ def _splice(
     if "include" not in spliced:
         return spliced
     where = f"{where or 'top level'}.include"
-    part, _ = _load_reference(spliced.pop("include"), base_dir, where, stack, confine)
+    part, path = _load_reference(spliced.pop("include"), base_dir, where, stack, confine)
+    if not spliced:
+        return part  # a list or a number is included as it is
+    if not isinstance(part, dict):
+        raise CompositionError(
+            f"{where}: {path.name} gives a {type(part).__name__}, which cannot take the keys beside "
+            f"the include ({', '.join(map(str, spliced))}); include a mapping, or drop those keys"
+        )
     return deep_merge(part, spliced)
 
 

@@ -265,6 +265,29 @@ def test_extends_and_include_compose_scene_files(tmp_path: Path) -> None:
     assert rules.camera == load_scene("dice_tray").rules.camera  # inherited unchanged
 
 
+def test_a_child_distribution_or_method_replaces_the_parents_instead_of_merging(tmp_path: Path) -> None:
+    """dice_tray's count is {choice: {values, weights}} and its camera height a uniform: a child that
+    writes its own choice (no weights: uniform) or another distribution kind gets exactly that."""
+    (tmp_path / "parts.yaml").write_text("dice_count: 4\nheights: [0.3]\n")
+    scene = tmp_path / "child.yaml"
+    scene.write_text(
+        "extends: dice_tray\n"
+        "camera: {height_m: {loguniform: [0.25, 0.3]}}\n"
+        "objects:\n"
+        "  dice: {count: {choice: {values: [2, 3]}}}\n"
+    )
+    rules = load_scene(str(scene)).rules
+    counts = {rules.objects["dice"].count.sample(np.random.default_rng(k)) for k in range(200)}
+    assert counts == {2, 3}
+    heights = [rules.camera.height_m.sample(np.random.default_rng(k)) for k in range(50)]
+    assert 0.25 <= min(heights) and max(heights) <= 0.3
+    scene.write_text("extends: dice_tray\nobjects: {dice: {count: {include: 'parts.yaml#dice_count'}}}\n")
+    assert load_scene(str(scene)).rules.objects["dice"].count.sample(np.random.default_rng(0)) == 4
+    scene.write_text("extends: dice_tray\ncamera: {height_m: {include: 'parts.yaml#heights', extra: 1}}\n")
+    with pytest.raises(SceneRuleError, match=r"camera.height_m.include: parts.yaml gives a list"):
+        load_scene(str(scene))
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
