@@ -85,13 +85,20 @@ def compare_arm(before: dict, after: dict, where: str, metric: str) -> dict:
         "seeds": rows,
         "paired_seeds": len(deltas),
         "mean_delta": sum(deltas) / len(deltas) if deltas else None,
-        "delta_ci95": _delta_interval(before_seeds, after_seeds, paired, where) if metric == "map" else None,
+        "delta_ci95": (
+            _delta_interval(before_seeds, after_seeds, paired, where, sum(deltas) / len(deltas))
+            if metric == "map" and deltas
+            else None
+        ),
         "improved": sum(d > 0 for d in deltas),
     }
 
 
-def _delta_interval(before: dict, after: dict, seeds: list[int], where: str) -> list[float] | None:
-    """95% interval of the mean paired delta, resampling the seeds and the scored photos together.
+def _delta_interval(
+    before: dict, after: dict, seeds: list[int], where: str, mean_delta: float
+) -> list[float] | None:
+    """95% interval of the mean paired delta, over the seeds and the scored photos together, centred on
+    the mean delta of the full-set scores.
 
     Why the photos too: 40 validation photos move a run's mAP by several points, more than most rule
     changes; a delta whose interval spans 0 is not evidence either way. None when the scores predate
@@ -102,7 +109,7 @@ def _delta_interval(before: dict, after: dict, seeds: list[int], where: str) -> 
     ]
     if not seeds or any(d is None for runs in draws for d in runs.values()):
         return None
-    return draws_difference_interval(*draws)
+    return draws_difference_interval(*draws, centre=mean_delta)
 
 
 def compare_reports(before: dict, after: dict) -> dict:

@@ -23,7 +23,7 @@ from scenesmith.benchmark.augment import AUGMENT_PRESETS  # noqa: E402
 from scenesmith.benchmark.box_fit import MATCH_IOU as SCALE_IOU  # noqa: E402
 from scenesmith.benchmark.data import DetectionSet, Sample  # noqa: E402
 from scenesmith.benchmark.evaluate import Detections  # noqa: E402
-from scenesmith.benchmark.intervals import draws_difference_interval  # noqa: E402
+from scenesmith.benchmark.intervals import draws_difference_interval, mean_interval  # noqa: E402
 from scenesmith.benchmark.model import UNKNOWN_CLASS  # noqa: E402
 from scenesmith.benchmark.reading import READ_IOU, read_right  # noqa: E402
 
@@ -31,30 +31,22 @@ METRICS = ("map", "map50", "die_map", "die_map50")
 BASELINE = "real_100"
 
 
-def summarize(
-    values: list[float], resamples: int = 2000, test_resamples: list[list[float]] | None = None
-) -> dict:
-    """Mean, sample sd and a percentile-bootstrap 95% interval of the mean.
+def summarize(values: list[float], test_resamples: list[list[float]] | None = None) -> dict:
+    """Mean, sample sd and a 95% interval of the mean (`intervals.mean_interval`).
 
-    The interval resamples the seeds; with `test_resamples` (per seed, its score on each of the test-set
-    draws every run shares, see `evaluate.image_resampled_maps`) it resamples the test images too: each
-    bootstrap round draws seeds with replacement and one test-set draw for all of them. Why both: with
-    3 seeds the seeds alone give their range, and 50 test photos move a score as much as a seed does.
+    The interval is a t interval over the seeds; with `test_resamples` (per seed, its score on each of
+    the test-set draws every run shares, see `evaluate.image_resampled_maps`) it also holds how much
+    the score would move on other photos of the same kind: 50 test photos move a score as much as a
+    seed does.
     """
     array = np.asarray(values, float)
-    rng = np.random.default_rng(0)
     over_images = bool(test_resamples) and len(test_resamples) == len(array) and len(array) > 0
-    if over_images:
-        table = np.asarray(test_resamples, float)  # [seed, test-set draw]
-        seeds = rng.integers(len(array), size=(resamples, len(array)))
-        draws = rng.integers(table.shape[1], size=(resamples, 1))
-        means = table[seeds, draws].mean(axis=1)
-    else:
-        means = rng.choice(array, (resamples, len(array))).mean(axis=1) if len(array) else np.zeros(1)
+    table = np.asarray(test_resamples, float) if over_images else None
+    interval = mean_interval(array, table) if len(array) else [0.0, 0.0]
     return {
         "mean": float(array.mean()) if len(array) else 0.0,
         "sd": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
-        "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+        "ci95": interval,
         "ci95_over": "seeds and test images" if over_images else "seeds",
         "n": len(array),
         "values": [float(v) for v in array],
@@ -145,8 +137,8 @@ def summed_reading(scores: list[dict]) -> dict | None:
 
 
 def difference_interval(records: Sequence[dict], arm: str, other: str) -> list[float] | None:
-    """Percentile-bootstrap 95% interval, in mAP points, of `arm`'s mean test mAP minus `other`'s
-    (see `draws_difference_interval`); None when a run has no test-image draws (scored before they
+    """95% interval, in mAP points, of `arm`'s mean test mAP minus `other`'s, centred on that
+    difference (see `draws_difference_interval`); None when a run has no test-image draws (scored before they
     existed)."""
     draws = {}
     for name in (arm, other):
@@ -156,7 +148,9 @@ def difference_interval(records: Sequence[dict], arm: str, other: str) -> list[f
         if not runs or any(d is None for d in runs.values()):
             return None
         draws[name] = runs
-    low, high = draws_difference_interval(draws[arm], draws[other])
+    scores = {name: [r["test"]["map"] for r in records if r["arm"] == name and r["test"]] for name in draws}
+    centre = float(np.mean(scores[arm]) - np.mean(scores[other]))
+    low, high = draws_difference_interval(draws[arm], draws[other], centre)
     return [100 * low, 100 * high]
 
 
@@ -398,10 +392,10 @@ def _interval(summary: dict) -> str:
 def _interval_note(arms: dict[str, dict]) -> str:
     """What the 95% CI column resamples, naming any arm whose runs were scored without test-set draws."""
     text = (
-        "Test scores: mean ± sd over each arm's seeds. The 95% CI is a percentile bootstrap of the mean "
-        "that resamples the seeds and the test images together (each round: seeds drawn with replacement, "
-        "and one draw of the test images, with replacement, shared by them), so it holds both the seed "
-        "noise and how much the score would move on other photos of the same kind."
+        "Test scores: mean ± sd over each arm's seeds. The 95% CI of the mean is a Student t interval over "
+        "the seeds (2 degrees of freedom with 3 seeds, so it is wide) widened by the spread of the mean over "
+        "200 draws of the test photos with replacement, shared by every run (recentred on each run's score), "
+        "so it holds both the seed noise and how much the score would move on other photos of the same kind."
     )
     seeds_only = [
         name for name, arm in arms.items() if arm["map"].get("ci95_over") != "seeds and test images"
@@ -409,8 +403,7 @@ def _interval_note(arms: dict[str, dict]) -> str:
     if seeds_only:
         text += (
             f" Over the seeds alone for {', '.join(seeds_only)} (scored before the test-image draws existed):"
-            " with 3 seeds that is the seeds' range (min–max), which holds the true mean about 75% of the"
-            " time, not 95%."
+            " it leaves out the photos' part and is too narrow."
         )
     return text
 
