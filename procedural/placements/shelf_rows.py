@@ -34,6 +34,8 @@ from scenesmith.procedural.registry import (
 
 RAY_GRID = 5  # probe points per side of the board when measuring its clearance
 
+MAX_STALLED_RUNS = 20  # runs that place nothing before the item that blocks them is skipped
+
 
 class ShelfRowsRule(Rule):
     method: Literal["shelf_rows"]
@@ -155,6 +157,7 @@ def place_shelf_rows(
     headroom = rule.headroom_m.sample(rng)
     poses = [rotated_bounds(item, math.radians(rule.yaw_jitter_deg.sample(rng))) for item in generated]
     pending = list(range(len(generated)))
+    stalled = 0  # runs in a row that stocked and reserved nothing
     while pending and boards:
         first = pending[0]
         _, bounds = poses[first]
@@ -171,7 +174,7 @@ def place_shelf_rows(
         board, x = starts[int(rng.choice(len(starts), p=free / free.sum()))]
         facings, depth = int(rule.facings.sample(rng)), int(rule.depth.sample(rng))
         setback = rule.front_setback_m.sample(rng)
-        before = len(pending)
+        before, reserved = len(pending), len(board.taken)
         for _ in range(facings):
             if not pending:
                 break
@@ -183,8 +186,12 @@ def place_shelf_rows(
                 placements[index] = Placement(board.support.pose @ pose, board.support.name)
             board.taken.append((x, x + width))
             x += width + rule.gap_m.sample(rng)
-        if len(pending) == before and not board.taken:
-            pending.pop(0)  # guard: a run that could neither stock nor reserve anything
+        stalled = stalled + 1 if len(pending) == before and len(board.taken) == reserved else 0
+        if stalled and (not board.taken or stalled >= MAX_STALLED_RUNS):
+            # This item fits no board's depth after the sampled setback: redrawing the setback may
+            # help a few times, but an item too deep for every board would loop here forever.
+            pending.pop(0)
+            stalled = 0
     return placements
 
 
