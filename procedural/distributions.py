@@ -257,8 +257,11 @@ def parse_number(
             dist = Normal(f["mean"], f["std"])
         elif name == "truncnormal" and not integer:
             f = _fields(name, body, ("mean", "std", "low", "high"))
-            if f["std"] < 0 or f["low"] > f["high"]:
-                raise ValueError(f"{{truncnormal: ...}} needs std >= 0 and low <= high, got {body!r}")
+            if f["std"] < 0 or f["low"] > f["high"] or (f["std"] > 0 and f["low"] == f["high"]):
+                raise ValueError(
+                    f"{{truncnormal: ...}} needs std >= 0 and low < high (low = high only with std 0), "
+                    f"got {body!r}"
+                )
             dist = TruncNormal(f["mean"], f["std"], f["low"], f["high"])
         elif name == "randint":
             low, high = _pair(name, body, integer=True)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, create_model, model_validator
 
 from scenesmith.procedural.camera import OrbitCameraRule, SatelliteCameraRule, TopDownCameraRule
+from scenesmith.procedural.composition import TAG_KEYS
 from scenesmith.procedural.lighting import LightingRule
 from scenesmith.procedural.params import Count, MaterialRule, Rule, ViewTransform, number
 from scenesmith.procedural.registry import GENERATORS, PLACEMENTS, SURFACES, load_plugins
@@ -21,7 +22,7 @@ from scenesmith.procedural.sensor import SensorRule
 load_plugins()
 
 # Discriminator keys of the tagged unions, and the names they take (used to print key paths).
-UNION_TAGS = ("generator", "kind", "method")
+UNION_TAGS = TAG_KEYS  # the keys that pick a schema: composition merges them by the same rule
 
 
 def tagged_union(models: list[type[Rule]], tag: str) -> Any:
@@ -130,9 +131,24 @@ class SceneRules(Rule):
                     f"add the missing ones to categories: {sorted(set(decided) - names)}"
                 )
             for support in group.placement.support:
-                if not any(support == s or support.startswith(f"{s}.") for s in self.surfaces):
-                    raise ValueError(
-                        f"{where}.placement.support: {support!r} is not a surface of this scene "
-                        f"(surfaces: {sorted(self.surfaces)})"
-                    )
+                problem = _support_problem(support, self.surfaces, group.placement.method)
+                if problem:
+                    raise ValueError(f"{where}.placement.support: {support!r} {problem}")
         return self
+
+
+def _support_problem(name: str, surfaces: dict[str, Any], method: str) -> str | None:
+    """Why `name` names no support a placement can use, or None. A surface publishes one support
+    under its own name, except a shelf: its boards are `<shelf>.0`, `<shelf>.1`, …, and only
+    `shelf_rows` takes the shelf's name for all of them (another method would find nothing and
+    silently place no object)."""
+    surface, dot, board = name.partition(".")
+    if surface not in surfaces:
+        return f"is not a surface of this scene (surfaces: {sorted(surfaces)})"
+    shelf = getattr(surfaces[surface], "kind", None) == "shelf"
+    if dot and not (shelf and board.isdigit()):
+        hint = f"its boards are {surface}.0, {surface}.1, …" if shelf else f"name it {surface!r}"
+        return f"is not a support: {surface!r} publishes {'boards' if shelf else 'one support'}; {hint}"
+    if not dot and shelf and method != "shelf_rows":
+        return f"is a shelf: name one of its boards ({surface}.0, {surface}.1, …), or place with shelf_rows"
+    return None

@@ -289,6 +289,39 @@ def test_a_child_distribution_or_method_replaces_the_parents_instead_of_merging(
 
 
 @pytest.mark.parametrize(
+    ("scene", "support", "expected"),
+    [
+        (
+            "dice_tray",
+            "[tray.top]",
+            "'tray.top' is not a support: 'tray' publishes one support; name it 'tray'",
+        ),
+        ("dice_tray", "[desk]", "'desk' is not a surface of this scene"),
+        ("retail_shelf", "[shelf.top]", "its boards are shelf.0, shelf.1"),
+    ],
+)
+def test_a_support_no_surface_publishes_is_refused_not_left_empty(
+    scene: str, support: str, expected: str
+) -> None:
+    """A physics drop onto 'tray.top' used to validate and then place no die at all."""
+    group = "dice" if scene == "dice_tray" else "vases"
+    with pytest.raises(SceneRuleError, match=expected.replace(".", r"\.")):
+        load_scene(scene, [f"objects.{group}.placement.support={support}"])
+    load_scene("retail_shelf", ["objects.vases.placement.support=[shelf.0, shelf_right]"])  # boards by number
+
+
+def test_a_shelf_named_whole_needs_shelf_rows() -> None:
+    overrides = ["objects.vases.placement={method: pack, support: [shelf]}"]
+    with pytest.raises(SceneRuleError, match="is a shelf: name one of its boards"):
+        load_scene("retail_shelf", overrides)
+
+
+def test_a_truncnormal_with_no_room_between_its_bounds_is_refused_at_load() -> None:
+    with pytest.raises(SceneRuleError, match="camera.tilt_deg.*low < high"):
+        load_scene("dice_tray", ["camera.tilt_deg.truncnormal.high=0"])
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("extends: self.yaml\n", "circular reference"),
