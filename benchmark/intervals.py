@@ -78,3 +78,30 @@ def draws_difference_interval(
     half = _half_width(seed_var, seed_df, _image_var(tables, (1, -1)))
     middle = float(seed_means[0].mean() - seed_means[1].mean()) if centre is None else centre
     return [middle - half, middle + half]
+
+
+def ratio_interval(
+    scores: np.ndarray, table: np.ndarray, base_scores: np.ndarray, base_table: np.ndarray
+) -> list[float] | None:
+    """95% interval of mean(`scores`) ÷ mean(`base_scores`), e.g. an arm over real-100%, on the log
+    scale (where a ratio's error is about symmetric). Both arms' seeds are independent draws (their
+    variances add, Welch), the same photos judge both (the image part is the spread of the per-draw
+    log ratio, recentred). None when a mean is not positive."""
+    means = float(np.mean(scores)), float(np.mean(base_scores))
+    if min(means) <= 0:
+        return None
+    parts = [
+        float(np.var(s, ddof=1)) / len(s) / m**2 if len(s) > 1 else 0.0
+        for s, m in zip((scores, base_scores), means, strict=True)
+    ]
+    seed_var = sum(parts)
+    sizes = (len(scores), len(base_scores))
+    denominator = sum(p**2 / (n - 1) for p, n in zip(parts, sizes, strict=True) if n > 1)
+    seed_df = seed_var**2 / denominator if denominator > 0 else 0
+    per_draw = [recentred(t, s).mean(axis=0) for t, s in ((table, scores), (base_table, base_scores))]
+    if min(float(d.min()) for d in per_draw) <= 0:
+        return None
+    log_ratio = np.log(per_draw[0]) - np.log(per_draw[1])
+    half = _half_width(seed_var, seed_df, float(np.var(log_ratio, ddof=1)))
+    centre = np.log(means[0] / means[1])
+    return [float(np.exp(centre - half)), float(np.exp(centre + half))]

@@ -23,7 +23,7 @@ from scenesmith.benchmark.augment import AUGMENT_PRESETS  # noqa: E402
 from scenesmith.benchmark.box_fit import MATCH_IOU as SCALE_IOU  # noqa: E402
 from scenesmith.benchmark.data import DetectionSet, Sample  # noqa: E402
 from scenesmith.benchmark.evaluate import Detections  # noqa: E402
-from scenesmith.benchmark.intervals import draws_difference_interval, mean_interval  # noqa: E402
+from scenesmith.benchmark.intervals import draws_difference_interval, mean_interval, ratio_interval  # noqa: E402
 from scenesmith.benchmark.model import UNKNOWN_CLASS  # noqa: E402
 from scenesmith.benchmark.reading import READ_IOU, read_right  # noqa: E402
 
@@ -124,7 +124,17 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
                 m: (entry[m]["mean"] / arms[BASELINE][m]["mean"] if arms[BASELINE][m]["mean"] > 0 else None)
                 for m in METRICS
             }
+            entry["ratio_to_real_100_ci95"] = arm_ratio_interval(entry, arms[BASELINE])
     return arms
+
+
+def arm_ratio_interval(entry: dict, base: dict) -> list[float] | None:
+    """95% interval of an arm's mAP over real-100%'s (`intervals.ratio_interval`); None without draws."""
+    tables = [[run["test"].get("map_image_resamples") for run in arm["seeds"]] for arm in (entry, base)]
+    if any(None in table for table in tables):
+        return None
+    scores = [np.array([run["test"]["map"] for run in arm["seeds"]]) for arm in (entry, base)]
+    return ratio_interval(scores[0], np.array(tables[0]), scores[1], np.array(tables[1]))
 
 
 def summed_reading(scores: list[dict]) -> dict | None:
@@ -167,11 +177,16 @@ def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequenc
     if finetune:
         out["real_data_equivalence"] = real_data_equivalence(real_curve, finetune["map"]["mean"])
     if finetune and BASELINE in arms:
-        out["synthetic_to_10_over_real_100"] = {"value": finetune["ratio_to_real_100"]["map"], "target": 1.0}
+        out["synthetic_to_10_over_real_100"] = {
+            "value": finetune["ratio_to_real_100"]["map"],
+            "target": 1.0,
+            "ci95": finetune.get("ratio_to_real_100_ci95"),
+        }
     if "synthetic_only" in arms and BASELINE in arms:
         out["synthetic_only_over_real_100"] = {
             "value": arms["synthetic_only"]["ratio_to_real_100"]["map"],
             "target": 0.75,
+            "ci95": arms["synthetic_only"].get("ratio_to_real_100_ci95"),
         }
 
     def points(arm: str, other: str, target: float | str | None) -> dict:
@@ -724,7 +739,8 @@ def markdown(report: dict) -> str:
         else:
             shown = "**n/a**" if value["value"] is None else f"**{value['value']:.3f}**"
             if value.get("ci95"):
-                shown += f" [95% CI {value['ci95'][0]:.1f}, {value['ci95'][1]:.1f}]"
+                digits = 2 if "_over_" in key else 1  # a ratio, or a difference in points
+                shown += f" [95% CI {value['ci95'][0]:.{digits}f}, {value['ci95'][1]:.{digits}f}]"
             target = "" if value["target"] is None else f" (target {value['target']})"
             lines.append(f"- {key}: {shown}{target}")
     lines += [

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from scenesmith.benchmark.report import difference_interval, summarize
+from scenesmith.benchmark.report import arm_ratio_interval, difference_interval, summarize
 
 DIFFERENCES = {
     "synthetic_to_10_minus_real_10_points": ("synthetic_to_10", "real_10"),
@@ -39,6 +39,12 @@ def main(path: Path) -> None:
         (old_low, old_high), (low, high) = published["ci95"], difference_interval(records, arm, other)
         value = published["value"]
         print(f"| {key} | {value:.2f} | [{old_low:.1f}, {old_high:.1f}] | [{low:.1f}, {high:.1f}] |")
+    print("\n| ratio to real-100% | value | 95% CI (none was published) |\n|---|---|---|")
+    for name in ("synthetic_only", "synthetic_to_10"):
+        if name in report["arms"] and "real_100" in report["arms"]:
+            low, high = arm_ratio_interval(report["arms"][name], report["arms"]["real_100"])
+            value = report["arms"][name]["ratio_to_real_100"]["map"]
+            print(f"| {name} | {value:.3f} | [{low:.2f}, {high:.2f}] |")
 
 
 if __name__ == "__main__":

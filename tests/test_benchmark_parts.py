@@ -628,3 +628,18 @@ def test_headline_keys_name_the_headline_fraction_10_whatever_it_is() -> None:
     assert "adapted_fda_to_10_minus_synthetic_to_10_points" in keys
     assert "synthetic_to_10_minus_real_10_points" in keys
     assert not [key for key in keys if "_20" in key]
+
+
+def test_a_ratio_interval_holds_both_arms_seed_noise_and_is_exact_without_noise() -> None:
+    from scenesmith.benchmark.intervals import ratio_interval
+
+    photos = np.random.default_rng(4).normal(0, 0.02, 200)
+    flat = np.array([0.4, 0.4, 0.4]), np.array([0.5, 0.5, 0.5])
+    exact = ratio_interval(
+        flat[0], flat[0][:, None] * (1 + 0 * photos), flat[1], flat[1][:, None] + 0 * photos
+    )
+    assert exact == pytest.approx([0.8, 0.8])
+    noisy, base = np.array([0.35, 0.4, 0.45]), np.array([0.48, 0.5, 0.52])
+    low, high = ratio_interval(noisy, noisy[:, None] + photos, base, base[:, None] + photos)
+    assert low < 0.8 < high and high - low > 0.2  # t with about 2 degrees of freedom: wide
+    assert low * high == pytest.approx(0.8**2, rel=0.02)  # symmetric on the log scale, about 0.8
