@@ -183,19 +183,28 @@ def _load_reference(
 
 
 def _splice(
-    node: Any, base_dir: Path, where: str, stack: tuple[Path, ...], confine: Confinement | None = None
+    node: Any,
+    base_dir: Path,
+    where: str,
+    stack: tuple[Path, ...],
+    confine: Confinement | None = None,
+    source: str = "",
 ) -> Any:
-    """Replace every `{include: ref, ...}` below `node` by the part merged with its siblings."""
+    """Replace every `{include: ref, ...}` below `node` by the part merged with its siblings; errors
+    name `source` (the file holding `node`) and the key path in it."""
     if isinstance(node, list):
-        return [_splice(item, base_dir, f"{where}[{i}]", stack, confine) for i, item in enumerate(node)]
+        return [
+            _splice(item, base_dir, f"{where}[{i}]", stack, confine, source) for i, item in enumerate(node)
+        ]
     if not isinstance(node, dict):
         return node
     spliced = {
-        k: _splice(v, base_dir, f"{where}.{k}" if where else str(k), stack, confine) for k, v in node.items()
+        k: _splice(v, base_dir, f"{where}.{k}" if where else str(k), stack, confine, source)
+        for k, v in node.items()
     }
     if "include" not in spliced:
         return spliced
-    where = f"{where or 'top level'}.include"
+    where = f"{source + ': ' if source else ''}{where or 'top level'}.include"
     part, path = _load_reference(spliced.pop("include"), base_dir, where, stack, confine)
     if not spliced:
         return part  # a list or a number is included as it is
@@ -214,7 +223,7 @@ def resolve(
 
     `confine` (untrusted text): references stay below its root or among the built-in scenes.
     """
-    data = _splice(data, base_dir, "", stack, confine)
+    data = _splice(data, base_dir, "", stack, confine, source)
     if not isinstance(data, dict) or "extends" not in data:
         return data
     parents = data.pop("extends")

@@ -316,6 +316,18 @@ def test_a_shelf_named_whole_needs_shelf_rows() -> None:
         load_scene("retail_shelf", overrides)
 
 
+def test_a_broken_include_inside_an_included_file_names_that_file(tmp_path: Path) -> None:
+    (tmp_path / "looks.yaml").write_text("classic: {red: {include: 'missing.yaml#red'}}\n")
+    scene = tmp_path / "scene.yaml"
+    scene.write_text(
+        "extends: dice_tray\nobjects: {dice: {palette: [{include: 'looks.yaml#classic.red'}]}}\n"
+    )
+    with pytest.raises(
+        SceneRuleError, match=r"looks\.yaml: classic\.red\.include: cannot find 'missing\.yaml'"
+    ):
+        load_scene(str(scene))
+
+
 def test_a_truncnormal_with_no_room_between_its_bounds_is_refused_at_load() -> None:
     with pytest.raises(SceneRuleError, match="camera.tilt_deg.*low < high"):
         load_scene("dice_tray", ["camera.tilt_deg.truncnormal.high=0"])
