@@ -114,11 +114,14 @@ def _delta_interval(
 
 def compare_reports(before: dict, after: dict) -> dict:
     """Every arm present in both reports, scored on real validation and test."""
-    if before.get("real_val_images") != after.get("real_val_images"):
-        raise UserError(
-            "the two runs use different real validation splits (real_val_images differ); "
-            "their scores are not comparable"
-        )
+    for key in ("real_val_images", "real_val_image_ids", "real_test_image_ids"):
+        # The ids are recorded since 2026-12-06: two runs that both have them must agree on them (the
+        # same count from another split seed would pair scores on different photos).
+        if (key in before and key in after or key == "real_val_images") and before.get(key) != after.get(key):
+            raise UserError(
+                f"the two runs use different real validation or test photos ({key} differ); "
+                "their scores are not comparable"
+            )
     arms = {}
     for arm in before["arms"]:
         if arm not in after["arms"]:

@@ -291,7 +291,9 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         "seeds": config.seeds,
         "real_pool_images": len(pool_ids),
         "real_val_images": len(val_ids),
+        "real_val_image_ids": sorted(int(i) for i in val_ids),  # `compare` pairs runs on these
         "real_test_images": len(real_test.samples),
+        "real_test_image_ids": sorted(int(s.image_id) for s in real_test.samples),
         "synthetic": sources["synthetic"][2] if "synthetic" in sources else None,
         "control": sources["control"][2] if "control" in sources else None,
         "adapted": _adapted_descriptions(out, config, device, sources),

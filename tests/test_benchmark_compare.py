@@ -125,8 +125,15 @@ def test_old_reports_without_real_val_fall_back_to_best_val_only_where_it_was_re
 
 
 def test_runs_on_different_validation_splits_are_refused() -> None:
-    with pytest.raises(UserError, match="different real validation splits"):
+    with pytest.raises(UserError, match="different real validation or test photos"):
         compare_reports(_report({}, val_images=40), _report({}, val_images=30))
+    # As many photos from another split seed: the ids tell them apart (older reports have no ids).
+    before, after = _report({}, val_images=2), _report({}, val_images=2)
+    before["real_val_image_ids"], after["real_val_image_ids"] = [3, 7], [3, 8]
+    with pytest.raises(UserError, match="real_val_image_ids differ"):
+        compare_reports(before, after)
+    del before["real_val_image_ids"]
+    compare_reports(before, after)
 
 
 def test_cli_prints_the_table_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
