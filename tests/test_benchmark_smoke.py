@@ -116,9 +116,11 @@ def test_every_arm_is_reported_with_its_data_use(run: tuple[Path, list[str]]) ->
     assert "| synthetic_to_10 |" in markdown
     low, high = arms["real_100"]["map"]["ci95"]
     row = next(line for line in markdown.splitlines() if line.startswith("| real_100 |"))  # the arms table
-    assert f"| [{low:.3f}, {high:.3f}] |" in row  # the bootstrap interval beside mean ± sd
+    assert f"| [{low:.3f}, {high:.3f}] |" in row  # the interval beside mean ± sd
     assert all(arm["map"]["ci95_over"] == "seeds and test images" for arm in arms.values())
-    assert "resamples the seeds and the test images together" in markdown
+    assert "Student t interval over the seeds" in markdown and "draws of the test photos" in markdown
+    ratio = report["headline"]["synthetic_only_over_real_100"]
+    assert ratio["ci95"][0] < ratio["value"] < ratio["ci95"][1]  # the ratio carries its interval
     # 2-step detectors read no validation die right: every headline arm has a full misread sheet
     assert set(report["misread_sheets"]) == {
         "synthetic_only",
