@@ -296,7 +296,6 @@ def test_a_child_distribution_or_method_replaces_the_parents_instead_of_merging(
             "[tray.top]",
             "'tray.top' is not a support: 'tray' publishes one support; name it 'tray'",
         ),
-        ("dice_tray", "[desk]", "'desk' is not a surface of this scene"),
         ("retail_shelf", "[shelf.top]", "its boards are shelf.0, shelf.1"),
     ],
 )
