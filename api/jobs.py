@@ -121,16 +121,29 @@ def check_spec(spec: dict[str, Any], data_root: Path, limits: Limits) -> LoadedS
         raise ProtocolError(
             OVER_LIMIT, f"count {spec['count']} exceeds this server's cap of {limits.max_count}"
         )
-    loaded = scene_loader(spec, data_root)("", render_overrides_of(spec))
-    width, height = loaded.rules.render.resolution
-    if max(width, height) > limits.max_resolution:
-        raise ProtocolError(
-            OVER_LIMIT,
-            f"resolution {width}x{height} exceeds this server's cap of {limits.max_resolution} px a side",
-        )
-    if loaded.rules.render.samples > limits.max_samples:
-        raise ProtocolError(
-            OVER_LIMIT,
-            f"samples {loaded.rules.render.samples} exceed this server's cap of {limits.max_samples}",
-        )
-    return loaded
+    return capped_loader(spec, data_root, limits)("", render_overrides_of(spec))
+
+
+def capped_loader(
+    spec: dict[str, Any], data_root: Path, limits: Limits
+) -> Callable[[str, Sequence[str]], LoadedScene]:
+    """`scene_loader` that enforces the caps on every load, the runner's included: a data-root file
+    the frozen text extends or includes can be edited between submit and render."""
+    load = scene_loader(spec, data_root)
+
+    def checked(scene: str, overrides: Sequence[str]) -> LoadedScene:
+        loaded = load(scene, overrides)
+        width, height = loaded.rules.render.resolution
+        if max(width, height) > limits.max_resolution:
+            raise ProtocolError(
+                OVER_LIMIT,
+                f"resolution {width}x{height} exceeds this server's cap of {limits.max_resolution} px a side",
+            )
+        if loaded.rules.render.samples > limits.max_samples:
+            raise ProtocolError(
+                OVER_LIMIT,
+                f"samples {loaded.rules.render.samples} exceed this server's cap of {limits.max_samples}",
+            )
+        return loaded
+
+    return checked

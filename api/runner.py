@@ -17,7 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from scenesmith.api.jobs import dataset_dir, job_dir, render_overrides_of, scene_loader
+from scenesmith.api.jobs import Limits, capped_loader, dataset_dir, job_dir, render_overrides_of
+from scenesmith.api.protocol import ProtocolError
 from scenesmith.api.store import Job, JobStore
 from scenesmith.errors import UserError
 from scenesmith.procedural.loader import SceneRuleError
@@ -39,11 +40,13 @@ class JobRunner(threading.Thread):
         device: str = "auto",
         pool_config: PoolConfig | None = None,
         pool_factory: Callable[[], LocalPool] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         super().__init__(name="scenesmith-job-runner", daemon=True)
         self.store = store
         self.data_root = Path(data_root)
         self.device = device
+        self.limits = limits or Limits()
         self._pool_factory = pool_factory or (
             lambda: LocalPool(RenderSettings(device=device), pool_config or PoolConfig())
         )
@@ -140,10 +143,12 @@ class JobRunner(threading.Thread):
                 workers=pool,
                 stop=stop,
                 on_sample=lambda index: self._finished(job.id, index, pool),
-                load=scene_loader(spec, self.data_root),
+                load=capped_loader(spec, self.data_root, self.limits),
             )
         except (UserError, SceneRuleError, RenderFailed, ValueError, OSError) as exc:
             state, error = "failed", str(exc)
+        except ProtocolError as exc:  # a cap, checked again on the rules as they load now
+            state, error = "failed", f"{exc.code}: {exc.message}"
         except Exception as exc:  # noqa: BLE001 - a bug must fail the job, not the server
             log.exception("job %s failed", job.id)
             state, error = "failed", f"internal error: {type(exc).__name__}: {exc}"

@@ -95,7 +95,9 @@ class Server:
         requeued = self.store.requeue_interrupted()
         if requeued:
             log.info("resuming %d interrupted job(s): %s", len(requeued), ", ".join(requeued))
-        self.runner = JobRunner(self.store, self.data_root, config.device, config.pool, pool_factory)
+        self.runner = JobRunner(
+            self.store, self.data_root, config.device, config.pool, pool_factory, config.limits
+        )
         self.checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scenesmith-submit-check")
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.ROUTER)

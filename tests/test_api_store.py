@@ -91,3 +91,50 @@ def test_a_scene_file_that_is_not_utf8_is_an_invalid_scene_naming_the_file(tmp_p
     request = parse_request({"v": 1, "id": "r1", "token": "t", "op": "submit", "scene": "latin1", "count": 1})
     with pytest.raises(SceneRuleError, match=r"scenes/latin1.yaml: not readable as UTF-8 text"):
         make_spec(request, tmp_path)  # type: ignore[arg-type]
+
+
+def test_a_scene_file_edited_after_submit_cannot_lift_the_caps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The frozen request text extends a data-root file; raising its samples after the submit was
+    checked must not reach the renderer: the runner loads through the same caps."""
+    import scenesmith.pipeline
+    from scenesmith.api.jobs import Limits, check_spec, make_spec
+    from scenesmith.api.protocol import parse_request
+    from scenesmith.api.runner import JobRunner
+
+    def fake_generate_dataset(count: int, on_sample, load, overrides, **_: object) -> None:  # noqa: ANN001
+        load("", overrides)  # as generate_dataset does before it renders anything
+        for index in range(count):
+            on_sample(index)
+
+    monkeypatch.setattr(scenesmith.pipeline, "generate_dataset", fake_generate_dataset)
+    (tmp_path / "scenes").mkdir()
+    part = tmp_path / "scenes/part.yaml"
+    part.write_text("extends: dice_tray\nrender: {samples: 4, resolution: [64, 64]}\n")
+    fields = {
+        "v": 1,
+        "id": "r1",
+        "token": "t",
+        "op": "submit",
+        "scene_yaml": "extends: part.yaml\n",
+        "count": 1,
+    }
+    spec = make_spec(parse_request(fields), tmp_path)  # type: ignore[arg-type]
+    limits = Limits(max_samples=64)
+    check_spec(spec, tmp_path, limits)  # accepted as submitted
+    part.write_text("extends: dice_tray\nrender: {samples: 5000, resolution: [64, 64]}\n")
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = store.create("c" * 16, "r1", spec, 1, max_active=10)
+    runner = JobRunner(store, tmp_path, pool_factory=_NoWorkers, limits=limits)
+    runner.start()
+    try:
+        for _ in range(200):
+            if store.get(job.id).state in ("failed", "complete"):  # type: ignore[union-attr]
+                break
+            runner.join(0.05)
+    finally:
+        runner.shutdown(timeout=10)
+    failed = store.get(job.id)
+    assert failed is not None and failed.state == "failed"
+    assert failed.error == "over_limit: samples 5000 exceed this server's cap of 64"
