@@ -25,7 +25,15 @@ def _half_width(seed_var: float, seed_df: float, image_var: float) -> float:
     if total <= 0:
         return 0.0
     df = seed_df * (total / seed_var) ** 2 if seed_var > 0 and seed_df > 0 else np.inf
-    return float(stats.t.ppf(0.975, df) * np.sqrt(total)) if np.isfinite(df) else 1.959964 * np.sqrt(total)
+    return float(stats.t.ppf(0.975, df) * np.sqrt(total))  # df = inf: the normal 1.96
+
+
+def _welch(parts: list[float], sizes: tuple[int, ...]) -> tuple[float, float]:
+    """(variance, Welch–Satterthwaite degrees of freedom) of a sum of independent seed-mean variances
+    `parts`, each estimated from `sizes[i]` seeds (a part from one seed is 0 and adds no freedom)."""
+    total = sum(parts)
+    denominator = sum(p**2 / (n - 1) for p, n in zip(parts, sizes, strict=True) if n > 1)
+    return total, (total**2 / denominator if denominator > 0 else 0)
 
 
 def _image_var(tables: list[np.ndarray], signs: tuple[int, ...]) -> float:
@@ -72,9 +80,7 @@ def draws_difference_interval(
         seed_var, seed_df = (float(np.var(differences, ddof=1)) / n, n - 1) if n > 1 else (0.0, 0)
     else:
         parts = [float(np.var(m, ddof=1)) / len(m) if len(m) > 1 else 0.0 for m in seed_means]
-        seed_var = sum(parts)
-        denominator = sum(p**2 / (len(m) - 1) for p, m in zip(parts, seed_means, strict=True) if len(m) > 1)
-        seed_df = seed_var**2 / denominator if denominator > 0 else 0
+        seed_var, seed_df = _welch(parts, tuple(len(m) for m in seed_means))
     half = _half_width(seed_var, seed_df, _image_var(tables, (1, -1)))
     middle = float(seed_means[0].mean() - seed_means[1].mean()) if centre is None else centre
     return [middle - half, middle + half]
@@ -94,10 +100,7 @@ def ratio_interval(
         float(np.var(s, ddof=1)) / len(s) / m**2 if len(s) > 1 else 0.0
         for s, m in zip((scores, base_scores), means, strict=True)
     ]
-    seed_var = sum(parts)
-    sizes = (len(scores), len(base_scores))
-    denominator = sum(p**2 / (n - 1) for p, n in zip(parts, sizes, strict=True) if n > 1)
-    seed_df = seed_var**2 / denominator if denominator > 0 else 0
+    seed_var, seed_df = _welch(parts, (len(scores), len(base_scores)))
     per_draw = [recentred(t, s).mean(axis=0) for t, s in ((table, scores), (base_table, base_scores))]
     if min(float(d.min()) for d in per_draw) <= 0:
         return None

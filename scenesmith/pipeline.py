@@ -401,10 +401,15 @@ def _render_into(
             settle(block=True)
 
 
-def _renderer_of(settings: dict[str, Any]) -> tuple[Any, ...]:
+def _renderer_of(settings: dict[str, Any]) -> dict[str, Any]:
     """What decides an image's noise and denoising beyond the rules: CPU or GPU, backend, denoiser."""
     device = settings.get("device") or {}
-    return device.get("device"), device.get("backend"), settings.get("denoise"), settings.get("denoiser")
+    return {
+        "device": device.get("device"),
+        "backend": device.get("backend"),
+        "denoise": settings.get("denoise"),
+        "denoiser": settings.get("denoiser"),
+    }
 
 
 def _check_same_renderer(out_dir: Path, earlier: dict[str, Any] | None, now: dict[str, Any]) -> None:
@@ -413,10 +418,9 @@ def _check_same_renderer(out_dir: Path, earlier: dict[str, Any] | None, now: dic
     image is written)."""
     if earlier is None or _renderer_of(earlier) == _renderer_of(now):
         return
-    was, now_ = (dict(zip(("device", "backend", "denoise", "denoiser"), _renderer_of(x), strict=True))
-                 for x in (earlier, now))  # fmt: skip
     raise UserError(
-        f"{out_dir}: its images were rendered with {was}, this run's workers render with {now_}; one "
+        f"{out_dir}: its images were rendered with {_renderer_of(earlier)}, this run's workers render "
+        f"with {_renderer_of(now)}; one "
         "dataset comes from one renderer: resume with a --device that matches, or choose another --out"
     )
 
