@@ -216,6 +216,24 @@ def _splice(
     return deep_merge(part, spliced)
 
 
+def anchor_mesh_paths(node: Any, base_dir: Path) -> None:
+    """Make every relative `mesh_file` path below `node` absolute, from `base_dir`.
+
+    Why: a path is written relative to the file that holds it. Anchored per file before merging, a
+    scene that extends or includes another file's mesh group still finds that file's meshes.
+    """
+    if isinstance(node, list):
+        for item in node:
+            anchor_mesh_paths(item, base_dir)
+    elif isinstance(node, dict):
+        params = node.get("params") if node.get("generator") == "mesh_file" else None
+        path = params.get("path") if isinstance(params, dict) else None
+        if isinstance(path, str) and not Path(path).is_absolute():
+            params["path"] = str((base_dir / path).resolve())
+        for value in node.values():
+            anchor_mesh_paths(value, base_dir)
+
+
 def resolve(
     data: Any, base_dir: Path, source: str, stack: tuple[Path, ...] = (), confine: Confinement | None = None
 ) -> Any:
@@ -224,6 +242,8 @@ def resolve(
     `confine` (untrusted text): references stay below its root or among the built-in scenes.
     """
     data = _splice(data, base_dir, "", stack, confine, source)
+    if confine is None:
+        anchor_mesh_paths(data, base_dir)
     if not isinstance(data, dict) or "extends" not in data:
         return data
     parents = data.pop("extends")

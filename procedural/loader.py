@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from scenesmith.procedural.composition import (
     CompositionError,
     Confinement,
+    anchor_mesh_paths,
     builtin_dir,
     parse_yaml,
     resolve,
@@ -199,22 +200,6 @@ def _explain(error: dict[str, Any]) -> str:
     return f"{where}: {message} (got {shown})"
 
 
-def _anchor_mesh_paths(data: dict[str, Any], base_dir: Path) -> None:
-    """Make `mesh_file` paths relative to the scene file, not to wherever the command runs."""
-    groups = data.get("objects")
-    if not isinstance(groups, dict):
-        return
-    for group in groups.values():
-        params = group.get("params") if isinstance(group, dict) else None
-        if group_is_mesh_file(group) and isinstance(params, dict) and isinstance(params.get("path"), str):
-            if not Path(params["path"]).is_absolute():
-                params["path"] = str((base_dir / params["path"]).resolve())
-
-
-def group_is_mesh_file(group: Any) -> bool:
-    return isinstance(group, dict) and group.get("generator") == "mesh_file"
-
-
 def load_scene(scene: str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedScene:
     """Built-in name or path → validated rules. Raises SceneRuleError, never a library traceback."""
     text, source, path = _read_scene_text(scene)
@@ -275,11 +260,12 @@ def _load(
     for override in overrides:
         key_path, value = parse_override(override, confine)
         apply_override(data, key_path, value, override)
+    # Paths from the files were anchored where they were written; what is left came from overrides.
     if confine is not None:
         _confine_paths(data, confine, source)  # before validation, which opens mesh files
-        _anchor_mesh_paths(data, confine.root)
+        anchor_mesh_paths(data, confine.root)
     else:
-        _anchor_mesh_paths(data, base_dir)
+        anchor_mesh_paths(data, base_dir)
     try:
         rules = SceneRules.model_validate(data)
     except ValidationError as exc:

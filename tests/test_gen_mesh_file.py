@@ -78,3 +78,20 @@ def test_missing_or_unreadable_mesh_exits_2(
         and message in err
         or "no triangles" in err
     )
+
+
+def test_mesh_paths_are_relative_to_the_file_that_writes_them(scene_file: Path, tmp_path: Path) -> None:
+    """A scene in another folder that extends (or includes from) the mesh scene still finds its meshes."""
+    child_dir = tmp_path / "variants"
+    child_dir.mkdir()
+    child = child_dir / "more_pills.yaml"
+    child.write_text(
+        "extends: ../own.yaml\n"
+        "objects:\n"
+        "  pills: {count: 7}\n"
+        "  blocks: {include: '../own.yaml#objects.blocks', count: 1}\n"
+    )
+    groups = load_scene(str(child)).rules.objects
+    assert Path(groups["pills"].params.path) == scene_file.parent / "meshes" / "pill.stl"
+    assert Path(groups["blocks"].params.path) == scene_file.parent / "meshes" / "block.glb"
+    assert groups["pills"].count.value == 7
