@@ -20,7 +20,7 @@ import psutil
 from scenesmith.api.jobs import Limits, capped_loader, dataset_dir, job_dir, render_overrides_of
 from scenesmith.api.protocol import ProtocolError
 from scenesmith.api.store import Job, JobStore
-from scenesmith.errors import UserError
+from scenesmith.errors import DatasetMismatch, UserError
 from scenesmith.procedural.loader import SceneRuleError
 from scenesmith.render.pool import LocalPool, PoolConfig, RenderFailed
 from scenesmith.render.settings import RenderSettings
@@ -145,6 +145,8 @@ class JobRunner(threading.Thread):
                 on_sample=lambda index: self._finished(job.id, index, pool),
                 load=capped_loader(spec, self.data_root, self.limits),
             )
+        except DatasetMismatch as exc:  # e.g. resumed after an upgrade: the CLI's "--out" means nothing here
+            state, error = "failed", _unresumable(exc, self.store.get(job.id).done)  # type: ignore[union-attr]
         except (UserError, SceneRuleError, RenderFailed, ValueError, OSError) as exc:
             state, error = "failed", str(exc)
         except ProtocolError as exc:  # a cap, checked again on the rules as they load now
@@ -180,6 +182,15 @@ class JobRunner(threading.Thread):
             except psutil.Error:
                 continue
         (self.data_root / WORKERS_FILE).write_text(json.dumps(records))
+
+
+def _unresumable(exc: DatasetMismatch, done: int) -> str:
+    """Why a job's own folder cannot take more images, in the job owner's terms."""
+    return (
+        f"cannot resume: the job's {done} finished images were made with other rules or another "
+        f"scenesmith version than this server now uses (differs in: {', '.join(exc.differing)}), and "
+        "one dataset never mixes them; fetch what is finished, and submit the job again for a new set"
+    )
 
 
 def reap_orphaned_workers(data_root: Path) -> int:

@@ -3,3 +3,15 @@
 
 class UserError(ValueError):
     """Bad input outside the scene rules: output-folder clash, wrong dataset path, bad arguments."""
+
+
+class DatasetMismatch(UserError):
+    """An output folder holds another dataset (other rules, seed, format or scenesmith version).
+
+    Why its own type: the CLI tells the user to pick another `--out`, while the API server, whose
+    jobs own their folders, must say what changed and what the job's owner can do instead.
+    """
+
+    def __init__(self, message: str, differing: list[str]) -> None:
+        super().__init__(message)
+        self.differing = differing

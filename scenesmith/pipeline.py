@@ -34,7 +34,7 @@ from scenesmith.annotate.dataset_writer import (
 )
 from scenesmith.annotate.labels import ImageLabels, label_image
 from scenesmith.background import lower_this_thread_priority, prefetched
-from scenesmith.errors import UserError
+from scenesmith.errors import DatasetMismatch, UserError
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.procedural.loader import LoadedScene, SceneRuleError, load_scene
@@ -112,9 +112,10 @@ def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) ->
         raise UserError(f"{manifest_path}: unreadable manifest; choose another --out") from None
     if existing_key != identity["dataset_key"]:
         differing = [k for k in identity if k != "dataset_key" and manifest["identity"].get(k) != identity[k]]
-        raise UserError(
+        raise DatasetMismatch(
             f"{out_dir}: holds a different dataset (differs in: {', '.join(differing) or 'dataset key'}); "
-            "it is never overwritten — choose another --out"
+            "it is never overwritten — choose another --out",
+            differing,
         )
     done = len(completed_indices(out_dir))
     if count < manifest.get("count", 0) and done > count:

@@ -138,3 +138,34 @@ def test_a_scene_file_edited_after_submit_cannot_lift_the_caps(
     failed = store.get(job.id)
     assert failed is not None and failed.state == "failed"
     assert failed.error == "over_limit: samples 5000 exceed this server's cap of 64"
+
+
+def test_a_job_that_cannot_resume_into_its_folder_says_why_in_the_servers_terms(tmp_path: Path) -> None:
+    """A job interrupted before an upgrade finds a dataset of the old version in its folder: it fails
+    naming what changed and what the owner can do, not the CLI's "choose another --out"."""
+    import json
+
+    from scenesmith.api.jobs import dataset_dir
+    from scenesmith.api.runner import JobRunner
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    spec = {**SPEC, "scene_text": "extends: dice_tray\n", "source": "builtin:dice_tray", "base": "builtin"}
+    spec = {**spec, "image_format": "png", "overrides": []}
+    job = store.create("d" * 16, "r1", spec, 2, max_active=10)
+    out = dataset_dir(tmp_path, job.id)
+    out.mkdir(parents=True)
+    identity = {"scenesmith_version": "0.0.1", "dataset_key": "made-by-an-older-server"}
+    (out / "manifest.json").write_text(json.dumps({"identity": identity, "count": 2}))
+    runner = JobRunner(store, tmp_path, pool_factory=_NoWorkers)
+    runner.start()
+    try:
+        for _ in range(400):
+            if store.get(job.id).state in ("failed", "complete"):  # type: ignore[union-attr]
+                break
+            runner.join(0.05)
+    finally:
+        runner.shutdown(timeout=10)
+    failed = store.get(job.id)
+    assert failed is not None and failed.state == "failed", failed
+    assert "cannot resume" in (failed.error or "") and "--out" not in (failed.error or "")
+    assert "scenesmith_version" in (failed.error or "") and "submit the job again" in (failed.error or "")
