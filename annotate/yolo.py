@@ -3,9 +3,14 @@
 Reads `annotations.json` (see FORMAT.md). Class index = position of the category in its
 `categories` list. Boxes are the *visible* boxes, normalised `cx cy w h`, redrawn in a `BoxConvention`
 when one is given (so a detector trained on the export draws boxes the way the user's real labels
-do; the dataset itself keeps its exact boxes). `iscrowd` annotations
-are skipped because YOLO has no ignore regions; images without boxes get an empty label file so
+do; the dataset itself keeps its exact boxes). Images without boxes get an empty label file so
 they count as background images.
+
+`iscrowd` objects (e.g. tilted dice whose class is a guess) need a choice, because YOLO has no ignore
+regions: `skip` leaves them unlabelled (Ultralytics' own COCO conversion does this; the detector then
+learns them as background), `label` writes them as ordinary boxes of their guessed class, and
+`erase` paints their pixels out of the exported image (OpenCV inpainting of the mask grown by 2 px),
+so nothing unlabelled that looks like an object is left. data.yaml records the choice and the count.
 
 Exporting again into the same folder replaces the earlier export whole: files of images it no
 longer holds are removed, and so is Ultralytics' `labels.cache`, which is keyed on file sizes only
@@ -19,11 +24,14 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any, Literal
 
+import cv2
 import numpy as np
 import yaml
+from pycocotools import mask as mask_util
 
-from scenesmith.annotate.atomic import atomic_write_text
+from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_text
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE
 from scenesmith.errors import UserError
@@ -33,6 +41,10 @@ EXACT = BoxConvention()
 EXPORT_MARKER = ".scenesmith-yolo-export"
 _EXPORT_ENTRIES = {EXPORT_MARKER, "images", "labels", "data.yaml"}
 _MOVE_IT = "move it away or choose another out folder"
+CrowdPolicy = Literal["skip", "label", "erase"]
+CROWD_POLICIES: tuple[CrowdPolicy, ...] = ("skip", "label", "erase")
+ERASE_GROW_PX = 2  # covers the anti-aliased rim the mask leaves out
+INPAINT_RADIUS_PX = 5
 
 
 def _prepare_export_folder(out: Path, keep: set[str]) -> None:
@@ -68,25 +80,50 @@ def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
         dst.symlink_to(os.path.relpath(src.resolve(), dst.parent.resolve()))
 
 
+def _write_erased(src: Path, dst: Path, crowd: list[dict[str, Any]]) -> None:
+    """`src` with the crowd objects' pixels inpainted, written to `dst` in the same format."""
+    image = cv2.imread(str(src), cv2.IMREAD_COLOR)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for ann in crowd:
+        mask |= mask_util.decode(ann["segmentation"]).astype(np.uint8)
+    grow = 2 * ERASE_GROW_PX + 1
+    mask = cv2.dilate(mask, np.ones((grow, grow), np.uint8))
+    erased = cv2.inpaint(image, mask, INPAINT_RADIUS_PX, cv2.INPAINT_TELEA)
+    ok, encoded = cv2.imencode(dst.suffix, erased, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    if not ok:
+        raise UserError(f"{dst}: cannot encode the erased image as {dst.suffix}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.is_symlink():
+        dst.unlink()
+    atomic_write_bytes(dst, encoded.tobytes())
+
+
 def export_yolo(
     dataset_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     copy: bool = False,
     convention: BoxConvention = EXACT,
+    crowd: CrowdPolicy = "skip",
 ) -> Path:
     """Write images/ (relative symlinks, or copies), labels/*.txt and data.yaml; returns data.yaml.
 
-    Symlinks keep the export cheap; pass `copy=True` when the export must stand alone.
+    Symlinks keep the export cheap; pass `copy=True` when the export must stand alone. `crowd`: what
+    becomes of `iscrowd` objects (see the module docstring); `erase` writes its images as files.
     """
+    if crowd not in CROWD_POLICIES:
+        raise UserError(f"crowd: expected one of {', '.join(CROWD_POLICIES)}, got {crowd!r}")
     src = Path(dataset_dir)
     out = Path(out_dir)
     coco = json.loads((src / ANNOTATIONS_FILE).read_text())
     class_of = {c["id"]: i for i, c in enumerate(coco["categories"])}
     lines: dict[int, list[str]] = {img["id"]: [] for img in coco["images"]}
+    crowds: dict[int, list[dict[str, Any]]] = {img["id"]: [] for img in coco["images"]}
     sizes = {img["id"]: (img["width"], img["height"]) for img in coco["images"]}
     for ann in coco["annotations"]:
         if ann.get("iscrowd", 0):
-            continue
+            crowds[ann["image_id"]].append(ann)
+            if crowd != "label":
+                continue
         width, height = sizes[ann["image_id"]]
         x, y, w, h = ann["bbox"]
         if not convention.exact:
@@ -100,7 +137,10 @@ def export_yolo(
     _prepare_export_folder(out, {name.name for name in names} | {f"{name.stem}.txt" for name in names})
     for img in coco["images"]:
         image_path = Path(img["file_name"])
-        _link_or_copy(src / image_path, out / "images" / image_path.name, copy)
+        if crowd == "erase" and crowds[img["id"]]:
+            _write_erased(src / image_path, out / "images" / image_path.name, crowds[img["id"]])
+        else:
+            _link_or_copy(src / image_path, out / "images" / image_path.name, copy)
         text = "".join(line + "\n" for line in lines[img["id"]])
         atomic_write_text(out / "labels" / f"{image_path.stem}.txt", text)
     data = {
@@ -110,5 +150,6 @@ def export_yolo(
         "nc": len(coco["categories"]),
         "names": {i: c["name"] for i, c in enumerate(coco["categories"])},
         "box_convention": convention.describe(),  # ignored by trainers; says how the labels were drawn
+        "crowd": {"policy": crowd, "objects": sum(len(anns) for anns in crowds.values())},
     }
     return atomic_write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False))

@@ -211,6 +211,8 @@ def _cmd_sheet(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    import yaml
+
     from scenesmith.annotate.box_convention import BoxConvention
     from scenesmith.annotate.yolo import export_yolo
 
@@ -218,8 +220,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not (dataset / "annotations.json").is_file():
         raise UserError(f"{dataset}: not a finished scenesmith dataset (no annotations.json)")
     convention = BoxConvention(square=args.square_boxes, padding=args.box_padding)
-    out = export_yolo(dataset, Path(args.out), convention=convention)
+    out = export_yolo(dataset, Path(args.out), convention=convention, crowd=args.crowd)
     print(f"YOLO dataset: {Path(out).resolve()}")
+    crowd = yaml.safe_load(out.read_text())["crowd"]
+    if crowd["objects"] and crowd["policy"] == "skip":
+        print(
+            f"{crowd['objects']} crowd objects (class ambiguous, e.g. tilted dice) are left unlabelled; "
+            "--crowd label or --crowd erase to change that"
+        )
     return 0
 
 
@@ -719,6 +727,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_box_padding,
         default=0.0,
         help="grow each box side by this fraction on both ends (your real labels' margin)",
+    )
+    y.add_argument(
+        "--crowd",
+        choices=("skip", "label", "erase"),
+        default="skip",
+        help="iscrowd objects (YOLO has no ignore regions): leave unlabelled (default), label with "
+        "their guessed class, or erase them from the exported images",
     )
     y.set_defaults(run=_cmd_export)
 

@@ -300,6 +300,45 @@ def test_yolo_export_again_replaces_the_earlier_export_and_refuses_foreign_folde
         export_yolo(dataset, out)
 
 
+def test_yolo_export_labels_or_erases_crowd_objects_when_asked(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Skipped crowds are counted and announced; `label` boxes them; `erase` paints them out of a
+    written copy of the image and leaves every pixel away from them as it was."""
+    from scenesmith.annotate.yolo import CROWD_POLICIES
+    from scenesmith.cli import build_parser, main
+
+    coco = json.loads((dataset / "annotations.json").read_text())
+    every_crowd = [a for a in coco["annotations"] if a["iscrowd"]]
+    crowd = [a for a in every_crowd if a["image_id"] == 1]
+    assert len(crowd) == 1 and len(every_crowd) == 2
+    out = tmp_path / "yolo"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "yolo", str(dataset), str(out)])
+    assert exit_info.value.code == 0 and "2 crowd objects" in capsys.readouterr().out
+    assert yaml.safe_load((out / "data.yaml").read_text())["crowd"] == {"policy": "skip", "objects": 2}
+
+    export_yolo(dataset, out, crowd="label")
+    rows = (out / "labels/000000.txt").read_text().splitlines()
+    x, y, w, h = crowd[0]["bbox"]
+    assert len(rows) == 5 and f"{crowd[0]['category_id'] - 1} {(x + w / 2) / W:.6f}" in "\n".join(rows)
+
+    export_yolo(dataset, out, crowd="erase")
+    assert len((out / "labels/000000.txt").read_text().splitlines()) == 4
+    erased_path = out / "images/000000.png"
+    assert not erased_path.is_symlink()
+    original, erased = cv2.imread(str(dataset / "images/000000.png")), cv2.imread(str(erased_path))
+    in_crowd = mask_util.decode(crowd[0]["segmentation"]).astype(bool)
+    near = cv2.dilate(in_crowd.astype(np.uint8), np.ones((13, 13), np.uint8)).astype(bool)
+    assert np.array_equal(original[~near], erased[~near])
+    assert np.abs(original[in_crowd].astype(int) - erased[in_crowd].astype(int)).max() > 0
+
+    export_yolo(dataset, out)  # back to links: the erased copy is replaced, not left behind
+    assert erased_path.is_symlink()
+    for policy in CROWD_POLICIES:  # the CLI offers every policy (its list is spelled out for a fast start)
+        assert build_parser().parse_args(["export", "yolo", "a", "b", "--crowd", policy]).crowd == policy
+
+
 def test_contact_sheet(dataset: Path, tmp_path: Path) -> None:
     out = make_contact_sheet(dataset, tmp_path / "sheet.png", cols=4, tile=96)
     sheet = cv2.imread(str(out))
