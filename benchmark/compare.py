@@ -86,17 +86,13 @@ def compare_arm(before: dict, after: dict, where: str, metric: str) -> dict:
         "paired_seeds": len(deltas),
         "mean_delta": sum(deltas) / len(deltas) if deltas else None,
         "delta_ci95": (
-            _delta_interval(before_seeds, after_seeds, paired, where, sum(deltas) / len(deltas))
-            if metric == "map" and deltas
-            else None
+            _delta_interval(before_seeds, after_seeds, paired, where) if metric == "map" and deltas else None
         ),
         "improved": sum(d > 0 for d in deltas),
     }
 
 
-def _delta_interval(
-    before: dict, after: dict, seeds: list[int], where: str, mean_delta: float
-) -> list[float] | None:
+def _delta_interval(before: dict, after: dict, seeds: list[int], where: str) -> list[float] | None:
     """95% interval of the mean paired delta, over the seeds and the scored photos together, centred on
     the mean delta of the full-set scores.
 
@@ -104,12 +100,12 @@ def _delta_interval(
     changes; a delta whose interval spans 0 is not evidence either way. None when the scores predate
     the image draws.
     """
-    draws = [
-        {k: (runs[k].get(where) or {}).get("map_image_resamples") for k in seeds} for runs in (after, before)
-    ]
-    if not seeds or any(d is None for runs in draws for d in runs.values()):
+    scored = [{k: runs[k].get(where) or {} for k in seeds} for runs in (after, before)]
+    if not seeds or any(s.get("map_image_resamples") is None for runs in scored for s in runs.values()):
         return None
-    return draws_difference_interval(*draws, centre=mean_delta)
+    scores = [{k: s["map"] for k, s in runs.items()} for runs in scored]
+    draws = [{k: s["map_image_resamples"] for k, s in runs.items()} for runs in scored]
+    return draws_difference_interval(scores[0], draws[0], scores[1], draws[1])
 
 
 def compare_reports(before: dict, after: dict) -> dict:

@@ -61,28 +61,38 @@ def mean_interval(scores: np.ndarray, table: np.ndarray | None = None) -> list[f
 
 
 def draws_difference_interval(
-    draws: dict[int, list[float]], other: dict[int, list[float]], centre: float | None = None
+    scores: dict[int, float],
+    draws: dict[int, list[float]],
+    other_scores: dict[int, float],
+    other_draws: dict[int, list[float]],
 ) -> list[float]:
-    """95% interval of the mean over seeds of `draws` minus that of `other` (per seed: its scores on
-    the shared image draws, see `evaluate.image_resampled_maps`), centred on `centre` when given (the
-    difference of the full-set scores) or else on the difference of the draws' means.
+    """95% interval of the mean over seeds of `scores` minus that of `other_scores` (per seed: its
+    full-set score, and its scores on the shared image draws, see `evaluate.image_resampled_maps`),
+    centred on that difference.
 
     Seeds are paired when both ran the same ones: seed k of real_10 and of synthetic_to_10 fine-tune on
     the same real photos, so their difference is the pretraining's alone and only its spread over
-    seeds counts; otherwise the two arms' seed variances add (Welch). The same photos judge both, so
-    the image part is the spread of the per-draw difference.
+    seeds counts; otherwise the two arms' seed variances add (Welch). The seeds' spread is that of the
+    full-set scores, as in `mean_interval`. The same photos judge both, so the image part is the spread
+    of the per-draw difference.
     """
-    tables = [np.asarray([runs[k] for k in sorted(runs)], float) for runs in (draws, other)]
-    seed_means = [table.mean(axis=1) for table in tables]
-    if set(draws) == set(other):
-        differences = seed_means[0] - seed_means[1]
+    seeds, other_seeds = sorted(scores), sorted(other_scores)
+    means = [
+        np.array([s[k] for k in keys], float) for s, keys in ((scores, seeds), (other_scores, other_seeds))
+    ]
+    tables = [
+        recentred(np.asarray([d[k] for k in keys], float), m)
+        for d, keys, m in ((draws, seeds, means[0]), (other_draws, other_seeds, means[1]))
+    ]
+    if seeds == other_seeds:
+        differences = means[0] - means[1]
         n = len(differences)
         seed_var, seed_df = (float(np.var(differences, ddof=1)) / n, n - 1) if n > 1 else (0.0, 0)
     else:
-        parts = [float(np.var(m, ddof=1)) / len(m) if len(m) > 1 else 0.0 for m in seed_means]
-        seed_var, seed_df = _welch(parts, tuple(len(m) for m in seed_means))
+        parts = [float(np.var(m, ddof=1)) / len(m) if len(m) > 1 else 0.0 for m in means]
+        seed_var, seed_df = _welch(parts, tuple(len(m) for m in means))
     half = _half_width(seed_var, seed_df, _image_var(tables, (1, -1)))
-    middle = float(seed_means[0].mean() - seed_means[1].mean()) if centre is None else centre
+    middle = float(means[0].mean() - means[1].mean())
     return [middle - half, middle + half]
 
 

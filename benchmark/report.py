@@ -148,19 +148,16 @@ def summed_reading(scores: list[dict]) -> dict | None:
 
 def difference_interval(records: Sequence[dict], arm: str, other: str) -> list[float] | None:
     """95% interval, in mAP points, of `arm`'s mean test mAP minus `other`'s, centred on that
-    difference (see `draws_difference_interval`); None when a run has no test-image draws (scored before they
-    existed)."""
-    draws = {}
+    difference (see `draws_difference_interval`); None when a run has no test-image draws (scored
+    before they existed)."""
+    scores, draws = {}, {}
     for name in (arm, other):
-        runs = {
-            r["seed"]: r["test"].get("map_image_resamples") for r in records if r["arm"] == name and r["test"]
-        }
-        if not runs or any(d is None for d in runs.values()):
+        runs = [r for r in records if r["arm"] == name and r["test"]]
+        if not runs or any(r["test"].get("map_image_resamples") is None for r in runs):
             return None
-        draws[name] = runs
-    scores = {name: [r["test"]["map"] for r in records if r["arm"] == name and r["test"]] for name in draws}
-    centre = float(np.mean(scores[arm]) - np.mean(scores[other]))
-    low, high = draws_difference_interval(draws[arm], draws[other], centre)
+        scores[name] = {r["seed"]: r["test"]["map"] for r in runs}
+        draws[name] = {r["seed"]: r["test"]["map_image_resamples"] for r in runs}
+    low, high = draws_difference_interval(scores[arm], draws[arm], scores[other], draws[other])
     return [100 * low, 100 * high]
 
 
