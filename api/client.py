@@ -9,6 +9,7 @@ keys submissions by request id.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 import time
@@ -27,13 +28,22 @@ DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
 FETCH_TRIES = 5  # a file replaced on the server mid-fetch is fetched again, this many times at most
 
 
+_CODE_NOTE = "scenesmith API error code: "
+
+
 class ApiError(UserError):
     """The server answered with an error (code + message), or could not be reached."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str | None = None) -> None:
+        if message is None:  # re-raised from a DataLoader worker: torch passes the traceback text alone
+            message = code
+            found = re.findall(rf"{_CODE_NOTE}(\w+)", message)
+            code = found[-1] if found else "worker_error"
         super().__init__(message)
         self.code = code
         self.message = message
+        # Printed with the traceback, so a DataLoader worker's error keeps its code across processes.
+        self.add_note(f"{_CODE_NOTE}{code}")
 
 
 class ServerUnavailable(ApiError):
@@ -114,14 +124,25 @@ class Client:
 
     # ----------------------------------------------------------- transport
     def _connect(self) -> zmq.Socket:
+        """A fresh DEALER socket. A socket whose set-up fails is closed at once: left open, it would
+        block `close()` (the context waits for every socket) and the caller would hang."""
         socket = self._context.socket(zmq.DEALER)
-        socket.setsockopt(zmq.LINGER, 0)
-        if self.server_key is not None:
-            public, secret = zmq.curve_keypair()  # an ephemeral client key: the token authenticates
-            socket.curve_serverkey = self.server_key
-            socket.curve_publickey = public
-            socket.curve_secretkey = secret
-        socket.connect(self.address)
+        try:
+            socket.setsockopt(zmq.LINGER, 0)
+            if self.server_key is not None:
+                public, secret = zmq.curve_keypair()  # an ephemeral client key: the token authenticates
+                socket.curve_serverkey = self.server_key
+                socket.curve_publickey = public
+                socket.curve_secretkey = secret
+            socket.connect(self.address)
+        except zmq.ZMQError as exc:
+            socket.close(linger=0)
+            key = ", and the server key as the server prints it" if self.server_key is not None else ""
+            raise ApiError(
+                "bad_address",
+                f"cannot connect to {self.address!r} ({exc}); "
+                f"expected an address like {DEFAULT_ADDRESS}{key}",
+            ) from None
         return socket
 
     def request(
