@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -149,12 +150,19 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         print(job, flush=True)
         if not args.wait:
             return 0
-        status = _follow(client, job)
+        try:
+            status = _follow(client, job)
+        except KeyboardInterrupt:  # the job is queued: running the command again would queue another
+            print(
+                f"scenesmith: stopped following; job {job} goes on on the server "
+                f"(`scenesmith status {job}` follows it, `scenesmith cancel {job}` stops it)",
+                file=sys.stderr,
+            )
+            return 130
     return 0 if status["state"] == "complete" else 1
 
 
 def _follow(client: Any, job: str) -> dict[str, Any]:
-    import sys
     import time
 
     last = None
@@ -197,10 +205,24 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
+    """Exit 0 only for a complete dataset: a script that fetches and then trains must not train on
+    the part of a running, failed or cancelled job without being told."""
     with _client(args) as client:
         out = client.fetch(args.job, Path(args.out))
-    print(f"dataset: {out.resolve()}")
-    return 0
+        status = client.status(args.job)
+    if status["state"] == "complete":
+        print(f"dataset: {out.resolve()}")
+        return 0
+    from scenesmith.api.protocol import TERMINAL_STATES
+
+    done = status["done"]
+    copied = f"copied its {done} finished images to {out.resolve()}" if done else "no image is finished yet"
+    then = "it will not grow" if status["state"] in TERMINAL_STATES else "fetch again when it is complete"
+    print(
+        f"scenesmith: job {args.job} is {status['state']} ({done}/{status['total']}): {copied}; {then}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _cmd_bench_api(args: argparse.Namespace) -> int:

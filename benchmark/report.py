@@ -28,11 +28,18 @@ from scenesmith.benchmark.model import UNKNOWN_CLASS  # noqa: E402
 from scenesmith.benchmark.reading import READ_IOU, read_right  # noqa: E402
 
 METRICS = ("map", "map50", "die_map", "die_map50")
+MAP_BOUNDS = (0.0, 1.0)
 BASELINE = "real_100"
 
 
-def summarize(values: list[float], test_resamples: list[list[float]] | None = None) -> dict:
-    """Mean, sample sd and a 95% interval of the mean (`intervals.mean_interval`).
+def summarize(
+    values: list[float],
+    test_resamples: list[list[float]] | None = None,
+    bounds: tuple[float, float] | None = None,
+) -> dict:
+    """Mean, sample sd and a 95% interval of the mean (`intervals.mean_interval`), cut to `bounds`
+    (an mAP lies in [0, 1]: a t interval with 2 degrees of freedom can reach below 0, and its part
+    outside the possible values says nothing).
 
     The interval is a t interval over the seeds; with `test_resamples` (per seed, its score on each of
     the test-set draws every run shares, see `evaluate.image_resampled_maps`) it also holds how much
@@ -43,6 +50,8 @@ def summarize(values: list[float], test_resamples: list[list[float]] | None = No
     over_images = bool(test_resamples) and len(test_resamples) == len(array) and len(array) > 0
     table = np.asarray(test_resamples, float) if over_images else None
     interval = mean_interval(array, table) if len(array) else [0.0, 0.0]
+    if bounds is not None:
+        interval = [min(max(v, bounds[0]), bounds[1]) for v in interval]
     return {
         "mean": float(array.mean()) if len(array) else 0.0,
         "sd": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
@@ -53,16 +62,34 @@ def summarize(values: list[float], test_resamples: list[list[float]] | None = No
     }
 
 
-def real_data_equivalence(real_curve: dict[float, float], score: float) -> dict:
+def real_data_equivalence(
+    real_curve: dict[float, float], score: float, interval: Sequence[float] | None = None
+) -> dict:
     """The real fraction a real-only model needs to match `score`, interpolated on log fraction.
 
     Why every crossing is listed: with a few seeds per fraction the real-only curve can dip (a 50%
     arm above the 100% one), so a score can be matched at more than one fraction; the first one is
-    the answer and the others are named, rather than silently picking one.
+    the answer and the others are named, rather than silently picking one. Why the fractions and the
+    range are given: the answer depends on which real-only arms drew the curve (10% and 100% alone
+    make a straight line), and `interval` (the score's 95% CI) maps to a range of fractions that
+    holds the score's own noise (not the curve's).
     """
     points = sorted(real_curve.items())
+    fractions = ", ".join(f"{f * 100:g}" for f, _ in points)
     if not points:
         return {"fraction": None, "text": "n/a (no real-only arms)"}
+    found = _equivalent_fraction(points, score)
+    out = {**found, "real_fractions": [f for f, _ in points]}
+    note = f"curve of the real-only arms at {fractions}%"
+    if interval is not None:
+        low, high = (_equivalent_fraction(points, bound)["text"] for bound in interval)
+        out["range"] = [low, high]
+        note += f"; the score's 95% CI maps to {low} – {high}, the curve's own noise not included"
+    out["text"] = f"{found['text']} ({note})"
+    return out
+
+
+def _equivalent_fraction(points: list[tuple[float, float]], score: float) -> dict:
     best_fraction, best_score = max(points, key=lambda p: p[1])
     if score > best_score:
         return {
@@ -92,19 +119,22 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
             continue
         entry = dict(info)
         for metric in METRICS:
-            entry[metric] = summarize([r["test"][metric] for r in rows])
+            entry[metric] = summarize([r["test"][metric] for r in rows], bounds=MAP_BOUNDS)
         # Runs scored before the test-set draws existed (and kept without weights) have none.
         if all("map_image_resamples" in r["test"] for r in rows):
             entry["map"] = summarize(
                 [r["test"]["map"] for r in rows],
                 test_resamples=[r["test"]["map_image_resamples"] for r in rows],
+                bounds=MAP_BOUNDS,
             )
         classes = rows[0]["test"]["per_class_ap"]
         entry["per_class_ap"] = {
             c: float(np.mean([r["test"]["per_class_ap"][c] for r in rows])) for c in classes
         }
         # Real validation mAP of the chosen checkpoint: the score scene-rule iterations are compared on.
-        entry["real_val_map"] = summarize([r["real_val"]["map"] for r in rows if r.get("real_val")])
+        entry["real_val_map"] = summarize(
+            [r["real_val"]["map"] for r in rows if r.get("real_val")], bounds=MAP_BOUNDS
+        )
         entry["test_reading"] = summed_reading([r["test"] for r in rows])
         entry["test_box_scale"] = summarize(
             [
@@ -124,7 +154,9 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
                 m: (entry[m]["mean"] / arms[BASELINE][m]["mean"] if arms[BASELINE][m]["mean"] > 0 else None)
                 for m in METRICS
             }
-            entry["ratio_to_real_100_ci95"] = arm_ratio_interval(entry, arms[BASELINE])
+            # The baseline over itself is 1 by definition: no interval (its seeds are not another arm's).
+            is_base = entry is arms[BASELINE]
+            entry["ratio_to_real_100_ci95"] = None if is_base else arm_ratio_interval(entry, arms[BASELINE])
     return arms
 
 
@@ -172,7 +204,9 @@ def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequenc
     out: dict = {}
     finetune, real_small = arms.get(f"synthetic_to_{fraction_label}"), arms.get(f"real_{fraction_label}")
     if finetune:
-        out["real_data_equivalence"] = real_data_equivalence(real_curve, finetune["map"]["mean"])
+        out["real_data_equivalence"] = real_data_equivalence(
+            real_curve, finetune["map"]["mean"], finetune["map"]["ci95"] if finetune["map"]["n"] > 1 else None
+        )
     if finetune and BASELINE in arms:
         out["synthetic_to_10_over_real_100"] = {
             "value": finetune["ratio_to_real_100"]["map"],
@@ -407,7 +441,8 @@ def _interval_note(arms: dict[str, dict]) -> str:
         "Test scores: mean ± sd over each arm's seeds. The 95% CI of the mean is a Student t interval over "
         "the seeds (2 degrees of freedom with 3 seeds, so it is wide) widened by the spread of the mean over "
         "200 draws of the test photos with replacement, shared by every run (recentred on each run's score), "
-        "so it holds both the seed noise and how much the score would move on other photos of the same kind."
+        "so it holds both the seed noise and how much the score would move on other photos of the same kind; "
+        "cut to [0, 1], the possible mAPs. A ratio's interval is taken on the log scale."
     )
     seeds_only = [
         name for name, arm in arms.items() if arm["map"].get("ci95_over") != "seeds and test images"
@@ -421,11 +456,15 @@ def _interval_note(arms: dict[str, dict]) -> str:
 
 
 def _labelled(arm: dict) -> str:
-    """Real labelled images of an arm: training draw + validation (the fraction rounds to whole images)."""
+    """Real labelled images of an arm: training draw + validation (the fraction rounds to whole images),
+    and the real photos it used without labels (a self-training student's, or its adapter's fit)."""
     train = arm["real_train_images"]
     unlabelled = arm.get("unlabelled_real_images")
-    extra = f" (+ {unlabelled} unlabelled)" if unlabelled else ""
-    return f"{train} + {arm['labelled_real_images'] - train}{extra}" if train else "0"
+    if arm.get("adapter") and unlabelled is None:
+        extra = " (+ the photos its adapter was fitted on)"
+    else:
+        extra = f" (+ {unlabelled} unlabelled)" if unlabelled else ""
+    return f"{train} + {arm['labelled_real_images'] - train}{extra}" if train else f"0{extra}"
 
 
 def _synthetic_line(synthetic: dict | None) -> str:
@@ -709,20 +748,28 @@ def markdown(report: dict) -> str:
         *_copied_lines(report["arms"]),
         "",
         "| arm | seeds | real labelled imgs (train + val) | mAP@[.5:.95] | its 95% CI | mAP@.5 | die mAP "
-        "| die AP50 | ratio to real-100% (mAP) | real val mAP | steps | train s |",
+        "| die AP50 | ratio to real-100% (mAP) [95% CI] | real val mAP | steps | train s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, arm in report["arms"].items():
         ratio = arm.get("ratio_to_real_100", {}).get("map")
+        ratio_ci = arm.get("ratio_to_real_100_ci95")
+        shown_ratio = "n/a" if ratio is None else f"{ratio:.2f}"
+        if ratio_ci:
+            shown_ratio += f" [{ratio_ci[0]:.2f}, {ratio_ci[1]:.2f}]"
         lines.append(
             f"| {name} | {arm['map']['n']} | {_labelled(arm)} | {_fmt(arm['map'])} | "
             f"{_interval(arm['map'])} | {_fmt(arm['map50'])} | "
             f"{_fmt(arm['die_map'])} | {_fmt(arm['die_map50'])} | "
-            f"{'n/a' if ratio is None else f'{ratio:.2f}'} | {_fmt(arm['real_val_map'])} | "
+            f"{shown_ratio} | {_fmt(arm['real_val_map'])} | "
             f"{arm['steps']['mean']:.0f} | "
             f"{arm['train_seconds']['mean']:.0f} |"
         )
     lines += [
+        "",
+        "Real images: an arm with 0 labelled real images uses none in training or in choosing its "
+        "checkpoint; the settings every arm shares (scene rules, augmentation, box convention) were "
+        "chosen on the real validation split.",
         "",
         _interval_note(report["arms"]),
         "",

@@ -354,18 +354,31 @@ def _arm_info(
     real_images = fraction_count(pool_size, arm.real_fraction) if arm.uses_real else 0
     origin = by_name[arm.pretrained] if arm.pretrained else arm
     pretrain = origin.source if origin.source in sources else None
+    adapter = sources[pretrain][2]["adapter"] if pretrain else None
+    unlabelled = pool_size - real_images if arm.teacher else _adapter_real_images(adapter)
     return {
         "family": arm.family,
         "real_fraction": arm.real_fraction,
         "real_train_images": real_images,
-        "unlabelled_real_images": pool_size - real_images if arm.teacher else 0,
+        "unlabelled_real_images": unlabelled,
         "teacher": arm.teacher,
         "real_train_fraction": real_images / pool_size,
         "labelled_real_images": real_images + config.val_count if arm.uses_real else 0,
         "synthetic_images": sources[pretrain][2]["count"] if pretrain else 0,
         "pretrained_from": arm.pretrained,
-        "adapter": sources[pretrain][2]["adapter"] if pretrain else None,
+        "adapter": adapter,
     }
+
+
+def _adapter_real_images(adapter: str | None) -> int | None:
+    """How many real photos an adapter was fitted on (unlabelled use, but real data all the same):
+    0 without an adapter, None when its method does not record the count."""
+    if adapter is None:
+        return 0
+    from scenesmith.domain_adapt.adapter import ADAPTER_FILE
+
+    count = json.loads((Path(adapter) / ADAPTER_FILE).read_text()).get("fitted_on", {}).get("real_images")
+    return None if count is None else int(count)
 
 
 def arm_train_config(arm: Arm, config: BenchmarkConfig) -> TrainConfig:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,3 +52,67 @@ def test_an_error_in_a_dataloader_worker_keeps_its_type_and_code(error: ApiError
     with pytest.raises(type(error)) as raised:
         list(loader)
     assert raised.value.code == error.code and error.message in str(raised.value)
+
+
+class _FakeClient:
+    """Stands in for `Client` in the CLI: a job in `state` with `done` of 10 images finished."""
+
+    def __init__(self, state: str, done: int, interrupt_status: bool = False) -> None:
+        self.state, self.done, self.interrupt_status = state, done, interrupt_status
+
+    def __enter__(self) -> _FakeClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def submit(self, *_: object, **__: object) -> str:
+        return "a" * 16
+
+    def fetch(self, job: str, out: Path) -> Path:
+        return out
+
+    def status(self, job: str) -> dict:
+        if self.interrupt_status:
+            raise KeyboardInterrupt
+        return {"id": job, "state": self.state, "done": self.done, "total": 10}
+
+
+@pytest.mark.parametrize(
+    ("state", "done", "code", "says"),
+    [
+        ("complete", 10, 0, "dataset:"),
+        ("running", 4, 1, "is running (4/10): copied its 4 finished images"),
+        ("queued", 0, 1, "no image is finished yet; fetch again when it is complete"),
+        ("cancelled", 4, 1, "it will not grow"),
+    ],
+)
+def test_fetch_exits_0_only_for_a_complete_dataset_and_says_what_it_copied(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    state: str,
+    done: int,
+    code: int,
+    says: str,
+) -> None:
+    from scenesmith.api import cli as api_cli
+    from scenesmith.cli import main
+
+    monkeypatch.setattr(api_cli, "_client", lambda args: _FakeClient(state, done))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fetch", "b" * 16, "--out", "somewhere"])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == code and says in captured.out + captured.err
+
+
+def test_ctrl_c_while_following_a_submit_names_the_queued_job_instead_of_a_rerun(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenesmith.api import cli as api_cli
+    from scenesmith.cli import main
+
+    monkeypatch.setattr(api_cli, "_client", lambda args: _FakeClient("running", 1, interrupt_status=True))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["submit", "dice_tray", "--count", "10", "--wait"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 130 and f"scenesmith status {'a' * 16}" in err and "rerun" not in err

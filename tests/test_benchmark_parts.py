@@ -40,6 +40,7 @@ from scenesmith.benchmark.model import (
 from scenesmith.benchmark.report import (
     _fmt,
     _interval,
+    aggregate,
     budget_warnings,
     difference_interval,
     headline,
@@ -245,7 +246,19 @@ def test_real_data_equivalence_interpolates_on_log_fraction() -> None:
     assert real_data_equivalence(curve, 0.3)["fraction"] == pytest.approx(0.1)
     assert real_data_equivalence(curve, 0.4)["fraction"] == pytest.approx(10**-0.5)
     assert real_data_equivalence(curve, 0.6)["text"].startswith("> 100%")
-    assert real_data_equivalence(curve, 0.05)["text"] == "<= 1%"
+    assert real_data_equivalence(curve, 0.05)["text"].startswith("<= 1% (")
+
+
+def test_real_data_equivalence_names_its_curve_and_maps_the_scores_interval() -> None:
+    """The same score reads differently on a curve of 2 or of 3 real-only arms: the report says which
+    arms drew it, and what the score's own 95% interval spans in fractions."""
+    two = real_data_equivalence({0.1: 0.3, 1.0: 0.5}, 0.4, [0.35, 0.45])
+    three = real_data_equivalence({0.1: 0.3, 0.25: 0.45, 1.0: 0.5}, 0.4, [0.35, 0.45])
+    assert two["fraction"] == pytest.approx(10**-0.5) and three["fraction"] < 0.25
+    assert "real-only arms at 10, 100%" in two["text"] and "at 10, 25, 100%" in three["text"]
+    assert two["range"] == [f"{100 * 10**-0.75:.1f}%", f"{100 * 10**-0.25:.1f}%"]
+    assert two["range"][0] in two["text"] and two["range"][1] in two["text"]
+    assert "range" not in real_data_equivalence({0.1: 0.3, 1.0: 0.5}, 0.4)
 
 
 def test_real_data_equivalence_on_a_curve_that_dips() -> None:
@@ -311,6 +324,43 @@ def test_summary_has_mean_sd_and_a_t_interval_that_reaches_past_three_seeds() ->
     half = 4.302653 * 0.2 / np.sqrt(3)
     assert summary["ci95"] == pytest.approx([0.4 - half, 0.4 + half], abs=1e-5)
     assert summary["ci95_over"] == "seeds"
+
+
+def test_an_map_interval_stays_within_0_and_1() -> None:
+    """Three scattered seeds near 0: the t interval's lower end would be negative, an impossible mAP."""
+    assert summarize([0.01, 0.15, 0.3])["ci95"][0] < 0
+    low, high = summarize([0.01, 0.15, 0.3], bounds=(0.0, 1.0))["ci95"]
+    assert low == 0.0 and high == pytest.approx(summarize([0.01, 0.15, 0.3])["ci95"][1])
+
+
+def test_the_baseline_has_no_ratio_interval_to_itself() -> None:
+    """real-100% over real-100% is 1 by definition, not an interval as if two arms were compared."""
+    photos = np.random.default_rng(5).normal(0, 0.02, 50)
+
+    def runs(arm: str, scores: list[float]) -> list[dict]:
+        return [
+            {
+                "arm": arm,
+                "seed": k,
+                "test": {
+                    **{m: v for m in ("map", "map50", "die_map", "die_map50")},
+                    "map_image_resamples": list(v + photos),
+                    "per_class_ap": {"one": v},
+                },
+                "real_val": {"map": v},
+                "steps": 100,
+                "train_seconds": 1.0,
+                "stopped_by": "patience",
+            }
+            for k, v in enumerate(scores)
+        ]
+
+    records = runs("real_100", [0.5, 0.52, 0.48]) + runs("real_10", [0.3, 0.35, 0.32])
+    arms = aggregate(records, {"real_100": {}, "real_10": {}})
+    assert arms["real_100"]["ratio_to_real_100"]["map"] == 1.0
+    assert arms["real_100"]["ratio_to_real_100_ci95"] is None
+    low, high = arms["real_10"]["ratio_to_real_100_ci95"]
+    assert low < 0.32 / 0.5 < high
 
 
 def test_the_t_interval_covers_the_true_mean_95_percent_of_the_time() -> None:
@@ -645,3 +695,20 @@ def test_a_ratio_interval_holds_both_arms_seed_noise_and_is_exact_without_noise(
     low, high = ratio_interval(noisy, noisy[:, None] + photos, base, base[:, None] + photos)
     assert low < 0.8 < high and high - low > 0.2  # t with about 2 degrees of freedom: wide
     assert low * high == pytest.approx(0.8**2, rel=0.02)  # symmetric on the log scale, about 0.8
+
+
+def test_an_adapted_arm_counts_the_real_photos_its_adapter_was_fitted_on(tmp_path: Path) -> None:
+    """Labels unused is not photos unused: an adapted synthetic-only arm shows its adapter's fit set."""
+    from scenesmith.benchmark.report import _labelled
+    from scenesmith.benchmark.runner import _adapter_real_images
+
+    (tmp_path / "fda").mkdir()
+    (tmp_path / "fda/adapter.json").write_text(json.dumps({"method": "fda", "fitted_on": {"real_images": 200}}))
+    (tmp_path / "sensor").mkdir()
+    (tmp_path / "sensor/adapter.json").write_text(json.dumps({"method": "sensor"}))
+    assert _adapter_real_images(str(tmp_path / "fda")) == 200 and _adapter_real_images(None) == 0
+    assert _adapter_real_images(str(tmp_path / "sensor")) is None
+    arm = {"real_train_images": 0, "labelled_real_images": 0, "adapter": str(tmp_path / "fda")}
+    assert _labelled({**arm, "unlabelled_real_images": 200}) == "0 (+ 200 unlabelled)"
+    assert _labelled({**arm, "unlabelled_real_images": None}) == "0 (+ the photos its adapter was fitted on)"
+    assert _labelled({**arm, "adapter": None, "unlabelled_real_images": 0}) == "0"
