@@ -47,6 +47,7 @@ class StreamingDataset(IterableDataset):
         decode: bool = True,
         transform: Callable[[dict[str, Any]], Any] | None = None,
         idle_timeout_s: float | None = 3600.0,
+        allow_cancelled: bool = False,
     ) -> None:
         super().__init__()
         self.job = job
@@ -60,6 +61,8 @@ class StreamingDataset(IterableDataset):
         self.decode = decode
         self.transform = transform
         self.idle_timeout_s = idle_timeout_s  # no new sample for this long (job stuck): raise
+        # A job cancelled (by anyone) ends short of its count: raise, unless the short epoch is wanted.
+        self.allow_cancelled = allow_cancelled
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
@@ -85,9 +88,16 @@ class StreamingDataset(IterableDataset):
                     last_progress = time.monotonic()
                 cursor = batch.cursor
                 if batch.end:
-                    if batch.state == "failed":  # what finished was delivered; a partial epoch is no epoch
+                    # What finished was delivered; a partial epoch is no epoch, unless asked for.
+                    if batch.state == "failed":
                         raise ApiError(
                             "job_failed", f"job {self.job} failed after {batch.done}/{batch.total} images"
+                        )
+                    if batch.state == "cancelled" and not self.allow_cancelled:
+                        raise ApiError(
+                            "job_cancelled",
+                            f"job {self.job} was cancelled after {batch.done}/{batch.total} images "
+                            "(allow_cancelled=True trains on them)",
                         )
                     return
                 if self.idle_timeout_s is not None and time.monotonic() - last_progress > self.idle_timeout_s:

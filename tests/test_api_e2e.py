@@ -109,6 +109,13 @@ def test_cancel_keeps_finished_images_and_jobs_run_in_order(server: ServerProces
         batch = client.stream(long_job, credit=64, wait_s=0)
         indices = [s.index for s in batch.samples]
         assert batch.end and len(set(indices)) == len(indices) == final["done"]
+        # A training epoch over it is short: it says so, unless the short epoch is asked for.
+        stream = StreamingDataset(long_job, server.endpoint, token_file=server.token_file, decode=False)
+        with pytest.raises(ApiError) as info:
+            list(stream)
+        assert info.value.code == "job_cancelled" and f"after {final['done']}/40" in info.value.message
+        stream.allow_cancelled = True
+        assert len(list(stream)) == final["done"]
         assert client.wait(short_job, timeout_s=600, poll_s=0.1)["state"] == "complete"
         assert client.status(short_job)["started"] >= final["finished"]
 
