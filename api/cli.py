@@ -85,13 +85,17 @@ def add_api_parsers(commands: argparse._SubParsersAction, benches: argparse._Sub
 
 
 def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    from scenesmith import cli as base
+
     group = parser.add_argument_group("server")
     group.add_argument(
         "--server", default=os.environ.get("SCENESMITH_SERVER", DEFAULT_SERVER), help="server ZMQ endpoint"
     )
     group.add_argument("--token-file", help="file holding the server's token (or set SCENESMITH_TOKEN)")
     group.add_argument("--server-key", help="server CURVE public key (40 chars, or a file) for non-loopback")
-    group.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds per try (3 tries)")
+    group.add_argument(
+        "--timeout", type=base._positive_float, default=30.0, metavar="S", help="seconds per try (3 tries)"
+    )
 
 
 def _client(args: argparse.Namespace):  # noqa: ANN202 - scenesmith.api.Client

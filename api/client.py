@@ -101,6 +101,8 @@ class Client:
         if isinstance(key, str):
             key = read_server_key(key)
         self.server_key: bytes | None = key
+        if not timeout_s > 0:
+            raise UserError(f"timeout_s: expected seconds > 0 per try, got {timeout_s}")
         self.timeout_s = timeout_s
         self.retries = max(1, retries)
         self._context = zmq.Context()
@@ -217,6 +219,10 @@ class Client:
     ) -> str:
         """Queue a job: `scene` (built-in or server data-root name) or `scene_yaml` (rules as text).
         Returns the job id."""
+        if isinstance(overrides, str):  # list("a=b") would send one override per character
+            raise UserError(
+                f"overrides: expected a list of 'key.path=value' strings, got the string {overrides!r}"
+            )
         fields: dict[str, Any] = {"count": count, "seed": seed, "overrides": list(overrides)}
         fields["image_format"] = image_format
         if scene is not None:

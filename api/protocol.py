@@ -105,12 +105,17 @@ class ListRequest(Request):
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
+# File offsets and stream cursors fit a signed 64-bit integer (the OS's and SQLite's), with room.
+MAX_POSITION = 2**62
+MAX_WAIT_S = 30.0  # the longest a stream request holds its reply back
+
+
 class FetchRequest(JobRef):
     """One chunk of one dataset file, by its path relative to the dataset (as `files` lists it)."""
 
     op: Literal["fetch"]
     path: Annotated[str, Field(min_length=1, max_length=256)]
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=MAX_POSITION)] = 0
     length: Annotated[int, Field(ge=1)] = 1 << 20
 
 
@@ -119,11 +124,11 @@ class StreamRequest(JobRef):
     `index % shard[1] == shard[0]`. Waits up to `wait_s` for one to finish when none is ready."""
 
     op: Literal["stream"]
-    cursor: Annotated[int, Field(ge=0)] = 0
+    cursor: Annotated[int, Field(ge=0, le=MAX_POSITION)] = 0
     credit: Annotated[int, Field(ge=1)] = 8
     shard: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1, le=1024)]] = (0, 1)
     fields: Annotated[list[SampleField], Field(min_length=1)] = ["image", "meta"]
-    wait_s: Annotated[float, Field(ge=0, le=30)] = 5.0
+    wait_s: Annotated[float, Field(ge=0, le=MAX_WAIT_S)] = 5.0
 
     @model_validator(mode="after")
     def _shard_in_range(self) -> StreamRequest:

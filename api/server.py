@@ -223,7 +223,6 @@ class Server:
 
     def _status(self, job: Job) -> dict[str, Any]:
         rate = self.store.rate(job)
-        running = job.state in ("running", "cancelling")
         remaining = job.total - job.done
         return {
             "id": job.id,
@@ -231,7 +230,8 @@ class Server:
             "done": job.done,
             "total": job.total,
             "images_per_s": round(rate, 4) if rate else None,
-            "eta_s": round(remaining / rate, 1) if rate and running else None,
+            # Only while running: a cancelling job renders no more than what its workers hold.
+            "eta_s": round(remaining / rate, 1) if rate and job.state == "running" else None,
             "position": self.store.queue_position(job) if job.state == "queued" else None,
             "source": job.spec["source"],
             "seed": job.spec["seed"],

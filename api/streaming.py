@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from scenesmith.api.client import DEFAULT_ADDRESS, ApiError, Client, StreamedSample, resolve_token
+from scenesmith.api.protocol import MAX_WAIT_S
 
 
 class StreamingDataset(IterableDataset):
@@ -50,6 +51,8 @@ class StreamingDataset(IterableDataset):
         allow_cancelled: bool = False,
     ) -> None:
         super().__init__()
+        if not 0 <= wait_s <= MAX_WAIT_S:  # else every DataLoader worker would fail on its first request
+            raise ValueError(f"wait_s: expected 0 to {MAX_WAIT_S:g} s (the server's limit), got {wait_s}")
         self.job = job
         self.address = address
         self.token = resolve_token(token, token_file)  # resolved here: workers may not see the env

@@ -64,6 +64,8 @@ def parse_yaml(text: str, source: str, confine: Confinement | None = None) -> An
         raise CompositionError(f"{source}: invalid YAML{position}: {problem}") from None
     except RecursionError:
         raise CompositionError(f"{source}: YAML nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise CompositionError(f"{source}: invalid YAML: {str(exc).split(';')[0]}") from None
     _check_expanded_size(data, confine, source)
     return data
 

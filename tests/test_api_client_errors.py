@@ -116,3 +116,52 @@ def test_ctrl_c_while_following_a_submit_names_the_queued_job_instead_of_a_rerun
         main(["submit", "dice_tray", "--count", "10", "--wait"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 130 and f"scenesmith status {'a' * 16}" in err and "rerun" not in err
+
+
+def test_client_input_slips_are_named_not_sent() -> None:
+    """A zero timeout, or overrides given as one string (split into characters by list()), are
+    refused where they are made instead of failing as an unreachable server or a stray '--set r'."""
+    from scenesmith.api.client import Client
+    from scenesmith.errors import UserError
+
+    with pytest.raises(UserError, match="timeout_s: expected seconds > 0"):
+        Client("tcp://127.0.0.1:5555", token="t", timeout_s=0)
+    with Client("tcp://127.0.0.1:5555", token="t", timeout_s=1, retries=1) as client:
+        with pytest.raises(UserError, match="expected a list of 'key.path=value' strings"):
+            client.submit("dice_tray", count=1, overrides="render.denoise=false")
+
+
+def test_odd_positions_and_waits_are_bad_requests_and_a_huge_number_is_an_invalid_scene() -> None:
+    """They used to reach SQLite, the OS or Python's int parser and come back as `internal` errors."""
+    from scenesmith.api.protocol import BAD_REQUEST, ProtocolError, parse_request
+    from scenesmith.api.streaming import StreamingDataset
+    from scenesmith.procedural.loader import SceneRuleError, load_scene_text
+
+    base = {"v": 1, "id": "r", "token": "t", "job": "a" * 16}
+    for fields in (
+        {"op": "fetch", "path": "manifest.json", "offset": 2**70},
+        {"op": "stream", "cursor": 2**63},
+    ):
+        with pytest.raises(ProtocolError) as raised:
+            parse_request({**base, **fields})
+        assert raised.value.code == BAD_REQUEST
+    with pytest.raises(ValueError, match="wait_s: expected 0 to 30 s"):
+        StreamingDataset("a" * 16, token="t", wait_s=60)
+    with pytest.raises(SceneRuleError, match="invalid YAML: Exceeds the limit"):
+        load_scene_text("name: " + "9" * 5000, (), Path("/tmp"))
+
+
+def test_a_cancelling_job_has_no_eta(tmp_path: Path) -> None:
+    """Its workers finish what they hold and stop: the time to render the rest would be a false promise."""
+    from types import SimpleNamespace
+
+    from scenesmith.api.server import Server
+    from scenesmith.api.store import JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    spec = {"scene": "dice_tray", "count": 10, "seed": 0, "source": "builtin:dice_tray"}
+    job = store.create("a" * 16, "r1", {**spec, "image_format": "png", "outputs": ["image", "meta"]}, 10, 10)
+    fake = SimpleNamespace(store=SimpleNamespace(rate=lambda job: 2.0, queue_position=lambda job: None))
+    for state, eta in (("running", 5.0), ("cancelling", None)):
+        store.set_state(job.id, state)
+        assert Server._status(fake, store.get(job.id))["eta_s"] == eta  # type: ignore[arg-type]
