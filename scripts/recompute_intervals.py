@@ -1,51 +1,101 @@
-"""The 95% intervals of a published benchmark report recomputed with the corrected method
-(`benchmark/intervals.py`, 2026-12-06), next to the ones it was published with: a Markdown table.
+"""Bring a published benchmark report's intervals up to the current method, in its JSON and Markdown.
 
-Why: reports written before then used a percentile bootstrap over 3 seeds, which covers about 80%;
-their runs keep every score and test-image draw, so the corrected intervals follow without retraining.
-Usage: python scripts/recompute_intervals.py benchmark/results/dice.json
+Why: reports written before 2026-12-06 carry a percentile bootstrap over 3 seeds, which covers about
+80%, and no ratio intervals; their runs keep every score and test-image draw, so the intervals follow
+without retraining. Every summary, ratio and headline number is recomputed from the report's own runs
+by the code that writes new reports (`report.aggregate`, `report.headline`), the Markdown is written
+again by `report.markdown` (plot links renamed as `publish_benchmark.sh` does), and the intervals as
+first published are kept: under `intervals_as_first_published` in the JSON, and in a table at the end
+of the Markdown.
+Usage: python scripts/recompute_intervals.py benchmark/results/dice.json [more.json ...]
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
-from scenesmith.benchmark.report import arm_ratio_interval, difference_interval, summarize
+from scenesmith.annotate.atomic import atomic_write_json, atomic_write_text
+from scenesmith.benchmark.report import aggregate, headline, markdown
 
-DIFFERENCES = {
-    "synthetic_to_10_minus_real_10_points": ("synthetic_to_10", "real_10"),
-    "synthetic_to_10_minus_control_to_10_points": ("synthetic_to_10", "control_to_10"),
-    "adapted_fda_only_minus_synthetic_only_points": ("adapted_fda_only", "synthetic_only"),
-    "adapted_fda_to_10_minus_synthetic_to_10_points": ("adapted_fda_to_10", "synthetic_to_10"),
+# What `aggregate` computes from the runs; every other key of an arm is its description.
+COMPUTED = {
+    "map",
+    "map50",
+    "die_map",
+    "die_map50",
+    "per_class_ap",
+    "real_val_map",
+    "test_reading",
+    "test_box_scale",
+    "steps",
+    "train_seconds",
+    "seeds",
+    "runs_stopped_by_step_cap",
+    "ratio_to_real_100",
+    "ratio_to_real_100_ci95",
 }
+PLOT_LINK = re.compile(
+    r"\]\((bars|fractions|curves|reading|predictions|(?:misreads|pseudo_labels)_[a-z0-9_]+)\.(png|jpg)\)"
+)
 
 
-def main(path: Path) -> None:
-    report = json.loads(path.read_text())
+def recompute(report: dict) -> dict:
+    """The report with its arms and headline recomputed from its runs; the old intervals kept."""
     records = [run for arm in report["arms"].values() for run in arm["seeds"]]
-    print("| arm | mean | old 95% CI | new 95% CI |\n|---|---|---|---|")
-    for name, arm in report["arms"].items():
-        draws = [run["test"].get("map_image_resamples") for run in arm["seeds"]]
-        new = summarize([run["test"]["map"] for run in arm["seeds"]], None if None in draws else draws)
-        (old_low, old_high), (low, high) = arm["map"]["ci95"], new["ci95"]
-        print(f"| {name} | {new['mean']:.3f} | [{old_low:.3f}, {old_high:.3f}] | [{low:.3f}, {high:.3f}] |")
-    print("\n| headline difference (points) | value | old 95% CI | new 95% CI |\n|---|---|---|---|")
-    for key, (arm, other) in DIFFERENCES.items():
-        published = report["headline"].get(key)
-        if published is None or arm not in report["arms"] or other not in report["arms"]:
-            continue
-        (old_low, old_high), (low, high) = published["ci95"], difference_interval(records, arm, other)
-        value = published["value"]
-        print(f"| {key} | {value:.2f} | [{old_low:.1f}, {old_high:.1f}] | [{low:.1f}, {high:.1f}] |")
-    print("\n| ratio to real-100% | value | 95% CI (none was published) |\n|---|---|---|")
-    for name in ("synthetic_only", "synthetic_to_10"):
-        if name in report["arms"] and "real_100" in report["arms"]:
-            low, high = arm_ratio_interval(report["arms"][name], report["arms"]["real_100"])
-            value = report["arms"][name]["ratio_to_real_100"]["map"]
-            print(f"| {name} | {value:.3f} | [{low:.2f}, {high:.2f}] |")
+    infos = {
+        name: {k: v for k, v in arm.items() if k not in COMPUTED} for name, arm in report["arms"].items()
+    }
+    old = report.get("intervals_as_first_published") or {
+        "arms": {name: arm["map"]["ci95"] for name, arm in report["arms"].items()},
+        "headline": {key: value.get("ci95") for key, value in report["headline"].items() if "ci95" in value},
+    }
+    arms = aggregate(records, infos)
+    # Every published report has the default headline fraction, 10%.
+    return {
+        **report,
+        "arms": arms,
+        "headline": headline(arms, "10", records),
+        "intervals_as_first_published": old,
+    }
+
+
+def first_published_table(report: dict) -> list[str]:
+    """Old and current 95% intervals side by side, for the end of the Markdown."""
+    old = report["intervals_as_first_published"]
+    lines = [
+        "",
+        "## Intervals as first published",
+        "",
+        "This report first carried 95% intervals from a percentile bootstrap over its 3 seeds, which cannot",
+        "reach past the seeds' own range and held the true mean only about 80% of the time. Everything above",
+        "was recomputed from the same runs with the current method (`scripts/recompute_intervals.py`).",
+        "",
+        "| | as first published | now |",
+        "|---|---|---|",
+    ]
+    for name, interval in old["arms"].items():
+        now = report["arms"][name]["map"]["ci95"]
+        lines.append(
+            f"| {name} mAP | [{interval[0]:.3f}, {interval[1]:.3f}] | [{now[0]:.3f}, {now[1]:.3f}] |"
+        )
+    for key, interval in old["headline"].items():
+        now = report["headline"].get(key, {}).get("ci95")
+        if interval and now:
+            lines.append(f"| {key} | [{interval[0]:.2f}, {interval[1]:.2f}] | [{now[0]:.2f}, {now[1]:.2f}] |")
+    return lines
+
+
+def main(paths: list[Path]) -> None:
+    for path in paths:
+        report = recompute(json.loads(path.read_text()))
+        atomic_write_json(path, report)
+        text = PLOT_LINK.sub(rf"]({path.stem}_\1.\2)", markdown(report))
+        atomic_write_text(path.with_suffix(".md"), "\n".join([text, *first_published_table(report)]) + "\n")
+        print(f"recomputed {path} and {path.with_suffix('.md')}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main([Path(arg) for arg in sys.argv[1:]])

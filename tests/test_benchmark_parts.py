@@ -703,7 +703,9 @@ def test_an_adapted_arm_counts_the_real_photos_its_adapter_was_fitted_on(tmp_pat
     from scenesmith.benchmark.runner import _adapter_real_images
 
     (tmp_path / "fda").mkdir()
-    (tmp_path / "fda/adapter.json").write_text(json.dumps({"method": "fda", "fitted_on": {"real_images": 200}}))
+    (tmp_path / "fda/adapter.json").write_text(
+        json.dumps({"method": "fda", "fitted_on": {"real_images": 200}})
+    )
     (tmp_path / "sensor").mkdir()
     (tmp_path / "sensor/adapter.json").write_text(json.dumps({"method": "sensor"}))
     assert _adapter_real_images(str(tmp_path / "fda")) == 200 and _adapter_real_images(None) == 0
