@@ -10,7 +10,7 @@ import trimesh
 
 from scenesmith.cli import main
 from scenesmith.procedural.build import build_scene
-from scenesmith.procedural.loader import load_scene
+from scenesmith.procedural.loader import SceneRuleError, load_scene
 
 SCENE = """
 name: own_meshes
@@ -95,3 +95,25 @@ def test_mesh_paths_are_relative_to_the_file_that_writes_them(scene_file: Path, 
     assert Path(groups["pills"].params.path) == scene_file.parent / "meshes" / "pill.stl"
     assert Path(groups["blocks"].params.path) == scene_file.parent / "meshes" / "block.glb"
     assert groups["pills"].count.value == 7
+
+
+def test_a_flat_or_open_mesh_gets_a_clear_answer_instead_of_a_hang(scene_file: Path) -> None:
+    """A flat card has no stable pose (trimesh's search never ended on its NaN centre of mass): the
+    rules say so and name the key; an open surface rests as its convex hull would."""
+    meshes = scene_file.parent / "meshes"
+    trimesh.Trimesh([[0, 0, 0], [40, 0, 0], [40, 40, 0], [0, 40, 0]], [[0, 1, 2], [0, 2, 3]]).export(
+        meshes / "card.obj"
+    )
+    open_box = trimesh.creation.box((30, 20, 10))
+    open_box.update_faces(np.arange(len(open_box.faces)) > 1)  # the lid removed
+    open_box.export(meshes / "tray.stl")
+    with pytest.raises(
+        SceneRuleError, match=r"objects.pills.params: mesh file .*card.obj is flat .* rest: upright"
+    ):
+        load_scene(str(scene_file), ["objects.pills.params.path=meshes/card.obj"])
+    upright = load_scene(
+        str(scene_file), ["objects.pills.params.path=meshes/card.obj", "objects.pills.params.rest=upright"]
+    )
+    assert len(build_scene(upright.rules, 0, 0).labelled_objects) == 7
+    tray = load_scene(str(scene_file), ["objects.pills.params.path=meshes/tray.stl"])
+    assert len(build_scene(tray.rules, 0, 0).labelled_objects) == 7

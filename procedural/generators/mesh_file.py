@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 import trimesh
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from scenesmith.procedural.params import Rule, choice_of, number
 from scenesmith.procedural.registry import Generated, GeneratorSpec, register
@@ -40,6 +40,13 @@ class MeshFileParams(Rule):
         load_mesh(path)
         return path
 
+    @model_validator(mode="after")
+    def _stable_rest_needs_volume(self) -> MeshFileParams:
+        """Find the poses now, so a mesh that has none fails when the rules load, naming the key."""
+        if "stable" in getattr(self.rest, "values", (getattr(self.rest, "value", None),)):
+            stable_poses(self.path, self.up_axis)
+        return self
+
 
 @functools.lru_cache(maxsize=64)
 def load_mesh(path: str) -> trimesh.Trimesh:
@@ -55,7 +62,19 @@ def load_mesh(path: str) -> trimesh.Trimesh:
 
 @functools.lru_cache(maxsize=64)
 def stable_poses(path: str, up_axis: str) -> tuple[np.ndarray, np.ndarray]:
+    """trimesh's stable poses, or ValueError for a flat mesh. Why the checks: with no volume the centre
+    of mass is NaN and trimesh's pose search never ends; an open surface has no centre of mass of its
+    own, so its convex hull's stands in (resting poses depend on the hull anyway)."""
     mesh = _oriented(path, up_axis)
+    flat = ValueError(f"mesh file {path} is flat (no volume), so it has no stable pose: use rest: upright")
+    if not mesh.is_watertight:
+        try:
+            mesh = mesh.convex_hull
+        except Exception:  # noqa: BLE001 - qhull refuses coplanar points: that is the flat case
+            raise flat from None
+    with np.errstate(invalid="ignore", divide="ignore"):  # the flat case divides by a zero volume
+        if not mesh.volume > 1e-9 * float(np.prod(mesh.extents)) or not np.isfinite(mesh.center_mass).all():
+            raise flat
     transforms, probabilities = trimesh.poses.compute_stable_poses(mesh, n_samples=1, threshold=0.0)
     return np.asarray(transforms), np.asarray(probabilities, float)
 
