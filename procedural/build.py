@@ -30,8 +30,6 @@ from scenesmith.procedural.rules import SceneRules
 from scenesmith.procedural.seeding import image_seed, stream_rng
 from scenesmith.procedural.sensor import sample_sensor
 
-MAX_INSTANCE_ID = 999
-
 
 def up_category(item: Generated, pose: np.ndarray) -> tuple[str | None, bool, float]:
     """(category, iscrowd, tilt of the best face in degrees) from the face that points up."""
@@ -117,9 +115,7 @@ def _object_groups(
                 )
                 materials.append(material)
                 material_factors[slot] = drawn
-            instance_id = len(objects) + 1
-            if instance_id > MAX_INSTANCE_ID:
-                raise ValueError(f"more than {MAX_INSTANCE_ID} objects in one image; lower the counts")
+            instance_id = len(objects) + 1  # at most 999: SceneRules caps the sum of the counts
             obj = _dress(
                 group_name,
                 index,

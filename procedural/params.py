@@ -57,7 +57,7 @@ Color = Annotated[
 class Rule(BaseModel):
     """Base of every rule: unknown keys are errors; defaults are validated like user values."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 class MaterialRule(Rule):

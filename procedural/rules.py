@@ -99,6 +99,10 @@ class CategoryRule(Rule):
     name: Annotated[str, Field(min_length=1)]
 
 
+# Annotation ids are image_id * 1000 + instance id (FORMAT.md), so instance ids stop at 999.
+MAX_OBJECTS_PER_IMAGE = 999
+
+
 class SceneRules(Rule):
     """A whole scene file."""
 
@@ -134,6 +138,13 @@ class SceneRules(Rule):
                 problem = _support_problem(support, self.surfaces, group.placement.method)
                 if problem:
                     raise ValueError(f"{where}.placement.support: {support!r} {problem}")
+        most = {name: int(group.count.support()[1]) for name, group in self.objects.items()}
+        if sum(most.values()) > MAX_OBJECTS_PER_IMAGE:
+            counts = ", ".join(f"{name} {n}" for name, n in most.items())
+            raise ValueError(
+                f"objects: the counts can add up to {sum(most.values())} objects in one image ({counts}); "
+                f"an image holds at most {MAX_OBJECTS_PER_IMAGE}"
+            )
         return self
 
 

@@ -118,15 +118,15 @@ def _cmd_scenes(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from scenesmith.procedural.build import build_scene
+    from scenesmith.pipeline import build_image
     from scenesmith.procedural.loader import load_scene
 
     loaded = load_scene(args.scene, args.overrides)
-    description = build_scene(loaded.rules, dataset_seed=0, image_index=0)
-    print(
-        f"{loaded.source}: valid ({len(loaded.rules.categories)} categories; "
-        f"image 0 of seed 0 has {len(description.labelled_objects)} labelled objects)"
-    )
+    counts = [len(build_image(loaded, 0, index).labelled_objects) for index in range(args.images)]
+    shown = f"{counts[0]}" if len(set(counts)) == 1 else f"{min(counts)}–{max(counts)}"
+    images = "image 0 of seed 0 has" if args.images == 1 else f"images 0–{args.images - 1} of seed 0 have"
+    categories = len(loaded.rules.categories)
+    print(f"{loaded.source}: valid ({categories} categories; {images} {shown} labelled objects)")
     return 0
 
 
@@ -690,6 +690,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("validate", help="check a scene file (and overrides) without rendering")
     _add_scene_arguments(p)
+    p.add_argument(
+        "--images",
+        type=_positive_int,
+        default=1,
+        help="build this many images' scenes (seed 0): values drawn per image can fail on later images",
+    )
     p.set_defaults(run=_cmd_validate)
 
     p = commands.add_parser("generate", help="render a labelled dataset (resumes an interrupted run)")

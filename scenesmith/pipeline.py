@@ -317,15 +317,19 @@ def _recorded_budget(out_dir: Path, seconds: float) -> dict[str, Any] | None:
     return None
 
 
-def _build_job(loaded: LoadedScene, seed: int, index: int, settings: RenderSettings) -> RenderJob:
-    """Build image `index`'s scene. Rules are sampled per image, so valid rules can still draw values
-    that cannot be built (an edge gap wider than the belt): that is the rules' error, named with the
-    image and seed that drew it, not a traceback."""
-    started = time.perf_counter()
+def build_image(loaded: LoadedScene, seed: int, index: int) -> SceneDescription:
+    """Image `index`'s scene. Rules are sampled per image, so valid rules can still draw values that
+    cannot be built (an edge gap wider than the belt): that is the rules' error, named with the image
+    and seed that drew it, not a traceback."""
     try:
-        description = build_scene(loaded.rules, seed, index)
+        return build_scene(loaded.rules, seed, index)
     except ValueError as exc:
         raise SceneRuleError(f"{loaded.source}: image {index} (seed {seed}) cannot be built: {exc}") from None
+
+
+def _build_job(loaded: LoadedScene, seed: int, index: int, settings: RenderSettings) -> RenderJob:
+    started = time.perf_counter()
+    description = build_image(loaded, seed, index)
     return RenderJob(index, description, time.perf_counter() - started, settings)
 
 
@@ -478,7 +482,7 @@ def iter_samples(
     loaded = load_scene(scene, overrides)
     with BlenderRenderer(render_settings(loaded, device)) as renderer:
         for index in range(start, start + count):
-            desc = build_scene(loaded.rules, seed, index)
+            desc = build_image(loaded, seed, index)
             passes = renderer.render(desc)
             yield Sample(
                 index=index,
