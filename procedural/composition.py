@@ -218,22 +218,23 @@ def _splice(
     return deep_merge(part, spliced)
 
 
-def anchor_mesh_paths(node: Any, base_dir: Path) -> None:
-    """Make every relative `mesh_file` path below `node` absolute, from `base_dir`.
+def anchor_asset_paths(node: Any, base_dir: Path) -> None:
+    """Make every relative asset path below `node` (a `path` key: the mesh files) absolute, from
+    `base_dir`.
 
     Why: a path is written relative to the file that holds it. Anchored per file before merging, a
-    scene that extends or includes another file's mesh group still finds that file's meshes.
+    scene that extends or includes another file's mesh group, or just its params, still finds that
+    file's meshes, even where the mapping that holds the path does not say `generator: mesh_file`.
     """
     if isinstance(node, list):
         for item in node:
-            anchor_mesh_paths(item, base_dir)
+            anchor_asset_paths(item, base_dir)
     elif isinstance(node, dict):
-        params = node.get("params") if node.get("generator") == "mesh_file" else None
-        path = params.get("path") if isinstance(params, dict) else None
-        if isinstance(path, str) and not Path(path).is_absolute():
-            params["path"] = str((base_dir / path).resolve())
-        for value in node.values():
-            anchor_mesh_paths(value, base_dir)
+        for key, value in node.items():
+            if key == "path" and isinstance(value, str) and not Path(value).is_absolute():
+                node[key] = str((base_dir / value).resolve())
+            else:
+                anchor_asset_paths(value, base_dir)
 
 
 def resolve(
@@ -245,7 +246,7 @@ def resolve(
     """
     data = _splice(data, base_dir, "", stack, confine, source)
     if confine is None:
-        anchor_mesh_paths(data, base_dir)
+        anchor_asset_paths(data, base_dir)
     if not isinstance(data, dict) or "extends" not in data:
         return data
     parents = data.pop("extends")

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from scenesmith.procedural.composition import (
     CompositionError,
     Confinement,
-    anchor_mesh_paths,
+    anchor_asset_paths,
     builtin_dir,
     parse_yaml,
     resolve,
@@ -263,9 +263,9 @@ def _load(
     # Paths from the files were anchored where they were written; what is left came from overrides.
     if confine is not None:
         _confine_paths(data, confine, source)  # before validation, which opens mesh files
-        anchor_mesh_paths(data, confine.root)
+        anchor_asset_paths(data, confine.root)
     else:
-        anchor_mesh_paths(data, base_dir)
+        anchor_asset_paths(data, base_dir)
     try:
         rules = SceneRules.model_validate(data)
     except ValidationError as exc:

@@ -95,6 +95,22 @@ def test_mesh_paths_are_relative_to_the_file_that_writes_them(scene_file: Path, 
     assert Path(groups["pills"].params.path) == scene_file.parent / "meshes" / "pill.stl"
     assert Path(groups["blocks"].params.path) == scene_file.parent / "meshes" / "block.glb"
     assert groups["pills"].count.value == 7
+    # A middle file that sets only a path (its mapping does not say `generator: mesh_file`), extended
+    # from a third folder; and params included from a part in a subfolder.
+    (child_dir / "meshes").mkdir()
+    trimesh.creation.box((10, 10, 10)).export(child_dir / "meshes" / "cube.stl")
+    (child_dir / "parts").mkdir()
+    (child_dir / "parts" / "lib.yaml").write_text("cube_params: {path: ../meshes/cube.stl, scale: 0.001}\n")
+    middle = child_dir / "cubes.yaml"
+    middle.write_text(
+        "extends: ../own.yaml\nobjects:\n  pills: {params: {path: meshes/cube.stl}}\n"
+        "  blocks: {params: {include: 'parts/lib.yaml#cube_params'}}\n"
+    )
+    (tmp_path / "top").mkdir()
+    (tmp_path / "top" / "scene.yaml").write_text("extends: ../variants/cubes.yaml\n")
+    for scene in (middle, tmp_path / "top" / "scene.yaml"):
+        groups = load_scene(str(scene)).rules.objects
+        assert {Path(g.params.path) for g in groups.values()} == {child_dir / "meshes" / "cube.stl"}
 
 
 def test_a_flat_or_open_mesh_gets_a_clear_answer_instead_of_a_hang(scene_file: Path) -> None:
