@@ -13,6 +13,8 @@ validation, so errors still name the final key path, and the dataset hash covers
 
 from __future__ import annotations
 
+import re
+import typing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -51,11 +53,39 @@ def builtin_dir() -> Path:
     return Path(str(resources.files(BUILTIN_PACKAGE)))
 
 
+class SceneLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader (plain data, no Python tags) with two fixes for hand-written rules.
+
+    A key repeated in one mapping is an error: YAML keeps the last one, so a copy-pasted group that
+    was never renamed would silently replace its twin. And `1e-3`, `2e3` are numbers, as in YAML 1.2
+    and JSON: YAML 1.1 reads them as strings, which turned `scale: 1e-3` into "expected a number".
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, typing.Hashable):
+                continue  # SafeLoader refuses it with its own message
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+SceneLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def parse_yaml(text: str, source: str, confine: Confinement | None = None) -> Any:
     try:
         if confine is None:
-            return yaml.safe_load(text)
-        # A SafeLoader subclass: plain data only, no Python object tags.
+            return yaml.load(text, Loader=SceneLoader)  # noqa: S506 - a SafeLoader subclass
         data = yaml.load(text, Loader=_alias_limited_loader(confine.max_aliases, source))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -71,9 +101,9 @@ def parse_yaml(text: str, source: str, confine: Confinement | None = None) -> An
 
 
 def _alias_limited_loader(max_aliases: int, source: str) -> type[yaml.SafeLoader]:
-    """A SafeLoader (plain data, no Python tags) that refuses more than `max_aliases` aliases."""
+    """A SceneLoader (plain data, no Python tags) that refuses more than `max_aliases` aliases."""
 
-    class AliasLimitedLoader(yaml.SafeLoader):
+    class AliasLimitedLoader(SceneLoader):
         aliases_seen = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:

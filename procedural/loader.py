@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from scenesmith.procedural.composition import (
     CompositionError,
     Confinement,
+    SceneLoader,
     anchor_asset_paths,
     builtin_dir,
     parse_yaml,
@@ -95,7 +96,7 @@ def parse_override(override: str, confine: Confinement | None = None) -> tuple[l
             raise SceneRuleError(str(exc)) from None
         return key.strip().split("."), value
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.load(raw, Loader=SceneLoader) if raw.strip() else ""  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise SceneRuleError(f"--set {override!r}: value is not valid YAML ({exc})") from None
     return key.strip().split("."), value
@@ -139,12 +140,13 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _walk(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None]:
+def _walk(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None, list[Any]]:
     """Follow a pydantic error location through the schema.
 
     Returns the location without tagged-union tags (pydantic inserts the tag, e.g. 'die', into
-    the path; an artist never wrote it) and the rule class owning the last key, so an unknown key
-    can be answered with the keys that are allowed there.
+    the path; an artist never wrote it), the rule class owning the last key, so an unknown key
+    can be answered with the keys that are allowed there, and the types the last key may hold (a
+    tagged union's members, whose tags answer a missing tag).
     """
     shown: list[Any] = []
     candidates: list[Any] = [SceneRules]
@@ -171,7 +173,7 @@ def _walk(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None
                         args[-1] if typing.get_origin(candidate) is not tuple else args[0]
                     )
         candidates = next_candidates
-    return tuple(shown), owner
+    return tuple(shown), owner, candidates
 
 
 def _literal_is(field: Any, value: Any) -> bool:
@@ -179,7 +181,7 @@ def _literal_is(field: Any, value: Any) -> bool:
 
 
 def _explain(error: dict[str, Any]) -> str:
-    loc, owner = _walk(tuple(error["loc"]))
+    loc, owner, candidates = _walk(tuple(error["loc"]))
     where = _format_loc(loc)
     value = error.get("input")
     if error["type"] == "extra_forbidden":
@@ -188,7 +190,12 @@ def _explain(error: dict[str, Any]) -> str:
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
         tag = str(error.get("ctx", {}).get("discriminator", "kind")).strip("'")
         got = error.get("ctx", {}).get("tag")
-        expected = error.get("ctx", {}).get("expected_tags", "")
+        expected = error.get("ctx", {}).get("expected_tags") or ", ".join(
+            repr(value)
+            for model in candidates
+            if isinstance(model, type) and issubclass(model, BaseModel) and tag in model.model_fields
+            for value in typing.get_args(model.model_fields[tag].annotation)
+        )
         what = f"unknown {tag} {got!r}" if got is not None else f"missing key '{tag}'"
         return f"{_format_loc((*loc, tag))}: {what}; expected one of {expected}"
     if error["type"] == "missing":

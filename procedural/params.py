@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
 from scenesmith.procedural.colors import parse_color
 from scenesmith.procedural.description import PATTERNS
@@ -47,6 +47,10 @@ Fraction = number(minimum=0.0, maximum=1.0)
 Probability = Fraction
 Angle = number()  # degrees, any real (wraps)
 Count = number(integer=True, minimum=0, maximum=500)
+# Candidate supports of a placement, first present wins: none at all would place nothing, silently.
+Supports = Annotated[list[str], Field(min_length=1)]
+# Random candidate positions tried per object: 0 would place nothing, and each costs memory.
+Attempts = Annotated[int, Field(ge=1, le=10_000)]
 Color = Annotated[
     Distribution,
     PlainValidator(lambda v: parse_choice(v, parse_color)),

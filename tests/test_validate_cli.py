@@ -17,7 +17,9 @@ def run_validate(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[i
 
 
 def test_counts_that_can_overflow_one_image_are_refused_when_the_rules_load() -> None:
-    with pytest.raises(SceneRuleError, match=r"counts can add up to 1001 objects .*dice 500.*more 500.*at most 999"):
+    with pytest.raises(
+        SceneRuleError, match=r"counts can add up to 1001 objects .*dice 500.*more 500.*at most 999"
+    ):
         load_scene("dice_tray", ["objects.dice.count=500", "objects.more={generator: box, count: 500, "
                                  "palette: [{materials: {body: {color: '#808080'}}}], "
                                  "placement: {method: pack, support: [tray]}}"])  # fmt: skip
@@ -42,3 +44,50 @@ def test_validate_builds_more_images_when_asked_and_names_the_one_that_fails(
     assert "Traceback" not in text
     code, text = run_validate(["dice_tray", "--images", "3"], capsys)
     assert code == 0 and "images 0–2 of seed 0 have" in text
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "objects.dice.placement={support: [tray]}",
+            "placement.method: missing key 'method'; expected one of 'pack'",
+        ),
+        (
+            "surfaces.tray={material: {color: '#ffffff'}}",
+            "surfaces.tray.kind: missing key 'kind'; expected one of",
+        ),
+        ("objects.dice.placement.support=[]", "placement.support: List should have at least 1 item"),
+        (
+            "objects.dice.placement={method: pack, support: [tray], attempts: 0}",
+            "attempts: Input should be greater",
+        ),
+        (
+            "objects.dice.placement={method: pack, support: [tray], attempts: -1}",
+            "attempts: Input should be greater",
+        ),
+        ("objects.dice.placement={method: pack, support: [tray], attempts: 1e12}", "attempts: "),
+        ("objects.dice.params.size_m=1.6e-2", None),  # YAML 1.2 / JSON exponent: a number, not a string
+        ("objects.dice.params.size_m=2e-2", None),
+    ],
+)
+def test_rule_mistakes_get_the_options_and_numbers_read_as_numbers(
+    override: str, message: str | None
+) -> None:
+    if message is None:
+        assert load_scene("dice_tray", [override]).rules.objects["dice"].params.size_m.value == float(
+            override.split("=")[1]
+        )
+        return
+    with pytest.raises(SceneRuleError) as raised:
+        load_scene("dice_tray", [override])
+    assert message in str(raised.value)
+
+
+def test_a_key_written_twice_in_one_mapping_is_an_error_not_a_silent_replacement(tmp_path) -> None:  # noqa: ANN001
+    scene = tmp_path / "twice.yaml"
+    scene.write_text("extends: dice_tray\nobjects:\n  dice: {count: 3}\n  dice: {count: 4}\n")
+    with pytest.raises(
+        SceneRuleError, match=r"twice.yaml: invalid YAML at line 4, column 3: key 'dice' appears twice"
+    ):
+        load_scene(str(scene))

@@ -19,7 +19,7 @@ import trimesh
 from shapely.affinity import translate
 from shapely.geometry import MultiPoint, Point
 
-from scenesmith.procedural.params import Angle, Fraction, Length, Rule
+from scenesmith.procedural.params import Angle, Fraction, Length, Rule, Supports
 from scenesmith.procedural.placements.pack import choose_support, occupied_discs
 from scenesmith.procedural.registry import (
     Generated,
@@ -33,7 +33,7 @@ from scenesmith.procedural.registry import (
 
 class EdgeRule(Rule):
     method: Literal["edge"]
-    support: list[str]
+    support: Supports
     # Where the object's centre lies between the image's horizontal midline (0) and the top or
     # bottom edge (1); above 1 it sits partly outside the frame.
     edge_offset: Fraction = {"uniform": [0.75, 0.95]}

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import trimesh
 
-from scenesmith.procedural.params import Angle, Length, Rule, number
+from scenesmith.procedural.params import Angle, Attempts, Length, Rule, Supports, number
 from scenesmith.procedural.registry import (
     Generated,
     Placement,
@@ -27,7 +27,7 @@ from scenesmith.procedural.registry import (
 class PackRule(Rule):
     method: Literal["pack"]
     # Candidate supports, first one present wins (e.g. [tray, table]: the tray when there is one).
-    support: list[str]
+    support: Supports
     margin_m: Length = 0.002
     min_gap_m: Length = 0.0
     # Fraction (each side) of a bounded support (tray, belt, board) that objects may use, and of the
@@ -35,7 +35,7 @@ class PackRule(Rule):
     extent_fraction: number(minimum=0.05, maximum=1.0) = 1.0
     view_fraction: number(minimum=0.05, maximum=1.0) = 0.8
     yaw_deg: Angle = {"uniform": [0, 360]}
-    attempts: int = 200
+    attempts: Attempts = 200
 
 
 def view_region(support: Support, context: PlacementContext) -> tuple[np.ndarray, np.ndarray]:

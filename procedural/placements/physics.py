@@ -26,7 +26,7 @@ from scipy.spatial.transform import Rotation
 
 from scenesmith.console import output_silenced
 from scenesmith.procedural.description import SceneObject
-from scenesmith.procedural.params import Angle, Fraction, Length, Rule, number
+from scenesmith.procedural.params import Angle, Fraction, Length, Rule, Supports, number
 from scenesmith.procedural.placements.pack import choose_support, footprint_radius, usable_region
 from scenesmith.procedural.registry import (
     Generated,
@@ -51,7 +51,7 @@ REST_STEPS = 30
 
 class PhysicsRule(Rule):
     method: Literal["physics"]
-    support: list[str]
+    support: Supports
     # Fraction (each side) of a bounded support (tray, belt, board) that objects may use, and of the
     # visible part of a view-limited support (table, ground): on a bare table objects stay central.
     extent_fraction: number(minimum=0.05, maximum=1.0) = 0.9

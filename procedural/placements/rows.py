@@ -25,7 +25,16 @@ import numpy as np
 import trimesh
 
 from scenesmith.procedural.description import SceneObject
-from scenesmith.procedural.params import Angle, Length, PositiveLength, Probability, Rule, number
+from scenesmith.procedural.params import (
+    Angle,
+    Attempts,
+    Length,
+    PositiveLength,
+    Probability,
+    Rule,
+    Supports,
+    number,
+)
 from scenesmith.procedural.placements.pack import choose_support, view_region
 from scenesmith.procedural.registry import (
     Generated,
@@ -39,7 +48,7 @@ from scenesmith.procedural.registry import (
 
 class RowsRule(Rule):
     method: Literal["rows"]
-    support: list[str]
+    support: Supports
     mode: Literal["rows", "scatter"] = "rows"
     row_count: number(integer=True, minimum=1, maximum=50) = 1
     row_spacing_m: PositiveLength = 0.5
@@ -53,7 +62,7 @@ class RowsRule(Rule):
     margin_m: Length = 0.1
     yaw_deg: Angle = {"uniform": [0, 360]}
     sink_m: Length = 0.003  # how deep the base goes into the soil
-    attempts: int = 200
+    attempts: Attempts = 200
 
 
 class SurfaceTop:

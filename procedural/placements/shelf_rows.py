@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import trimesh
 
-from scenesmith.procedural.params import Angle, Fraction, Length, Rule, number
+from scenesmith.procedural.params import Angle, Fraction, Length, Rule, Supports, number
 from scenesmith.procedural.registry import (
     Generated,
     Placement,
@@ -39,7 +39,7 @@ MAX_STALLED_RUNS = 20  # runs that place nothing before the item that blocks the
 
 class ShelfRowsRule(Rule):
     method: Literal["shelf_rows"]
-    support: list[str]
+    support: Supports
     gap_m: Length = {"uniform": [0.002, 0.015]}  # between neighbouring columns, drawn per gap
     depth_gap_m: Length = {"uniform": [0.002, 0.01]}  # between items of one column
     facings: number(integer=True, minimum=1, maximum=100) = {"randint": [2, 5]}  # columns per run
