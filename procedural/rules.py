@@ -99,6 +99,8 @@ class CategoryRule(Rule):
     name: Annotated[str, Field(min_length=1)]
 
 
+# A surface or group name: no dots, since `shelf.0` names a board and `--set a.b` a key path.
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")]
 # Annotation ids are image_id * 1000 + instance id (FORMAT.md), so instance ids stop at 999.
 MAX_OBJECTS_PER_IMAGE = 999
 
@@ -113,8 +115,8 @@ class SceneRules(Rule):
     camera: CameraRule
     lighting: LightingRule = LightingRule()
     sensor: SensorRule = SensorRule()
-    surfaces: dict[str, SurfaceRule] = {}
-    objects: Annotated[dict[str, ObjectGroupRule], Field(min_length=1)]
+    surfaces: dict[Name, SurfaceRule] = {}
+    objects: Annotated[dict[Name, ObjectGroupRule], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _references_resolve(self) -> SceneRules:

@@ -91,3 +91,13 @@ def test_a_key_written_twice_in_one_mapping_is_an_error_not_a_silent_replacement
         SceneRuleError, match=r"twice.yaml: invalid YAML at line 4, column 3: key 'dice' appears twice"
     ):
         load_scene(str(scene))
+
+
+def test_a_surface_name_with_a_dot_is_refused_by_name() -> None:
+    """`my.table` validated, then could not be a support: a dotted name reads as a board (`shelf.0`)."""
+    overrides = [
+        "surfaces={my.table: {kind: table, material: {color: '#cccccc'}}}",
+        "objects.dice.placement.support=[my.table]",
+    ]
+    with pytest.raises(SceneRuleError, match=r"surfaces: name 'my.table' may hold only letters, digits"):
+        load_scene("dice_tray", overrides)
