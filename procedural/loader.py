@@ -208,6 +208,11 @@ def _explain(error: dict[str, Any]) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if isinstance(value, dict):  # a whole-section check: its message already names the keys
         return message if not loc else f"{where}: {message}"
+    if value is None:  # `key:` with nothing after it, or an unquoted '#' that began a comment
+        expected = message.split(", got ")[0]
+        return f"{where}: {expected}; got nothing (quote a colour: '#00ff00' unquoted is a comment)"
+    if ", got " in message:  # the check already shows the value
+        return f"{where}: {message}"
     shown = json.dumps(value, default=str) if len(str(value)) < 120 else "..."
     return f"{where}: {message} (got {shown})"
 

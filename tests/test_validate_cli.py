@@ -101,3 +101,13 @@ def test_a_surface_name_with_a_dot_is_refused_by_name() -> None:
     ]
     with pytest.raises(SceneRuleError, match=r"surfaces: name 'my.table' may hold only letters, digits"):
         load_scene("dice_tray", overrides)
+
+
+def test_an_unquoted_colour_is_explained_and_the_value_is_shown_once() -> None:
+    """`color=#00ff00` reaches YAML as a comment: say so, instead of "got None (got null)"."""
+    with pytest.raises(SceneRuleError) as raised:
+        load_scene("dice_tray", ["objects.dice.palette.0.materials.body.color=#00ff00"])
+    assert "got nothing (quote a colour" in str(raised.value) and "null" not in str(raised.value)
+    with pytest.raises(SceneRuleError) as raised:
+        load_scene("dice_tray", ["objects.dice.palette.0.materials.body.color=red"])
+    assert str(raised.value).count("got") == 1
