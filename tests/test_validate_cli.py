@@ -111,3 +111,22 @@ def test_an_unquoted_colour_is_explained_and_the_value_is_shown_once() -> None:
     with pytest.raises(SceneRuleError) as raised:
         load_scene("dice_tray", ["objects.dice.palette.0.materials.body.color=red"])
     assert str(raised.value).count("got") == 1
+
+
+@pytest.mark.parametrize(
+    ("scene", "overrides", "message"),
+    [
+        (
+            "crop_weeds",
+            ["surfaces.field.size_m=50", "surfaces.field.cell_m=0.002"],
+            "grid of 25000 cells a side",
+        ),
+        ("crop_weeds", ["surfaces.field.noise_scale_m=1.0e-06"], "noise cells along size_m"),
+        ("aerial_airplanes", ["surfaces.apron.size_m=5000", "surfaces.apron.slab_m=1"], "5000 slabs a side"),
+    ],
+)
+def test_surface_ranges_that_would_need_gigabytes_are_refused_when_the_rules_load(
+    scene: str, overrides: list[str], message: str
+) -> None:
+    with pytest.raises(SceneRuleError, match=message):
+        load_scene(scene, overrides)

@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 import trimesh
+from pydantic import model_validator
 
 from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.materials import sample_material
@@ -26,6 +27,9 @@ from scenesmith.procedural.surfaces.tabletop import placed_pose
 JOINT_DEPTH_M = 0.02  # joints (the base slab) sit this far below the slab tops
 PAINT_HEIGHT_M = 0.004  # markings float this far above the slabs (no z-fighting)
 STAIN_HEIGHT_M = 0.002
+
+
+MAX_SLABS_PER_SIDE = 1000  # a million slabs; the default 500 m of 5 m slabs is 100
 
 
 class AirfieldRule(Placed):
@@ -58,6 +62,16 @@ class AirfieldRule(Placed):
     # Distance from the surface origin to the apron's edge when the border is in play.
     border_distance_m: number(minimum=0, maximum=2000) = {"uniform": [40, 120]}
     grass_material: MaterialRule
+
+    @model_validator(mode="after")
+    def _slabs_fit_in_memory(self) -> AirfieldRule:
+        size, slab = self.size_m.support()[1], self.slab_m.support()[0]
+        if size / slab > MAX_SLABS_PER_SIDE:
+            raise ValueError(
+                f"size_m up to {size:g} over slab_m down to {slab:g} is {size / slab:.0f} slabs a side; "
+                f"at most {MAX_SLABS_PER_SIDE}: raise slab_m or lower size_m"
+            )
+        return self
 
 
 def flat_quads(centres: np.ndarray, half: np.ndarray, angles: np.ndarray, z: float) -> trimesh.Trimesh:

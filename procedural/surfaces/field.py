@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 import trimesh
+from pydantic import model_validator
 
 from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.generators.plants import grid_faces
@@ -42,6 +43,10 @@ class ClodRule(Rule):
     material: MaterialRule
 
 
+MAX_GRID_CELLS = 2000  # a side of the soil heightfield: 4 million vertices
+MAX_NOISE_CELLS = 4096  # a side of the finest noise lattice
+
+
 class FieldRule(Placed):
     kind: Literal["field"]
     probability: Probability = 1.0
@@ -55,6 +60,24 @@ class FieldRule(Placed):
     ridge_height_m: Length = 0.0  # crest-to-furrow height; 0 = flat field
     material: MaterialRule
     clods: ClodRule | None = None
+
+    @model_validator(mode="after")
+    def _grids_fit_in_memory(self) -> FieldRule:
+        """The finest grids these ranges can draw, checked before an image asks for gigabytes."""
+        size, cell = self.size_m.support()[1], self.cell_m.support()[0]
+        if size / cell > MAX_GRID_CELLS:
+            raise ValueError(
+                f"size_m up to {size:g} over cell_m down to {cell:g} is a grid of {size / cell:.0f} cells a "
+                f"side; at most {MAX_GRID_CELLS}: raise cell_m or lower size_m"
+            )
+        finest = self.noise_scale_m.support()[0] / 2 ** (self.octaves.support()[1] - 1)
+        if size / finest > MAX_NOISE_CELLS:
+            raise ValueError(
+                f"noise_scale_m down to {self.noise_scale_m.support()[0]:g} with up to "
+                f"{self.octaves.support()[1]:g} octaves puts {size / finest:.0f} noise cells along size_m; "
+                f"at most {MAX_NOISE_CELLS}: raise noise_scale_m or lower octaves"
+            )
+        return self
 
 
 def value_noise(
