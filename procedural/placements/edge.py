@@ -35,7 +35,7 @@ class EdgeRule(Rule):
     method: Literal["edge"]
     support: Supports
     # Where the object's centre lies between the image's horizontal midline (0) and the top or
-    # bottom edge (1); above 1 it sits partly outside the frame.
+    # bottom edge (1); a long object near 1 runs partly outside the frame.
     edge_offset: Fraction = {"uniform": [0.75, 0.95]}
     # Offset along the edge, as a fraction of the visible half width.
     along_offset: Fraction = {"uniform": [0.0, 0.2]}
