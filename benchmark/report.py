@@ -196,16 +196,21 @@ def difference_interval(records: Sequence[dict], arm: str, other: str) -> list[f
 def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequence[dict] = ()) -> dict:
     """The numbers users buy, each next to its target; differences in points carry a 95% interval
     (`difference_interval`) when `records` (the runs) are given."""
-    real_curve = {
-        e["real_train_fraction"]: e["map"]["mean"]
-        for n, e in arms.items()
-        if n.startswith("real_") and e["real_fraction"] > 0
-    }
+    # Two fractions that round to the same number of photos are one point: their runs pooled, not
+    # one arm silently overwriting the other.
+    by_fraction: dict[float, list[float]] = {}
+    for name, entry in arms.items():
+        if name.startswith("real_") and entry["real_fraction"] > 0:
+            runs = entry["map"].get("values") or [entry["map"]["mean"]]
+            by_fraction.setdefault(entry["real_train_fraction"], []).extend(runs)
+    real_curve = {fraction: float(np.mean(values)) for fraction, values in by_fraction.items()}
     out: dict = {}
     finetune, real_small = arms.get(f"synthetic_to_{fraction_label}"), arms.get(f"real_{fraction_label}")
     if finetune:
         out["real_data_equivalence"] = real_data_equivalence(
-            real_curve, finetune["map"]["mean"], finetune["map"]["ci95"] if finetune["map"]["n"] > 1 else None
+            real_curve,
+            finetune["map"]["mean"],
+            finetune["map"].get("ci95") if finetune["map"].get("n", 0) > 1 else None,
         )
     if finetune and BASELINE in arms:
         out["synthetic_to_10_over_real_100"] = {

@@ -249,6 +249,31 @@ def test_real_data_equivalence_interpolates_on_log_fraction() -> None:
     assert real_data_equivalence(curve, 0.05)["text"].startswith("<= 1% (")
 
 
+def test_fractions_that_round_to_the_same_photos_are_one_point_of_the_curve() -> None:
+    """A pool of 20: 1% and 5% both train on 1 photo; the curve pools their runs, neither is lost."""
+
+    def arm(values: list[float], fraction: float, drawn: float) -> dict:
+        return {
+            "map": {"mean": float(np.mean(values)), "values": values},
+            "real_fraction": fraction,
+            "real_train_fraction": drawn,
+            "ratio_to_real_100": {"map": None},
+        }
+
+    arms = {
+        "real_1": arm([0.10, 0.12], 0.01, 0.05),
+        "real_5": arm([0.20, 0.22], 0.05, 0.05),
+        "real_100": arm([0.5, 0.5], 1.0, 1.0),
+        "synthetic_to_10": arm([0.16, 0.16], 0.1, 0.1),
+    }
+    equivalence = headline(arms)["real_data_equivalence"]
+    assert equivalence["real_fractions"] == [0.05, 1.0] and equivalence["text"].startswith("<= 5%")
+    arms["synthetic_to_10"] = arm([0.3, 0.3], 0.1, 0.1)
+    pooled = 0.16  # the mean of the four 1-photo runs
+    expected = 0.05 * 20 ** ((0.3 - pooled) / (0.5 - pooled))
+    assert headline(arms)["real_data_equivalence"]["fraction"] == pytest.approx(expected)
+
+
 def test_real_data_equivalence_names_its_curve_and_maps_the_scores_interval() -> None:
     """The same score reads differently on a curve of 2 or of 3 real-only arms: the report says which
     arms drew it, and what the score's own 95% interval spans in fractions."""
