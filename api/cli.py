@@ -212,15 +212,15 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     """Exit 0 only for a complete dataset: a script that fetches and then trains must not train on
     the part of a running, failed or cancelled job without being told."""
     with _client(args) as client:
+        status = client.status(args.job)  # before the copy: a job that completes during it was not whole
         out = client.fetch(args.job, Path(args.out))
-        status = client.status(args.job)
     if status["state"] == "complete":
         print(f"dataset: {out.resolve()}")
         return 0
     from scenesmith.api.protocol import TERMINAL_STATES
 
     done = status["done"]
-    copied = f"copied its {done} finished images to {out.resolve()}" if done else "no image is finished yet"
+    copied = f"copied the {done}+ images finished to {out.resolve()}" if done else "no image was finished"
     then = "it will not grow" if status["state"] in TERMINAL_STATES else "fetch again when it is complete"
     print(
         f"scenesmith: job {args.job} is {status['state']} ({done}/{status['total']}): {copied}; {then}",

@@ -64,6 +64,8 @@ class SceneLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` is merged by SafeLoader; its keys may be overridden here
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, typing.Hashable):
                 continue  # SafeLoader refuses it with its own message
@@ -94,6 +96,8 @@ def parse_yaml(text: str, source: str, confine: Confinement | None = None) -> An
         raise CompositionError(f"{source}: invalid YAML{position}: {problem}") from None
     except RecursionError:
         raise CompositionError(f"{source}: YAML nested too deeply") from None
+    except CompositionError:  # the alias limit's own message
+        raise
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise CompositionError(f"{source}: invalid YAML: {str(exc).split(';')[0]}") from None
     _check_expanded_size(data, confine, source)

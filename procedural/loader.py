@@ -200,11 +200,9 @@ def _explain(error: dict[str, Any]) -> str:
         return f"{_format_loc((*loc, tag))}: {what}; expected one of {expected}"
     if error["type"] == "missing":
         return f"{where}: required key is missing"
-    if loc and loc[-1] == "[key]":  # a mapping's key (a surface or group name) failed its pattern
-        return (
-            f"{_format_loc(loc[:-2])}: name {value!r} may hold only letters, digits, '_' and '-' "
-            "(a dot would read as a board or a key path)"
-        )
+    if loc and loc[-1] == "[key]" and error["type"] == "string_pattern_mismatch":  # a surface or group name
+        where = _format_loc(loc[:-2])
+        return f"{where}: name {value!r} may not hold a dot (it would read as a board or a key path)"
     message = str(error["msg"]).removeprefix("Value error, ")
     if isinstance(value, dict):  # a whole-section check: its message already names the keys
         return message if not loc else f"{where}: {message}"

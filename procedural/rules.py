@@ -100,7 +100,7 @@ class CategoryRule(Rule):
 
 
 # A surface or group name: no dots, since `shelf.0` names a board and `--set a.b` a key path.
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[^.]+$")]
 # Annotation ids are image_id * 1000 + instance id (FORMAT.md), so instance ids stop at 999.
 MAX_OBJECTS_PER_IMAGE = 999
 

@@ -70,6 +70,7 @@ class _FakeClient:
         return "a" * 16
 
     def fetch(self, job: str, out: Path) -> Path:
+        self.state = "complete"  # the job completes while its files are copied: the copy is still partial
         return out
 
     def status(self, job: str) -> dict:
@@ -82,8 +83,8 @@ class _FakeClient:
     ("state", "done", "code", "says"),
     [
         ("complete", 10, 0, "dataset:"),
-        ("running", 4, 1, "is running (4/10): copied its 4 finished images"),
-        ("queued", 0, 1, "no image is finished yet; fetch again when it is complete"),
+        ("running", 4, 1, "is running (4/10): copied the 4+ images finished"),
+        ("queued", 0, 1, "no image was finished; fetch again when it is complete"),
         ("cancelled", 4, 1, "it will not grow"),
     ],
 )

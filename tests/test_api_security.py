@@ -54,8 +54,9 @@ def test_scene_text_is_confined_to_the_root_and_data_only(tmp_path: Path) -> Non
         "[" * 3000 + "]" * 3000: "nested",
     }
     for text, expected in bad.items():
-        with pytest.raises(SceneRuleError, match=expected):
+        with pytest.raises(SceneRuleError, match=expected) as raised:
             load_scene_text(text, [], root)
+        assert str(raised.value).count("request:") == 1  # said once, not wrapped again
     # 50 aliases (under the alias cap) that would expand to a million nodes
     levels = ["&a [" + ", ".join(["1"] * 10) + "]"]
     levels += [f"&{c} [{', '.join([f'*{p}'] * 10)}]" for p, c in zip("abcd", "bcde", strict=True)]

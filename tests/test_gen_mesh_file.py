@@ -115,7 +115,8 @@ def test_mesh_paths_are_relative_to_the_file_that_writes_them(scene_file: Path, 
 
 def test_a_flat_or_open_mesh_gets_a_clear_answer_instead_of_a_hang(scene_file: Path) -> None:
     """A flat card has no stable pose (trimesh's search never ended on its NaN centre of mass): the
-    rules say so and name the key; an open surface rests as its convex hull would."""
+    rules say so and name the key. An open box, and a closed one whose faces wind inside out
+    (negative volume), still rest in their poses."""
     meshes = scene_file.parent / "meshes"
     trimesh.Trimesh([[0, 0, 0], [40, 0, 0], [40, 40, 0], [0, 40, 0]], [[0, 1, 2], [0, 2, 3]]).export(
         meshes / "card.obj"
@@ -133,3 +134,6 @@ def test_a_flat_or_open_mesh_gets_a_clear_answer_instead_of_a_hang(scene_file: P
     assert len(build_scene(upright.rules, 0, 0).labelled_objects) == 7
     tray = load_scene(str(scene_file), ["objects.pills.params.path=meshes/tray.stl"])
     assert len(build_scene(tray.rules, 0, 0).labelled_objects) == 7
+    trimesh.creation.box((20, 30, 40)).invert().export(meshes / "inside_out.stl")
+    inside_out = load_scene(str(scene_file), ["objects.pills.params.path=meshes/inside_out.stl"])
+    assert len(build_scene(inside_out.rules, 0, 0).labelled_objects) == 7

@@ -62,19 +62,18 @@ def load_mesh(path: str) -> trimesh.Trimesh:
 
 @functools.lru_cache(maxsize=64)
 def stable_poses(path: str, up_axis: str) -> tuple[np.ndarray, np.ndarray]:
-    """trimesh's stable poses, or ValueError for a flat mesh. Why the checks: with no volume the centre
-    of mass is NaN and trimesh's pose search never ends; an open surface has no centre of mass of its
-    own, so its convex hull's stands in (resting poses depend on the hull anyway)."""
+    """trimesh's stable poses, or ValueError for a flat mesh. Why the check: with no volume the centre
+    of mass is NaN and trimesh's pose search never ends. The volume's sign only says which way the
+    faces wind (inside-out exports are common), so its size is what counts."""
     mesh = _oriented(path, up_axis)
-    flat = ValueError(f"mesh file {path} is flat (no volume), so it has no stable pose: use rest: upright")
-    if not mesh.is_watertight:
-        try:
-            mesh = mesh.convex_hull
-        except Exception:  # noqa: BLE001 - qhull refuses coplanar points: that is the flat case
-            raise flat from None
     with np.errstate(invalid="ignore", divide="ignore"):  # the flat case divides by a zero volume
-        if not mesh.volume > 1e-9 * float(np.prod(mesh.extents)) or not np.isfinite(mesh.center_mass).all():
-            raise flat
+        if (
+            not abs(mesh.volume) > 1e-9 * float(np.prod(mesh.extents))
+            or not np.isfinite(mesh.center_mass).all()
+        ):
+            raise ValueError(
+                f"mesh file {path} is flat (no volume), so it has no stable pose: use rest: upright"
+            )
     transforms, probabilities = trimesh.poses.compute_stable_poses(mesh, n_samples=1, threshold=0.0)
     return np.asarray(transforms), np.asarray(probabilities, float)
 
