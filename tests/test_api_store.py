@@ -47,6 +47,18 @@ class _NoWorkers:
         return []
 
 
+def _run_until_over(runner, store: JobStore, job_id: str) -> None:  # noqa: ANN001 - a JobRunner
+    """Run `runner` until the job has failed or completed (20 s at most), then shut it down."""
+    runner.start()
+    try:
+        for _ in range(400):
+            if store.get(job_id).state in ("failed", "complete"):  # type: ignore[union-attr]
+                break
+            runner.join(0.05)
+    finally:
+        runner.shutdown(timeout=10)
+
+
 def test_a_job_whose_folder_cannot_be_made_fails_and_the_next_job_still_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,15 +138,7 @@ def test_a_scene_file_edited_after_submit_cannot_lift_the_caps(
     part.write_text("extends: dice_tray\nrender: {samples: 5000, resolution: [64, 64]}\n")
     store = JobStore(tmp_path / "jobs.sqlite")
     job = store.create("c" * 16, "r1", spec, 1, max_active=10)
-    runner = JobRunner(store, tmp_path, pool_factory=_NoWorkers, limits=limits)
-    runner.start()
-    try:
-        for _ in range(200):
-            if store.get(job.id).state in ("failed", "complete"):  # type: ignore[union-attr]
-                break
-            runner.join(0.05)
-    finally:
-        runner.shutdown(timeout=10)
+    _run_until_over(JobRunner(store, tmp_path, pool_factory=_NoWorkers, limits=limits), store, job.id)
     failed = store.get(job.id)
     assert failed is not None and failed.state == "failed"
     assert failed.error == "over_limit: samples 5000 exceed this server's cap of 64"
@@ -156,15 +160,7 @@ def test_a_job_that_cannot_resume_into_its_folder_says_why_in_the_servers_terms(
     out.mkdir(parents=True)
     identity = {"scenesmith_version": "0.0.1", "dataset_key": "made-by-an-older-server"}
     (out / "manifest.json").write_text(json.dumps({"identity": identity, "count": 2}))
-    runner = JobRunner(store, tmp_path, pool_factory=_NoWorkers)
-    runner.start()
-    try:
-        for _ in range(400):
-            if store.get(job.id).state in ("failed", "complete"):  # type: ignore[union-attr]
-                break
-            runner.join(0.05)
-    finally:
-        runner.shutdown(timeout=10)
+    _run_until_over(JobRunner(store, tmp_path, pool_factory=_NoWorkers), store, job.id)
     failed = store.get(job.id)
     assert failed is not None and failed.state == "failed", failed
     assert "cannot resume" in (failed.error or "") and "--out" not in (failed.error or "")
