@@ -21,7 +21,6 @@ from pydantic import BaseModel, ValidationError
 from scenesmith.procedural.composition import (
     CompositionError,
     Confinement,
-    SceneLoader,
     anchor_asset_paths,
     builtin_dir,
     parse_yaml,
@@ -89,16 +88,11 @@ def parse_override(override: str, confine: Confinement | None = None) -> tuple[l
     key, sep, raw = override.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise SceneRuleError(f"--set {override!r}: expected key.path=value (e.g. objects.dice.count=5)")
-    if confine is not None:
-        try:
-            value = parse_yaml(raw, f"--set {override[:80]!r}", confine) if raw.strip() else ""
-        except CompositionError as exc:
-            raise SceneRuleError(str(exc)) from None
-        return key.strip().split("."), value
+    shown = override if confine is None else override[:80]  # text from a request may be long
     try:
-        value = yaml.load(raw, Loader=SceneLoader) if raw.strip() else ""  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        raise SceneRuleError(f"--set {override!r}: value is not valid YAML ({exc})") from None
+        value = parse_yaml(raw, f"--set {shown!r}", confine) if raw.strip() else ""
+    except CompositionError as exc:
+        raise SceneRuleError(str(exc)) from None
     return key.strip().split("."), value
 
 

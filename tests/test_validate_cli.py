@@ -148,3 +148,11 @@ def test_yaml_merge_keys_still_merge_and_may_be_overridden(tmp_path) -> None:  #
         "      <<: {method: pack, support: [tray], attempts: 50}\n      attempts: 150\n"
     )
     assert load_scene(str(scene)).rules.objects["dice"].placement.attempts == 150
+
+
+def test_a_local_override_is_parsed_like_scene_text() -> None:
+    """One YAML path for files, requests and `--set`: a bad or oversized value is a rule error."""
+    with pytest.raises(SceneRuleError, match=r"--set 'objects.dice.count=\{uniform: \[1, 2': invalid YAML"):
+        load_scene("dice_tray", ["objects.dice.count={uniform: [1, 2"])
+    with pytest.raises(SceneRuleError, match="invalid YAML: Exceeds the limit"):
+        load_scene("dice_tray", ["objects.dice.count=" + "9" * 5000])
