@@ -92,10 +92,7 @@ def _write_erased(src: Path, dst: Path, crowd: list[dict[str, Any]]) -> None:
     ok, encoded = cv2.imencode(dst.suffix, erased, [cv2.IMWRITE_JPEG_QUALITY, 95])
     if not ok:
         raise UserError(f"{dst}: cannot encode the erased image as {dst.suffix}")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.is_symlink():
-        dst.unlink()
-    atomic_write_bytes(dst, encoded.tobytes())
+    atomic_write_bytes(dst, encoded.tobytes())  # makes the folder; replaces a link, not its target
 
 
 def export_yolo(
