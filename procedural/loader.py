@@ -97,7 +97,13 @@ def parse_override(override: str, confine: Confinement | None = None) -> tuple[l
 
 
 def apply_override(data: Any, path: list[str], value: Any, override: str) -> None:
+    """Set `value` at `path`, making the mappings on the way.
+
+    A mapping the file left out starts from the schema's default for it, so `--set` can change one
+    key of a nested default (e.g. a shelf's `tag_material.roughness`) without restating the rest.
+    """
     node = data
+    types_here: list[Any] = [SceneRules]
     for depth, part in enumerate(path):
         last = depth == len(path) - 1
         where = ".".join(path[: depth + 1])
@@ -109,12 +115,44 @@ def apply_override(data: Any, path: list[str], value: Any, override: str) -> Non
             else:
                 node = node[int(part)]
         elif isinstance(node, dict):
+            models = _narrow_to_tag(types_here, node)
             if last:
                 node[part] = value
             else:
-                node = node.setdefault(part, {})
+                if part not in node:
+                    node[part] = _default_mapping(models, part)
+                node = node[part]
+            types_here = models
         else:
             raise SceneRuleError(f"--set {override!r}: {where}: the value there is not a mapping or list")
+        types_here = _child_types(types_here, part)
+
+
+def _narrow_to_tag(candidates: list[Any], node: dict[str, Any]) -> list[Any]:
+    """The types that can hold `node`: a tagged union's members narrowed by the tag the node carries."""
+    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+    if len(models) < 2:
+        return candidates
+    tagged = [
+        m
+        for m in models
+        if any(t in node and _literal_is(m.model_fields.get(t), node[t]) for t in UNION_TAGS)
+    ]
+    return [c for c in candidates if c not in models] + tagged
+
+
+def _default_mapping(candidates: list[Any], key: str) -> dict[str, Any]:
+    """The schema default of a nested rule `key` as plain data, or {} where there is none."""
+    fields = [
+        c.model_fields[key]
+        for c in candidates
+        if isinstance(c, type) and issubclass(c, BaseModel) and key in c.model_fields
+    ]
+    if len(fields) == 1:
+        default = fields[0].get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            return default.model_dump(mode="json", exclude_unset=True)
+    return {}
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -154,20 +192,23 @@ def _walk(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None
                 continue
         shown.append(part)
         owner = models[0] if models else None
-        next_candidates: list[Any] = []
-        for candidate in candidates:
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                field = candidate.model_fields.get(str(part))
-                if field is not None:
-                    next_candidates += _unwrap(field.annotation)
-            elif typing.get_origin(candidate) in (list, dict, tuple):
-                args = typing.get_args(candidate)
-                if args:
-                    next_candidates += _unwrap(
-                        args[-1] if typing.get_origin(candidate) is not tuple else args[0]
-                    )
-        candidates = next_candidates
+        candidates = _child_types(candidates, part)
     return tuple(shown), owner, candidates
+
+
+def _child_types(candidates: list[Any], part: Any) -> list[Any]:
+    """The types a key or index `part` may hold inside a value of one of the `candidates` types."""
+    found: list[Any] = []
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            field = candidate.model_fields.get(str(part))
+            if field is not None:
+                found += _unwrap(field.annotation)
+        elif typing.get_origin(candidate) in (list, dict, tuple):
+            args = typing.get_args(candidate)
+            if args:
+                found += _unwrap(args[-1] if typing.get_origin(candidate) is not tuple else args[0])
+    return found
 
 
 def _literal_is(field: Any, value: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,44 @@ def test_override_sets_nested_value_and_changes_hash() -> None:
     assert changed.rules.objects["dice"].count.sample(np.random.default_rng()) == 3
     assert changed.rules_hash != base.rules_hash
     assert load_scene("dice_tray").rules_hash == base.rules_hash
+
+
+def test_override_changes_one_key_of_a_nested_default() -> None:
+    """The file leaves a shelf's tag material to its default; --set may change just its roughness."""
+    base = load_scene("retail_shelf").rules.surfaces["shelf"].tag_material
+    changed = load_scene("retail_shelf", ["surfaces.shelf.tag_material.roughness=0.2"])
+    tag_material = changed.rules.surfaces["shelf"].tag_material
+    assert tag_material.roughness.sample(np.random.default_rng()) == 0.2
+    assert tag_material.model_copy(update={"roughness": base.roughness}) == base
+
+
+def test_every_nested_default_survives_the_trip_through_plain_data() -> None:
+    """--set starts a left-out nested rule from its default written as data: it must read back the same."""
+    from pydantic import BaseModel
+
+    from scenesmith.procedural.loader import _unwrap
+    from scenesmith.procedural.rules import SceneRules
+
+    seen: set[type] = set()
+    defaults: list[BaseModel] = []
+    pending: list[object] = [SceneRules]
+    while pending:
+        for annotation in _unwrap(pending.pop()):
+            if typing.get_origin(annotation) in (list, dict, tuple):
+                pending += typing.get_args(annotation)
+            elif (
+                isinstance(annotation, type) and issubclass(annotation, BaseModel) and annotation not in seen
+            ):
+                seen.add(annotation)
+                for field in annotation.model_fields.values():
+                    default = field.get_default(call_default_factory=True)
+                    if isinstance(default, BaseModel):
+                        defaults.append(default)
+                    pending.append(field.annotation)
+    assert len(defaults) > 10
+    for default in defaults:
+        data = default.model_dump(mode="json", exclude_unset=True)
+        assert type(default).model_validate(data) == default
 
 
 # ---- property test: hundreds of malformed scene files, each must get exit 2 and a message ----
