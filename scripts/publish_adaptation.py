@@ -12,7 +12,7 @@ Expected layout of STUDY (what scripts/adaptation_study.sh writes):
   gap_<method>/gap.json             gap of the adapted set to the real train split
 
 Usage: python scripts/publish_adaptation.py STUDY NAME [--command TEXT]
-       python scripts/publish_adaptation.py --record NAME   (what publish_benchmark.sh runs)
+       python scripts/publish_adaptation.py --record NAME   (what publish_benchmark.py does)
 """
 
 from __future__ import annotations

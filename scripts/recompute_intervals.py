@@ -4,20 +4,20 @@ Why: reports written before 2026-12-06 carry a percentile bootstrap over 3 seeds
 80%, and no ratio intervals; their runs keep every score and test-image draw, so the intervals follow
 without retraining. Every summary, ratio and headline number is recomputed from the report's own runs
 by the code that writes new reports (`report.aggregate`, `report.headline`), the Markdown is written
-again by `report.markdown` (plot links renamed as `publish_benchmark.sh` does), and the intervals as
-first published are kept: under `intervals_as_first_published` in the JSON, and in a table at the end
-of the Markdown.
+again by `report.markdown` (picture links renamed by `benchmark.publish`, as on publishing), and the
+intervals as first published are kept: under `intervals_as_first_published` in the JSON, and in a table
+at the end of the Markdown.
 Usage: python scripts/recompute_intervals.py benchmark/results/dice.json [more.json ...]
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
 from scenesmith.annotate.atomic import atomic_write_json, atomic_write_text
+from scenesmith.benchmark.publish import published_markdown
 from scenesmith.benchmark.report import aggregate, headline, markdown
 
 # What `aggregate` computes from the runs; every other key of an arm is its description.
@@ -37,9 +37,6 @@ COMPUTED = {
     "ratio_to_real_100",
     "ratio_to_real_100_ci95",
 }
-PLOT_LINK = re.compile(
-    r"\]\((bars|fractions|curves|reading|predictions|(?:misreads|pseudo_labels)_[a-z0-9_]+)\.(png|jpg)\)"
-)
 
 
 def recompute(report: dict) -> dict:
@@ -92,7 +89,7 @@ def main(paths: list[Path]) -> None:
     for path in paths:
         report = recompute(json.loads(path.read_text()))
         atomic_write_json(path, report)
-        text = PLOT_LINK.sub(rf"]({path.stem}_\1.\2)", markdown(report))
+        text = published_markdown(markdown(report), path.stem)
         atomic_write_text(path.with_suffix(".md"), "\n".join([text, *first_published_table(report)]) + "\n")
         print(f"recomputed {path} and {path.with_suffix('.md')}")
 

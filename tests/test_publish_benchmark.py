@@ -1,0 +1,49 @@
+"""Publishing a run: every picture the report links is copied as NAME_<picture>, and the links follow."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from scenesmith.benchmark.publish import publish_run
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "publish_benchmark.py"
+PICTURES = ["bars.png", "curves.png", "reading.png", "predictions.jpg"]
+SHEETS = ["misreads_synthetic_to_10.jpg", "pseudo_labels_synthetic_to_10_selftrain.jpg"]
+
+
+def _run_folder(tmp_path: Path) -> Path:
+    """A headline run without a sweep: it drew no fraction curve."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.json").write_text(json.dumps({"arms": {}}))
+    links = "\n".join(f"![{name}]({name})" for name in PICTURES + SHEETS)
+    (run / "report.md").write_text(f"# Report\n\n{links}\n\nSee [the data](data/bars.png).\n")
+    for name in PICTURES + SHEETS:
+        (run / name).write_bytes(name.encode())
+    (run / "state.json").write_text("{}")  # not a picture: stays behind
+    return run
+
+
+def test_a_run_is_published_with_every_picture_renamed_and_linked(tmp_path: Path) -> None:
+    run, dest = _run_folder(tmp_path), tmp_path / "results"
+    dest.mkdir()
+    publish_run(run, "dice", dest)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        ["dice.json", "dice.md", *(f"dice_{name}" for name in PICTURES + SHEETS)]
+    )
+    assert all((dest / f"dice_{name}").read_bytes() == name.encode() for name in PICTURES + SHEETS)
+    links = re.findall(r"\]\(([^)]+)\)", (dest / "dice.md").read_text())
+    assert links == [f"dice_{name}" for name in PICTURES + SHEETS] + ["data/bars.png"]
+    assert all((dest / link).is_file() for link in links[:-1])
+
+
+def test_the_publish_script_runs_from_any_folder(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--help"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "the published name" in result.stdout
