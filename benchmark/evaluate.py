@@ -108,13 +108,22 @@ def coco_evaluation(
     return _coco_eval(_coco_ground_truth(dataset, agnostic), _results(detections, agnostic, nms_iou))
 
 
-def _per_class_ap(evaluation: COCOeval, names: tuple[str, ...]) -> dict[str, float]:
-    precision = evaluation.eval["precision"]  # [iou, recall, class, area, max_dets]
-    out = {}
-    for index, name in enumerate(names):
-        values = precision[:, :, index, 0, -1]
-        values = values[values > -1]
-        out[name] = float(values.mean()) if values.size else 0.0
+def _per_class_ap(evaluation: COCOeval | None, dataset: DetectionSet) -> dict[str, float | None]:
+    """AP@[.5:.95] per class; None for a class with no ground truth in the set.
+
+    Why None: such a class has no AP (nothing to find), and pycocotools leaves it out of the mAP too;
+    a 0 would read as a class the detector fails on.
+    """
+    present = {label for sample in dataset.samples for label in sample.labels.tolist()}
+    out: dict[str, float | None] = {}
+    for index, name in enumerate(dataset.class_names):
+        if index not in present:
+            out[name] = None
+        elif evaluation is None:  # nothing detected
+            out[name] = 0.0
+        else:
+            values = evaluation.eval["precision"][:, :, index, 0, -1]  # [iou, recall, class, area, dets]
+            out[name] = float(values[values > -1].mean())
     return out
 
 
@@ -164,10 +173,11 @@ def resampled_map(evaluation: COCOeval, image_ids: list[int]) -> float:
 
 
 def evaluate(dataset: DetectionSet, detections: Detections, nms_iou: float = 0.5) -> dict:
-    """mAP@[.5:.95], mAP@.5, per-class AP, the class-agnostic die mAP/AP50 (0 when nothing detected),
-    how the found dice were read (`reading`, see `reading.reading_confusion`), how big the predicted
-    boxes are next to the true ones (`box_scale`, see `box_fit.box_scale`) and the mAP on resampled
-    test sets (`map_image_resamples`, see `image_resampled_maps`)."""
+    """mAP@[.5:.95], mAP@.5, per-class AP (None without ground truth), the class-agnostic die
+    mAP/AP50 (0 when nothing detected), how the found dice were read (`reading`, see
+    `reading.reading_confusion`), how big the predicted boxes are next to the true ones (`box_scale`,
+    see `box_fit.box_scale`) and the mAP on resampled test sets (`map_image_resamples`, see
+    `image_resampled_maps`)."""
     aware = coco_evaluation(dataset, detections, agnostic=False, nms_iou=nms_iou)
     agnostic = coco_evaluation(dataset, detections, agnostic=True, nms_iou=nms_iou)
 
@@ -177,9 +187,7 @@ def evaluate(dataset: DetectionSet, detections: Detections, nms_iou: float = 0.5
     return {
         "map": stat(aware, 0),
         "map50": stat(aware, 1),
-        "per_class_ap": _per_class_ap(aware, dataset.class_names)
-        if aware
-        else dict.fromkeys(dataset.class_names, 0.0),
+        "per_class_ap": _per_class_ap(aware, dataset),
         "die_map": stat(agnostic, 0),
         "die_map50": stat(agnostic, 1),
         "reading": reading_confusion(dataset, detections),

@@ -110,6 +110,15 @@ def _equivalent_fraction(points: list[tuple[float, float]], score: float) -> dic
     return {"fraction": crossings[0], "text": text}
 
 
+def _mean_per_class_ap(scores: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """Per class, the mean AP over seeds; None for a class no seed's test split holds."""
+    out: dict[str, float | None] = {}
+    for name in scores[0]:
+        values = [score[name] for score in scores if score[name] is not None]
+        out[name] = float(np.mean(values)) if values else None
+    return out
+
+
 def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
     """Per arm: metric summaries over seeds, ratios to real-100%, steps, wall time, images used."""
     arms: dict[str, dict] = {}
@@ -127,10 +136,7 @@ def aggregate(records: list[dict], arm_info: dict[str, dict]) -> dict:
                 test_resamples=[r["test"]["map_image_resamples"] for r in rows],
                 bounds=MAP_BOUNDS,
             )
-        classes = rows[0]["test"]["per_class_ap"]
-        entry["per_class_ap"] = {
-            c: float(np.mean([r["test"]["per_class_ap"][c] for r in rows])) for c in classes
-        }
+        entry["per_class_ap"] = _mean_per_class_ap([r["test"]["per_class_ap"] for r in rows])
         # Real validation mAP of the chosen checkpoint: the score scene-rule iterations are compared on.
         entry["real_val_map"] = summarize(
             [r["real_val"]["map"] for r in rows if r.get("real_val")], bounds=MAP_BOUNDS
@@ -431,6 +437,10 @@ def _fmt(summary: dict) -> str:
     if summary["n"] < 2:
         return f"{summary['mean']:.3f}"
     return f"{summary['mean']:.3f} ± {summary['sd']:.3f}"
+
+
+def _ap_cell(ap: float | None) -> str:
+    return "—" if ap is None else f"{ap:.3f}"  # None: the class is absent from the test split
 
 
 def _interval(summary: dict) -> str:
@@ -801,7 +811,9 @@ def markdown(report: dict) -> str:
     ]
     for name, arm in report["arms"].items():
         lines.append(
-            f"| {name} | " + " | ".join(f"{arm['per_class_ap'][c]:.3f}" for c in report["class_names"]) + " |"
+            f"| {name} | "
+            + " | ".join(_ap_cell(arm["per_class_ap"][c]) for c in report["class_names"])
+            + " |"
         )
     lines += _reading_tables(report)
     lines += [

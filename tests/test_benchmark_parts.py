@@ -40,6 +40,7 @@ from scenesmith.benchmark.model import (
 from scenesmith.benchmark.report import (
     _fmt,
     _interval,
+    _mean_per_class_ap,
     aggregate,
     budget_warnings,
     difference_interval,
@@ -140,6 +141,27 @@ def test_empty_predictions_score_zero() -> None:
     scores = evaluate(_dataset(), empty)
     assert scores["map"] == 0.0 and scores["die_map50"] == 0.0
     assert scores["map_image_resamples"] == [0.0] * IMAGE_RESAMPLES
+
+
+def test_a_class_without_ground_truth_has_no_ap() -> None:
+    """A class absent from the test split is left out (None, "—" in the report), not scored AP 0."""
+    dataset = _dataset()
+    without_three = DetectionSet(
+        CLASSES,
+        tuple(
+            replace(s, boxes=s.boxes[s.labels != 2], labels=s.labels[s.labels != 2]) for s in dataset.samples
+        ),
+    )
+    scores = evaluate(without_three, _perfect(without_three))
+    assert scores["map"] == pytest.approx(1.0)
+    assert scores["per_class_ap"]["three"] is None
+    assert scores["per_class_ap"]["one"] == pytest.approx(1.0)
+    nothing = Detections(
+        *({s.image_id: np.zeros(shape) for s in dataset.samples} for shape in ((0, 4), 0, 0))
+    )
+    assert evaluate(without_three, nothing)["per_class_ap"] == {"one": 0.0, "two": 0.0, "three": None}
+    table = _mean_per_class_ap([scores["per_class_ap"], {"one": 0.5, "two": 0.5, "three": None}])
+    assert table == {"one": pytest.approx(0.75), "two": pytest.approx(0.75), "three": None}
 
 
 def test_wrong_classes_keep_the_class_agnostic_score() -> None:
