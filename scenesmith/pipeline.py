@@ -400,6 +400,7 @@ def _render_into(
                 workers.run(jobs), total=len(todo), desc=loaded.rules.name, unit="img", disable=not progress
             ):
                 _check_same_renderer(out_dir, earlier, result.passes.settings)
+                earlier = earlier or result.passes.settings  # a first run's images agree with its first
                 writing.append((result, writer.submit(write, result)))
                 settle(block=False)
         finally:
@@ -418,9 +419,9 @@ def _renderer_of(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_same_renderer(out_dir: Path, earlier: dict[str, Any] | None, now: dict[str, Any]) -> None:
-    """A resumed dataset keeps the renderer its images were made with: a run stopped on the CPU and
-    resumed on a GPU would mix OpenImageDenoise and OptiX images under one seed (checked before the
-    image is written)."""
+    """A dataset keeps the renderer its first image was made with: a run stopped on the CPU and
+    resumed on a GPU, or a pool whose replacement worker or Ray node renders otherwise, would mix
+    OpenImageDenoise and OptiX images under one seed (checked before the image is written)."""
     if earlier is None or _renderer_of(earlier) == _renderer_of(now):
         return
     raise UserError(

@@ -18,8 +18,12 @@ import yaml
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from scenesmith.annotate.dataset_writer import read_depth, read_instance
 from scenesmith.cli import main
-from scenesmith.pipeline import iter_samples, wall_seconds
+from scenesmith.errors import UserError
+from scenesmith.pipeline import generate_dataset, iter_samples, render_overrides, wall_seconds
+from scenesmith.render.passes import RenderPasses
+from scenesmith.render.worker import RenderResult
 
 TINY = ["--resolution", "64x64", "--samples", "2", "--set", "render.denoise=false", "--quiet"]
 
@@ -208,6 +212,44 @@ def test_a_set_made_by_another_renderer_is_not_resumed_here(
     assert "'backend': 'OPTIX'" in err and "one dataset comes from one renderer" in err
     assert not (other / "meta/000002.json").exists()
     assert json.loads((other / "manifest.json").read_text())["render_settings_used"]["denoiser"] == "OPTIX"
+
+
+class _PoolOf:
+    """Stands in for a render pool whose workers render on the given devices, one image each in turn
+    (a worker replaced after a crash, or Ray nodes of two kinds); the passes are a rendered set's."""
+
+    def __init__(self, source: Path, devices: list[dict]) -> None:
+        self.source, self.devices, self.events = source, devices, []
+
+    def run(self, jobs):
+        for n, job in enumerate(jobs):
+            stem = f"{job.index:06d}"
+            settings = json.loads((self.source / "meta" / f"{stem}.json").read_text())["render"]["settings"]
+            device = self.devices[min(n, len(self.devices) - 1)]
+            passes = RenderPasses(
+                cv2.imread(str(self.source / "images" / f"{stem}.png"))[..., ::-1].copy(),
+                read_instance(self.source / "masks" / f"{stem}_instance.png"),
+                read_depth(self.source / "depth" / f"{stem}.exr"),
+                np.zeros((64, 64, 3), np.float32),
+                {**settings, "device": device, "denoiser": "OPTIX" if device["backend"] == "OPTIX" else None},
+                {},
+            )
+            yield RenderResult(job, passes, 0, 0.0, n)
+
+
+def test_one_run_does_not_mix_renderers(dataset: Path, tmp_path: Path) -> None:
+    """A first run whose later images come from a GPU worker, after a first image made on the CPU, stops
+    at the first GPU image: the set holds one renderer's images and resumes like any other."""
+    cpu = {"device": "CPU", "backend": "NONE", "names": ["cpu"]}
+    gpu = {"device": "GPU", "backend": "OPTIX", "names": ["H100"]}
+    out = tmp_path / "mixed"
+    overrides = ["render.denoise=false", *render_overrides((64, 64), 2)]  # the fixture's
+    with pytest.raises(UserError, match="one dataset comes from one renderer"):
+        generate_dataset(
+            "dice_tray", overrides, count=3, seed=5, out_dir=out, progress=False,
+            workers=_PoolOf(dataset, [cpu, gpu]), pool=None,
+        )  # fmt: skip
+    assert sorted(p.name for p in (out / "meta").iterdir()) == ["000000.json"]
 
 
 def test_a_run_killed_before_its_first_manifest_resumes(dataset: Path, tmp_path: Path) -> None:
