@@ -64,8 +64,13 @@ class GeneratorSpec:
     params: type[Rule]
     make: Callable[[Any, np.random.Generator], Generated]
     slots: tuple[str, ...]
-    # Categories the generator itself may assign (e.g. dice faces); None = the group's category.
-    categories: tuple[str, ...] | None = None
+    # Categories the generator itself may assign (e.g. dice faces), or a function of the params
+    # giving them (a lathed object's class is its shape); None = the group's category.
+    categories: tuple[str, ...] | Callable[[Any], tuple[str, ...]] | None = None
+
+    def categories_of(self, params: Any) -> tuple[str, ...] | None:
+        """The categories objects made with `params` may get when their group sets none."""
+        return self.categories(params) if callable(self.categories) else self.categories
 
 
 @dataclass

@@ -130,7 +130,7 @@ class SceneRules(Rule):
                 raise ValueError(
                     f"{where}.category {group.category!r} is not one of the categories {sorted(names)}"
                 )
-            decided = GENERATORS[group.generator].categories
+            decided = GENERATORS[group.generator].categories_of(group.params)
             if group.category is None and decided and not set(decided) <= names:
                 raise ValueError(
                     f"{where}: generator {group.generator!r} labels objects {list(decided)}; "

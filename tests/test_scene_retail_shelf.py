@@ -17,7 +17,7 @@ import pytest
 import trimesh
 
 from scenesmith.procedural.build import build_scene
-from scenesmith.procedural.loader import load_scene
+from scenesmith.procedural.loader import SceneRuleError, load_scene
 from scenesmith.procedural.placements.shelf_rows import free_intervals
 
 RULES = load_scene("retail_shelf").rules
@@ -88,6 +88,19 @@ def test_products_never_interpenetrate_each_other_or_the_shelving(index: int) ->
                 near = np.all((vertices >= lo - 1e-3) & (vertices <= hi + 1e-3), axis=1)
                 if near.any():
                     assert trimesh.proximity.signed_distance(part, vertices[near]).max() < 1e-3
+
+
+def test_a_lathed_group_without_a_category_is_labelled_by_shape_and_each_shape_must_be_listed() -> None:
+    """A `turned` group that sets no category labels each object by its shape; a shape the scene does
+    not list would be an unlabelled object in the masks, so the rules are refused, naming it."""
+    by_shape = load_scene("retail_shelf", ["objects.mugs.category=null"])
+    desc = build_scene(by_shape.rules, 0, 0)
+    mugs = [o for o in desc.objects if o.attributes.get("group") == "mugs"]
+    assert mugs and all(o.category == "mug" and o.category_id is not None for o in mugs)
+    with pytest.raises(SceneRuleError, match=r"objects.mugs: generator 'turned' labels objects .*'cup'"):
+        load_scene(
+            "retail_shelf", ["objects.mugs.category=null", "objects.mugs.params.shape={choice: [mug, cup]}"]
+        )
 
 
 def test_rows_leave_no_product_overhanging_its_board() -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import trimesh
 from scipy.interpolate import PchipInterpolator
 
+from scenesmith.procedural.distributions import Choice
 from scenesmith.procedural.generators.product_labels import band_label, label_style, wrap_label
 from scenesmith.procedural.params import Rule, choice_of, number
 from scenesmith.procedural.registry import Generated, GeneratorSpec, register
@@ -419,4 +420,15 @@ def make_turned(params: TurnedParams, rng: np.random.Generator) -> Generated:
     )
 
 
-register(GeneratorSpec(name="turned", params=TurnedParams, make=make_turned, slots=SLOTS))
+def shape_categories(params: TurnedParams) -> tuple[str, ...]:
+    """The shapes `params` can draw: each object's class when its group sets none, so the scene must
+    list them (an unlisted shape would be an unlabelled object in the masks, silently)."""
+    shape = params.shape
+    return tuple(shape.values) if isinstance(shape, Choice) else (shape.value,)
+
+
+register(
+    GeneratorSpec(
+        name="turned", params=TurnedParams, make=make_turned, slots=SLOTS, categories=shape_categories
+    )
+)
