@@ -17,8 +17,8 @@ class RenderPasses:
 
     rgb:      H×W×3 uint8, display-referred with the recorded view transform.
     instance: H×W int32, `SceneObject.instance_id` of the surface hit by the ray through the
-              pixel centre; 0 = nothing labelled (background or unlabelled geometry has id 0 only
-              if it was given pass index 0). Never anti-aliased.
+              pixel centre; 0 = background (nothing hit, or a support surface). Unlabelled objects
+              keep their own ids. Never anti-aliased.
     depth:    H×W float32 planar Z in metres (distance along the camera's +Z axis); NaN where the
               ray hits nothing.
     normal:   H×W×3 float32 unit world-space surface normals; 0 where nothing is hit.
