@@ -11,6 +11,8 @@ from pathlib import Path
 from scenesmith.annotate.atomic import atomic_write_json
 from scenesmith.errors import UserError
 
+REAL_SOURCE_FILE = "real_source.json"  # in an adapter folder: the real images it was fitted on
+
 
 def _option(text: str) -> tuple[str, int | float | str]:
     key, sep, value = text.partition("=")
@@ -55,10 +57,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
         staged = Path(tmp) / "adapter"
         shutil.copytree(work, staged)
         adapter.save(staged)
+        _record_real_source(staged, args.real, args.split, inputs.real_images)
         staged.rename(out)
     shutil.rmtree(work)
     print(f"adapter ({args.method}): {out.resolve()}")
     return 0
+
+
+def _record_real_source(folder: Path, real: str, split: str, images: tuple[Path, ...]) -> None:
+    """Which real images the adapter learned from (`real_source.json` in its folder): a count alone
+    cannot show afterwards that no test photo was among them."""
+    record = {"path": str(Path(real).resolve()), "split": split, "images": [str(p.resolve()) for p in images]}
+    atomic_write_json(folder / REAL_SOURCE_FILE, record)
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ once, so no adapter can ever see a test photo.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -73,12 +74,51 @@ def semantic_mask_paths(images: list[Path]) -> tuple[Path, ...]:
 
 
 def real_training_paths(source: str | Path, split: str | None = "train") -> list[Path]:
-    """Real images an adapter may learn from: a training split only, never the test photos."""
+    """Real images an adapter may learn from: a training split only, never the test photos.
+
+    `--split none` takes every image of a source without splits; where a COCO file beside the source
+    (or the source itself) marks some of those images as test, it is refused: the adapter would see
+    them, and an adapted arm's test score would no longer be a score on unseen photos.
+    """
     if split is not None and "test" in split.lower():
         raise UserError(
             f"--split {split!r}: adapters see real train images only (unlabelled), never test images"
         )
-    return image_paths(source, split)
+    paths = image_paths(source, split)
+    if split is None or split.lower() == NO_SPLIT:
+        for coco in _coco_files_of(Path(source)):
+            test = _test_images(coco)
+            seen = [path for path in paths if path.resolve() in test]
+            if seen:
+                raise UserError(
+                    f"{source}: split {NO_SPLIT!r} takes all its images, and {coco} marks {len(seen)} of "
+                    f"them as test (e.g. {seen[0].name}); adapters see train images only: give --real {coco} "
+                    "--split train"
+                )
+    return paths
+
+
+def _coco_files_of(source: Path) -> list[Path]:
+    """The COCO files that may say which of `source`'s images are test photos: the source itself, the
+    annotations.json it holds, or the one beside a picture folder."""
+    if source.is_file():
+        return [source]
+    return [
+        path for path in (source / "annotations.json", source.parent / "annotations.json") if path.is_file()
+    ]
+
+
+def _test_images(coco: Path) -> set[Path]:
+    """Resolved paths of the images `coco` puts in a split named like test (none when unreadable: a
+    file that says nothing about splits cannot say an image is a test photo)."""
+    try:
+        records = json.loads(coco.read_text()).get("images", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    names = {
+        str(r["split"]) for r in records if isinstance(r, dict) and "test" in str(r.get("split", "")).lower()
+    }
+    return {image.path.resolve() for name in names for image in load_coco(coco, name).images}
 
 
 def read_rgb(path: Path) -> np.ndarray:

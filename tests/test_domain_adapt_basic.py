@@ -8,6 +8,7 @@ identity, a planted real photo is flagged as a copy, and blurring outlines lower
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,7 @@ from scenesmith.domain_adapt.alignment import edge_agreement, label_alignment, o
 from scenesmith.domain_adapt.apply import apply_adapter
 from scenesmith.domain_adapt.fda import swap_low_frequencies
 from scenesmith.domain_adapt.gap_data import load_image_set
-from scenesmith.domain_adapt.images import image_paths, read_rgb
+from scenesmith.domain_adapt.images import image_paths, read_rgb, real_training_paths
 from scenesmith.domain_adapt.nocopy import check_no_copies
 from scenesmith.domain_adapt.sensor_fit import add_noise, added_noise, ca_shift, noise_levels
 from scenesmith.errors import UserError
@@ -331,6 +332,10 @@ def test_cli_trains_applies_and_checks_fda(sets, tmp_path: Path, capsys) -> None
         assert exit_info.value.code == code, argv
     assert "train images only" in capsys.readouterr().err
     assert json.loads((model / "adapter.json").read_text())["beta"] == 0.05
+    fitted_on = json.loads((model / "real_source.json").read_text())
+    assert fitted_on["split"] == "train" and fitted_on["images"] == [
+        str(p.resolve()) for p in image_paths(real, "train")
+    ]
     check = json.loads((tmp_path / "check.json").read_text())
     assert check["no_copy"]["near_copies"] == [] and check["label_alignment"]["images"] == 6
     assert not (tmp_path / "never").exists()
@@ -346,6 +351,20 @@ def test_a_split_is_taken_from_the_coco_file_or_refused_never_ignored(sets) -> N
     assert len(image_paths(real.parent / "images", "none")) == 8  # every photo, asked for explicitly
     with pytest.raises(UserError, match="has no splits"):
         load_image_set(real.parent / "images", "train", None, np.random.default_rng(0))
+
+
+def test_split_none_never_hands_an_adapter_the_test_photos(sets, tmp_path: Path) -> None:
+    """`none` takes every image; where the COCO file marks some as test, an adapter may not have them,
+    whether the source is the COCO file, its folder or the picture folder beside it."""
+    synthetic, real = sets
+    for source in (real, real.parent, real.parent / "images"):
+        with pytest.raises(UserError, match=r"marks 4 of them as test .*--split train"):
+            real_training_paths(source, "none")
+    assert len(real_training_paths(real, "train")) == 4
+    pictures = tmp_path / "pictures"  # no COCO file anywhere near: nothing says which are test photos
+    shutil.copytree(real.parent / "images", pictures)
+    assert len(real_training_paths(pictures, "none")) == 8
+    assert len(real_training_paths(synthetic, "none")) == 6
 
 
 def test_cli_refusing_a_bad_option_leaves_no_work_folder(sets, tmp_path: Path, capsys) -> None:
