@@ -52,12 +52,33 @@ def adapter_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+# What makes two adapted folders the same: the adapter's content and settings and the seed. Where the
+# adapter and the source lie is recorded for the reader, not compared: a moved adapter folder or cache
+# is the same adapter (the source's content is checked image by image instead, see `_unchanged_source`).
+SAME_ADAPTER_KEYS = ("method", "parameters", "seed", "files_sha256")
+
+
 def _same_adapter(recorded: dict | None, provenance: dict) -> bool:
     """Whether a folder's recorded adapter is this one. Folders adapted before the digest was recorded
-    (2026-12-06) are matched on the rest: their adapter's files cannot be checked any more."""
-    if recorded is not None and "files_sha256" not in recorded:
+    (2026-12-06) are matched on the rest, paths included: their adapter's files cannot be checked."""
+    if recorded is None:
+        return False
+    if "files_sha256" not in recorded:
         return recorded == {k: v for k, v in provenance.items() if k != "files_sha256"}
-    return recorded == provenance
+    return all(recorded.get(key) == provenance[key] for key in SAME_ADAPTER_KEYS)
+
+
+def _unchanged_source(dataset: Path, out: Path, done: set[int]) -> None:
+    """Refuse to resume onto a source that changed since the finished images were adapted (re-rendered
+    with another seed or rules): the old images would stay beside labels of the new ones."""
+    for index in sorted(done):
+        name = f"{index:06d}.json"
+        source_meta = dataset / "meta" / name
+        if not source_meta.is_file() or source_meta.read_bytes() != (out / "meta" / name).read_bytes():
+            raise UserError(
+                f"{out}: image {index} was adapted from a different {source_meta} than {dataset} holds "
+                "now (the source was rendered again); use a new output folder"
+            )
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
@@ -91,6 +112,7 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
     remove_stale_temp_files(out)  # left by a killed run; their images are redone (no meta yet)
     atomic_write_json(previous, {**manifest, "adapter": provenance})
     done = completed_indices(out)
+    _unchanged_source(dataset, out, done)
     metas = load_metas(dataset)
     for meta in tqdm(metas, desc=f"adapt ({record['method']})", unit="img", disable=not progress):
         index = meta["image_id"] - 1

@@ -110,6 +110,11 @@ def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) ->
         existing_key = manifest["identity"]["dataset_key"]
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"{manifest_path}: unreadable manifest; choose another --out") from None
+    if "adapter" in manifest:  # `adapt apply` keeps the source's identity beside its own record
+        raise UserError(
+            f"{out_dir}: holds an adapted dataset (made by `scenesmith adapt apply`); rendering into it "
+            "would mix raw renders with adapted images — choose another --out"
+        )
     if existing_key != identity["dataset_key"]:
         differing = [k for k in identity if k != "dataset_key" and manifest["identity"].get(k) != identity[k]]
         raise DatasetMismatch(

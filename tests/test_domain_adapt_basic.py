@@ -53,7 +53,7 @@ def write_synthetic(root: Path, count: int = 6, seed: int = 0) -> Path:
         cv2.imwrite(str(root / files["image"]), image[..., ::-1])
         cv2.imwrite(str(root / files["instance"]), instance)
         meta = {"image_id": k + 1, "files": files, "width": SIZE, "height": SIZE, "annotations": [],
-                "scene": {"name": "squares", "categories": [{"id": 1, "name": "square"}]}}  # fmt: skip
+                "seed": seed, "scene": {"name": "squares", "categories": [{"id": 1, "name": "square"}]}}  # fmt: skip
         (root / "meta" / f"{k:06d}.json").write_text(json.dumps(meta))
     (root / "annotations.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
     (root / "manifest.json").write_text(json.dumps({"scene": "squares"}))
@@ -214,6 +214,24 @@ def test_a_refitted_adapter_with_the_same_settings_does_not_resume_an_older_fold
     del legacy["adapter"]["files_sha256"]  # a folder adapted before the digest was recorded
     (out / "manifest.json").write_text(json.dumps(legacy))
     apply_adapter(tmp_path / "model", synthetic, out, seed=0, progress=False)
+
+
+def test_apply_resumes_after_a_move_but_not_onto_a_source_rendered_again(sets, tmp_path: Path) -> None:
+    """The adapter and the source moved elsewhere are the same adapter and images: the stopped folder
+    resumes. A source rendered again (other images under the same names) is refused, or its new labels
+    would be copied beside images adapted from the old ones."""
+    synthetic, _ = sets
+    fitted("fda", sets, tmp_path, beta=0.05).save(tmp_path / "model")
+    out = apply_adapter(tmp_path / "model", synthetic, tmp_path / "adapted", seed=0, progress=False)
+    (out / "meta" / "000003.json").unlink()
+    shutil.move(tmp_path / "model", tmp_path / "moved_model")
+    shutil.move(synthetic, tmp_path / "moved_synthetic")
+    apply_adapter(tmp_path / "moved_model", tmp_path / "moved_synthetic", out, seed=0, progress=False)
+    assert (out / "meta" / "000003.json").is_file()
+    (out / "meta" / "000003.json").unlink()
+    rerendered = write_synthetic(tmp_path / "rerendered", seed=7)
+    with pytest.raises(UserError, match="image 0 was adapted from a different"):
+        apply_adapter(tmp_path / "moved_model", rerendered, out, seed=0, progress=False)
 
 
 def test_no_copy_check_flags_planted_and_disguised_real_images(sets, tmp_path: Path) -> None:

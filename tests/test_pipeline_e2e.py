@@ -214,6 +214,20 @@ def test_a_set_made_by_another_renderer_is_not_resumed_here(
     assert json.loads((other / "manifest.json").read_text())["render_settings_used"]["denoiser"] == "OPTIX"
 
 
+def test_an_adapted_copy_is_never_rendered_into(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`adapt apply` keeps the source's identity in its manifest; a generate that grows it would add raw
+    renders to adapted images."""
+    adapted = tmp_path / "adapted"
+    shutil.copytree(dataset, adapted)
+    manifest = json.loads((adapted / "manifest.json").read_text())
+    (adapted / "manifest.json").write_text(json.dumps({**manifest, "adapter": {"method": "fda"}}))
+    assert generate(adapted, 4, seed=5) == 2
+    assert "holds an adapted dataset" in capsys.readouterr().err
+    assert not (adapted / "meta" / "000003.json").exists()
+
+
 class _PoolOf:
     """Stands in for a render pool whose workers render on the given devices, one image each in turn
     (a worker replaced after a crash, or Ray nodes of two kinds); the passes are a rendered set's."""
