@@ -53,7 +53,8 @@ def write_synthetic(root: Path, count: int = 6, seed: int = 0) -> Path:
         cv2.imwrite(str(root / files["image"]), image[..., ::-1])
         cv2.imwrite(str(root / files["instance"]), instance)
         meta = {"image_id": k + 1, "files": files, "width": SIZE, "height": SIZE, "annotations": [],
-                "seed": seed, "scene": {"name": "squares", "categories": [{"id": 1, "name": "square"}]}}  # fmt: skip
+                "seed": seed, "scene": {"name": "squares", "categories": [{"id": 1, "name": "square"}]},
+                }  # fmt: skip
         (root / "meta" / f"{k:06d}.json").write_text(json.dumps(meta))
     (root / "annotations.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
     (root / "manifest.json").write_text(json.dumps({"scene": "squares"}))
