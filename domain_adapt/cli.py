@@ -88,18 +88,27 @@ def _cmd_check(args: argparse.Namespace) -> int:
     report = {"no_copy": check_no_copies(image_paths(adapted), real_training_paths(args.real, args.split))}
     if args.original:
         report["label_alignment"] = label_alignment(Path(args.original), adapted)
+    if args.json:  # first: the report is kept whatever the summary lines below say
+        atomic_write_json(Path(args.json), report)
     copies = len(report["no_copy"]["near_copies"])
     print(f"near-copies of real training images: {copies} of {report['no_copy']['adapted_images']}")
     if "label_alignment" in report:
         alignment = report["label_alignment"]
-        print(f"label alignment (adapted ÷ original edge agreement): {alignment['ratio']:.3f}")
-        contrast = alignment["outline_contrast_ratio"]
-        print(f"outline contrast (adapted ÷ original gradient on outlines): {contrast:.3f}")
-    if args.json:
-        atomic_write_json(Path(args.json), report)
-    else:
+        print(
+            "label alignment (adapted ÷ original edge agreement): "
+            + _ratio(alignment["ratio"], "the original images show no edge on any outline")
+        )
+        print(
+            "outline contrast (adapted ÷ original gradient on outlines): "
+            + _ratio(alignment["outline_contrast_ratio"], "the original outlines have no contrast")
+        )
+    if not args.json:
         print(json.dumps(report, indent=2))
     return 1 if copies else 0
+
+
+def _ratio(value: float | None, why_none: str) -> str:
+    return f"{value:.3f}" if value is not None else f"n/a ({why_none})"
 
 
 def add_adapt_parsers(commands: argparse._SubParsersAction) -> None:

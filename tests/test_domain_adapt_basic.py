@@ -274,6 +274,21 @@ def test_alignment_is_one_for_the_same_image_and_drops_when_outlines_blur(sets, 
     assert report["images"] == 6 and report["ratio"] < 0.6
 
 
+def test_check_reports_an_alignment_it_cannot_measure_as_n_a(sets, tmp_path: Path, capsys) -> None:
+    """Objects drawn in the floor's colour show no outline to align: the ratio has no value, and the
+    check says so and still writes its report (it used to stop on a formatting error)."""
+    synthetic, real = sets
+    flat = tmp_path / "flat"
+    shutil.copytree(synthetic, flat)
+    _transformed_images(synthetic, flat, lambda bgr: np.full_like(bgr, 128))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["adapt", "check", str(flat), "--real", str(real), "--original", str(flat),
+              "--json", str(tmp_path / "check.json")])  # fmt: skip
+    assert exit_info.value.code == 0
+    assert "n/a (the original images show no edge on any outline)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "check.json").read_text())["label_alignment"]["ratio"] is None
+
+
 def test_outline_contrast_tells_a_faded_outline_from_a_kept_one(sets, tmp_path: Path) -> None:
     instance = np.zeros((SIZE, SIZE), np.uint16)
     instance[10:30, 12:40] = 1
