@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,9 +21,12 @@ def _option(text: str) -> tuple[str, int | float | str]:
         raise argparse.ArgumentTypeError(f"--option {text!r}: expected KEY=VALUE")
     for kind in (int, float):
         try:
-            return key, kind(value)
+            number = kind(value)
         except ValueError:
             continue
+        if not math.isfinite(number):  # nan passes every `< 0` check and trains into black images
+            raise argparse.ArgumentTypeError(f"--option {text!r}: expected a finite number")
+        return key, number
     return key, value
 
 

@@ -10,6 +10,7 @@ discriminator's 70-px field sees a whole die. Use `scale` < 1 for photos much la
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from scenesmith.errors import UserError
@@ -80,6 +81,8 @@ def _coerce(key: str, value: object, kind: str) -> int | float:
         number = float(value)
     except (TypeError, ValueError):
         raise UserError(f"--option {key}={value!r}: expected a number") from None
+    if not math.isfinite(number):
+        raise UserError(f"--option {key}={value!r}: expected a finite number")
     if kind == "int":
         if not number.is_integer():
             raise UserError(f"--option {key}={value!r}: expected a whole number")

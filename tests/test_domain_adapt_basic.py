@@ -172,6 +172,14 @@ def test_unknown_option_is_refused(sets, tmp_path: Path) -> None:
         fitted("histogram", sets, tmp_path, strength=2)
 
 
+def test_a_non_finite_option_is_refused_on_the_command_line(capsys) -> None:
+    """`beta=nan` passed every range check (nan < 0 is false) and made black images."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["adapt", "train", "--synthetic", "s", "--real", "r", "--method", "fda",
+              "--option", "beta=nan", "--out", "o"])  # fmt: skip
+    assert exit_info.value.code == 2 and "expected a finite number" in capsys.readouterr().err
+
+
 def test_apply_copies_labels_byte_identical_and_resumes_to_the_same_bytes(sets, tmp_path: Path) -> None:
     synthetic, _ = sets
     fitted("histogram", sets, tmp_path).save(tmp_path / "model")

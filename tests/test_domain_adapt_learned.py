@@ -128,6 +128,8 @@ def test_edge_loss_is_zero_for_the_same_image_and_positive_for_a_shifted_one() -
         ("cut", {"steps": 2.5}, "whole number"),
         ("cut", {"edge_weight": "high"}, "expected a number"),
         ("cyclegan", {"scale": 0}, "positive"),
+        ("cut", {"edge_weight": float("nan")}, "finite"),
+        ("cyclegan", {"scale": float("inf")}, "finite"),
     ],
 )
 def test_bad_options_are_user_errors_naming_the_option(method: str, options: dict, message: str) -> None:
