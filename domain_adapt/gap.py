@@ -24,6 +24,7 @@ from scenesmith.domain_adapt.gap_bands import LAYOUT_CELLS, TEXTURE_CELLS, layou
 from scenesmith.domain_adapt.gap_classifier import two_sample_test
 from scenesmith.domain_adapt.gap_data import IMAGE_SIZE, JPEG_QUALITY, load_image_set
 from scenesmith.domain_adapt.gap_stats import compare_low_level, kid, per_image_statistics
+from scenesmith.errors import UserError
 
 MIN_CROPS = 20  # fewer object crops than this per set: the crop test is skipped (and says so)
 CLASSIFIER_IMAGE_SIZE = 128
@@ -46,6 +47,8 @@ def measure_gap(
     folds: int = 5,
 ) -> dict:
     """Every gap measure between sets A and B, as one JSON-able report."""
+    if folds < 2:  # one fold trains on nothing and reports AUC 0 as if it were a measurement
+        raise UserError(f"folds={folds}: the held-out AUC needs at least 2 folds")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     set_a = load_image_set(a, split_a, max_images, rng)

@@ -122,3 +122,24 @@ def test_cli_writes_json_markdown_and_plot_for_picture_folders(tmp_path: Path, c
     assert "| whole images |" in (out / "gap.md").read_text()
     assert "| layout band (16×16 cell means) |" in (out / "gap.md").read_text()
     assert (out / "gap.png").stat().st_size > 5000
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--folds", "1"], "needs at least 2 folds"),
+        (["--max-images", "2"], "2 images; the gap measures need"),
+    ],
+)
+def test_settings_that_leave_nothing_to_measure_are_refused(
+    tmp_path: Path, capsys, options: list[str], message: str
+) -> None:
+    """One fold trains on nothing (it reported AUC 0); two images leave one per KID half (a 0/0)."""
+    for name, images in (("a", textures(8, seed=6)), ("b", gradients(8, seed=7))):
+        (tmp_path / name).mkdir()
+        for k, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / name / f"{k}.png"), image)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["gap", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "r"), *options])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
