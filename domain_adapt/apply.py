@@ -34,13 +34,25 @@ def load_adapter(folder: Path) -> tuple[Adapter, dict]:
         raise UserError(
             f"{folder}: not an adapter (no {ADAPTER_FILE}); make one with `scenesmith adapt train`"
         )
-    record = json.loads(record_path.read_text())
-    method = record.get("method")
+    try:
+        record = json.loads(record_path.read_text())
+        method = record.get("method")
+    except (ValueError, AttributeError) as exc:
+        raise UserError(
+            f"{record_path}: not an adapter record ({exc}); refit with `scenesmith adapt train`"
+        ) from None
     try:
         load = loader(method)
     except KeyError:
         raise UserError(f"{record_path}: unknown adapter method {method!r}") from None
-    return load(folder), record
+    try:
+        return load(folder), record
+    except (KeyError, IndexError, ValueError, TypeError) as exc:
+        # A hand-edited or truncated record: name what is wrong instead of failing inside the method.
+        what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise UserError(
+            f"{record_path}: a damaged {method} adapter ({what}); refit it with `scenesmith adapt train`"
+        ) from None
 
 
 def adapter_digest(folder: Path) -> str:

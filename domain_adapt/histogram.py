@@ -113,7 +113,10 @@ def fit(inputs: FitInputs, out: Path) -> HistogramAdapter:
 
 def load(folder: Path) -> HistogramAdapter:
     record = read_record(folder, METHOD, VERSION)
-    return HistogramAdapter(np.asarray(record["curves_lab"]), float(record["strength"]), record["fitted_on"])
+    curves = np.asarray(record["curves_lab"], dtype=np.float64)
+    if curves.shape != (3, LEVELS):
+        raise ValueError(f"curves_lab: expected 3×{LEVELS} tone curves, got shape {curves.shape}")
+    return HistogramAdapter(curves, float(record["strength"]), record["fitted_on"])
 
 
 register(METHOD, fit, load)

@@ -243,6 +243,32 @@ def test_apply_resumes_after_a_move_but_not_onto_a_source_rendered_again(sets, t
         apply_adapter(tmp_path / "moved_model", rerendered, out, seed=0, progress=False)
 
 
+@pytest.mark.parametrize(
+    ("method", "damage", "message"),
+    [
+        ("fda", lambda record: record.pop("beta"), "missing key 'beta'"),
+        ("histogram", lambda record: record.update(curves_lab=record["curves_lab"][:2]), "3×256 tone curves"),
+        ("fda", None, "not an adapter record"),
+    ],
+)
+def test_a_damaged_adapter_record_is_named_not_a_traceback(
+    sets, tmp_path: Path, method, damage, message
+) -> None:
+    synthetic, _ = sets
+    model = tmp_path / "model"
+    fitted(method, sets, tmp_path).save(model)
+    record_path = model / "adapter.json"
+    if damage is None:
+        record_path.write_text(record_path.read_text()[:40])  # truncated
+    else:
+        record = json.loads(record_path.read_text())
+        damage(record)
+        record_path.write_text(json.dumps(record))
+    with pytest.raises(UserError, match=message) as raised:
+        apply_adapter(model, synthetic, tmp_path / "adapted", progress=False)
+    assert str(record_path) in str(raised.value)
+
+
 def test_no_copy_check_flags_planted_and_disguised_real_images(sets, tmp_path: Path) -> None:
     synthetic, real = sets
     real_paths = image_paths(real, "train")
