@@ -48,8 +48,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     # Learned methods checkpoint into `work` (kept beside --out, so a rerun resumes); the finished
-    # adapter appears at --out in one rename, never half-written.
-    work = out.with_name(out.name + ".partial")
+    # adapter appears at --out in one rename, never half-written. One work folder per method: another
+    # method's interrupted fit there is neither resumed nor copied into this adapter.
+    work = out.with_name(f"{out.name}.{args.method}.partial")
     work.mkdir(exist_ok=True)
     try:
         adapter = fitter(args.method)(inputs, work)

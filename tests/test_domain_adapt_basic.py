@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from scenesmith.cli import main
+from scenesmith.domain_adapt import adapter as adapter_module
 from scenesmith.domain_adapt.adapter import FitInputs, fitter
 from scenesmith.domain_adapt.alignment import edge_agreement, label_alignment, outline_contrast
 from scenesmith.domain_adapt.apply import apply_adapter
@@ -444,4 +445,28 @@ def test_cli_refusing_a_bad_option_leaves_no_work_folder(sets, tmp_path: Path, c
         main(argv)
     assert exit_.value.code == 2
     assert "beta='abc'" in capsys.readouterr().err
-    assert not model.with_name("fda_model.partial").exists() and not model.exists()
+    assert not model.with_name("fda_model.fda.partial").exists() and not model.exists()
+
+
+def test_another_methods_interrupted_fit_stays_out_of_the_adapter(sets, tmp_path: Path, monkeypatch) -> None:
+    """A CUT fit stopped at --out leaves its checkpoint; an FDA adapter fitted to the same --out must not
+    take it in (it entered the adapter's files and digest), and the checkpoint stays for its resume."""
+    synthetic, real = sets
+    model = tmp_path / "model"
+    real_fitter = adapter_module.fitter
+
+    def stopped_cut(inputs: FitInputs, work: Path):
+        (work / "checkpoint.pt").write_bytes(b"cut weights")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(
+        adapter_module, "fitter", lambda method: stopped_cut if method == "cut" else real_fitter(method)
+    )
+    train = ["adapt", "train", "--synthetic", str(synthetic), "--real", str(real), "--out", str(model)]
+    with pytest.raises(SystemExit):  # Ctrl-C: 130
+        main([*train, "--method", "cut"])
+    with pytest.raises(SystemExit) as exit_:
+        main([*train, "--method", "fda"])
+    assert exit_.value.code == 0
+    assert sorted(p.name for p in model.iterdir()) == ["adapter.json", "fda_bank.npz", "real_source.json"]
+    assert [p.read_bytes() for p in tmp_path.glob("model*.partial/checkpoint.pt")] == [b"cut weights"]
