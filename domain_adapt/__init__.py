@@ -1,1 +1,1 @@
-"""Sim→real image translation and gap metrics (planned: domain adaptation issue)."""
+"""Sim→real image translation (training-free and learned adapters) and the sim-to-real gap measures."""

@@ -84,7 +84,7 @@ def measure_gap(
     report["low_level"] = compare_low_level(
         per_image_statistics(set_a.images), per_image_statistics(set_b.images)
     )
-    if set_a.dataset is not None and set_b.dataset is not None and set_a.dataset.annotations:
+    if all(s.dataset is not None and s.dataset.annotations for s in (set_a, set_b)):  # both carry boxes
         distances = compare(compute_stats(set_a.dataset), compute_stats(set_b.dataset))
         report["label_distances"] = [
             {"statistic": d.statistic, "kind": d.kind, "raw": d.raw, "normalised": d.normalised}

@@ -143,3 +143,39 @@ def test_settings_that_leave_nothing_to_measure_are_refused(
         main(["gap", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "r"), *options])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_label_distances_need_boxes_in_both_sets(tmp_path: Path) -> None:
+    """A set without boxes has no label statistics: comparing against it reported 'one object per
+    image' as if its images held one box each."""
+    from scenesmith.domain_adapt.gap import measure_gap
+
+    sources = {}
+    for name, images, boxes in (
+        ("a", textures(8, seed=6), [[4, 4, 10, 10]]),
+        ("b", gradients(8, seed=7), []),
+    ):
+        (tmp_path / name).mkdir()
+        for k, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / name / f"{k}.png"), image)
+        coco = {
+            "images": [{"id": k + 1, "file_name": f"{k}.png", "width": 48, "height": 48} for k in range(8)],
+            "annotations": [
+                {
+                    "id": k * 10 + j + 1,
+                    "image_id": k + 1,
+                    "category_id": 1,
+                    "bbox": box,
+                    "area": 100,
+                    "iscrowd": 0,
+                }
+                for k in range(8)
+                for j, box in enumerate(boxes)
+            ],
+            "categories": [{"id": 1, "name": "thing"}],
+        }
+        sources[name] = tmp_path / name / "annotations.json"
+        sources[name].write_text(json.dumps(coco))
+    report = measure_gap(sources["a"], sources["b"], steps=2, folds=2)
+    assert "label_distances" not in report
+    assert "label_distances" in measure_gap(sources["a"], sources["a"], steps=2, folds=2)
