@@ -237,6 +237,25 @@ def fit_blur(synthetic: list[np.ndarray], target: float, a: float, b: float, qua
     return {"sigma": float(BLUR_GRID[best]), "sharpness_after": curve[best], "sharpness_unblurred": curve[0]}
 
 
+def _at_render_scale(real: list[np.ndarray], synthetic: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
+    """The photos resized so their median short side is the renders' (and the factor used).
+
+    Why: blur σ, aberration shift and noise are measured in pixels and applied to renders in pixels. A
+    4000-px phone photo against 640-px renders would otherwise ask for six times the blur and
+    aberration, and for noise that area downsampling to the render's size would have averaged away.
+    """
+    real_side = float(np.median([min(im.shape[:2]) for im in real]))
+    scale = float(np.median([min(im.shape[:2]) for im in synthetic])) / real_side
+    if abs(scale - 1.0) < 0.01:
+        return real, 1.0
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = [
+        cv2.resize(im, (round(im.shape[1] * scale), round(im.shape[0] * scale)), interpolation=interpolation)
+        for im in real
+    ]
+    return resized, scale
+
+
 def fit(inputs: FitInputs, out: Path) -> SensorAdapter:
     numeric_options(METHOD, inputs.options, {})  # no settings: everything is measured
     if not inputs.real_images or not inputs.synthetic_images:
@@ -248,6 +267,7 @@ def fit(inputs: FitInputs, out: Path) -> SensorAdapter:
         read_rgb(p)
         for p in tqdm(_sample(inputs.synthetic_images, MAX_FIT_IMAGES, rng), desc="sensor: synthetic")
     ]
+    real, scale = _at_render_scale(real, synthetic)
     real_gray = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in real]
     synthetic_gray = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in synthetic]
 
@@ -269,6 +289,7 @@ def fit(inputs: FitInputs, out: Path) -> SensorAdapter:
 
     measured = {
         "fit_images": {"real": len(real), "synthetic": len(synthetic)},
+        "real_rescaled_by": scale,
         "noise": {
             "how": "Immerkær σ, flattest 30 % of the 16² blocks of each brightness bin, median, 8-bit levels",
             "real_sigma_by_level": per_level(real_levels),

@@ -130,6 +130,24 @@ def test_sensor_fit_measures_what_the_renders_lack(sets, tmp_path: Path) -> None
     assert adapter.jpeg_quality is not None and 70 <= adapter.jpeg_quality <= 90  # written at 80
 
 
+def test_sensor_measures_photos_at_the_renders_scale(sets, tmp_path: Path) -> None:
+    """The same photos at 4× the renders' size ask for the blur they need at the renders' size: measured
+    in their own pixels they asked for about 4× the σ (the top of the search grid)."""
+    synthetic, real = sets
+    large = tmp_path / "large"
+    large.mkdir()
+    for path in image_paths(real, "train"):
+        photo = cv2.imread(str(path))
+        cv2.imwrite(
+            str(large / path.name), cv2.resize(photo, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+        )
+    synthetic_paths = tuple(image_paths(synthetic))
+    native = fitter("sensor")(FitInputs(synthetic_paths, tuple(image_paths(real, "train"))), tmp_path / "a")
+    enlarged = fitter("sensor")(FitInputs(synthetic_paths, tuple(image_paths(large, "none"))), tmp_path / "b")
+    assert enlarged.blur_sigma_px == pytest.approx(native.blur_sigma_px, abs=0.5)
+    assert enlarged.measured["real_rescaled_by"] == pytest.approx(0.25)
+
+
 def test_sensor_measures_a_planted_chromatic_aberration() -> None:
     image, _ = scene(np.random.default_rng(5), (128, 128, 128))
     image = cv2.resize(image, (128, 128), interpolation=cv2.INTER_NEAREST)
