@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from scenesmith.errors import UserError
+
 log = logging.getLogger(__name__)
 
 # Preference order: OptiX (RT cores + OptiX denoiser) > CUDA > HIP > oneAPI > Metal.
@@ -173,3 +175,21 @@ def restrict_to_gpu(choice: DeviceChoice, index: int) -> DeviceChoice:
     for d in prefs.devices:
         d.use = d.id == chosen.id
     return DeviceChoice("GPU", choice.backend, (chosen.name,), (chosen.id,))
+
+
+def check_device(requested: str, device: dict[str, Any], where: str) -> None:
+    """`--device gpu` is a demand: a worker that found no GPU stops the run rather than render for
+    hours on the CPU with nothing said (`auto` is the setting that falls back)."""
+    if requested == "gpu" and device["device"] != "GPU":
+        raise UserError(
+            f"--device gpu: the render worker {where} found no usable Cycles GPU (OptiX, CUDA, HIP, "
+            "oneAPI or Metal); check the GPU driver, or use --device auto to fall back to the CPU"
+        )
+
+
+def describe_device(device: dict[str, Any]) -> str:
+    """'the GPU via OPTIX (NVIDIA H100)' or 'the CPU (…)': the line `--device auto` owes the user."""
+    names = ", ".join(device.get("names") or []) or "unknown"
+    if device.get("device") == "GPU":
+        return f"the GPU via {device.get('backend')} ({names})"
+    return f"the CPU ({names})"

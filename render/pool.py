@@ -22,9 +22,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Protocol
+from typing import Protocol
 
-from scenesmith.errors import UserError
+from scenesmith.render.devices import check_device, describe_device
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, worker_main
 
@@ -59,16 +59,6 @@ def open_pool(
 
 class RenderFailed(RuntimeError):
     """An image could not be rendered (it kept killing workers, or the renderer rejected it)."""
-
-
-def check_device(requested: str, device: dict[str, Any], where: str) -> None:
-    """`--device gpu` is a demand: a worker that found no GPU stops the run rather than render for
-    hours on the CPU with nothing said (`auto` is the setting that falls back)."""
-    if requested == "gpu" and device["device"] != "GPU":
-        raise UserError(
-            f"--device gpu: the render worker {where} found no usable Cycles GPU (OptiX, CUDA, HIP, "
-            "oneAPI or Metal); check the GPU driver, or use --device auto to fall back to the CPU"
-        )
 
 
 @dataclass(frozen=True)
@@ -275,6 +265,8 @@ class LocalPool:
         if kind == "ready":
             _, worker.pid, device, gpu_count = message
             check_device(self.settings.device, device, f"(pid {worker.pid})")
+            if device not in self.devices:  # once per kind of device, not once per worker
+                log.info("Cycles renders on %s", describe_device(device))
             self.devices.append(device)
             self._scale_to_gpus(device, gpu_count)
         elif kind == "started":

@@ -34,14 +34,8 @@ import psutil
 
 import scenesmith
 from scenesmith.errors import UserError
-from scenesmith.render.pool import (
-    FailureLog,
-    PoolConfig,
-    RenderFailed,
-    check_device,
-    recycle_reason,
-    take_job,
-)
+from scenesmith.render.devices import check_device, describe_device
+from scenesmith.render.pool import FailureLog, PoolConfig, RenderFailed, recycle_reason, take_job
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, _forget_parent_blender_paths, render_job
 
@@ -310,6 +304,8 @@ class RayPool:
             )
         actor.pid, actor.host = info["pid"], info["host"]
         check_device(self.settings.device, info["device"], f"on {info['host']}")
+        if info["device"] not in self.devices:  # once per kind of device, not once per actor
+            log.info("Cycles renders on %s on %s", describe_device(info["device"]), info["host"])
         self.devices.append(info["device"])
 
     def _maybe_recycle(self, actor: _Actor, rss_mb: float) -> None:

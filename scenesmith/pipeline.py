@@ -482,11 +482,13 @@ def iter_samples(
 ) -> Iterator[Sample]:
     """Yield samples start … start+count−1; sample k equals image k of a dataset with the same seed."""
     from scenesmith.render.blender import BlenderRenderer
+    from scenesmith.render.devices import check_device
 
     if count < 0 or start < 0:
         raise UserError(f"count and start must be >= 0, got {count}, {start}")
     loaded = load_scene(scene, overrides)
     with BlenderRenderer(render_settings(loaded, device)) as renderer:
+        check_device(device, renderer.device.as_dict(), "in this process")  # `gpu` never falls back
         for index in range(start, start + count):
             desc = build_image(loaded, seed, index)
             passes = renderer.render(desc)

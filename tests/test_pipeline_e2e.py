@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -193,6 +195,30 @@ def test_a_smaller_count_asked_of_an_unfinished_set_leaves_it_stopped(dataset: P
     assert manifest["count"] == 3 and manifest["status"] == "stopped"
     assert generate(partial, 3, seed=5) == 0
     assert json.loads((partial / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_generate_says_which_device_it_renders_on(
+    dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--device auto` picks the GPU or the CPU in the workers; the run must say which (the workers'
+    own log lines never reach the terminal)."""
+    resumed = tmp_path / "resumed"
+    shutil.copytree(dataset, resumed)
+    (resumed / "meta/000002.json").unlink()
+    with caplog.at_level(logging.INFO):
+        assert generate(resumed, 3, seed=5) == 0
+    assert re.search(r"Cycles renders on the (CPU|GPU via \w+) \(.+\)", caplog.text)
+
+
+def test_device_gpu_never_falls_back_to_the_cpu_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """preview, sweep and `scenesmith.generate()` render here, not in a pool: `gpu` on a machine
+    without one must stop there too, not render on the CPU with nothing said."""
+    from scenesmith.render import blender
+    from scenesmith.render.devices import DeviceChoice
+
+    monkeypatch.setattr(blender, "select_device", lambda requested: DeviceChoice("CPU", "NONE", ("cpu",)))
+    with pytest.raises(UserError, match="--device gpu: the render worker in this process found no usable"):
+        next(iter_samples("dice_tray", 1, device="gpu"))
 
 
 def test_a_set_made_by_another_renderer_is_not_resumed_here(
