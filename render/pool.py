@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Protocol
 
+from scenesmith.errors import UserError
 from scenesmith.render.devices import check_device, describe_device
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, worker_main
@@ -46,15 +47,22 @@ def open_pool(
     backend: str, settings: RenderSettings, config: PoolConfig | None = None, address: str | None = None
 ) -> RenderPool:
     """The render backend by name: "local" (processes on this machine) or "ray" (Ray actors)."""
+    check_backend(backend, address)
     if backend == "local":
-        if address is not None:
-            raise ValueError("--address is only for --backend ray")
         return LocalPool(settings, config)
     if backend == "ray":
         from scenesmith.render.ray_pool import RayPool  # Ray is optional: imported only when asked for
 
         return RayPool(settings, config, address)
-    raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    raise AssertionError(backend)  # check_backend refused it
+
+
+def check_backend(backend: str, address: str | None) -> None:
+    """Refuse a backend and address that cannot go together, before any folder or manifest is made."""
+    if backend not in BACKENDS:
+        raise UserError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "local" and address is not None:
+        raise UserError(f"--address {address}: only for --backend ray (the local backend renders here)")
 
 
 class RenderFailed(RuntimeError):

@@ -38,11 +38,11 @@ from scenesmith.errors import DatasetMismatch, UserError
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.procedural.loader import LoadedScene, SceneRuleError, load_scene
-from scenesmith.render.pool import PoolConfig, RenderPool, open_pool
+from scenesmith.render.pool import PoolConfig, RenderPool, check_backend, open_pool
 from scenesmith.render.presets import preset_rules
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult
-from scenesmith.time_budget import calibrate_samples
+from scenesmith.time_budget import PROBE_IMAGES, calibrate_samples
 
 MANIFEST = "manifest.json"
 # How much the build and write threads defer to the render workers for CPU (see background.py).
@@ -93,8 +93,9 @@ def dataset_identity(loaded: LoadedScene, seed: int, image_format: str) -> dict[
     return identity
 
 
-def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) -> dict[str, Any] | None:
-    """Refuse to mix datasets; return the existing manifest when resuming.
+def _existing_manifest(out_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the dataset `out_dir` holds (None for an empty or absent folder); refuses a folder
+    that holds something else.
 
     A run killed while writing its first manifest leaves only a temp file: that folder is still empty.
     """
@@ -107,7 +108,7 @@ def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) ->
         )
     try:
         manifest = json.loads(manifest_path.read_text())
-        existing_key = manifest["identity"]["dataset_key"]
+        manifest["identity"]["dataset_key"]  # noqa: B018 - present, or the manifest is not ours
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"{manifest_path}: unreadable manifest; choose another --out") from None
     if "adapter" in manifest:  # `adapt apply` keeps the source's identity beside its own record
@@ -115,6 +116,15 @@ def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) ->
             f"{out_dir}: holds an adapted dataset (made by `scenesmith adapt apply`); rendering into it "
             "would mix raw renders with adapted images — choose another --out"
         )
+    return manifest
+
+
+def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) -> dict[str, Any] | None:
+    """Refuse to mix datasets; return the existing manifest when resuming."""
+    manifest = _existing_manifest(out_dir)
+    if manifest is None:
+        return None
+    existing_key = manifest["identity"]["dataset_key"]
     if existing_key != identity["dataset_key"]:
         differing = [k for k in identity if k != "dataset_key" and manifest["identity"].get(k) != identity[k]]
         raise DatasetMismatch(
@@ -169,12 +179,16 @@ def generate_dataset(
     request text confined to its data root).
     """
     load = load or load_scene
+    if workers is None:
+        check_backend(backend, address)
     budget = None
     if time_budget is not None:
         budget = _recorded_budget(Path(out_dir), time_budget)
         if budget is None:
             unbudgeted = load(scene, overrides)
-            budget = calibrate_samples(unbudgeted, seed, render_settings(unbudgeted, device), time_budget)
+            _existing_manifest(Path(out_dir))  # a folder that will be refused is refused before calibrating
+            probes = [build_image(unbudgeted, seed, index) for index in range(PROBE_IMAGES)]
+            budget = calibrate_samples(probes, render_settings(unbudgeted, device), time_budget)
         overrides = [*overrides, f"render.samples={budget['samples']}"]
     loaded = load(scene, overrides)
     identity = dataset_identity(loaded, seed, image_format)

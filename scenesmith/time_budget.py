@@ -13,8 +13,7 @@ import statistics
 from dataclasses import replace
 from typing import Any
 
-from scenesmith.procedural.build import build_scene
-from scenesmith.procedural.loader import LoadedScene
+from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.pool import LocalPool, PoolConfig
 from scenesmith.render.presets import samples_for_budget
 from scenesmith.render.settings import RenderSettings
@@ -31,10 +30,11 @@ def _worker_seconds(timings: dict[str, float]) -> float:
 
 
 def calibrate_samples(
-    loaded: LoadedScene, seed: int, settings: RenderSettings, budget_seconds: float
+    probes: list[SceneDescription], settings: RenderSettings, budget_seconds: float
 ) -> dict[str, Any]:
-    """Render the dataset's first images at two sample counts; return the chosen count and the fit."""
-    jobs = [RenderJob(i, build_scene(loaded.rules, seed, i)) for i in range(PROBE_IMAGES)]
+    """Render the probe scenes (the dataset's first `PROBE_IMAGES`) at two sample counts; return the
+    chosen count and the fit."""
+    jobs = [RenderJob(i, description) for i, description in enumerate(probes)]
     seconds = {}
     for samples in PROBE_SAMPLES:
         pool = LocalPool(replace(settings, samples=samples), PoolConfig(workers=1))

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from scenesmith import pipeline
+from scenesmith.errors import UserError
 from scenesmith.pipeline import generate_dataset, render_overrides
+from scenesmith.procedural.loader import SceneRuleError
 
 TINY = ["render.resolution=[48, 48]", "render.denoise=false"]
 
@@ -41,3 +46,31 @@ def test_time_budget_picks_samples_once_records_them_and_a_resume_reuses_them(tm
     )
     assert json.loads((out / "manifest.json").read_text())["time_budget"] == fit
     assert _meta_samples(out) == {chosen}
+
+
+def _no_calibration(*args, **kwargs):
+    raise AssertionError("calibrated (two Blender starts, six renders) before refusing")
+
+
+def test_time_budget_refuses_a_foreign_folder_and_unbuildable_rules_before_calibrating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "calibrate_samples", _no_calibration)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="holds no scenesmith dataset"):
+        generate_dataset("dice_tray", TINY, count=1, out_dir=foreign, progress=False, time_budget=5.0)
+    with pytest.raises(SceneRuleError, match=r"image 0 \(seed 0\) cannot be built: .*edge gaps"):
+        generate_dataset(
+            "conveyor_parts", ["surfaces.belt.edge_gap_m=0.3"], count=1, out_dir=tmp_path / "new",
+            progress=False, time_budget=5.0,
+        )  # fmt: skip
+
+
+def test_an_address_without_ray_is_refused_before_the_folder_is_made(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="--address 10.0.0.1:6379: only for --backend ray"):
+        generate_dataset(
+            "dice_tray", TINY, count=1, out_dir=tmp_path / "d", progress=False, address="10.0.0.1:6379"
+        )
+    assert not (tmp_path / "d").exists()
