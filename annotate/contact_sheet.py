@@ -9,6 +9,7 @@ was actually written.
 from __future__ import annotations
 
 import colorsys
+import errno
 import math
 import os
 from pathlib import Path
@@ -49,7 +50,9 @@ def _dashed_rect(
 def _tile(dataset: Path, meta: dict[str, Any], tile: int) -> np.ndarray:
     image = cv2.imread(str(dataset / meta["files"]["image"]), cv2.IMREAD_COLOR)
     if image is None:
-        raise FileNotFoundError(dataset / meta["files"]["image"])
+        raise FileNotFoundError(
+            errno.ENOENT, "missing or unreadable image", str(dataset / meta["files"]["image"])
+        )
     instance = read_instance(dataset / meta["files"]["instance"])
     return labelled_tile(image, instance, meta["objects"], meta["annotations"], f"#{meta['image_id']}", tile)
 

@@ -8,6 +8,7 @@ or interrupted run can be resumed by skipping indices whose meta exists (`comple
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -81,8 +82,8 @@ def read_depth(path: str | os.PathLike[str]) -> np.ndarray:
 def read_instance(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an instance mask PNG: H×W int32 instance ids, 0 = background."""
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise FileNotFoundError(path)
+    if image is None:  # cv2 says nothing more: missing or not a PNG it can read
+        raise FileNotFoundError(errno.ENOENT, "missing or unreadable instance mask", str(path))
     return image.astype(np.int32)
 
 

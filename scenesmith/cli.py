@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -825,18 +826,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         limit_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="scenesmith: %(message)s")
     run: Callable[[argparse.Namespace], int] = args.run
+    previous_handler = signal.signal(signal.SIGTERM, _terminate)
     try:
         code = run(args)
     except (UserError, SceneRuleError) as exc:
         print(f"scenesmith: error: {exc}", file=sys.stderr)
         code = 2
     except OSError as exc:  # unwritable --out, full disk, unreadable dataset: the user's to fix
-        print(f"scenesmith: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"scenesmith: error: {where}{exc.strerror or exc}", file=sys.stderr)
         code = 2
     except RenderFailed as exc:  # every finished image is on disk; the message names the one that failed
         print(f"scenesmith: render failed: {exc}; rerun the same command to resume", file=sys.stderr)
         code = 1
+    except Terminated:
+        print("scenesmith: terminated; rerun the same command to resume", file=sys.stderr)
+        code = 143
     except KeyboardInterrupt:
         print("scenesmith: interrupted; rerun the same command to resume", file=sys.stderr)
         code = 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     raise SystemExit(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's time limit, `docker stop`), raised like Ctrl-C so that every
+    `finally` runs: workers are stopped and the run's wall time is recorded."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated

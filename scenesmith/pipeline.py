@@ -226,10 +226,17 @@ def generate_dataset(
     todo = sorted(set(range(count)) - done_before)
     if todo:
         workers = workers or open_pool(backend, settings, pool, address)
+        written: set[int] = set()
+
+        def record_written(index: int) -> None:
+            """Kept with each image, so a run killed outright (SIGKILL) still accounts for its time."""
+            written.add(index)
+            _record_wall_time(manifest, previous, done_before, done_before | written, run_started)
+
         try:
             _render_into(
                 out_dir, loaded, seed, todo, workers, settings, manifest, clock, image_format, progress,
-                stop, on_sample,
+                stop, on_sample, record_written,
             )  # fmt: skip
         finally:
             manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
@@ -365,8 +372,11 @@ def _render_into(
     progress: bool,
     stop: threading.Event | None = None,
     on_sample: Callable[[int], None] | None = None,
+    on_written: Callable[[int], None] | None = None,
 ) -> None:
     """Three stages at once: descriptions built ahead (thread), rendered (workers), written behind (thread).
+
+    `on_written(index)`: called once the image is on disk, before the manifest is rewritten.
 
     The manifest is only touched here, in this thread, after each sample is safely on disk, so a
     killed run keeps its timings and never records an image it did not finish.
@@ -395,6 +405,8 @@ def _render_into(
             pace["seconds"] = written_at - run_started
             if pace["first_image_seconds"] is None:
                 pace["first_image_seconds"] = pace["seconds"]
+            if on_written is not None:
+                on_written(result.job.index)
             atomic_write_json(out_dir / MANIFEST, manifest)
             if on_sample is not None:
                 on_sample(result.job.index)

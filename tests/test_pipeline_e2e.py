@@ -168,11 +168,13 @@ def test_killed_run_resumes_to_the_complete_dataset(dataset: Path, tmp_path: Pat
            "--out", str(out), *TINY]  # fmt: skip
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while not (out / "meta").exists() or not list((out / "meta").glob("*.json")):
+    while not _wall_runs(out):  # kept with each image, not only when the run ends
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    killed_run = _wall_runs(out)[-1]
+    assert killed_run["images"] and killed_run["wall_s"] > 0
     assert not (out / "annotations.json").exists()
     assert len(list((out / "meta").glob("*.json"))) < count
     assert subprocess.run(cmd, capture_output=True).returncode == 0
@@ -181,6 +183,42 @@ def test_killed_run_resumes_to_the_complete_dataset(dataset: Path, tmp_path: Pat
     assert [image["id"] for image in images] == list(range(1, count + 1))
     assert [a for a in resumed if a["image_id"] <= 3] == annotations_without_timing(dataset)
     assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_a_missing_mask_is_named_with_what_is_wrong(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(dataset, broken)
+    (broken / "masks" / "000001_instance.png").unlink()
+    assert run_cli(["sheet", str(broken), "--out", str(tmp_path / "sheet.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {broken / 'masks' / '000001_instance.png'}: missing or unreadable instance mask" in err
+
+
+def _wall_runs(out: Path) -> list[dict]:
+    try:
+        return json.loads((out / "manifest.json").read_text()).get("wall_runs", [])
+    except (OSError, ValueError):
+        return []
+
+
+def test_a_terminated_run_stops_like_an_interrupted_one(tmp_path: Path) -> None:
+    """SIGTERM (a batch system's time limit) ends the run through its `finally` blocks: exit 143, the
+    run's wall time and worker events recorded, the set resumable."""
+    out = tmp_path / "terminated"
+    cmd = [sys.executable, "-m", "scenesmith", "generate", "dice_tray", "--count", "6", "--seed", "5",
+           "--out", str(out), *TINY]  # fmt: skip
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out / "meta").exists() or not list((out / "meta").glob("*.json")):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and "terminated; rerun the same command to resume" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "in_progress" and "worker_events" in manifest and manifest["wall_runs"]
 
 
 def test_a_smaller_count_asked_of_an_unfinished_set_leaves_it_stopped(dataset: Path, tmp_path: Path) -> None:
