@@ -104,7 +104,12 @@ class FailureLog:
     max_attempts: int
     events: list[str]
     per_image: dict[int, int] = field(default_factory=dict)
-    start_failures: int = 0
+    start_failures: int = 0  # in a row: a worker that starts ends the streak
+
+    def worker_started(self) -> None:
+        """A worker came up: Blender can start here. Losses hours apart (an OOM kill of a replacement
+        while its predecessor still ran) must not add up to 'workers fail to start'."""
+        self.start_failures = 0
 
     def worker_lost(self, message: str, was_ready: bool, current: int | None, requeued: int) -> None:
         """Record a dead or hung worker; raise RenderFailed when Blender cannot start or one image
@@ -273,6 +278,7 @@ class LocalPool:
         if kind == "ready":
             _, worker.pid, device, gpu_count = message
             check_device(self.settings.device, device, f"(pid {worker.pid})")
+            failures.worker_started()
             if device not in self.devices:  # once per kind of device, not once per worker
                 log.info("Cycles renders on %s", describe_device(device))
             self.devices.append(device)

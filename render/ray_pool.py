@@ -288,6 +288,7 @@ class RayPool:
             actor.last_heard = time.monotonic()
             if job is None:
                 self._ready(actor, answer)
+                failures.worker_started()
                 continue
             kind, payload, rss_mb = answer
             if kind == "invalid":

@@ -18,7 +18,7 @@ import pytest
 from scenesmith.pipeline import render_settings
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.loader import load_scene
-from scenesmith.render.pool import LocalPool, PoolConfig, RenderFailed
+from scenesmith.render.pool import FailureLog, LocalPool, PoolConfig, RenderFailed
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob
 
@@ -164,3 +164,16 @@ def test_a_job_keeps_the_workers_thread_count() -> None:
         renderer, RenderJob(0, job.description, settings=RenderSettings(samples=2)), renderer.settings
     )
     assert used.samples == 2 and used.threads == 4
+
+
+def test_only_start_failures_in_a_row_stop_the_run() -> None:
+    """Three start-up losses hours apart, with workers starting fine in between (an OOM kill of a
+    replacement while its predecessor still ran), are not 'workers fail to start'."""
+    failures = FailureLog(max_attempts=3, events=[])
+    for _ in range(5):
+        failures.worker_lost("worker exited with code -9", was_ready=False, current=None, requeued=0)
+        failures.worker_started()
+    failures.worker_lost("worker exited with code -9", was_ready=False, current=None, requeued=0)
+    failures.worker_lost("worker exited with code -9", was_ready=False, current=None, requeued=0)
+    with pytest.raises(RenderFailed, match="fail to start"):
+        failures.worker_lost("worker exited with code -9", was_ready=False, current=None, requeued=0)
