@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
+import shutil
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Protocol
+
+import psutil
 
 from scenesmith.errors import UserError
 from scenesmith.render.devices import check_device, describe_device
@@ -41,6 +47,7 @@ class RenderPool(Protocol):
 
 
 BACKENDS = ("local", "ray")
+SCRATCH_PREFIX = "scenesmith_pool_"  # + the coordinator's pid: whose workers the temp files were
 
 
 def open_pool(
@@ -129,6 +136,20 @@ class FailureLog:
         self.events.append(message)
 
 
+def make_scratch() -> Path:
+    """A temp folder for one pool's workers, Blender's own session folders included.
+
+    Why: a worker killed mid-render (hung, crashed, or stopped with its run) never removes its
+    temp files, a full-size EXR among them; the pool removes the whole folder when its last worker
+    stops. Folders of pools whose process died outright (SIGKILL) are swept by the next pool.
+    """
+    for stale in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        owner = stale.name.removeprefix(SCRATCH_PREFIX).split("_", 1)[0]
+        if owner.isdigit() and not psutil.pid_exists(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}_"))
+
+
 def take_job(source: Iterator[RenderJob], queue: deque[RenderJob]) -> RenderJob | None:
     """The next job to hand out: a re-queued one first, else a new one (None: none left)."""
     return queue.popleft() if queue else next(source, None)
@@ -176,6 +197,7 @@ class LocalPool:
         self.devices: list[dict] = []  # what each worker reported at start-up
         self.events: list[str] = []  # crashes, hangs and recycles of the current run, for its record
         self._keep_alive = False
+        self._scratch: Path | None = None  # the workers' temp folder, while any worker runs
 
     def __enter__(self) -> LocalPool:
         self._keep_alive = True
@@ -189,14 +211,17 @@ class LocalPool:
         self._keep_alive = False
         for worker in list(self._workers):
             self._stop(worker, kill=bool(worker.assigned) or not worker.process.is_alive())
+        self._drop_scratch()
 
     # ---------------------------------------------------------------- workers
     def _start(self, gpu_index: int | None) -> _Worker:
+        if self._scratch is None:
+            self._scratch = make_scratch()
         jobs = self._context.Queue()
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=worker_main,
-            args=(self.settings, jobs, sender, gpu_index),
+            args=(self.settings, jobs, sender, gpu_index, str(self._scratch)),
             name=f"scenesmith-render-{self._serial}",
             daemon=True,
         )
@@ -220,6 +245,11 @@ class LocalPool:
         worker.jobs.close()
         worker.conn.close()
         self._workers.remove(worker)
+
+    def _drop_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (for monitoring, and for tests that kill one)."""
@@ -250,6 +280,8 @@ class LocalPool:
             for worker in list(self._workers):
                 if worker.assigned or not self._keep_alive:
                     self._stop(worker, kill=bool(worker.assigned) or not worker.process.is_alive())
+            if not self._workers:
+                self._drop_scratch()
 
     def _assign(self, source: Iterator[RenderJob], queue: deque[RenderJob]) -> bool:
         """Top up every active worker to `prefetch` jobs; return True when there is no job left."""

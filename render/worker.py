@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -119,9 +120,15 @@ def render_job(renderer: BlenderRenderer, job: RenderJob, default: RenderSetting
 
 
 def worker_main(
-    settings: RenderSettings, jobs: Queue, results: Connection, gpu_index: int | None = None
+    settings: RenderSettings,
+    jobs: Queue,
+    results: Connection,
+    gpu_index: int | None = None,
+    scratch: str | None = None,
 ) -> None:
     """Entry point of a worker process: render every job from `jobs` until it receives None.
+
+    `scratch`: the temp folder for this worker and the Blender it loads (the pool removes it).
 
     Sends ("ready", pid, device dict, GPUs found), then per job ("started", index) and either
     ("done", index, passes, rss_mb) or ("invalid", index, message) for a description the renderer
@@ -131,6 +138,8 @@ def worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _forget_parent_blender_paths()
+    if scratch is not None:  # before bpy is imported: Blender reads TMPDIR once, at start-up
+        os.environ["TMPDIR"] = tempfile.tempdir = scratch
     from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the worker
 
     renderer = BlenderRenderer(settings, gpu_index=gpu_index)

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,14 @@ import pytest
 from scenesmith.pipeline import render_settings
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.loader import load_scene
-from scenesmith.render.pool import FailureLog, LocalPool, PoolConfig, RenderFailed
+from scenesmith.render.pool import (
+    SCRATCH_PREFIX,
+    FailureLog,
+    LocalPool,
+    PoolConfig,
+    RenderFailed,
+    make_scratch,
+)
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob
 
@@ -65,7 +73,13 @@ def test_recycled_workers_render_the_same_images_as_one_fresh_worker(reference):
     assert sum("recycled" in e for e in pool.events) >= 2
 
 
-def test_killed_worker_loses_no_image_and_duplicates_none(reference):
+def test_killed_worker_loses_no_image_and_duplicates_none(reference, tmp_path: Path, monkeypatch) -> None:
+    """...and leaves no temp files: a worker killed mid-render cannot remove its own (Blender's session
+    folder, the render's EXR), so the pool removes its workers' temp folder when they are done."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     killed = []
 
     def kill_once(pool: LocalPool, result) -> None:
@@ -76,6 +90,7 @@ def test_killed_worker_loses_no_image_and_duplicates_none(reference):
     pool = LocalPool(_settings(), PoolConfig(workers=2))
     _assert_same(_render_all(pool, _jobs(6), kill_once), reference)
     assert killed and any(f"pid {killed[0]}" in e for e in pool.events)
+    assert list(temp.iterdir()) == []
 
 
 def test_hung_worker_is_killed_and_its_images_requeued(reference):
@@ -177,3 +192,14 @@ def test_only_start_failures_in_a_row_stop_the_run() -> None:
     failures.worker_lost("worker exited with code -9", was_ready=False, current=None, requeued=0)
     with pytest.raises(RenderFailed, match="fail to start"):
         failures.worker_lost("worker exited with code -9", was_ready=False, current=None, requeued=0)
+
+
+def test_a_new_pool_sweeps_the_temp_folders_of_pools_whose_process_died(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / f"{SCRATCH_PREFIX}{2**30}_abc"  # above any pid_max: that process is gone
+    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}_def"  # a pool of this process: in use
+    for folder in (dead, alive):
+        (folder / "blender_x").mkdir(parents=True)
+    scratch = make_scratch()
+    assert scratch.parent == tmp_path and scratch.name.startswith(f"{SCRATCH_PREFIX}{os.getpid()}_")
+    assert not dead.exists() and alive.exists()
