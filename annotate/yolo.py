@@ -48,29 +48,37 @@ INPAINT_RADIUS_PX = 5
 
 
 def _prepare_export_folder(out: Path, keep: set[str]) -> None:
-    """Make `out` hold only this export's files: refuse a foreign folder, prune an earlier export."""
+    """Make `out` hold only this export's files: refuse a foreign folder, prune an earlier export.
+
+    Everything is checked before anything is removed, so a refused folder is left as it was.
+    """
     if out.exists() and any(out.iterdir()):
         if not (out / EXPORT_MARKER).is_file():
             raise UserError(
                 f"{out}: folder is not empty and holds no scenesmith YOLO export; choose another out folder"
             )
+        caches = [entry for entry in out.iterdir() if entry.name.endswith(".cache")]
         for entry in out.iterdir():
-            if entry.name.endswith(".cache"):
-                entry.unlink()
-            elif entry.name not in _EXPORT_ENTRIES:
+            if entry not in caches and entry.name not in _EXPORT_ENTRIES:
                 raise UserError(f"{entry}: not part of a YOLO export; {_MOVE_IT}")
-        for folder in ("images", "labels"):
-            for path in (out / folder).iterdir() if (out / folder).is_dir() else ():
-                if path.name in keep:
-                    continue
-                if path.is_dir() and not path.is_symlink():
-                    raise UserError(f"{path}: a folder inside a YOLO export; {_MOVE_IT}")
-                path.unlink()
+        stale = [
+            path
+            for folder in ("images", "labels")
+            for path in ((out / folder).iterdir() if (out / folder).is_dir() else ())
+            if path.name not in keep
+        ]
+        for path in stale:
+            if path.is_dir() and not path.is_symlink():
+                raise UserError(f"{path}: a folder inside a YOLO export; {_MOVE_IT}")
+        for path in caches + stale:
+            path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     (out / EXPORT_MARKER).touch()
 
 
 def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
+    if not src.is_file():  # a link to nothing would fail only when a trainer opens it
+        raise UserError(f"{src}: image missing from the dataset; regenerate it (rerun the generate command)")
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.is_symlink() or dst.exists():
         dst.unlink()
@@ -80,14 +88,22 @@ def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
         dst.symlink_to(os.path.relpath(src.resolve(), dst.parent.resolve()))
 
 
-def _write_erased(src: Path, dst: Path, crowd: list[dict[str, Any]]) -> None:
-    """`src` with the crowd objects' pixels inpainted, written to `dst` in the same format."""
+def _write_erased(src: Path, dst: Path, crowd: list[dict[str, Any]], labelled: list[dict[str, Any]]) -> None:
+    """`src` with the crowd objects' pixels inpainted, written to `dst` in the same format.
+
+    The grown rim stops at the labelled objects: a die touching a crowd die keeps its own pixels, which
+    its box still claims.
+    """
     image = cv2.imread(str(src), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"{src}: image missing or unreadable; regenerate the dataset (rerun generate)")
     mask = np.zeros(image.shape[:2], np.uint8)
     for ann in crowd:
         mask |= mask_util.decode(ann["segmentation"]).astype(np.uint8)
     grow = 2 * ERASE_GROW_PX + 1
     mask = cv2.dilate(mask, np.ones((grow, grow), np.uint8))
+    for ann in labelled:
+        mask[mask_util.decode(ann["segmentation"]).astype(bool)] = 0
     erased = cv2.inpaint(image, mask, INPAINT_RADIUS_PX, cv2.INPAINT_TELEA)
     ok, encoded = cv2.imencode(dst.suffix, erased, [cv2.IMWRITE_JPEG_QUALITY, 95])
     if not ok:
@@ -115,12 +131,12 @@ def export_yolo(
     class_of = {c["id"]: i for i, c in enumerate(coco["categories"])}
     lines: dict[int, list[str]] = {img["id"]: [] for img in coco["images"]}
     crowds: dict[int, list[dict[str, Any]]] = {img["id"]: [] for img in coco["images"]}
+    labelled: dict[int, list[dict[str, Any]]] = {img["id"]: [] for img in coco["images"]}
     sizes = {img["id"]: (img["width"], img["height"]) for img in coco["images"]}
     for ann in coco["annotations"]:
-        if ann.get("iscrowd", 0):
-            crowds[ann["image_id"]].append(ann)
-            if crowd != "label":
-                continue
+        (crowds if ann.get("iscrowd", 0) else labelled)[ann["image_id"]].append(ann)
+        if ann.get("iscrowd", 0) and crowd != "label":
+            continue
         width, height = sizes[ann["image_id"]]
         x, y, w, h = ann["bbox"]
         if not convention.exact:
@@ -135,7 +151,9 @@ def export_yolo(
     for img in coco["images"]:
         image_path = Path(img["file_name"])
         if crowd == "erase" and crowds[img["id"]]:
-            _write_erased(src / image_path, out / "images" / image_path.name, crowds[img["id"]])
+            _write_erased(
+                src / image_path, out / "images" / image_path.name, crowds[img["id"]], labelled[img["id"]]
+            )
         else:
             _link_or_copy(src / image_path, out / "images" / image_path.name, copy)
         text = "".join(line + "\n" for line in lines[img["id"]])

@@ -7,6 +7,7 @@ rasterizer that `annotate` uses for amodal masks.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -344,3 +345,41 @@ def test_contact_sheet(dataset: Path, tmp_path: Path) -> None:
     sheet = cv2.imread(str(out))
     assert sheet.shape == (96, 2 * 96, 3)
     assert sheet.std() > 0
+
+
+def test_yolo_erase_leaves_a_labelled_object_touching_a_crowd_object_whole(tmp_path: Path) -> None:
+    """The crowd mask is grown to take its rim; the growth must stop at a touching labelled object,
+    whose box still claims its pixels."""
+    scene = make_scene()
+    scene.objects[-1] = plate(6, (-0.15, -0.05), (0.0, 0.2), (0.02, 0.05), 3)  # beside plate 1
+    scene.objects[-1].iscrowd = True
+    passes = raycast_passes(scene.objects, scene.camera)
+    touching = cv2.dilate((passes.instance == 6).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert (touching & (passes.instance == 1)).any()
+    dataset = tmp_path / "touching"
+    write_sample(dataset, 0, scene, passes)
+    write_coco(dataset)
+    export_yolo(dataset, tmp_path / "yolo", crowd="erase")
+    original = cv2.imread(str(dataset / "images/000000.png"))
+    erased = cv2.imread(str(tmp_path / "yolo/images/000000.png"))
+    labelled = passes.instance == 1
+    assert np.array_equal(original[labelled], erased[labelled])
+    assert not np.array_equal(original[passes.instance == 6], erased[passes.instance == 6])
+
+
+def test_yolo_export_names_a_missing_image_and_a_refused_folder_keeps_its_files(
+    dataset: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(dataset, broken)
+    (broken / "images/000000.png").unlink()
+    for crowd in ("skip", "erase"):
+        with pytest.raises(UserError, match="000000.png: image missing"):
+            export_yolo(broken, tmp_path / f"out_{crowd}", crowd=crowd)
+    out = tmp_path / "yolo"
+    export_yolo(dataset, out)
+    (out / "labels.cache").write_bytes(b"cache")
+    (out / "images" / "aug").mkdir()
+    with pytest.raises(UserError, match="a folder inside a YOLO export"):
+        export_yolo(dataset, out)
+    assert (out / "labels.cache").read_bytes() == b"cache"
