@@ -9,7 +9,8 @@ they count as background images.
 `iscrowd` objects (e.g. tilted dice whose class is a guess) need a choice, because YOLO has no ignore
 regions: `skip` leaves them unlabelled (Ultralytics' own COCO conversion does this; the detector then
 learns them as background), `label` writes them as ordinary boxes of their guessed class, and
-`erase` paints their pixels out of the exported image (OpenCV inpainting of the mask grown by 2 px),
+`erase` paints their pixels out of the exported image (OpenCV inpainting of the mask grown by 2 px,
+the growth stopping at labelled objects),
 so nothing unlabelled that looks like an object is left. data.yaml records the choice and the count.
 
 Exporting again into the same folder replaces the earlier export whole: files of images it no
