@@ -27,6 +27,7 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.annotate.coco_schema import check_coco
 from scenesmith.errors import UserError
 
 FORMAT_VERSION = 1
@@ -167,6 +168,19 @@ def _resolve_image(root: Path, file_name: str) -> Path:
     return path
 
 
+ALL_IMAGES = "all"  # the --split value that takes every image of a COCO file
+
+
+def default_split(json_path: Path) -> str | None:
+    """'train' for a COCO file whose images carry a `split` field (test photos are never compared by
+    default); None (every image) for a plain COCO file, which has no other images to offer."""
+    coco = _read_json(json_path) if json_path.is_file() else {}
+    images = coco.get("images") if isinstance(coco, dict) else None
+    if isinstance(images, list) and not any(isinstance(r, dict) and "split" in r for r in images):
+        return None
+    return "train"  # and load_coco names what is wrong with a file that is not COCO
+
+
 def load_coco(json_path: str | Path, split: str | None = None) -> Dataset:
     """A COCO file and its images; with `split`, only images whose `split` field equals it.
 
@@ -179,6 +193,7 @@ def load_coco(json_path: str | Path, split: str | None = None) -> Dataset:
     if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
         raise UserError(f"{path}: not a COCO file (no `images` list)")
     records = coco["images"]
+    check_coco(path, records, coco.get("annotations", []))
     if split is not None:
         records = [r for r in records if r.get("split") == split]
         if not records:

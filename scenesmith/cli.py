@@ -233,14 +233,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from scenesmith.annotate.stats import run_stats
+    from scenesmith.annotate.stats import ALL_IMAGES, default_split, run_stats
 
     if args.split is not None and args.against is None:
         raise UserError("--split selects images of the --against COCO file; give --against too")
+    split = args.split
+    if split == ALL_IMAGES:
+        split = None
+    elif split is None and args.against is not None:
+        split = default_split(Path(args.against))
     report = run_stats(
         Path(args.dataset),
         against=Path(args.against) if args.against else None,
-        split=args.split or "train",
+        split=split,
         out_dir=Path(args.out) if args.out else None,
     )
     print(report.table)
@@ -747,7 +752,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("stats", help="dataset statistics, and distances to a real COCO set")
     p.add_argument("dataset", help="scenesmith dataset folder, or a COCO json (images relative to it)")
     p.add_argument("--against", metavar="REAL_COCO", help="real COCO json to compare with")
-    p.add_argument("--split", help="use only --against images whose `split` is this (default: train)")
+    p.add_argument(
+        "--split",
+        help="use only --against images whose `split` is this (default: train, or every image when the "
+        "file has no split field; 'all': every image)",
+    )
     p.add_argument("--out", help="output folder for stats.json and plots (default: DATASET/stats)")
     p.set_defaults(run=_cmd_stats)
 

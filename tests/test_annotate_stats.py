@@ -7,6 +7,7 @@ positions, so every box statistic has an exact expected value.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -326,3 +327,39 @@ def test_scenesmith_folder_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "distances" not in document
     for name in ("boxes", "box_centers", "class_balance", "images", "factors"):
         assert (root / "stats" / f"{name}.png").stat().st_size > 10_000, name
+
+
+def test_a_plain_coco_file_is_compared_whole_and_all_takes_every_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A COCO file without `split` fields has nothing but its images to offer: it is compared whole,
+    not refused for lacking a train split; `--split all` asks the same of a file with splits."""
+    specs = random_images(np.random.default_rng(6), 6, (10, 16))
+    plain = write_coco(tmp_path / "plain", [{k: v for k, v in s.items() if k != "split"} for s in specs])
+    with_splits = write_coco(tmp_path / "split", specs)
+    synthetic = write_coco(tmp_path / "syn", random_images(np.random.default_rng(7), 4, (20, 32)))
+    for against, split, images in ((plain, [], 6), (with_splits, ["--split", "all"], 6)):
+        out = tmp_path / f"out_{against.parent.name}"
+        with pytest.raises(SystemExit) as exit_info:
+            main(["stats", str(synthetic), "--against", str(against), *split, "--out", str(out)])
+        assert exit_info.value.code == 0, capsys.readouterr().err
+        document = json.loads((out / "stats.json").read_text())
+        assert document["real"]["num_images"] == images and document["settings"]["split"] is None
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda coco: coco["images"][1].pop("width"), r"images\[1\]\.width: field required"),
+        (lambda coco: coco["annotations"][0].pop("bbox"), r"annotations\[0\]\.bbox: field required"),
+    ],
+)
+def test_a_coco_record_missing_a_key_is_named(tmp_path: Path, capsys, damage, message: str) -> None:
+    path = write_coco(tmp_path / "real", random_images(np.random.default_rng(5), 3, (10, 20)))
+    coco = json.loads(path.read_text())
+    damage(coco)
+    path.write_text(json.dumps(coco))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stats", str(path), "--against", str(path), "--split", "all"])
+    assert exit_info.value.code == 2
+    assert re.search(f"{re.escape(str(path))}: {message}", capsys.readouterr().err)
