@@ -111,7 +111,7 @@ def make_contact_sheet(
     each image is scaled to fit its tile, keeping its aspect ratio.
     """
     dataset = Path(dataset_dir)
-    metas = load_metas(dataset)[:max_images]
+    metas = load_metas(dataset, limit=max_images)
     if not metas:
         raise ValueError(f"no meta files under {dataset / 'meta'}")
     ncols = min(cols, len(metas))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ import OpenEXR
 
 from scenesmith.annotate.atomic import atomic_save, atomic_write_bytes, atomic_write_json
 from scenesmith.annotate.labels import ImageLabels, label_image
+from scenesmith.errors import UserError
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.passes import RenderPasses
 
@@ -151,9 +153,28 @@ def _meta_files(out_dir: str | os.PathLike[str]) -> list[Path]:
     return [p for p in (Path(out_dir) / "meta").glob("*.json") if p.stem.isdigit()]
 
 
-def load_metas(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """All per-image meta documents, sorted by image id."""
-    metas = [json.loads(p.read_text()) for p in _meta_files(out_dir)]
+def load_metas(
+    out_dir: str | os.PathLike[str], keys: Iterable[str] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Per-image meta documents, sorted by image id: only their `keys` (all when None), and only the
+    first `limit` images.
+
+    Why `keys`: a retail-shelf meta holds ~1 MB of grasp candidates once parsed; reading a 10,000-image
+    set whole to assemble its COCO file took gigabytes. Each file is parsed and pruned in turn.
+    """
+    paths = sorted(_meta_files(out_dir), key=lambda path: int(path.stem))[:limit]
+    wanted = None if keys is None else {"image_id", *keys}
+    metas = []
+    for path in paths:
+        try:
+            meta = json.loads(path.read_text())
+            meta["image_id"]  # noqa: B018 - every meta names its image
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(
+                f"{path}: damaged meta file ({exc}); delete it and rerun the generate command to redo "
+                "that image"
+            ) from None
+        metas.append(meta if wanted is None else {key: meta[key] for key in wanted if key in meta})
     return sorted(metas, key=lambda m: m["image_id"])
 
 
@@ -169,7 +190,7 @@ def write_coco(
     COCO tools ignore them.
     """
     out = Path(out_dir)
-    metas = load_metas(out)
+    metas = load_metas(out, keys=("image", "annotations", "scene"))
     image_ids = [m["image_id"] for m in metas]
     if len(set(image_ids)) != len(image_ids):
         raise ValueError("duplicate image ids among meta files")

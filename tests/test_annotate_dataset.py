@@ -383,3 +383,28 @@ def test_yolo_export_names_a_missing_image_and_a_refused_folder_keeps_its_files(
     with pytest.raises(UserError, match="a folder inside a YOLO export"):
         export_yolo(dataset, out)
     assert (out / "labels.cache").read_bytes() == b"cache"
+
+
+def test_a_damaged_meta_file_is_named_with_what_to_do(dataset: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged"
+    shutil.copytree(dataset, damaged)
+    meta = damaged / "meta/000001.json"
+    meta.write_text(meta.read_text()[:100])  # a disk that lost the end of the file
+    for read in (lambda: write_coco(damaged), lambda: make_contact_sheet(damaged, tmp_path / "sheet.png")):
+        with pytest.raises(UserError, match=f"{meta}: damaged meta file .*delete it and rerun"):
+            read()
+
+
+def test_coco_assembled_from_pruned_metas_is_the_full_one(dataset: Path, tmp_path: Path) -> None:
+    """write_coco reads only the keys it needs from each meta: the file must not change."""
+    from scenesmith.annotate.dataset_writer import load_metas
+
+    full = load_metas(dataset)
+    expected = {
+        "images": [m["image"] for m in full],
+        "annotations": [a for m in full for a in m["annotations"]],
+    }
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    coco = json.loads(write_coco(copy).read_text())
+    assert {key: coco[key] for key in expected} == expected
