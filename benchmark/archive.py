@@ -60,9 +60,19 @@ def restore_runs(archive: Path, run: Path) -> list[str]:
         target = run / archived.relative_to(archive)
         if (target / FINISHED).is_file():
             continue
+        _drop_unfinished_state(target, archived)
         _copy_files(archived, target, [*RUN_FILES, WEIGHTS])
         restored.append(f"{archived.parent.name}/{archived.name}")
     return restored
+
+
+def _drop_unfinished_state(target: Path, archived: Path) -> None:
+    """Remove what a part-trained run left in `target` that the archive does not replace: its weights
+    beside the finished run's results would be scored as that run's (a re-score with other settings,
+    a self-training teacher's labels), and its resumable state belongs to another training."""
+    for stale in target.iterdir() if target.is_dir() else ():
+        if stale.is_file() and not (archived / stale.name).is_file():
+            stale.unlink()
 
 
 def _settings(folder: Path) -> bytes:
