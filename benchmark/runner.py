@@ -9,6 +9,7 @@ interrupted one, and running it in several processes at once splits the runs bet
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import time
@@ -20,12 +21,20 @@ import torch
 
 import scenesmith
 from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.annotate.stats import default_split
 from scenesmith.benchmark import report as reporting
 from scenesmith.benchmark.archive import BOX_FACTOR, PSEUDO_LABELS, SCORES
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.augment import LATER_AUGMENT_FIELDS, AugmentConfig, with_preset
 from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig, default_of
-from scenesmith.benchmark.data import DetectionSet, draw_fraction, fraction_count, load_coco, split_validation
+from scenesmith.benchmark.data import (
+    DetectionSet,
+    draw_fraction,
+    fraction_count,
+    load_coco,
+    resolve_coco,
+    split_validation,
+)
 from scenesmith.benchmark.labels_kept import reading_kept
 from scenesmith.benchmark.model import ARCHITECTURE, UNKNOWN_CLASS
 from scenesmith.benchmark.pseudo_labels import (
@@ -47,10 +56,31 @@ from scenesmith.errors import UserError
 
 def _load_real(config: BenchmarkConfig) -> tuple[DetectionSet, DetectionSet]:
     if config.real is not None:
-        return load_coco(config.real, split="train"), load_coco(config.real, split="test")
-    if config.real_train is None or config.real_test is None:
+        train, test = load_coco(config.real, split="train"), load_coco(config.real, split="test")
+    elif config.real_train is None or config.real_test is None:
         raise UserError("give --real (COCO with a 'split' field) or both --real-train and --real-test")
-    return load_coco(config.real_train), load_coco(config.real_test)
+    else:  # a train file that marks its splits gives its train split only
+        train = load_coco(config.real_train, split=default_split(resolve_coco(config.real_train)))
+        test = load_coco(config.real_test)
+    _refuse_shared_photos(train, test)
+    return train, test
+
+
+def _refuse_shared_photos(train: DetectionSet, test: DetectionSet) -> None:
+    """A test photo among the training photos (the same file, or the same pixels under another name)
+    would make every score a score on seen data."""
+    seen = {hashlib.sha256(sample.image.tobytes()).digest(): sample.file_name for sample in train.samples}
+    shared = [
+        (seen[digest], sample.file_name)
+        for sample in test.samples
+        if (digest := hashlib.sha256(sample.image.tobytes()).digest()) in seen
+    ]
+    if shared:
+        examples = ", ".join(f"{a} = {b}" for a, b in shared[:3])
+        raise UserError(
+            f"the real test set shares {len(shared)} photos with the training set (train = test: "
+            f"{examples}); scores must come from unseen photos"
+        )
 
 
 def _synthetic_set(

@@ -1,0 +1,81 @@
+"""Benchmark inputs: archive restore, and the real photos a run trains and scores on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenesmith.benchmark.archive import restore_runs
+
+
+def _files(folder: Path, names: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in names.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_restoring_over_a_part_trained_run_drops_its_weights_and_state(tmp_path: Path) -> None:
+    """Its best.pt beside the finished run's result.json would be scored as the finished run's."""
+    archive, run = tmp_path / "archive", tmp_path / "run"
+    for folder in (archive, run):
+        _files(folder, {"config.json": "{}"})
+    finished = {"result.json": "{}", "test.json": "{}", "real_val.json": "{}"}
+    _files(archive / "arms/real_100/seed0", finished)
+    _files(archive / "arms/synthetic_only/seed0", finished | {"best.pt": "pretrained"})
+    _files(run / "arms/real_100/seed0", {"best.pt": "step 2", "state.pt": "step 2", "box_factor.json": "{}"})
+    _files(run / "arms/synthetic_only/seed0", {"best.pt": "step 2", "state.pt": "step 2"})
+    assert restore_runs(archive, run) == ["real_100/seed0", "synthetic_only/seed0"]
+    assert sorted(p.name for p in (run / "arms/real_100/seed0").iterdir()) == sorted(finished)
+    pretraining = run / "arms/synthetic_only/seed0"
+    assert sorted(p.name for p in pretraining.iterdir()) == sorted([*finished, "best.pt"])
+    assert (pretraining / "best.pt").read_text() == "pretrained"
+
+
+def _photos(root: Path, names: list[str], splits: list[str] | None = None, seed: int = 0) -> Path:
+    """A COCO file of small random 'photos', one box each."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    for k, name in enumerate(names):
+        cv2.imwrite(str(root / "images" / name), rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+        images.append({"id": k + 1, "file_name": name, "width": 32, "height": 32})
+        if splits:
+            images[-1]["split"] = splits[k]
+        annotations.append(
+            {"id": k + 1, "image_id": k + 1, "category_id": 1, "bbox": [4, 4, 8, 8], "area": 64}
+        )
+    path = root / "annotations.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "a"}]})
+    )
+    return path
+
+
+def test_real_train_and_test_may_share_no_photo(tmp_path: Path) -> None:
+    """--real-train takes only the train split of a file that marks splits; a test photo among the
+    training photos (the same file given twice, or a copy under another name) is refused: every score
+    would be on seen data."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from scenesmith.benchmark.runner import _load_real
+    from scenesmith.errors import UserError
+
+    def load(train: Path, test: Path):  # noqa: ANN202
+        return _load_real(SimpleNamespace(real=None, real_train=train, real_test=test))
+
+    marked = _photos(tmp_path / "marked", ["a.png", "b.png", "c.png"], ["train", "train", "test"])
+    unseen = _photos(tmp_path / "unseen", ["x.png"], seed=1)
+    train, test = load(marked, unseen)
+    assert [s.file_name for s in train.samples] == ["a.png", "b.png"] and len(test.samples) == 1
+    with pytest.raises(UserError, match="shares 2 photos with the training set"):
+        load(marked, marked)
+    renamed = _photos(tmp_path / "renamed", ["renamed.png"], seed=1)  # x.png's pixels, another name
+    with pytest.raises(UserError, match=r"shares 1 photos .*\(train = test: renamed.png = x.png\)"):
+        load(renamed, unseen)
