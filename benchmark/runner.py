@@ -302,6 +302,19 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
 
     if config.report_only:
         finished = [item for item in items if _finished(out, *item)]
+        # A finished run still owed its end-of-run anneal would be annealed (trained) by scoring it.
+        unannealed = [
+            item
+            for item in finished
+            if anneal_pending(_run_dir(out, *item), arm_train_config(by_name[item[0]], config))
+        ]
+        if unannealed:
+            print(
+                f"left out of the report: {len(unannealed)} runs still owed their anneal (run the benchmark "
+                "without --report-only to anneal them):",
+                *(f"{name}/seed{seed}" for name, seed in unannealed),
+            )
+            finished = [item for item in finished if item not in unannealed]
         if not finished:
             raise UserError(f"{out}: none of the {len(items)} runs asked for has finished yet")
         records = [run_one(item) for item in finished]  # reads result.json; scores at most, never trains

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scenesmith.benchmark import scoring
+from scenesmith.benchmark import runner, scoring
 from scenesmith.benchmark.data import draw_fraction, split_validation
 from scenesmith.cli import main
 
@@ -286,7 +286,10 @@ def test_a_finetune_recipe_trains_only_the_fine_tunes_at_that_rate_share_and_ave
 
 
 def test_an_annealing_folder_anneals_the_runs_it_borrows_and_scores_them_again(
-    run: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run: tuple[Path, list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Runs lent by a folder without an anneal are annealed where they land; the scores they brought
     were made from their old weights, so they are made again."""
@@ -308,6 +311,16 @@ def test_an_annealing_folder_anneals_the_runs_it_borrows_and_scores_them_again(
     ]
     trial[trial.index("--out") + 1] = str(tmp_path / "annealed")
     trial[trial.index("--sweep")] = "--arms=real_10,synthetic_only,synthetic_to_10"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # the trial stopped after borrowing, before any anneal
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "train_arm", stopped)
+        assert run_cli(trial) == 130
+        # --report-only never trains: the borrowed runs still owe their anneal, so none can be reported
+        assert run_cli([*trial, "--report-only"]) == 2
+    assert "runs still owed their anneal" in capsys.readouterr().out
     assert run_cli(trial) == 0
     report = json.loads((tmp_path / "annealed" / "report.json").read_text())
     for arm in ("real_10", "synthetic_only", "synthetic_to_10"):
