@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import shutil
 import tempfile
 import time
@@ -27,8 +26,6 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Protocol
-
-import psutil
 
 from scenesmith.errors import UserError
 from scenesmith.render.devices import check_device, describe_device
@@ -47,7 +44,7 @@ class RenderPool(Protocol):
 
 
 BACKENDS = ("local", "ray")
-SCRATCH_PREFIX = "scenesmith_pool_"  # + the coordinator's pid: whose workers the temp files were
+SCRATCH_PREFIX = "scenesmith_pool_"
 
 
 def open_pool(
@@ -141,13 +138,10 @@ def make_scratch() -> Path:
 
     Why: a worker killed mid-render (hung, crashed, or stopped with its run) never removes its
     temp files, a full-size EXR among them; the pool removes the whole folder when its last worker
-    stops. Folders of pools whose process died outright (SIGKILL) are swept by the next pool.
+    stops. (Folders of a coordinator killed outright stay: another process cannot tell a dead pool's
+    folder from a live one in another container or on another host sharing the temp folder.)
     """
-    for stale in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
-        owner = stale.name.removeprefix(SCRATCH_PREFIX).split("_", 1)[0]
-        if owner.isdigit() and not psutil.pid_exists(int(owner)):
-            shutil.rmtree(stale, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}_"))
+    return Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
 
 
 def take_job(source: Iterator[RenderJob], queue: deque[RenderJob]) -> RenderJob | None:
@@ -217,6 +211,7 @@ class LocalPool:
     def _start(self, gpu_index: int | None) -> _Worker:
         if self._scratch is None:
             self._scratch = make_scratch()
+        self._scratch.mkdir(parents=True, exist_ok=True)  # a temp cleaner may have taken it meanwhile
         jobs = self._context.Queue()
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(

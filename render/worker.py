@@ -112,6 +112,7 @@ def render_job(renderer: BlenderRenderer, job: RenderJob, default: RenderSetting
     The device stays the one the renderer picked at start-up, and so does the thread count: how many
     cores a render may use depends on where it runs (a Ray actor's share of its node), not on the job.
     """
+    os.makedirs(tempfile.gettempdir(), exist_ok=True)  # the pool's temp folder, if a cleaner took it
     wanted = replace(job.settings, threads=default.threads) if job.settings else default
     if wanted != renderer.settings:
         wanted.validate()

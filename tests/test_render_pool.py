@@ -6,6 +6,7 @@ Real Blender workers on tiny renders; faults are real too (SIGKILL, SIGSTOP on a
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,6 @@ from scenesmith.render.pool import (
     LocalPool,
     PoolConfig,
     RenderFailed,
-    make_scratch,
 )
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob
@@ -194,12 +194,12 @@ def test_only_start_failures_in_a_row_stop_the_run() -> None:
         failures.worker_lost("worker exited with code -9", was_ready=False, current=None, requeued=0)
 
 
-def test_a_new_pool_sweeps_the_temp_folders_of_pools_whose_process_died(tmp_path: Path, monkeypatch) -> None:
+def test_a_pool_renders_on_after_its_temp_folder_was_removed(tmp_path: Path, monkeypatch) -> None:
+    """A temp cleaner (or a user) removing a kept-alive pool's folder must not stop every later render."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    dead = tmp_path / f"{SCRATCH_PREFIX}{2**30}_abc"  # above any pid_max: that process is gone
-    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}_def"  # a pool of this process: in use
-    for folder in (dead, alive):
-        (folder / "blender_x").mkdir(parents=True)
-    scratch = make_scratch()
-    assert scratch.parent == tmp_path and scratch.name.startswith(f"{SCRATCH_PREFIX}{os.getpid()}_")
-    assert not dead.exists() and alive.exists()
+    with LocalPool(_settings(), PoolConfig(workers=1)) as pool:
+        assert len(list(pool.run(_jobs(1)))) == 1
+        scratch = next(tmp_path.glob(f"{SCRATCH_PREFIX}*"))
+        shutil.rmtree(scratch)
+        assert sorted(r.job.index for r in pool.run(_jobs(2))) == [0, 1]
+    assert not scratch.exists()
