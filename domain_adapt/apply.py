@@ -51,7 +51,8 @@ def load_adapter(folder: Path) -> tuple[Adapter, dict]:
         # A hand-edited or truncated record: name what is wrong instead of failing inside the method.
         what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
         raise UserError(
-            f"{record_path}: a damaged {method} adapter ({what}); refit it with `scenesmith adapt train`"
+            f"{folder}: a damaged {method} adapter (its {ADAPTER_FILE} or side files: {what}); refit it with "
+            "`scenesmith adapt train`"
         ) from None
 
 
@@ -81,16 +82,26 @@ def _same_adapter(recorded: dict | None, provenance: dict) -> bool:
 
 
 def _unchanged_source(dataset: Path, out: Path, done: set[int]) -> None:
-    """Refuse to resume onto a source that changed since the finished images were adapted (re-rendered
-    with another seed or rules): the old images would stay beside labels of the new ones."""
+    """Refuse to resume onto a source whose finished images are not the ones adapted (another seed,
+    other rules, another dataset): the old images would stay beside labels of the new ones. A source
+    rendered again to the same images (the same seed on the same renderer) differs only in its
+    timings, which are not compared."""
     for index in sorted(done):
         name = f"{index:06d}.json"
         source_meta = dataset / "meta" / name
-        if not source_meta.is_file() or source_meta.read_bytes() != (out / "meta" / name).read_bytes():
+        if not source_meta.is_file() or _without_timings(source_meta) != _without_timings(
+            out / "meta" / name
+        ):
             raise UserError(
-                f"{out}: image {index} was adapted from a different {source_meta} than {dataset} holds "
-                "now (the source was rendered again); use a new output folder"
+                f"{out}: image {index} was adapted from another image than {source_meta} (a different "
+                f"dataset, or {dataset} made again otherwise); use a new output folder"
             )
+
+
+def _without_timings(meta_path: Path) -> dict:
+    meta = json.loads(meta_path.read_text())
+    meta.get("render", {}).pop("timings", None)
+    return meta
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
@@ -120,11 +131,11 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
         raise UserError(f"{out}: holds a dataset adapted differently; use another output folder")
     if out.is_dir() and not previous.is_file() and any(out.iterdir()):
         raise UserError(f"{out}: exists and is not an adapted dataset; use a new output folder")
+    done = completed_indices(out) if out.is_dir() else set()
+    _unchanged_source(dataset, out, done)  # before the manifest is written: a refusal changes nothing
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out)  # left by a killed run; their images are redone (no meta yet)
     atomic_write_json(previous, {**manifest, "adapter": provenance})
-    done = completed_indices(out)
-    _unchanged_source(dataset, out, done)
     metas = load_metas(dataset)
     for meta in tqdm(metas, desc=f"adapt ({record['method']})", unit="img", disable=not progress):
         index = meta["image_id"] - 1

@@ -81,9 +81,12 @@ def load_image_set(
     source = Path(source)
     dataset, paths = resolve_source(source, split)
     entries = [(e.path, e.image_id) for e in dataset.images] if dataset else [(p, None) for p in paths]
-    if len(entries) < MIN_IMAGES or (max_images is not None and max_images < MIN_IMAGES):
-        used = len(entries) if max_images is None else min(len(entries), max_images)
-        raise UserError(f"{source}: {used} images; the gap measures need at least {MIN_IMAGES}")
+    if max_images is not None and max_images < MIN_IMAGES:
+        raise UserError(
+            f"--max-images {max_images}: the gap measures need at least {MIN_IMAGES} images a set"
+        )
+    if len(entries) < MIN_IMAGES:
+        raise UserError(f"{source}: {len(entries)} images; the gap measures need at least {MIN_IMAGES}")
     if max_images is not None and len(entries) > max_images:
         entries = [entries[i] for i in sorted(rng.choice(len(entries), max_images, replace=False))]
     boxes: dict[int, list[list[float]]] = {}

@@ -128,7 +128,7 @@ def test_cli_writes_json_markdown_and_plot_for_picture_folders(tmp_path: Path, c
     ("options", "message"),
     [
         (["--folds", "1"], "needs at least 2 folds"),
-        (["--max-images", "2"], "2 images; the gap measures need"),
+        (["--max-images", "2"], "--max-images 2: the gap measures need at least 4"),
     ],
 )
 def test_settings_that_leave_nothing_to_measure_are_refused(
