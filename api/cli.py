@@ -128,6 +128,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
+    from scenesmith.cli import Terminated
     from scenesmith.errors import UserError
 
     scene: str | None = args.scene
@@ -156,6 +157,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
             return 0
         try:
             status = _follow(client, job)
+        except Terminated:
+            raise  # SIGTERM: the CLI's own exit (143) and message
         except KeyboardInterrupt:  # the job is queued: running the command again would queue another
             print(
                 f"scenesmith: stopped following; job {job} goes on on the server "

@@ -22,7 +22,9 @@ import logging
 import math
 import os
 import re
+import signal
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -155,10 +157,16 @@ class RayPool:
         ray = self._ray
         if ray.is_initialized():
             return False  # the caller's Ray (and its address) wins; it also shuts it down
+        # ray.init replaces the SIGTERM handler with a bare exit; the caller's (the CLI's: stop the run
+        # through its `finally` blocks) is put back. signal is only usable from the main thread.
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGTERM) if main_thread else None
         if self.address is not None:
             ray.init(address=self.address)
         else:
             ray.init(include_dashboard=False)
+        if main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         return True
 
     def _plan(self) -> list[_Slot]:

@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -835,7 +836,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         limit_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="scenesmith: %(message)s")
     run: Callable[[argparse.Namespace], int] = args.run
-    previous_handler = signal.signal(signal.SIGTERM, _terminate)
+    # From the main thread only (signal's rule): main() called from another thread keeps the default.
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         code = run(args)
     except (UserError, SceneRuleError) as exc:
@@ -855,7 +858,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("scenesmith: interrupted; rerun the same command to resume", file=sys.stderr)
         code = 130
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
     raise SystemExit(code)
 
 

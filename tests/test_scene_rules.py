@@ -387,3 +387,21 @@ def test_bad_references_exit_2_naming_the_problem(
     scene.write_text(text)
     code, err = run_cli(["validate", str(scene)], capsys)
     assert code == 2 and expected in err and "Traceback" not in err
+
+
+def test_the_cli_runs_from_a_thread_other_than_the_main_one() -> None:
+    """main() installs its SIGTERM handler only where Python allows it (the main thread)."""
+    import threading
+
+    codes: list[object] = []
+
+    def run() -> None:
+        try:
+            main(["scenes"])
+        except SystemExit as exit_info:
+            codes.append(exit_info.code)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert codes == [0]
