@@ -130,11 +130,21 @@ class SceneRules(Rule):
                 raise ValueError(
                     f"{where}.category {group.category!r} is not one of the categories {sorted(names)}"
                 )
-            decided = GENERATORS[group.generator].categories_of(group.params)
-            if group.category is None and decided and not set(decided) <= names:
+            spec = GENERATORS[group.generator]
+            decided = spec.categories_of(group.params)
+            missing = sorted(set(decided or ()) - names)
+            # A class that follows the params (a lathed object's shape) may leave every one of them
+            # unlisted: the whole group is then unlabelled clutter. Some listed and some not is a slip.
+            clutter = callable(spec.categories) and len(missing) == len(set(decided or ()))
+            if group.category is None and missing and not clutter:
+                also = (
+                    " (or list none of them: the group is then unlabelled clutter)"
+                    if callable(spec.categories)
+                    else ""
+                )
                 raise ValueError(
                     f"{where}: generator {group.generator!r} labels objects {list(decided)}; "
-                    f"add the missing ones to categories: {sorted(set(decided) - names)}"
+                    f"add the missing ones to categories: {missing}{also}"
                 )
             for support in group.placement.support:
                 problem = _support_problem(support, self.surfaces, group.placement.method)

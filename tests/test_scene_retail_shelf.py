@@ -90,9 +90,10 @@ def test_products_never_interpenetrate_each_other_or_the_shelving(index: int) ->
                     assert trimesh.proximity.signed_distance(part, vertices[near]).max() < 1e-3
 
 
-def test_a_lathed_group_without_a_category_is_labelled_by_shape_and_each_shape_must_be_listed() -> None:
-    """A `turned` group that sets no category labels each object by its shape; a shape the scene does
-    not list would be an unlabelled object in the masks, so the rules are refused, naming it."""
+def test_a_lathed_group_without_a_category_is_labelled_by_shape_or_is_clutter() -> None:
+    """A `turned` group that sets no category labels each object by its shape. Some shapes listed and
+    some not is refused (an unlisted one would silently be unlabelled among labelled ones); none listed
+    makes the group unlabelled clutter; a shape drawn with weight 0 is not asked for."""
     by_shape = load_scene("retail_shelf", ["objects.mugs.category=null"])
     desc = build_scene(by_shape.rules, 0, 0)
     mugs = [o for o in desc.objects if o.attributes.get("group") == "mugs"]
@@ -101,6 +102,11 @@ def test_a_lathed_group_without_a_category_is_labelled_by_shape_and_each_shape_m
         load_scene(
             "retail_shelf", ["objects.mugs.category=null", "objects.mugs.params.shape={choice: [mug, cup]}"]
         )
+    clutter = load_scene("retail_shelf", ["objects.mugs.category=null", "objects.mugs.params.shape=pawn"])
+    pawns = [o for o in build_scene(clutter.rules, 0, 0).objects if o.attributes.get("group") == "mugs"]
+    assert pawns and all(o.category_id is None for o in pawns)  # no shape listed: unlabelled clutter
+    never_drawn = "objects.mugs.params.shape={choice: {values: [mug, cup], weights: [1, 0]}}"
+    assert load_scene("retail_shelf", ["objects.mugs.category=null", never_drawn])
 
 
 def test_rows_leave_no_product_overhanging_its_board() -> None:

@@ -421,10 +421,13 @@ def make_turned(params: TurnedParams, rng: np.random.Generator) -> Generated:
 
 
 def shape_categories(params: TurnedParams) -> tuple[str, ...]:
-    """The shapes `params` can draw: each object's class when its group sets none, so the scene must
-    list them (an unlisted shape would be an unlabelled object in the masks, silently)."""
+    """The shapes `params` can draw: each object's class when its group sets none. The scene lists all
+    of them, or none (the group is then unlabelled clutter); some but not all is refused, as an
+    unlisted shape would silently be an unlabelled object among labelled ones."""
     shape = params.shape
-    return tuple(shape.values) if isinstance(shape, Choice) else (shape.value,)
+    if isinstance(shape, Choice):
+        return tuple(value for value, weight in zip(shape.values, shape.weights, strict=True) if weight > 0)
+    return (shape.value,)
 
 
 register(
