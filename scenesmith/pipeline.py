@@ -186,7 +186,13 @@ def generate_dataset(
         budget = _recorded_budget(Path(out_dir), time_budget)
         if budget is None:
             unbudgeted = load(scene, overrides)
-            _existing_manifest(Path(out_dir))  # a folder that will be refused is refused before calibrating
+            # A folder that will be refused is refused before calibrating (two Blender starts, six renders).
+            if _existing_manifest(Path(out_dir)) is not None:
+                raise DatasetMismatch(
+                    f"{out_dir}: holds a dataset made without --time-budget {time_budget:g} (with another "
+                    "budget, or a fixed sample count); it is never overwritten — choose another --out",
+                    ["time_budget"],
+                )
             probes = [build_image(unbudgeted, seed, index) for index in range(PROBE_IMAGES)]
             budget = calibrate_samples(probes, render_settings(unbudgeted, device), time_budget)
         overrides = [*overrides, f"render.samples={budget['samples']}"]

@@ -61,6 +61,11 @@ def test_time_budget_refuses_a_foreign_folder_and_unbuildable_rules_before_calib
     (foreign / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="holds no scenesmith dataset"):
         generate_dataset("dice_tray", TINY, count=1, out_dir=foreign, progress=False, time_budget=5.0)
+    other = tmp_path / "other"  # a dataset made with a fixed sample count
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"identity": {"dataset_key": "made with --samples 8"}}))
+    with pytest.raises(UserError, match="holds a dataset made without --time-budget 5"):
+        generate_dataset("dice_tray", TINY, count=1, out_dir=other, progress=False, time_budget=5.0)
     with pytest.raises(SceneRuleError, match=r"image 0 \(seed 0\) cannot be built: .*edge gaps"):
         generate_dataset(
             "conveyor_parts", ["surfaces.belt.edge_gap_m=0.3"], count=1, out_dir=tmp_path / "new",
