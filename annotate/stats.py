@@ -748,14 +748,21 @@ def stats_to_json(stats: DatasetStats) -> dict[str, Any]:
 def run_stats(
     dataset: str | Path,
     against: str | Path | None = None,
-    split: str = "train",
+    split: str | None = None,
     out_dir: str | Path | None = None,
 ) -> StatsReport:
     """Statistics of `dataset` (optionally vs the `split` images of the COCO file `against`),
-    written to `out_dir` (default: <dataset>/stats) as stats.json and PNG plots."""
+    written to `out_dir` (default: <dataset>/stats) as stats.json and PNG plots.
+
+    `split`: None takes `default_split` (train, or every image of a file without splits); `all`
+    takes every image."""
     from scenesmith.annotate.stats_plots import write_plots  # matplotlib only when writing a report
 
     source = Path(dataset)
+    if split == ALL_IMAGES:
+        split = None
+    elif split is None and against is not None:
+        split = default_split(Path(against))
     selected = load_dataset(source)
     reference = load_coco(against, split) if against is not None else None  # bad split: fail before work
     synthetic = compute_stats(selected)

@@ -234,19 +234,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from scenesmith.annotate.stats import ALL_IMAGES, default_split, run_stats
+    from scenesmith.annotate.stats import run_stats
 
     if args.split is not None and args.against is None:
         raise UserError("--split selects images of the --against COCO file; give --against too")
-    split = args.split
-    if split == ALL_IMAGES:
-        split = None
-    elif split is None and args.against is not None:
-        split = default_split(Path(args.against))
     report = run_stats(
         Path(args.dataset),
         against=Path(args.against) if args.against else None,
-        split=split,
+        split=args.split,
         out_dir=Path(args.out) if args.out else None,
     )
     print(report.table)
