@@ -213,11 +213,14 @@ def headline(arms: dict[str, dict], fraction_label: str = "10", records: Sequenc
     out: dict = {}
     finetune, real_small = arms.get(f"synthetic_to_{fraction_label}"), arms.get(f"real_{fraction_label}")
     if finetune:
-        out["real_data_equivalence"] = real_data_equivalence(
-            real_curve,
-            finetune["map"]["mean"],
-            finetune["map"].get("ci95") if finetune["map"].get("n", 0) > 1 else None,
-        )
+        out["real_data_equivalence"] = {
+            "arm": f"synthetic_to_{fraction_label}",
+            **real_data_equivalence(
+                real_curve,
+                finetune["map"]["mean"],
+                finetune["map"].get("ci95") if finetune["map"].get("n", 0) > 1 else None,
+            ),
+        }
     if finetune and BASELINE in arms:
         out["synthetic_to_10_over_real_100"] = {
             "value": finetune["ratio_to_real_100"]["map"],
@@ -296,7 +299,9 @@ def _fraction_points(arms: dict[str, dict], prefix: str) -> list[tuple[float, fl
     return sorted(
         (e["real_train_fraction"], e["map"]["mean"], e["map"]["sd"])
         for n, e in arms.items()
-        if n.startswith(prefix) and e["real_fraction"] > 0
+        if n.startswith(prefix)
+        and e["real_fraction"] > 0
+        and not e.get("teacher")  # a student is no sweep point
     )
 
 
@@ -794,7 +799,10 @@ def markdown(report: dict) -> str:
     ]
     for key, value in report["headline"].items():
         if key == "real_data_equivalence":
-            lines.append(f"- real-data equivalence of synthetic → 10%: **{value['text']}** of the real pool")
+            percent = value.get("arm", "synthetic_to_10").removeprefix("synthetic_to_")
+            lines.append(
+                f"- real-data equivalence of synthetic → {percent}%: **{value['text']}** of the real pool"
+            )
         else:
             shown = "**n/a**" if value["value"] is None else f"**{value['value']:.3f}**"
             if value.get("ci95"):

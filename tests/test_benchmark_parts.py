@@ -296,6 +296,30 @@ def test_fractions_that_round_to_the_same_photos_are_one_point_of_the_curve() ->
     assert headline(arms)["real_data_equivalence"]["fraction"] == pytest.approx(expected)
 
 
+def test_a_student_is_no_point_of_the_fraction_curve_and_the_equivalence_names_its_arm() -> None:
+    """A self-training student trains on the same 10% as its teacher: two points at 10% on the
+    synthetic → real curve would read as a sweep. With --fraction 0.05 the headline is about 5%."""
+    from scenesmith.benchmark.report import _fraction_points
+
+    def arm(mean: float, fraction: float, teacher: str | None = None) -> dict:
+        return {
+            "map": {"mean": mean, "sd": 0.01, "values": [mean]},
+            "real_fraction": fraction,
+            "real_train_fraction": fraction,
+            "teacher": teacher,
+            "ratio_to_real_100": {"map": None},
+        }
+
+    arms = {
+        "real_5": arm(0.2, 0.05),
+        "real_100": arm(0.5, 1.0),
+        "synthetic_to_5": arm(0.3, 0.05),
+        "synthetic_to_5_selftrain": arm(0.31, 0.05, teacher="synthetic_to_5"),
+    }
+    assert [point[0] for point in _fraction_points(arms, "synthetic_to_")] == [0.05]
+    assert headline(arms, "5")["real_data_equivalence"]["arm"] == "synthetic_to_5"
+
+
 def test_real_data_equivalence_names_its_curve_and_maps_the_scores_interval() -> None:
     """The same score reads differently on a curve of 2 or of 3 real-only arms: the report says which
     arms drew it, and what the score's own 95% interval spans in fractions."""
