@@ -22,6 +22,7 @@ checkpoint; they just cannot end the arm.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import asdict
@@ -40,6 +41,8 @@ from scenesmith.benchmark.evaluate import Detections, evaluate
 from scenesmith.benchmark.model import CenterNet, decode, detection_loss, encode_targets
 from scenesmith.benchmark.tta import outputs_for
 from scenesmith.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
@@ -208,6 +211,7 @@ def train_arm(
         "curve": [],
         "searched": False,
         "anneal": None,
+        "threads": [],  # torch's CPU thread counts this run trained with (results depend on them)
     }
     state_path = run_dir / "state.pt"
     if state_path.exists():
@@ -228,6 +232,13 @@ def train_arm(
             curve=finished["curve"],
             searched=True,
         )
+    progress["threads"] = sorted({*progress.get("threads", []), torch.get_num_threads()})
+    if len(progress["threads"]) > 1:  # summed in another order: not bit-identical to one uninterrupted run
+        log.warning(
+            "%s: trained with %s torch threads across its sessions; the result can differ slightly from "
+            "an uninterrupted run (resume with the same --threads)",
+            label, " and ".join(map(str, progress["threads"])),
+        )  # fmt: skip
     losses: list[float] = []
     board = _tensorboard(run_dir)
     started = time.perf_counter() - progress["seconds"]
@@ -317,6 +328,7 @@ def train_arm(
         "replay_images_per_batch": replayed,
         "replay_augment": asdict(replay_augment) if replay_augment is not None else None,
         "ema_decay": ema_decay,
+        "torch_threads": progress["threads"],
     }
     if progress["anneal"] is not None:
         result["anneal"] = progress["anneal"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -537,6 +538,25 @@ def test_interrupted_training_resumes_to_the_same_result(
     assert resumed.get("anneal") == straight.get("anneal")
     assert _same_curve(straight, resumed)
     _assert_same_weights(tmp_path / "straight" / "best.pt", tmp_path / "resumed" / "best.pt")
+
+
+def test_a_run_records_its_thread_counts_and_warns_when_resumed_with_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Losses summed in another order differ in the last bits: a resume with another thread count is
+    not the uninterrupted run, and the result must say so."""
+    data = _tiny_set()
+    threads = torch.get_num_threads()
+    with _killed_at_evaluation(monkeypatch, 2), pytest.raises(KeyboardInterrupt):
+        train_arm(data, data, TINY, 5, tmp_path / "run")
+    torch.set_num_threads(threads + 1)
+    try:
+        with caplog.at_level(logging.WARNING):
+            result = train_arm(data, data, TINY, 5, tmp_path / "run")
+    finally:
+        torch.set_num_threads(threads)
+    assert result["torch_threads"] == [threads, threads + 1]
+    assert f"trained with {threads} and {threads + 1} torch threads" in caplog.text
 
 
 @contextmanager
