@@ -171,8 +171,8 @@ def load_metas(
             meta["image_id"]  # noqa: B018 - every meta names its image
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(
-                f"{path}: damaged meta file ({exc}); delete it and rerun the generate command to redo "
-                "that image"
+                f"{path}: damaged meta file ({exc}); delete it and rerun the command that made the dataset "
+                "(generate, or adapt apply for an adapted copy) to redo that image"
             ) from None
         metas.append(meta if wanted is None else {key: meta[key] for key in wanted if key in meta})
     return sorted(metas, key=lambda m: m["image_id"])
