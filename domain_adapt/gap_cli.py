@@ -9,11 +9,24 @@ from pathlib import Path
 def _cmd_gap(args: argparse.Namespace) -> int:
     from scenesmith.domain_adapt.gap import measure_gap, summary_line, write_gap_report
 
-    report = measure_gap(Path(args.a), Path(args.b), args.split_a, args.split_b, args.max_images, args.seed,
+    split_a, split_b = _split_or_train(args.a, args.split_a), _split_or_train(args.b, args.split_b)
+    report = measure_gap(Path(args.a), Path(args.b), split_a, split_b, args.max_images, args.seed,
                          args.steps, args.folds)  # fmt: skip
     write_gap_report(report, Path(args.out))
     print(f"gap: {summary_line(report)}; report {(Path(args.out) / 'gap.md').resolve()}")
     return 0
+
+
+def _split_or_train(source: str, split: str | None) -> str | None:
+    """The split asked for; else `train` of a COCO file that marks splits (its test photos are for the
+    reported scores only), every image otherwise. `none` asks for every image explicitly."""
+    from scenesmith.annotate.stats import default_split
+
+    if split is not None:
+        return None if split.lower() == "none" else split
+    path = Path(source)
+    coco = path / "annotations.json" if path.is_dir() and not (path / "meta").is_dir() else path
+    return default_split(coco) if coco.suffix == ".json" and coco.is_file() else None
 
 
 def add_gap_parser(commands: argparse._SubParsersAction) -> None:
@@ -22,8 +35,12 @@ def add_gap_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("gap", help="how distinguishable two image sets are (AUC, KID, low-level stats)")
     p.add_argument("a", help="set A: dataset folder, COCO file or picture folder")
     p.add_argument("b", help="set B")
-    p.add_argument("--split-a", help="split of A when it is a COCO file with a split field")
-    p.add_argument("--split-b", help="split of B (use train for real sets; never tune on test)")
+    p.add_argument(
+        "--split-a", help="split of A (default: train of a COCO file that marks splits; none: all)"
+    )
+    p.add_argument(
+        "--split-b", help="split of B (default: train of a COCO file that marks splits; none: all)"
+    )
     p.add_argument("--max-images", type=base._positive_int, default=400, help="images per set (random)")
     p.add_argument("--steps", type=base._positive_int, default=300, help="classifier steps per fold")
     p.add_argument("--folds", type=base._positive_int, default=5, help="classifier folds (at least 2)")

@@ -179,3 +179,37 @@ def test_label_distances_need_boxes_in_both_sets(tmp_path: Path) -> None:
     report = measure_gap(sources["a"], sources["b"], steps=2, folds=2)
     assert "label_distances" not in report
     assert "label_distances" in measure_gap(sources["a"], sources["a"], steps=2, folds=2)
+
+
+def test_the_gap_to_a_coco_file_with_splits_takes_its_train_split_unless_told(tmp_path: Path) -> None:
+    """The test photos are for reported scores only: a gap measured without --split-b must not read them."""
+    (tmp_path / "a").mkdir()
+    for k, image in enumerate(textures(8, seed=6)):
+        cv2.imwrite(str(tmp_path / "a" / f"{k}.png"), image)
+    (tmp_path / "real").mkdir()
+    images = []
+    for k, image in enumerate(gradients(10, seed=7)):
+        cv2.imwrite(str(tmp_path / "real" / f"{k}.png"), image)
+        split = "train" if k < 6 else "test"
+        images.append({"id": k + 1, "file_name": f"{k}.png", "width": 48, "height": 48, "split": split})
+    coco = tmp_path / "real" / "annotations.json"
+    coco.write_text(json.dumps({"images": images, "annotations": [], "categories": []}))
+    for split, expected in (([], ("train", 6)), (["--split-b", "none"], (None, 10))):
+        out = tmp_path / f"gap_{len(split)}"
+        with pytest.raises(SystemExit):
+            main(
+                [
+                    "gap",
+                    str(tmp_path / "a"),
+                    str(coco),
+                    "--out",
+                    str(out),
+                    "--steps",
+                    "2",
+                    "--folds",
+                    "2",
+                    *split,
+                ]
+            )
+        b = json.loads((out / "gap.json").read_text())["b"]
+        assert (b["split"], b["images"]) == expected
