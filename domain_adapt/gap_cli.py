@@ -21,12 +21,12 @@ def _split_or_train(source: str, split: str | None) -> str | None:
     """The split asked for; else `train` of a COCO file that marks splits (its test photos are for the
     reported scores only), every image otherwise. `none` asks for every image explicitly."""
     from scenesmith.annotate.stats import default_split
+    from scenesmith.domain_adapt.images import NO_SPLIT, coco_file_of
 
     if split is not None:
-        return None if split.lower() == "none" else split
-    path = Path(source)
-    coco = path / "annotations.json" if path.is_dir() and not (path / "meta").is_dir() else path
-    return default_split(coco) if coco.suffix == ".json" and coco.is_file() else None
+        return None if split.lower() == NO_SPLIT else split
+    coco = coco_file_of(Path(source))
+    return default_split(coco) if coco is not None else None
 
 
 def add_gap_parser(commands: argparse._SubParsersAction) -> None:

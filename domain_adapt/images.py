@@ -33,10 +33,8 @@ def resolve_source(source: str | Path, split: str | None = None) -> tuple[Datase
     path = Path(source)
     if split is not None and split.lower() == NO_SPLIT:
         split = None
-    if path.is_file() and path.suffix == ".json":
-        dataset = load_coco(path, split)
-    elif path.is_dir() and (path / "annotations.json").is_file() and not (path / "meta").is_dir():
-        dataset = load_coco(path / "annotations.json", split)
+    if (coco := coco_file_of(path)) is not None:
+        dataset = load_coco(coco, split)
     elif path.is_dir() and (path / "meta").is_dir():
         _refuse_split(path, split, "a scenesmith dataset folder")
         dataset = load_dataset(path)
@@ -51,6 +49,16 @@ def resolve_source(source: str | Path, split: str | None = None) -> tuple[Datase
     else:
         raise UserError(f"{path}: no such dataset folder, COCO file or picture folder")
     return dataset, [image.path for image in dataset.images]
+
+
+def coco_file_of(source: Path) -> Path | None:
+    """The COCO file `source` is read from: itself, or the annotations.json of a folder that is not a
+    scenesmith dataset (a dataset's meta files are its labels); None for any other source."""
+    if source.is_file() and source.suffix == ".json":
+        return source
+    if source.is_dir() and (source / "annotations.json").is_file() and not (source / "meta").is_dir():
+        return source / "annotations.json"
+    return None
 
 
 def _refuse_split(path: Path, split: str | None, kind: str) -> None:
@@ -101,11 +109,9 @@ def real_training_paths(source: str | Path, split: str | None = "train") -> list
 def _coco_files_of(source: Path) -> list[Path]:
     """The COCO files that may say which of `source`'s images are test photos: the source itself, the
     annotations.json it holds, or the one beside a picture folder."""
-    if source.is_file():
-        return [source]
-    return [
-        path for path in (source / "annotations.json", source.parent / "annotations.json") if path.is_file()
-    ]
+    own = coco_file_of(source)
+    beside = source.parent / "annotations.json" if source.is_dir() else None
+    return [path for path in (own, beside) if path is not None and path.is_file()]
 
 
 def _test_images(coco: Path) -> set[Path]:
