@@ -9,7 +9,6 @@ contains can end the loop: every failure becomes an error reply.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import zmq
 
@@ -39,6 +38,7 @@ from scenesmith.api.security import (
 )
 from scenesmith.api.store import Job, JobStore, QueueFull
 from scenesmith.errors import UserError
+from scenesmith.file_lock import try_lock
 from scenesmith.pipeline import MANIFEST
 from scenesmith.procedural.loader import SceneRuleError
 from scenesmith.render.pool import PoolConfig
@@ -457,14 +457,11 @@ def _split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     return frames[:1], frames[1:]
 
 
-def _lock_data_root(data_root: Path):  # noqa: ANN202 - an open file object
+def _lock_data_root(data_root: Path) -> TextIO:
     """One server per data root: two would run the same jobs twice. Released when the process dies."""
-    handle = open(data_root / "server.lock", "a+")  # noqa: SIM115 - held for the server's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise UserError(f"{data_root}: another scenesmith server is using this data root") from None
+    handle = try_lock(data_root / "server.lock")  # held for the server's lifetime
+    if handle is None:
+        raise UserError(f"{data_root}: another scenesmith server is using this data root")
     return handle
 
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
 from scenesmith.annotate.dataset_writer import completed_indices, load_metas
+from scenesmith.annotate.writer_lock import exclusive_writer, holds_files
 from scenesmith.domain_adapt.adapter import ADAPTER_FILE, Adapter, loader
 from scenesmith.domain_adapt.images import encode_like, read_rgb
 from scenesmith.errors import UserError
@@ -126,18 +127,31 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
         # A refit with another seed or other photos keeps the settings but not the fitted content.
         "files_sha256": adapter_digest(Path(model)),
     }
-    previous = out / MANIFEST
-    if previous.is_file() and not _same_adapter(json.loads(previous.read_text()).get("adapter"), provenance):
-        raise UserError(f"{out}: holds a dataset adapted differently; use another output folder")
-    if out.is_dir() and not previous.is_file() and any(out.iterdir()):
-        raise UserError(f"{out}: exists and is not an adapted dataset; use a new output folder")
-    done = completed_indices(out) if out.is_dir() else set()
-    _unchanged_source(dataset, out, done)  # before the manifest is written: a refusal changes nothing
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(out)  # left by a killed run; their images are redone (no meta yet)
-    atomic_write_json(previous, {**manifest, "adapter": provenance})
+    with exclusive_writer(out):  # a second run into `out` is refused, not interleaved
+        previous = out / MANIFEST
+        if previous.is_file() and not _same_adapter(
+            json.loads(previous.read_text()).get("adapter"), provenance
+        ):
+            raise UserError(f"{out}: holds a dataset adapted differently; use another output folder")
+        if not previous.is_file() and holds_files(out):
+            raise UserError(f"{out}: exists and is not an adapted dataset; use a new output folder")
+        done = completed_indices(out)
+        _unchanged_source(dataset, out, done)  # before the manifest is written: a refusal changes nothing
+        remove_stale_temp_files(out)  # left by a killed run; their images are redone (no meta yet)
+        atomic_write_json(previous, {**manifest, "adapter": provenance})
+        _adapt_images(adapter, record["method"], dataset, out, done, seed, progress)
+        if (dataset / COCO).is_file():
+            _copy_atomic(dataset / COCO, out / COCO)
+    return out
+
+
+def _adapt_images(
+    adapter: Adapter, method: str, dataset: Path, out: Path, done: set[int], seed: int, progress: bool
+) -> None:
+    """Adapt every image of `dataset` not in `done` into `out`, its other files copied unchanged; each
+    image's meta is written last, so a killed run redoes exactly the images it had not finished."""
     metas = load_metas(dataset)
-    for meta in tqdm(metas, desc=f"adapt ({record['method']})", unit="img", disable=not progress):
+    for meta in tqdm(metas, desc=f"adapt ({method})", unit="img", disable=not progress):
         index = meta["image_id"] - 1
         if index in done:
             continue
@@ -148,7 +162,7 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
         adapted = adapter.apply(source, rng)
         if adapted.shape != source.shape or adapted.dtype != np.uint8:  # the contract labels rely on
             raise RuntimeError(
-                f"{record['method']} adapter returned {adapted.dtype} {adapted.shape} for {source.shape}"
+                f"{method} adapter returned {adapted.dtype} {adapted.shape} for {source.shape}"
             )
         atomic_write_bytes(out / files["image"], encode_like(image_path, adapted))
         for key, relative in files.items():
@@ -156,9 +170,6 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
                 _copy_atomic(dataset / relative, out / relative)
         meta_path = dataset / "meta" / f"{index:06d}.json"
         _copy_atomic(meta_path, out / "meta" / meta_path.name)  # last: the image is complete
-    if (dataset / COCO).is_file():
-        _copy_atomic(dataset / COCO, out / COCO)
-    return out
 
 
 def _summary(record: dict) -> dict:

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 import scenesmith
-from scenesmith.annotate.atomic import TEMP_PREFIX, atomic_write_json, remove_stale_temp_files
+from scenesmith.annotate.atomic import atomic_write_json, remove_stale_temp_files
 from scenesmith.annotate.dataset_writer import (
     ANNOTATIONS_FILE,
     completed_indices,
@@ -33,6 +33,7 @@ from scenesmith.annotate.dataset_writer import (
     write_sample,
 )
 from scenesmith.annotate.labels import ImageLabels, label_image
+from scenesmith.annotate.writer_lock import exclusive_writer, holds_files
 from scenesmith.background import lower_this_thread_priority, prefetched
 from scenesmith.errors import DatasetMismatch, UserError
 from scenesmith.procedural.build import build_scene
@@ -99,7 +100,7 @@ def _existing_manifest(out_dir: Path) -> dict[str, Any] | None:
 
     A run killed while writing its first manifest leaves only a temp file: that folder is still empty.
     """
-    if not out_dir.exists() or all(p.name.startswith(TEMP_PREFIX) for p in out_dir.iterdir()):
+    if not holds_files(out_dir):
         return None
     manifest_path = out_dir / MANIFEST
     if not manifest_path.is_file():
@@ -199,66 +200,69 @@ def generate_dataset(
     loaded = load(scene, overrides)
     identity = dataset_identity(loaded, seed, image_format)
     out_dir = Path(out_dir)
-    previous = _check_output_folder(out_dir, identity, count)
-    if _already_complete(previous, out_dir, count):
-        # Nothing to render. Rewriting the labels and manifest would only add this check to the
-        # set's recorded render time (a benchmark asks its cached sets for themselves on every call).
+    if _already_complete(_check_output_folder(out_dir, identity, count), out_dir, count):
+        # Nothing to render, so nothing to lock (a finished set may lie in a read-only cache). Rewriting
+        # the labels and manifest would only add this check to the set's recorded render time (a
+        # benchmark asks its cached sets for themselves on every call).
         return out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(out_dir)  # half-written files of a run that was killed
-    settings = render_settings(loaded, device)
-    clock = StageClock(dict(previous.get("timings_s", {})) if previous else {})
-    manifest: dict[str, Any] = {
-        "scenesmith_version": scenesmith.__version__,
-        "identity": identity,
-        "count": max(count, previous.get("count", 0) if previous else 0),
-        "status": "in_progress",
-        "scene": {
-            "source": loaded.source,
-            "file_sha256": loaded.file_hash,
-            "rules": loaded.rules.model_dump(mode="json"),
-        },
-        "overrides": list(overrides),
-        "seed": seed,
-        "render_settings": settings.as_dict(),
-        "timings_s": clock.totals,
-        "backend": backend,
-        "time_budget": budget,
-    }
-    if previous and "render_settings_used" in previous:  # what the finished images were made with
-        manifest["render_settings_used"] = previous["render_settings_used"]
-    atomic_write_json(out_dir / MANIFEST, manifest)
-    run_started, done_before = time.perf_counter(), completed_indices(out_dir)
-    todo = sorted(set(range(count)) - done_before)
-    if todo:
-        workers = workers or open_pool(backend, settings, pool, address)
-        written: set[int] = set()
+    with exclusive_writer(out_dir):
+        previous = _check_output_folder(out_dir, identity, count)  # again: as the lock found it
+        if _already_complete(previous, out_dir, count):  # finished by a run that just let go
+            return out_dir
+        remove_stale_temp_files(out_dir)  # half-written files of a run that was killed
+        settings = render_settings(loaded, device)
+        clock = StageClock(dict(previous.get("timings_s", {})) if previous else {})
+        manifest: dict[str, Any] = {
+            "scenesmith_version": scenesmith.__version__,
+            "identity": identity,
+            "count": max(count, previous.get("count", 0) if previous else 0),
+            "status": "in_progress",
+            "scene": {
+                "source": loaded.source,
+                "file_sha256": loaded.file_hash,
+                "rules": loaded.rules.model_dump(mode="json"),
+            },
+            "overrides": list(overrides),
+            "seed": seed,
+            "render_settings": settings.as_dict(),
+            "timings_s": clock.totals,
+            "backend": backend,
+            "time_budget": budget,
+        }
+        if previous and "render_settings_used" in previous:  # what the finished images were made with
+            manifest["render_settings_used"] = previous["render_settings_used"]
+        atomic_write_json(out_dir / MANIFEST, manifest)
+        run_started, done_before = time.perf_counter(), completed_indices(out_dir)
+        todo = sorted(set(range(count)) - done_before)
+        if todo:
+            workers = workers or open_pool(backend, settings, pool, address)
+            written: set[int] = set()
 
-        def record_written(index: int) -> None:
-            """Kept with each image, so a run killed outright (SIGKILL) still accounts for its time."""
-            written.add(index)
-            _record_wall_time(manifest, previous, done_before, done_before | written, run_started)
+            def record_written(index: int) -> None:
+                """Kept with each image, so a run killed outright (SIGKILL) still accounts for its time."""
+                written.add(index)
+                _record_wall_time(manifest, previous, done_before, done_before | written, run_started)
 
-        try:
-            _render_into(
-                out_dir, loaded, seed, todo, workers, settings, manifest, clock, image_format, progress,
-                stop, on_sample, record_written,
-            )  # fmt: skip
-        finally:
-            manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
-            _record_wall_time(manifest, previous, done_before, completed_indices(out_dir), run_started)
-            atomic_write_json(out_dir / MANIFEST, manifest)
+            try:
+                _render_into(
+                    out_dir, loaded, seed, todo, workers, settings, manifest, clock, image_format, progress,
+                    stop, on_sample, record_written,
+                )  # fmt: skip
+            finally:
+                manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
+                _record_wall_time(manifest, previous, done_before, completed_indices(out_dir), run_started)
+                atomic_write_json(out_dir / MANIFEST, manifest)
 
-    started = time.perf_counter()
-    write_coco(
-        out_dir, categories=[c.model_dump() for c in loaded.rules.categories], info=_coco_info(manifest)
-    )
-    clock.add("write_coco", time.perf_counter() - started)
-    done_now = completed_indices(out_dir)
-    _record_wall_time(manifest, previous, done_before, done_now, run_started)
-    # Against the dataset's count, which can exceed this call's (a smaller count asked of a bigger set).
-    manifest["status"] = "complete" if set(range(manifest["count"])) <= done_now else "stopped"
-    atomic_write_json(out_dir / MANIFEST, manifest)
+        started = time.perf_counter()
+        write_coco(
+            out_dir, categories=[c.model_dump() for c in loaded.rules.categories], info=_coco_info(manifest)
+        )
+        clock.add("write_coco", time.perf_counter() - started)
+        done_now = completed_indices(out_dir)
+        _record_wall_time(manifest, previous, done_before, done_now, run_started)
+        # Against the dataset's count, which can exceed this call's (a smaller count asked of a bigger set).
+        manifest["status"] = "complete" if set(range(manifest["count"])) <= done_now else "stopped"
+        atomic_write_json(out_dir / MANIFEST, manifest)
     return out_dir
 
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from scenesmith.annotate.writer_lock import WRITER_LOCK
 from scenesmith.cli import main
 from scenesmith.domain_adapt import adapter as adapter_module
 from scenesmith.domain_adapt.adapter import FitInputs, fitter
@@ -26,6 +27,7 @@ from scenesmith.domain_adapt.images import image_paths, read_rgb, real_training_
 from scenesmith.domain_adapt.nocopy import check_no_copies
 from scenesmith.domain_adapt.sensor_fit import add_noise, added_noise, ca_shift, noise_levels
 from scenesmith.errors import UserError
+from scenesmith.file_lock import try_lock
 from scenesmith.procedural.description import SensorEffects
 from scenesmith.render.sensor import apply_sensor
 
@@ -223,6 +225,20 @@ def test_apply_copies_labels_byte_identical_and_resumes_to_the_same_bytes(sets, 
     )
     with pytest.raises(UserError, match="adapted differently"):
         apply_adapter(tmp_path / "model", synthetic, straight, seed=5, progress=False)
+
+
+def test_apply_into_a_folder_another_run_writes_is_refused(sets, tmp_path: Path) -> None:
+    synthetic, _ = sets
+    fitted("histogram", sets, tmp_path).save(tmp_path / "model")
+    out = tmp_path / "adapted"
+    out.mkdir()
+    held = try_lock(out / WRITER_LOCK)
+    with pytest.raises(UserError, match=rf"{out}: another scenesmith run is writing into this folder"):
+        apply_adapter(tmp_path / "model", synthetic, out, progress=False)
+    assert [p.name for p in out.iterdir()] == [WRITER_LOCK]
+    held.close()
+    apply_adapter(tmp_path / "model", synthetic, out, progress=False)  # the lock file is no content
+    assert len(list((out / "meta").glob("*.json"))) == len(list((synthetic / "meta").glob("*.json")))
 
 
 def test_a_refitted_adapter_with_the_same_settings_does_not_resume_an_older_folder(

@@ -1,0 +1,82 @@
+"""One writer per dataset folder: a second run is refused at once, a killed one leaves the folder free."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from scenesmith.annotate.atomic import TEMP_PREFIX
+from scenesmith.annotate.writer_lock import WRITER_LOCK, exclusive_writer, holds_files
+from scenesmith.errors import UserError
+from scenesmith.file_lock import try_lock
+from scenesmith.pipeline import generate_dataset
+
+TINY = ["render.resolution=[48, 48]", "render.denoise=false"]
+
+
+def test_generate_into_a_folder_another_run_writes_is_refused_before_rendering(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    out.mkdir()
+    held = try_lock(out / WRITER_LOCK)  # the other run (flock: another open file conflicts here too)
+    assert held is not None
+    with pytest.raises(UserError, match=rf"{out}: another scenesmith run is writing into this folder"):
+        generate_dataset("dice_tray", TINY, count=1, out_dir=out, progress=False)
+    assert [p.name for p in out.iterdir()] == [WRITER_LOCK]  # nothing written beside the other run
+    held.close()
+    generate_dataset("dice_tray", TINY, count=1, out_dir=out, progress=False)  # the lock file is no content
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_a_killed_writer_leaves_the_folder_free(tmp_path: Path) -> None:
+    holder = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from scenesmith.annotate.writer_lock import WRITER_LOCK
+        from scenesmith.file_lock import try_lock
+        handle = try_lock(Path({str(tmp_path)!r}) / WRITER_LOCK)
+        print("held" if handle else "refused", flush=True)
+        time.sleep(60)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match="another scenesmith run"), exclusive_writer(tmp_path):
+            pass
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    with exclusive_writer(tmp_path):  # the OS dropped the dead run's lock
+        pass
+
+
+def test_a_folder_the_writer_made_is_removed_when_it_wrote_nothing(tmp_path: Path) -> None:
+    made = tmp_path / "parent" / "new"
+    with pytest.raises(UserError, match="refused"), exclusive_writer(made):
+        (made / f"{TEMP_PREFIX}half.png").write_bytes(b"killed mid-write")
+        raise UserError("refused")
+    assert not made.exists()
+    with exclusive_writer(made):
+        (made / "manifest.json").write_text("{}")
+    assert sorted(p.name for p in made.iterdir()) == [WRITER_LOCK, "manifest.json"]
+    found = tmp_path / "found"
+    found.mkdir()
+    with exclusive_writer(found):
+        pass
+    assert found.is_dir()  # the user's folder stays, empty or not
+
+
+def test_only_what_a_run_wrote_counts_as_content(tmp_path: Path) -> None:
+    assert not holds_files(tmp_path / "absent")
+    (tmp_path / WRITER_LOCK).touch()
+    (tmp_path / f"{TEMP_PREFIX}manifest.json.x").touch()
+    assert not holds_files(tmp_path)
+    (tmp_path / "notes.txt").touch()
+    assert holds_files(tmp_path)
