@@ -222,7 +222,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not (dataset / "annotations.json").is_file():
         raise UserError(f"{dataset}: not a finished scenesmith dataset (no annotations.json)")
     convention = BoxConvention(square=args.square_boxes, padding=args.box_padding)
-    out = export_yolo(dataset, Path(args.out), convention=convention, crowd=args.crowd)
+    out = export_yolo(dataset, Path(args.out), convention=convention, crowd=args.crowd, copy=args.copy)
     print(f"YOLO dataset: {Path(out).resolve()}")
     crowd = yaml.safe_load(out.read_text())["crowd"]
     if crowd["objects"] and crowd["policy"] == "skip":
@@ -513,8 +513,9 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         "--learning-rate",
         type=_positive_float,
         metavar="LR",
-        help="learning rate of every arm, fine-tunes too unless --finetune-learning-rate (default: the "
-        "trainer's, shown in the report); the real-only baselines deserve the same tuning on validation",
+        help="learning rate of the pretrainings and the real-only arms (default: the trainer's, shown in "
+        "the report; fine-tunes take --finetune-learning-rate, whatever this is); the real-only baselines "
+        "deserve the same tuning on validation",
     )
     p.add_argument(
         "--finetune-learning-rate",
@@ -742,6 +743,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="skip",
         help="iscrowd objects (YOLO has no ignore regions): leave unlabelled (default), label with "
         "their guessed class, or erase them from the exported images",
+    )
+    y.add_argument(
+        "--copy",
+        action="store_true",
+        help="copy the images instead of linking them (relative symlinks into the dataset, the default, "
+        "break when the export is moved to another machine without its dataset)",
     )
     y.set_defaults(run=_cmd_export)
 

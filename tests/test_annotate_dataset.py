@@ -319,6 +319,11 @@ def test_yolo_export_labels_or_erases_crowd_objects_when_asked(
     assert exit_info.value.code == 0 and "2 crowd objects" in capsys.readouterr().out
     assert yaml.safe_load((out / "data.yaml").read_text())["crowd"] == {"policy": "skip", "objects": 2}
 
+    with pytest.raises(SystemExit):
+        main(["export", "yolo", str(dataset), str(out), "--copy"])
+    copied = out / "images/000001.jpg"  # an export that stands alone: no link back into the dataset
+    assert not copied.is_symlink() and copied.read_bytes() == (dataset / "images/000001.jpg").read_bytes()
+
     export_yolo(dataset, out, crowd="label")
     rows = (out / "labels/000000.txt").read_text().splitlines()
     x, y, w, h = crowd[0]["bbox"]
