@@ -388,46 +388,45 @@ def _render_into(
 
     `on_written(index)`: called once the image is on disk, before the manifest is rewritten.
 
-    The manifest is only touched here, in this thread, after each sample is safely on disk, so a
-    killed run keeps its timings and never records an image it did not finish.
+    While images are written, the manifest is only touched by the one writer thread, after each sample
+    is safely on disk, so a killed run keeps its timings and never records an image it did not finish.
     """
     jobs = _until(
         stop,
         prefetched((_build_job(loaded, seed, index, settings) for index in todo), niceness=HELPER_NICENESS),
     )
-    writing: deque[tuple[RenderResult, Future]] = deque()
+    writing: deque[Future] = deque()
     run_started = time.perf_counter()
     # This run's pace: the first image includes starting the workers; the rest is the steady state.
     pace = manifest["last_run"] = {"images": 0, "seconds": 0.0, "first_image_seconds": None}
 
-    def settle(block: bool) -> None:
-        while writing and (block or writing[0][1].done() or len(writing) > WRITE_BACKLOG):
-            result, future = writing.popleft()
-            meta, seconds, written_at = future.result()
-            clock.add("build_scene", result.job.build_seconds)
-            for stage, stage_seconds in result.passes.timings.items():
-                clock.add(f"render_{stage}", stage_seconds)
-            clock.add("annotate_and_write", seconds)
-            manifest["render_settings_used"] = meta["render"]["settings"]
-            pace["images"] += 1
-            # When the write finished, not now: a write is only collected once the next image
-            # arrives, so "now" would date every image one render late (and shrink the pace).
-            pace["seconds"] = written_at - run_started
-            if pace["first_image_seconds"] is None:
-                pace["first_image_seconds"] = pace["seconds"]
-            if on_written is not None:
-                on_written(result.job.index)
-            atomic_write_json(out_dir / MANIFEST, manifest)
-            if on_sample is not None:
-                on_sample(result.job.index)
-
-    def write(result: RenderResult) -> tuple[dict[str, Any], float, float]:
-        """(meta, seconds spent, perf_counter when the sample was on disk)."""
+    def write(result: RenderResult) -> None:
+        """Write one sample, then account for it, both in the writer thread: an image is recorded (and
+        `on_sample` hears of it) as soon as it is on disk, not when the next render arrives, which with
+        slow renders kept a streaming client one image behind."""
         started = time.perf_counter()
         job = result.job
         meta = write_sample(out_dir, job.index, job.description, result.passes, image_format=image_format)
-        finished = time.perf_counter()
-        return meta, finished - started, finished
+        written_at = time.perf_counter()
+        clock.add("build_scene", job.build_seconds)
+        for stage, stage_seconds in result.passes.timings.items():
+            clock.add(f"render_{stage}", stage_seconds)
+        clock.add("annotate_and_write", written_at - started)
+        manifest["render_settings_used"] = meta["render"]["settings"]
+        pace["images"] += 1
+        pace["seconds"] = written_at - run_started
+        if pace["first_image_seconds"] is None:
+            pace["first_image_seconds"] = pace["seconds"]
+        if on_written is not None:
+            on_written(job.index)
+        atomic_write_json(out_dir / MANIFEST, manifest)
+        if on_sample is not None:
+            on_sample(job.index)
+
+    def settle(block: bool) -> None:
+        """Collect finished writes (a failed one raises here) and keep at most WRITE_BACKLOG waiting."""
+        while writing and (block or writing[0].done() or len(writing) > WRITE_BACKLOG):
+            writing.popleft().result()
 
     with ThreadPoolExecutor(
         max_workers=1,
@@ -442,7 +441,7 @@ def _render_into(
             ):
                 _check_same_renderer(out_dir, earlier, result.passes.settings)
                 earlier = earlier or result.passes.settings  # a first run's images agree with its first
-                writing.append((result, writer.submit(write, result)))
+                writing.append(writer.submit(write, result))
                 settle(block=False)
         finally:
             settle(block=True)

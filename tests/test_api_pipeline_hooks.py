@@ -80,3 +80,29 @@ def test_the_recorded_pace_spans_every_image_after_the_first(tmp_path: Path) -> 
     pace = json.loads((tmp_path / "ds" / "manifest.json").read_text())["last_run"]
     assert pace["images"] == count
     assert (pace["seconds"] - pace["first_image_seconds"]) / (count - 1) >= 0.9 * delay
+
+
+def test_each_image_is_reported_once_written_not_when_the_next_render_arrives(tmp_path: Path) -> None:
+    """`on_sample(i)` must not wait for render i + 1 (with slow renders a streaming client was a whole
+    render behind): this pool hands over the next result only once the previous one was reported, or
+    after 30 s, which fails the test."""
+    reported: list[int] = []
+    heard = threading.Event()
+
+    class WaitingPool(PacedPool):
+        def run(self, jobs):  # noqa: ANN001, ANN201
+            for number, result in enumerate(self.pool.run(jobs)):
+                if number:
+                    assert heard.wait(30), f"image {reported} reported only after the next render"
+                    heard.clear()
+                yield result
+
+    def on_sample(index: int) -> None:
+        reported.append(index)
+        heard.set()
+
+    settings = render_settings(load_scene("dice_tray", TINY))
+    with LocalPool(settings, PoolConfig(workers=1)) as pool:
+        generate_dataset("dice_tray", TINY, count=3, out_dir=tmp_path / "ds", progress=False,
+                         workers=WaitingPool(pool, 0.0), on_sample=on_sample)  # fmt: skip
+    assert sorted(reported) == [0, 1, 2]
