@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import shutil
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import Protocol
 
 from scenesmith.errors import UserError
 from scenesmith.render.devices import check_device, describe_device
+from scenesmith.render.scratch import Scratch
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, worker_main
 
@@ -44,7 +42,6 @@ class RenderPool(Protocol):
 
 
 BACKENDS = ("local", "ray")
-SCRATCH_PREFIX = "scenesmith_pool_"
 
 
 def open_pool(
@@ -133,17 +130,6 @@ class FailureLog:
         self.events.append(message)
 
 
-def make_scratch() -> Path:
-    """A temp folder for one pool's workers, Blender's own session folders included.
-
-    Why: a worker killed mid-render (hung, crashed, or stopped with its run) never removes its
-    temp files, a full-size EXR among them; the pool removes the whole folder when its last worker
-    stops. (Folders of a coordinator killed outright stay: another process cannot tell a dead pool's
-    folder from a live one in another container or on another host sharing the temp folder.)
-    """
-    return Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
-
-
 def take_job(source: Iterator[RenderJob], queue: deque[RenderJob]) -> RenderJob | None:
     """The next job to hand out: a re-queued one first, else a new one (None: none left)."""
     return queue.popleft() if queue else next(source, None)
@@ -191,7 +177,7 @@ class LocalPool:
         self.devices: list[dict] = []  # what each worker reported at start-up
         self.events: list[str] = []  # crashes, hangs and recycles of the current run, for its record
         self._keep_alive = False
-        self._scratch: Path | None = None  # the workers' temp folder, while any worker runs
+        self._scratch: Scratch | None = None  # the workers' temp folder, while any worker runs
 
     def __enter__(self) -> LocalPool:
         self._keep_alive = True
@@ -210,13 +196,13 @@ class LocalPool:
     # ---------------------------------------------------------------- workers
     def _start(self, gpu_index: int | None) -> _Worker:
         if self._scratch is None:
-            self._scratch = make_scratch()
-        self._scratch.mkdir(parents=True, exist_ok=True)  # a temp cleaner may have taken it meanwhile
+            self._scratch = Scratch()
+        scratch = self._scratch.ensure()  # a temp cleaner may have taken it meanwhile
         jobs = self._context.Queue()
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=worker_main,
-            args=(self.settings, jobs, sender, gpu_index, str(self._scratch)),
+            args=(self.settings, jobs, sender, gpu_index, str(scratch)),
             name=f"scenesmith-render-{self._serial}",
             daemon=True,
         )
@@ -243,7 +229,7 @@ class LocalPool:
 
     def _drop_scratch(self) -> None:
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch.release()
             self._scratch = None
 
     def worker_pids(self) -> list[int]:

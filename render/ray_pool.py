@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections import deque
@@ -38,6 +39,7 @@ import scenesmith
 from scenesmith.errors import UserError
 from scenesmith.render.devices import check_device, describe_device
 from scenesmith.render.pool import FailureLog, PoolConfig, RenderFailed, recycle_reason, take_job
+from scenesmith.render.scratch import Scratch
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, _forget_parent_blender_paths, render_job
 
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 # How long one ray.wait blocks before the coordinator looks for hung actors again.
 POLL_S = 0.5
+CLOSE_TIMEOUT_S = 30.0  # an idle actor closing Blender and removing its temp folder
 
 
 def _import_ray() -> ModuleType:
@@ -79,6 +82,10 @@ class _RenderActor:
     def __init__(self, settings: RenderSettings, gpu_index: int | None) -> None:
         # A Ray worker may inherit the driver's sys.path, Blender's script folders included.
         _forget_parent_blender_paths()
+        # Its own temp folder on this node, for Blender too (which reads TMPDIR once, when bpy loads).
+        # Making it first removes the folders that actors killed on this node left behind.
+        self._scratch = Scratch()
+        os.environ["TMPDIR"] = tempfile.tempdir = str(self._scratch.path)
         from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the actor
 
         self._settings = settings
@@ -97,11 +104,17 @@ class _RenderActor:
 
     def render(self, job: RenderJob) -> tuple[str, Any, float]:
         """("done", passes, rss_mb) or ("invalid", message, rss_mb)."""
+        self._scratch.ensure()  # a temp cleaner may have taken it meanwhile
         try:
             passes = render_job(self._renderer, job, self._settings)
         except ValueError as exc:
             return "invalid", str(exc), self._rss_mb()
         return "done", passes, self._rss_mb()
+
+    def close(self) -> None:
+        """Close Blender and remove the temp folder: the last call of an actor stopped while idle."""
+        self._renderer.close()
+        self._scratch.release()
 
     def _rss_mb(self) -> float:
         return self._process.memory_info().rss / 2**20
@@ -212,7 +225,16 @@ class RayPool:
         return actor
 
     def _stop(self, actor: _Actor) -> None:
-        """Kill the actor (its calls in flight are dropped; the caller re-queued what it needed)."""
+        """Kill the actor (its calls in flight are dropped; the caller re-queued what it needed).
+
+        An idle actor first closes Blender and removes its temp folder; one that is busy, hung or dead
+        leaves the folder to the next actor started on its node (`sweep_abandoned`).
+        """
+        if actor.pid is not None and not actor.inflight:
+            try:
+                self._ray.get(actor.handle.close.remote(), timeout=CLOSE_TIMEOUT_S)
+            except Exception as exc:  # it died meanwhile: the kill below is all there is left to do
+                log.debug("closing render actor %d: %s", actor.serial, exc)
         try:
             self._ray.kill(actor.handle, no_restart=True)
         except Exception as exc:  # already gone: nothing left to stop

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +21,24 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def abandoned_scratch() -> Callable[[Path], Path]:
+    """Makes a render temp folder under a root whose owner process ended without cleaning up (as a
+    SIGKILL or an OOM kill leaves it); returns the folder."""
+
+    def make(root: Path) -> Path:
+        from scenesmith.render.scratch import OWNER_LOCK
+
+        code = (
+            "import os; from scenesmith.render.scratch import Scratch; "
+            "print(Scratch().path, flush=True); os._exit(0)"
+        )
+        env = {**os.environ, "TMPDIR": str(root)}
+        made = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        folder = Path(made.stdout.strip())
+        assert folder.parent == root and (folder / OWNER_LOCK).is_file(), made.stderr
+        return folder
+
+    return make

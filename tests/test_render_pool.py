@@ -20,13 +20,8 @@ import pytest
 from scenesmith.pipeline import render_settings
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.loader import load_scene
-from scenesmith.render.pool import (
-    SCRATCH_PREFIX,
-    FailureLog,
-    LocalPool,
-    PoolConfig,
-    RenderFailed,
-)
+from scenesmith.render.pool import FailureLog, LocalPool, PoolConfig, RenderFailed
+from scenesmith.render.scratch import SCRATCH_PREFIX
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob
 
@@ -194,12 +189,17 @@ def test_only_start_failures_in_a_row_stop_the_run() -> None:
         failures.worker_lost("worker exited with code -9", was_ready=False, current=None, requeued=0)
 
 
-def test_a_pool_renders_on_after_its_temp_folder_was_removed(tmp_path: Path, monkeypatch) -> None:
-    """A temp cleaner (or a user) removing a kept-alive pool's folder must not stop every later render."""
+def test_a_pool_renders_on_after_its_temp_folder_was_removed(
+    tmp_path: Path, monkeypatch, abandoned_scratch
+) -> None:
+    """A temp cleaner (or a user) removing a kept-alive pool's folder must not stop every later render;
+    the folder of a pool whose process was killed outright goes when the next pool starts."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed = abandoned_scratch(tmp_path)
     with LocalPool(_settings(), PoolConfig(workers=1)) as pool:
         assert len(list(pool.run(_jobs(1)))) == 1
-        scratch = next(tmp_path.glob(f"{SCRATCH_PREFIX}*"))
+        assert not killed.exists()
+        (scratch,) = tmp_path.glob(f"{SCRATCH_PREFIX}*")
         shutil.rmtree(scratch)
         assert sorted(r.job.index for r in pool.run(_jobs(2))) == [0, 1]
     assert not scratch.exists()

@@ -24,6 +24,7 @@ from scenesmith.procedural.build import build_scene  # noqa: E402
 from scenesmith.procedural.loader import load_scene  # noqa: E402
 from scenesmith.render.pool import PoolConfig, RenderFailed  # noqa: E402
 from scenesmith.render.ray_pool import RayPool, _import_ray  # noqa: E402
+from scenesmith.render.scratch import SCRATCH_PREFIX  # noqa: E402
 from scenesmith.render.settings import RenderSettings  # noqa: E402
 from scenesmith.render.worker import RenderJob  # noqa: E402
 
@@ -31,12 +32,23 @@ TINY = ["render.resolution=[48, 48]", "render.samples=1", "render.denoise=false"
 SEED = 5
 
 
+@pytest.fixture(scope="module")
+def actor_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The actors' temp folder (their TMPDIR), to see what they leave behind."""
+    return tmp_path_factory.mktemp("actor_temp")
+
+
 @pytest.fixture(scope="module", autouse=True)
-def ray_instance():
+def ray_instance(actor_temp: Path):
     """One small local Ray for the whole module (the pool uses it instead of starting its own)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    env = {"env_vars": {"TMPDIR": str(actor_temp)}}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
     yield
     ray.shutdown()
+
+
+def _scratch_folders(root: Path) -> list[Path]:
+    return list(root.glob(f"{SCRATCH_PREFIX}*"))
 
 
 def _generate(out: Path, count: int, backend: str) -> Path:
@@ -50,8 +62,11 @@ def local_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _generate(tmp_path_factory.mktemp("local") / "dice", 4, "local")
 
 
-def test_ray_backend_writes_the_same_dataset_as_the_local_one(local_dataset: Path, tmp_path: Path) -> None:
+def test_ray_backend_writes_the_same_dataset_as_the_local_one(
+    local_dataset: Path, tmp_path: Path, actor_temp: Path
+) -> None:
     out = _generate(tmp_path / "dice", 4, "ray")
+    assert _scratch_folders(actor_temp) == []  # the actors stopped idle: Blender's files went with them
     # annotations.json holds no timings: the whole file must match.
     assert json.loads((out / "annotations.json").read_text()) == json.loads(
         (local_dataset / "annotations.json").read_text()
@@ -64,7 +79,7 @@ def test_ray_backend_writes_the_same_dataset_as_the_local_one(local_dataset: Pat
     assert manifest["worker_events"] == []
 
 
-def test_killed_actor_loses_no_image_and_duplicates_none(local_dataset: Path) -> None:
+def test_killed_actor_loses_no_image_and_duplicates_none(local_dataset: Path, actor_temp: Path) -> None:
     loaded = load_scene("dice_tray", TINY)
     jobs = [RenderJob(i, build_scene(loaded.rules, SEED, i)) for i in range(6)]
     pool = RayPool(render_settings(loaded, device="cpu"), PoolConfig(workers=2))
@@ -74,6 +89,7 @@ def test_killed_actor_loses_no_image_and_duplicates_none(local_dataset: Path) ->
         assert result.job.index not in passes, "an image was delivered twice"
         passes[result.job.index] = result.passes
         if not killed and pool.worker_pids():
+            assert _scratch_folders(actor_temp)  # the live actors' temp folders, where TMPDIR says
             killed.append(pool.worker_pids()[0])
             os.kill(killed[0], signal.SIGKILL)
     assert sorted(passes) == list(range(6))
@@ -84,6 +100,11 @@ def test_killed_actor_loses_no_image_and_duplicates_none(local_dataset: Path) ->
         np.testing.assert_array_equal(passes[index].instance, stored)
         rgb = cv2.imread(str(local_dataset / f"images/{index:06d}.png"))[..., ::-1]
         np.testing.assert_array_equal(passes[index].rgb, rgb)
+    # The killed actor could not clean up after itself; the next actor to start on the node (its
+    # replacement, unless the run ended before that one got going) removes its folder.
+    assert len(_scratch_folders(actor_temp)) <= 1
+    assert len(list(RayPool(pool.settings, PoolConfig(workers=1)).run(jobs[:1]))) == 1
+    assert _scratch_folders(actor_temp) == []
 
 
 def test_actors_that_cannot_start_stop_the_run_with_the_actors_own_error() -> None:
