@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scenesmith.api.client import ApiError, Client
+from scenesmith.api.protocol import TERMINAL_STATES
 from scenesmith.api.testing import ServerProcess
 
 
@@ -80,6 +82,24 @@ class _StatusStorm:
         self._manager.shutdown()
         return times
 
+    def close(self) -> None:
+        """End the client processes without running them (the benchmark stopped before `run`)."""
+        self._pool.terminate()
+        self._pool.join()
+        self._manager.shutdown()
+
+
+def wait_for_first_image(client: Client, job: str, poll_s: float = 0.1) -> None:
+    """Poll until the job has its first image; a job that ended before it (a Blender that cannot
+    start, a scene that fails to build) is an error here, or this would poll forever."""
+    while (status := client.status(job))["done"] < 1:
+        if status["state"] in TERMINAL_STATES:
+            reason = f": {status['error']}" if status.get("error") else ""
+            raise ApiError(
+                "job_failed", f"benchmark job {job} ended {status['state']} before its first image{reason}"
+            )
+        time.sleep(poll_s)
+
 
 def run_api_benchmark(
     scene: str = "dice_tray",
@@ -103,9 +123,12 @@ def run_api_benchmark(
         with ServerProcess(Path(folder) / "root", extra=["--max-count", str(max(count, 1))]) as server:
             with server.client(timeout_s=120) as client:
                 storm = _StatusStorm(server, clients, requests)
-                job = client.submit(scene, count=count, seed=0, **settings)
-                while client.status(job)["done"] < 1:  # workers loaded, rendering under way
-                    time.sleep(0.1)
+                try:
+                    job = client.submit(scene, count=count, seed=0, **settings)
+                    wait_for_first_image(client, job)  # workers loaded, rendering under way
+                except BaseException:
+                    storm.close()  # its clients would wait at the barrier for a job that never comes
+                    raise
                 busy = storm.run(job)
                 done_after_storm = client.status(job)
                 result["status_latency_busy"] = {

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scenesmith.api.protocol import MAX_LIST_LIMIT
+
 DEFAULT_SERVER = "tcp://127.0.0.1:5555"
 
 
@@ -51,8 +53,17 @@ def add_api_parsers(commands: argparse._SubParsersAction, benches: argparse._Sub
     p.add_argument("--wait", action="store_true", help="follow the job until it ends")
     p.set_defaults(run=_cmd_submit)
 
-    p = commands.add_parser("status", help="a job's state, progress, images/s and ETA (no JOB: list jobs)")
+    p = commands.add_parser(
+        "status", help="a job's state, progress, images/s and ETA (no JOB: the newest jobs, oldest first)"
+    )
     p.add_argument("job", nargs="?")
+    p.add_argument(
+        "--limit",
+        type=_list_limit,
+        default=100,
+        metavar="N",
+        help=f"with no JOB: list the newest N jobs (default 100, at most {MAX_LIST_LIMIT})",
+    )
     _add_client_arguments(p)
     p.add_argument("--json", action="store_true", help="print the raw status JSON")
     p.set_defaults(run=_cmd_status)
@@ -91,11 +102,24 @@ def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--server", default=os.environ.get("SCENESMITH_SERVER", DEFAULT_SERVER), help="server ZMQ endpoint"
     )
-    group.add_argument("--token-file", help="file holding the server's token (or set SCENESMITH_TOKEN)")
+    group.add_argument(
+        "--token-file",
+        help="file holding the server's token (or set SCENESMITH_TOKEN_FILE to it, or SCENESMITH_TOKEN)",
+    )
     group.add_argument("--server-key", help="server CURVE public key (40 chars, or a file) for non-loopback")
     group.add_argument(
         "--timeout", type=base._positive_float, default=30.0, metavar="S", help="seconds per try (3 tries)"
     )
+
+
+def _list_limit(text: str) -> int:
+    """`status --limit`: checked here, where the server's cap can be named, not as a bad_request."""
+    from scenesmith import cli as base
+
+    value = base._positive_int(text)
+    if value > MAX_LIST_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_LIST_LIMIT} (the server's cap), got {value}")
+    return value
 
 
 def _client(args: argparse.Namespace):  # noqa: ANN202 - scenesmith.api.Client
@@ -199,9 +223,15 @@ def _status_line(status: dict[str, Any]) -> str:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        statuses = [client.status(args.job)] if args.job else client.list()
+        statuses = [client.status(args.job)] if args.job else client.list(args.limit)
     for status in statuses:
         print(json.dumps(status) if args.json else _status_line(status))
+    if not args.job and len(statuses) == args.limit:  # older jobs may exist: say that the list is cut
+        print(
+            f"scenesmith: the newest {args.limit} jobs; older ones may exist "
+            f"(--limit up to {MAX_LIST_LIMIT})",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -8,6 +8,8 @@ keys submissions by request id.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import secrets
@@ -16,10 +18,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import zmq
 
+from scenesmith.annotate.atomic import TEMP_PREFIX
 from scenesmith.api.protocol import PROTOCOL_VERSION, REWRITTEN_FILES, TERMINAL_STATES, encode
 from scenesmith.api.security import read_server_key, read_token, safe_relative_path
 from scenesmith.errors import UserError
@@ -79,7 +82,10 @@ def resolve_token(token: str | None = None, token_file: str | os.PathLike[str] |
         return os.environ["SCENESMITH_TOKEN"]
     if os.environ.get("SCENESMITH_TOKEN_FILE"):
         return read_token(Path(os.environ["SCENESMITH_TOKEN_FILE"]))
-    raise UserError("no API token: give --token-file (the server prints where it is) or set SCENESMITH_TOKEN")
+    raise UserError(
+        "no API token: give --token-file (the server prints where it is), or set SCENESMITH_TOKEN_FILE "
+        "to that file or SCENESMITH_TOKEN to the token"
+    )
 
 
 class Client:
@@ -174,13 +180,27 @@ class Client:
                     return header, extra
                 self._socket.close(linger=0)  # drop whatever is queued; a fresh socket reconnects
                 self._socket = None
+            # A CURVE handshake that fails is silent (the server never sees the request), so a missing
+            # or wrong key looks exactly like a server that is down: say which case this may be.
+            if self.server_key is None:
+                curve = (
+                    "sent without a CURVE server key: a server started with --curve-key also looks like "
+                    "this (give its public key with --server-key or SCENESMITH_SERVER_KEY)"
+                )
+            else:
+                curve = (
+                    "sent with CURVE server key "
+                    f"{self.server_key[:8].decode('ascii', 'replace')}…: a key that is not the server's "
+                    "public key (FILE.pub of its --curve-key), or a server without --curve-key, also "
+                    "looks like this"
+                )
             raise ServerUnavailable(
-                "unavailable", f"no reply from the scenesmith server at {self.address} ({self.retries} tries)"
+                "unavailable",
+                f"no reply from the scenesmith server at {self.address} ({self.retries} tries, "
+                f"{self.timeout_s if timeout_s is None else timeout_s:g} s each); {curve}",
             )
 
     def _receive(self, request_id: str, wait_ms: int) -> tuple[dict[str, Any], list[bytes]] | None:
-        import json
-
         assert self._socket is not None
         deadline = time.monotonic() + wait_ms / 1000
         while (left := deadline - time.monotonic()) > 0:
@@ -271,42 +291,67 @@ class Client:
         A sample file already there with the right size is skipped, so an interrupted fetch resumes:
         sample files never change once written. `manifest.json` and `annotations.json` are rewritten
         by every run of a job, so they are always fetched again.
+
+        Skipping by size is only sound for this job's own files, so `out_dir` must be empty or hold
+        this job's dataset (the dataset keys of the two manifests agree); anything else is refused
+        rather than left as a mix of two datasets. The manifest is saved first, so a copy cut short
+        is still recognised as this job's when fetched again.
         """
+        from scenesmith.pipeline import MANIFEST
+
         out = Path(out_dir)
+        listing: list[tuple[str, int]] = []
         for entry in self.files(job):
             relative = safe_relative_path(str(entry["path"]))
             if relative is None:  # never write outside out_dir, whatever the server says
                 raise ApiError("bad_reply", f"server listed an unsafe path {entry['path']!r}")
-            target = out / relative
-            rewritten = str(relative) in REWRITTEN_FILES
-            if not rewritten and target.is_file() and target.stat().st_size == entry["size"]:
+            listing.append((str(relative), entry["size"]))
+        manifest = None
+        if any(path == MANIFEST for path, _ in listing):
+            manifest = self._fetch_bytes(job, MANIFEST, chunk_bytes)
+        _check_fetch_folder(out, job, manifest)
+        for path, size in sorted(listing, key=lambda entry: entry[0] != MANIFEST):  # the manifest first
+            target = out / path
+            if path not in REWRITTEN_FILES and target.is_file() and target.stat().st_size == size:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".part-{target.name}")
-            for _ in range(FETCH_TRIES):
-                if self._fetch_file(job, str(relative), partial, chunk_bytes):
-                    break
+            # A temp name readers skip: a copy cut short while it wrote the manifest is still an empty folder.
+            partial = target.with_name(f"{TEMP_PREFIX}{target.name}")
+            if manifest is not None and path == MANIFEST:
+                partial.write_bytes(manifest)
             else:
-                partial.unlink(missing_ok=True)
-                raise ApiError("changing", f"{relative}: replaced on the server during {FETCH_TRIES} fetches")
+                for _ in range(FETCH_TRIES):
+                    with open(partial, "wb") as handle:
+                        if self._fetch_file(job, path, handle, chunk_bytes):
+                            break
+                else:
+                    partial.unlink(missing_ok=True)
+                    raise ApiError("changing", f"{path}: replaced on the server during {FETCH_TRIES} fetches")
             os.replace(partial, target)
         return out
 
-    def _fetch_file(self, job: str, path: str, partial: Path, chunk_bytes: int) -> bool:
-        """Write one file to `partial`; False when the server replaced it between two chunks (the
+    def _fetch_bytes(self, job: str, path: str, chunk_bytes: int) -> bytes:
+        """One whole file in memory (the manifest, read before anything is written to the folder)."""
+        for _ in range(FETCH_TRIES):
+            buffer = io.BytesIO()
+            if self._fetch_file(job, path, buffer, chunk_bytes):
+                return buffer.getvalue()
+        raise ApiError("changing", f"{path}: replaced on the server during {FETCH_TRIES} fetches")
+
+    def _fetch_file(self, job: str, path: str, handle: BinaryIO, chunk_bytes: int) -> bool:
+        """Write one file to `handle`; False when the server replaced it between two chunks (the
         bytes would splice an old file and a new one, so the caller starts over)."""
         version = None
-        with open(partial, "wb") as handle:
-            offset = 0
-            while True:
-                reply, frames = self.request("fetch", job=job, path=path, offset=offset, length=chunk_bytes)
-                if version is not None and reply.get("version") != version:
-                    return False
-                version = reply.get("version")
-                handle.write(frames[0])
-                offset += len(frames[0])
-                if reply["eof"] or not frames[0]:
-                    return True
+        offset = 0
+        while True:
+            reply, frames = self.request("fetch", job=job, path=path, offset=offset, length=chunk_bytes)
+            if version is not None and reply.get("version") != version:
+                return False
+            version = reply.get("version")
+            handle.write(frames[0])
+            offset += len(frames[0])
+            if reply["eof"] or not frames[0]:
+                return True
 
     def stream(
         self,
@@ -336,4 +381,31 @@ class Client:
             samples.append(StreamedSample(entry["index"], entry["seq"], data))
         return StreamBatch(
             samples, reply["cursor"], reply["end"], reply["state"], reply["done"], reply["total"]
+        )
+
+
+def _check_fetch_folder(out: Path, job: str, manifest: bytes | None) -> None:
+    """Refuse an `out` that holds anything but job `job`'s dataset. Fetching keeps sample files of the
+    listed size and overwrites the manifest, so into another dataset's folder it would leave a mix of
+    two datasets under one manifest. The rules are those of `scenesmith generate --out`."""
+    from scenesmith.pipeline import _existing_manifest
+
+    existing = _existing_manifest(out)  # None for an empty folder; refuses one with files but no dataset
+    if existing is None:
+        return
+    if manifest is None:
+        raise UserError(
+            f"{out}: holds a dataset, and job {job} has written none yet to compare it with; "
+            "choose another --out"
+        )
+    try:
+        served = json.loads(manifest)["identity"]
+        served["dataset_key"]  # noqa: B018 - present, or the reply is not a dataset's manifest
+    except (ValueError, KeyError, TypeError):
+        raise ApiError("bad_reply", f"job {job}: the server's manifest.json names no dataset") from None
+    if existing["identity"]["dataset_key"] != served["dataset_key"]:
+        differing = [k for k in served if k != "dataset_key" and existing["identity"].get(k) != served[k]]
+        raise UserError(
+            f"{out}: holds a different dataset than job {job} (differs in: "
+            f"{', '.join(differing) or 'dataset key'}); fetching would mix the two — choose another --out"
         )

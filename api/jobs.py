@@ -88,10 +88,13 @@ def make_spec(request: SubmitRequest, data_root: Path) -> dict[str, Any]:
 
 
 def same_submission(stored: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Whether two specs come from the same submit. The frozen scene text is left out: a retry after
-    a data-root scene file was edited is still the same request, and it keeps the job it created."""
-    return {k: v for k, v in stored.items() if k != "scene_text"} == {
-        k: v for k, v in new.items() if k != "scene_text"
+    """Whether two specs come from the same submit. For a named scene file the frozen text is left
+    out: a retry after a data-root scene file was edited is still the same request, and it keeps the
+    job it created. Text sent in the request (`source` "request") is part of the request itself:
+    other rules under a used id are another submit, never the old job."""
+    ignored = set() if new.get("source") == "request" else {"scene_text"}
+    return {k: v for k, v in stored.items() if k not in ignored} == {
+        k: v for k, v in new.items() if k not in ignored
     }
 
 

@@ -100,9 +100,12 @@ class FilesRequest(JobRef):
     op: Literal["files"]
 
 
+MAX_LIST_LIMIT = 1000  # jobs per `list` reply
+
+
 class ListRequest(Request):
     op: Literal["list"]
-    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    limit: Annotated[int, Field(ge=1, le=MAX_LIST_LIMIT)] = 100
 
 
 # File offsets and stream cursors fit a signed 64-bit integer (the OS's and SQLite's), with room.

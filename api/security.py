@@ -43,10 +43,16 @@ def read_token(path: Path) -> str:
 
 
 def token_matches(given: object, expected: str) -> bool:
-    """Constant-time comparison, so response timing leaks nothing about the token."""
+    """Constant-time comparison, so response timing leaks nothing about the token. A string UTF-8
+    cannot encode (a lone surrogate, as JSON's "\\ud800" decodes to) is simply not the token: raising
+    would answer `internal` and log a traceback for every such request, unauthenticated."""
     if not isinstance(given, str):
         return False
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    try:
+        given_bytes = given.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(given_bytes, expected.encode("utf-8"))
 
 
 def is_loopback(endpoint: str) -> bool:

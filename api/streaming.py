@@ -63,7 +63,8 @@ class StreamingDataset(IterableDataset):
         self.timeout_s = timeout_s
         self.decode = decode
         self.transform = transform
-        self.idle_timeout_s = idle_timeout_s  # no new sample for this long (job stuck): raise
+        # No new sample for this long while the job is not queued (stuck): raise.
+        self.idle_timeout_s = idle_timeout_s
         # A job cancelled (by anyone) ends short of its count: raise, unless the short epoch is wanted.
         self.allow_cancelled = allow_cancelled
 
@@ -87,7 +88,8 @@ class StreamingDataset(IterableDataset):
                 for sample in batch.samples:
                     item = self._convert(sample)
                     yield self.transform(item) if self.transform is not None else item
-                if batch.samples or batch.cursor != cursor:
+                # A queued job waits its turn behind others, however long they render: not stuck.
+                if batch.samples or batch.cursor != cursor or batch.state == "queued":
                     last_progress = time.monotonic()
                 cursor = batch.cursor
                 if batch.end:
@@ -104,7 +106,11 @@ class StreamingDataset(IterableDataset):
                         )
                     return
                 if self.idle_timeout_s is not None and time.monotonic() - last_progress > self.idle_timeout_s:
-                    raise ApiError("timeout", f"job {self.job}: no new sample for {self.idle_timeout_s:g} s")
+                    raise ApiError(
+                        "timeout",
+                        f"job {self.job}: no new sample for {self.idle_timeout_s:g} s while it is "
+                        f"{batch.state} ({batch.done}/{batch.total} images)",
+                    )
 
     def _convert(self, sample: StreamedSample) -> dict[str, Any]:
         item: dict[str, Any] = {"index": sample.index}

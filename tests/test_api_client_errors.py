@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from scenesmith.api.client import ApiError, ServerUnavailable
+from scenesmith.api.client import ApiError, ServerUnavailable, StreamBatch, StreamedSample
 
 CONNECT = """
 from scenesmith.api.client import ApiError, Client
@@ -59,6 +59,7 @@ class _FakeClient:
 
     def __init__(self, state: str, done: int, interrupt_status: bool = False) -> None:
         self.state, self.done, self.interrupt_status = state, done, interrupt_status
+        self.listed_with: int | None = None  # the `limit` that `list` was called with
 
     def __enter__(self) -> _FakeClient:
         return self
@@ -77,6 +78,10 @@ class _FakeClient:
         if self.interrupt_status:
             raise KeyboardInterrupt
         return {"id": job, "state": self.state, "done": self.done, "total": 10}
+
+    def list(self, limit: int) -> list[dict]:
+        self.listed_with = limit
+        return [self.status(f"{n:016x}") for n in range(min(limit, 3))]
 
 
 @pytest.mark.parametrize(
@@ -166,3 +171,130 @@ def test_a_cancelling_job_has_no_eta(tmp_path: Path) -> None:
     for state, eta in (("running", 5.0), ("cancelling", None)):
         store.set_state(job.id, state)
         assert Server._status(fake, store.get(job.id))["eta_s"] == eta  # type: ignore[arg-type]
+
+
+def test_status_lists_the_newest_n_jobs_up_to_the_servers_cap_and_says_when_the_list_is_cut(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenesmith.api import cli as api_cli
+    from scenesmith.cli import main
+
+    fake = _FakeClient("complete", 10)
+    monkeypatch.setattr(api_cli, "_client", lambda args: fake)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["status", "--limit", "500"])
+    assert exit_info.value.code == 0 and fake.listed_with == 500
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    with pytest.raises(SystemExit):
+        main(["status", "--limit", "3"])
+    assert "the newest 3 jobs; older ones may exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["status", "--limit", "1001"])
+    assert exit_info.value.code == 2 and "at most 1000" in capsys.readouterr().err
+
+
+def test_every_way_to_give_the_token_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenesmith.api.client import resolve_token
+    from scenesmith.cli import main
+    from scenesmith.errors import UserError
+
+    monkeypatch.delenv("SCENESMITH_TOKEN", raising=False)
+    monkeypatch.delenv("SCENESMITH_TOKEN_FILE", raising=False)
+    with pytest.raises(UserError) as missing:
+        resolve_token()
+    assert "SCENESMITH_TOKEN_FILE" in str(missing.value) and "--token-file" in str(missing.value)
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    assert "SCENESMITH_TOKEN_FILE" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_no_reply_says_whether_a_curve_key_was_used(monkeypatch: pytest.MonkeyPatch, with_key: bool) -> None:
+    """A failed CURVE handshake is silent: a missing or wrong --server-key looks like a dead server."""
+    import zmq
+
+    from scenesmith.api.client import Client
+
+    monkeypatch.delenv("SCENESMITH_SERVER_KEY", raising=False)
+    key = zmq.curve_keypair()[0].decode() if with_key else None
+    with Client("tcp://127.0.0.1:1", token="t", server_key=key, timeout_s=0.2, retries=1) as client:
+        with pytest.raises(ServerUnavailable) as raised:
+            client.ping()
+    message = str(raised.value)
+    assert message.startswith("no reply from the scenesmith server at tcp://127.0.0.1:1")
+    if with_key:
+        assert f"with CURVE server key {key[:8]}" in message and "not the server's public key" in message
+    else:
+        assert "without a CURVE server key" in message and "--curve-key" in message
+        assert "--server-key" in message
+
+
+class _ScriptedStream:
+    """Stands in for `Client` in `StreamingDataset`: replies with the given batches, in order."""
+
+    def __init__(self, batches: list[StreamBatch]) -> None:
+        self.batches = batches
+
+    def __enter__(self) -> _ScriptedStream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def stream(self, job: str, cursor: int, **_: object) -> StreamBatch:
+        return self.batches.pop(0)
+
+
+def _stream_with(monkeypatch: pytest.MonkeyPatch, batches: list[StreamBatch]):  # noqa: ANN202
+    """A StreamingDataset over scripted replies, on a clock that moves 1000 s per reading."""
+    from types import SimpleNamespace
+
+    from scenesmith.api import streaming
+
+    clock = iter(range(0, 10**9, 1000))
+    monkeypatch.setattr(streaming, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    monkeypatch.setattr(streaming, "Client", lambda *args, **kwargs: _ScriptedStream(batches))
+    return streaming.StreamingDataset("a" * 16, token="t", idle_timeout_s=1500, decode=False)
+
+
+def test_a_job_waiting_in_the_queue_is_not_timed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job queued behind a long one waits for hours without a sample; that is no stuck job."""
+    queued = [StreamBatch([], 0, False, "queued", 0, 1) for _ in range(5)]
+    sample = StreamedSample(0, 1, {"image": b"png", "meta": b"{}"})
+    done = StreamBatch([sample], 1, True, "complete", 1, 1)
+    assert [s["index"] for s in _stream_with(monkeypatch, [*queued, done])] == [0]
+
+
+def test_an_idle_running_job_times_out_naming_its_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    stuck = [StreamBatch([], 3, False, "running", 3, 10) for _ in range(5)]
+    with pytest.raises(ApiError) as raised:
+        list(_stream_with(monkeypatch, stuck))
+    assert raised.value.code == "timeout" and "while it is running (3/10 images)" in raised.value.message
+
+
+class _EndingJob:
+    """`status` replies for a benchmark job, in order."""
+
+    def __init__(self, statuses: list[dict]) -> None:
+        self.statuses = statuses
+
+    def status(self, job: str) -> dict:
+        return self.statuses.pop(0)
+
+
+def test_the_api_benchmark_stops_when_its_job_ends_before_the_first_image() -> None:
+    """It polled `done < 1` and looped forever when the job failed first (e.g. Blender would not start)."""
+    from scenesmith.api.bench import wait_for_first_image
+
+    queued = {"state": "queued", "done": 0, "error": None}
+    failed = {"state": "failed", "done": 0, "error": "RenderFailed: worker exited"}
+    with pytest.raises(ApiError) as raised:
+        wait_for_first_image(_EndingJob([queued, failed]), "a" * 16, poll_s=0)  # type: ignore[arg-type]
+    assert raised.value.code == "job_failed"
+    assert raised.value.message == (
+        f"benchmark job {'a' * 16} ended failed before its first image: RenderFailed: worker exited"
+    )
+    running = {"state": "running", "done": 1, "error": None}
+    wait_for_first_image(_EndingJob([queued, running]), "a" * 16, poll_s=0)  # type: ignore[arg-type]

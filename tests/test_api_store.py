@@ -34,6 +34,45 @@ def test_a_retry_is_the_same_submission_even_after_its_scene_file_changed() -> N
     assert not same_submission(SPEC, {**SPEC, "scene": "retail_shelf"})
 
 
+def test_other_scene_yaml_under_a_used_id_is_another_submission() -> None:
+    """Text sent in the request is the request: other rules under a used id must not get the old job."""
+    sent = {**SPEC, "scene": None, "source": "request"}
+    assert same_submission(sent, dict(sent))
+    assert not same_submission(sent, {**sent, "scene_text": "extends: base\nname: other\n"})
+
+
+def test_the_server_refuses_other_scene_yaml_under_a_used_id_and_keeps_a_retry(tmp_path: Path) -> None:
+    """The submit path the request loop runs (scene check, store, comparison), without a socket."""
+    from types import SimpleNamespace
+
+    from scenesmith.api.jobs import Limits
+    from scenesmith.api.protocol import BAD_REQUEST, ProtocolError, parse_request
+    from scenesmith.api.server import Server
+
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes/mine.yaml").write_text("extends: dice_tray\n")
+    server = SimpleNamespace(
+        data_root=tmp_path,
+        limits=Limits(),
+        store=JobStore(tmp_path / "jobs.sqlite"),
+        runner=SimpleNamespace(wake=lambda: None),
+        _status=lambda job: {"id": job.id},
+    )
+
+    def submit(request_id: str, **scene: str) -> str:
+        fields = {"v": 1, "id": request_id, "token": "t", "op": "submit", "count": 1, **scene}
+        return Server._check_and_create(server, parse_request(fields))["id"]  # type: ignore[arg-type]
+
+    job = submit("yaml-1", scene_yaml="extends: dice_tray\n")
+    assert submit("yaml-1", scene_yaml="extends: dice_tray\n") == job
+    with pytest.raises(ProtocolError) as refused:
+        submit("yaml-1", scene_yaml="extends: dice_tray\nobjects: {dice: {count: 2}}\n")
+    assert refused.value.code == BAD_REQUEST and job in refused.value.message
+    named = submit("name-1", scene="mine")
+    (tmp_path / "scenes/mine.yaml").write_text("extends: dice_tray\nobjects: {dice: {count: 2}}\n")
+    assert submit("name-1", scene="mine") == named  # a retry keeps its job after the file was edited
+
+
 class _NoWorkers:
     """A stand-in for the render pool: the fake pipeline below renders nothing."""
 
