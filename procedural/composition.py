@@ -54,11 +54,14 @@ def builtin_dir() -> Path:
 
 
 class SceneLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader (plain data, no Python tags) with two fixes for hand-written rules.
+    """PyYAML's SafeLoader (plain data, no Python tags) with three fixes for hand-written rules.
 
     A key repeated in one mapping is an error: YAML keeps the last one, so a copy-pasted group that
-    was never renamed would silently replace its twin. And `1e-3`, `2e3` are numbers, as in YAML 1.2
+    was never renamed would silently replace its twin. `1e-3`, `2e3` are numbers, as in YAML 1.2
     and JSON: YAML 1.1 reads them as strings, which turned `scale: 1e-3` into "expected a number".
+    And integers follow YAML 1.2 too: YAML 1.1 reads a leading zero as octal and `a:b` as base 60,
+    so `day_of_year=045` silently became 37, `{randint: [010, 020]}` drew 8..16 and `09` (no octal
+    digit) was a string; now they are 45, 10..20 and 9 (`0o17` and `0x1f` still say another base).
     """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -82,6 +85,22 @@ SceneLoader.add_implicit_resolver(
     re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+INT_TAG = "tag:yaml.org,2002:int"
+# YAML 1.2 core integers; `_` between digits is still allowed (YAML 1.1 files wrote `10_000`).
+YAML12_INT = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7]+|0x[0-9a-fA-F]+)$")
+SceneLoader.yaml_implicit_resolvers = {  # the YAML 1.1 rule swapped in place: resolvers try in order
+    first: [(tag, YAML12_INT if tag == INT_TAG else pattern) for tag, pattern in resolvers]
+    for first, resolvers in SceneLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """A YAML 1.2 integer: decimal even with leading zeros (`045` is 45), or `0o`/`0x` prefixed."""
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    return int(text, {"0o": 8, "0x": 16}.get(text[:2], 10))
+
+
+SceneLoader.add_constructor(INT_TAG, _construct_int)
 
 
 def parse_yaml(text: str, source: str, confine: Confinement | None = None) -> Any:
@@ -252,35 +271,59 @@ def _splice(
     return deep_merge(part, spliced)
 
 
-def anchor_asset_paths(node: Any, base_dir: Path) -> None:
+def anchor_asset_paths(
+    node: Any, base_dir: Path, confine: Confinement | None = None, source: str = "", where: str = ""
+) -> None:
     """Make every relative asset path below `node` (a `path` key: the mesh files) absolute, from
-    `base_dir`.
+    `base_dir`; with `confine`, refuse one that is not text or that lands outside its root.
 
     Why: a path is written relative to the file that holds it. Anchored per file before merging, a
     scene that extends or includes another file's mesh group, or just its params, still finds that
     file's meshes, even where the mapping that holds the path does not say `generator: mesh_file`.
+    The confinement check runs on the anchored path with symlinks resolved (so `../meshes/x.stl`
+    from a subfolder of the root is fine), and on every path, as written: YAML `!!binary` bytes
+    would otherwise pass as "not a path" here and be read as one by the schema. A mapping or list
+    under `path` is walked instead (a surface or group may be named `path`). Errors name `source`
+    (the file holding `node`) and the key path in it.
     """
     if isinstance(node, list):
-        for item in node:
-            anchor_asset_paths(item, base_dir)
+        for i, item in enumerate(node):
+            anchor_asset_paths(item, base_dir, confine, source, f"{where}[{i}]")
     elif isinstance(node, dict):
         for key, value in node.items():
-            if key == "path" and isinstance(value, str) and not Path(value).is_absolute():
-                node[key] = str((base_dir / value).resolve())
-            else:
-                anchor_asset_paths(value, base_dir)
+            here = f"{where}.{key}" if where else str(key)
+            if key != "path" or isinstance(value, dict | list):
+                anchor_asset_paths(value, base_dir, confine, source, here)
+            elif isinstance(value, str):
+                node[key] = _anchored(value, base_dir, confine, f"{source}: {here}")
+            elif confine is not None:
+                raise CompositionError(
+                    f"{source}: {here}: expected a file path as text, got {type(value).__name__}"
+                )
+
+
+def _anchored(value: str, base_dir: Path, confine: Confinement | None, where: str) -> str:
+    """`value` as an absolute path (from `base_dir` if relative), checked against `confine`."""
+    try:
+        target = (base_dir / value).resolve()  # `base_dir / value` is `value` when that is absolute
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a symlink loop
+        raise CompositionError(f"{where}: {value!r} is not a usable file path ({exc})") from None
+    if confine is not None and not target.is_relative_to(confine.root):
+        raise CompositionError(f"{where}: path {value!r} lies outside the data root")
+    return value if Path(value).is_absolute() else str(target)
 
 
 def resolve(
     data: Any, base_dir: Path, source: str, stack: tuple[Path, ...] = (), confine: Confinement | None = None
 ) -> Any:
-    """Resolve `include:` everywhere and a top-level `extends:` (recursively, cycles refused).
+    """Resolve `include:` everywhere and a top-level `extends:` (recursively, cycles refused); each
+    file's asset paths are anchored to its own folder (`base_dir` for `data`).
 
-    `confine` (untrusted text): references stay below its root or among the built-in scenes.
+    `confine` (untrusted text): references stay below its root or among the built-in scenes, asset
+    paths below its root.
     """
     data = _splice(data, base_dir, "", stack, confine, source)
-    if confine is None:
-        anchor_asset_paths(data, base_dir)
+    anchor_asset_paths(data, base_dir, confine, source)
     if not isinstance(data, dict) or "extends" not in data:
         return data
     parents = data.pop("extends")

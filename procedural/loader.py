@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from scenesmith.procedural.composition import (
     CompositionError,
@@ -26,6 +27,7 @@ from scenesmith.procedural.composition import (
     parse_yaml,
     resolve,
 )
+from scenesmith.procedural.generators.mesh_file import IDENTITY_DIR
 from scenesmith.procedural.rules import UNION_TAGS, SceneRules
 
 
@@ -41,11 +43,21 @@ class LoadedScene:
     source: str  # path or "builtin:<name>"
     text: str  # the file's text, before overrides
     overrides: tuple[str, ...]
+    base_dir: Path  # where the scene's own relative paths start: its file's folder (root for request text)
 
     @property
     def canonical_json(self) -> str:
-        """Rules after overrides, as sorted JSON: the content that defines the dataset."""
-        return json.dumps(self.rules.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Rules after overrides, as sorted JSON: the content that defines the dataset.
+
+        A mesh file enters as where it lies from `base_dir` and the sha256 of its bytes, not as its
+        absolute path: the same project in another folder is the same dataset, an overwritten file
+        a new one. Rules without mesh files dump exactly as the plain rules.
+        """
+        try:
+            rules = self.rules.model_dump(mode="json", context={IDENTITY_DIR: self.base_dir})
+        except PydanticSerializationError as exc:  # a mesh file gone since the rules were loaded
+            raise SceneRuleError(f"{self.source}: cannot hash the rules: {exc}") from None
+        return json.dumps(rules, sort_keys=True, separators=(",", ":"))
 
     @property
     def rules_hash(self) -> str:
@@ -266,29 +278,15 @@ def load_scene_text(
     """Scene YAML text from outside (an API request) → validated rules, with `load_scene`'s messages.
 
     The text is data only: `yaml.safe_load` semantics with aliases limited, `extends`/`include` and
-    asset paths (`mesh_file` paths, any `path` key) must stay below `root` (references may also name
-    built-in scenes), and nothing is read from the working directory. `base_dir` (default `root`)
-    is where relative references start, e.g. the built-in folder for a built-in scene's own text.
+    asset paths (`mesh_file` paths, any `path` key: text only) must stay below `root` (references may
+    also name built-in scenes), and nothing is read from the working directory. `base_dir` (default
+    `root`) is where the text's relative references and paths start, e.g. the built-in folder for a
+    built-in scene's own text; a file it extends or includes starts its own from its folder, as on
+    the command line, and a path an override gives starts from `root`.
     """
     root = Path(root).resolve()
     base = Path(base_dir).resolve() if base_dir is not None else root
     return _load(text, source, base, (), overrides, Confinement(root))
-
-
-def _confine_paths(node: Any, confine: Confinement, source: str, where: str = "") -> None:
-    """Refuse asset paths (any `path` key) that leave the root, after anchoring them to it."""
-    if isinstance(node, list):
-        for i, item in enumerate(node):
-            _confine_paths(item, confine, source, f"{where}[{i}]")
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            here = f"{where}.{key}" if where else str(key)
-            if key == "path" and isinstance(value, str):
-                target = Path(value) if Path(value).is_absolute() else confine.root / value
-                if ".." in Path(value).parts or not target.resolve().is_relative_to(confine.root):
-                    raise SceneRuleError(f"{source}: {here}: path {value!r} lies outside the data root")
-            else:
-                _confine_paths(value, confine, source, here)
 
 
 def _load(
@@ -310,15 +308,15 @@ def _load(
     for override in overrides:
         key_path, value = parse_override(override, confine)
         apply_override(data, key_path, value, override)
-    # Paths from the files were anchored where they were written; what is left came from overrides.
-    if confine is not None:
-        _confine_paths(data, confine, source)  # before validation, which opens mesh files
-        anchor_asset_paths(data, confine.root)
-    else:
-        anchor_asset_paths(data, base_dir)
+    # Paths from the files were anchored (and checked) in their own folders; a relative one left came
+    # from an override. Checked again as a whole, before validation opens any mesh file.
+    try:
+        anchor_asset_paths(data, base_dir if confine is None else confine.root, confine, source)
+    except CompositionError as exc:
+        raise SceneRuleError(str(exc)) from None
     try:
         rules = SceneRules.model_validate(data)
     except ValidationError as exc:
         lines = [_explain(e) for e in exc.errors()]
         raise SceneRuleError(f"{source}: invalid scene rules:\n  " + "\n  ".join(lines)) from None
-    return LoadedScene(rules=rules, source=source, text=text, overrides=tuple(overrides))
+    return LoadedScene(rules=rules, source=source, text=text, overrides=tuple(overrides), base_dir=base_dir)

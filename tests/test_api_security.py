@@ -5,6 +5,7 @@ The server runs as a real subprocess on a random loopback port with its own data
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trimesh
 import zmq
 
 from scenesmith.api import ApiError, ServerUnavailable
@@ -65,6 +67,74 @@ def test_scene_text_is_confined_to_the_root_and_data_only(tmp_path: Path) -> Non
         load_scene_text("extends: dice_tray", [f"camera.height_m={laughs}"], root)
 
 
+def blocks_group(path: str) -> str:
+    """A `mesh_file` object group (a YAML flow mapping) whose mesh is `path`."""
+    return (
+        f"{{generator: mesh_file, count: 1, params: {{path: {path}, scale: 0.001, rest: upright}}, "
+        "palette: [{materials: {body: {color: '#3050c0'}}}], placement: {method: pack, support: [table]}}"
+    )
+
+
+def blocks_scene(path: str) -> str:
+    return f"extends: dice_tray\nobjects: {{blocks: {blocks_group(path)}}}\n"
+
+
+def _mesh_project(tmp_path: Path) -> Path:
+    """DATA_ROOT/scenes (returned) with meshes/box.stl and parts/meshes/box.stl, and a secret mesh
+    outside it, tmp_path/secret.stl."""
+    root = tmp_path / "scenes"
+    for folder in (root / "meshes", root / "parts" / "meshes", root / "variants"):
+        folder.mkdir(parents=True)
+    for mesh in (root / "meshes" / "box.stl", root / "parts" / "meshes" / "box.stl", tmp_path / "secret.stl"):
+        trimesh.creation.box((10, 10, 10)).export(mesh)
+    return root
+
+
+def test_a_mesh_path_that_is_not_text_is_refused_under_confinement(tmp_path: Path) -> None:
+    """YAML `!!binary` bytes under `path` passed the confinement check (text only) and became a path
+    in the schema's lax mode: a request could have the server open any mesh file it can read."""
+    root = _mesh_project(tmp_path)
+    secret = base64.b64encode(str(tmp_path / "secret.stl").encode()).decode()
+    expected = "objects.blocks.params.path: expected a file path as text, got bytes"
+    with pytest.raises(SceneRuleError, match=f"^request: {expected}$"):
+        load_scene_text(blocks_scene(f"!!binary {secret}"), [], root)
+    with pytest.raises(SceneRuleError, match=f"^request: {expected}$"):
+        load_scene_text(
+            blocks_scene("meshes/box.stl"), [f"objects.blocks.params.path=!!binary {secret}"], root
+        )
+    (root / "variants" / "x.yaml").write_text(blocks_scene(f"!!binary {secret}"))
+    with pytest.raises(SceneRuleError, match=f"variants/x.yaml: {expected}$"):
+        load_scene_text("extends: variants/x.yaml\n", [], root)
+
+
+def test_confined_mesh_paths_start_from_the_file_that_writes_them(tmp_path: Path) -> None:
+    """As on the command line: a part in a subfolder names its meshes from its own folder, and `..`
+    may climb while the file stays below the root; leaving the root is refused, naming the file."""
+    root = _mesh_project(tmp_path)
+    (root / "parts" / "blocks.yaml").write_text(f"blocks: {blocks_group('meshes/box.stl')}\n")
+    (root / "variants" / "x.yaml").write_text(blocks_scene("../meshes/box.stl"))
+    text = "extends: dice_tray\nobjects: {include: parts/blocks.yaml}\n"
+    part = load_scene_text(text, [], root)
+    assert Path(part.rules.objects["blocks"].params.path) == root / "parts" / "meshes" / "box.stl"
+    climbed = load_scene_text("extends: variants/x.yaml\n", [], root)
+    assert Path(climbed.rules.objects["blocks"].params.path) == root / "meshes" / "box.stl"
+    # The request's own text, and a path an override gives, start from the root.
+    assert load_scene_text(blocks_scene("meshes/box.stl"), [], root).rules_hash == climbed.rules_hash
+    override = load_scene_text(text, ["objects.blocks.params.path=meshes/box.stl"], root)
+    assert Path(override.rules.objects["blocks"].params.path) == root / "meshes" / "box.stl"
+    (root / "meshes" / "link.stl").symlink_to(tmp_path / "secret.stl")
+    for path in ("../../secret.stl", str(tmp_path / "secret.stl"), "../meshes/link.stl"):
+        (root / "variants" / "x.yaml").write_text(blocks_scene(path))
+        with pytest.raises(
+            SceneRuleError, match=r"variants/x.yaml: objects.blocks.params.path: path .* outside"
+        ):
+            load_scene_text("extends: variants/x.yaml\n", [], root)
+    with pytest.raises(
+        SceneRuleError, match=r"^request: objects.blocks.params.path: path '../secret.stl' lies"
+    ):
+        load_scene_text(text, ["objects.blocks.params.path=../secret.stl"], root)
+
+
 def test_load_scene_is_unchanged_and_matches_the_confined_loader(tmp_path: Path) -> None:
     text = (builtin_dir() / "dice_tray.yaml").read_text()
     confined = load_scene_text(text, TINY, tmp_path, "builtin:dice_tray", builtin_dir())
@@ -92,6 +162,31 @@ def test_protocol_and_path_helpers() -> None:
     assert not is_loopback("tcp://0.0.0.0:5555") and not is_loopback("tcp://*:5555")
     assert token_matches("secret-token", "secret-token") and not token_matches("secret-tokeN", "secret-token")
     assert not token_matches(None, "secret-token")
+
+
+def test_a_token_utf8_cannot_encode_is_unauthorized_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """JSON's "\\ud800" decodes to a lone surrogate. Encoding it raised, so every such request, sent
+    without any token at all, was answered `internal` and logged a full traceback (log flooding)."""
+    from types import SimpleNamespace
+
+    from scenesmith.api.jobs import Limits
+    from scenesmith.api.server import Server
+
+    assert not token_matches("\ud800", "secret-token")
+    replies: list[dict] = []
+    server = SimpleNamespace(
+        limits=Limits(),
+        token="secret-token-0123456789",
+        _send=lambda envelope, reply, frames=(): replies.append(reply),
+        _dispatch=lambda envelope, request: pytest.fail("an unauthorized request was dispatched"),
+    )
+    frame = b'{"v": 1, "id": "surrogate-1", "token": "\\ud800", "op": "list"}'
+    with caplog.at_level("DEBUG", logger="scenesmith.api.server"):
+        Server._handle(server, [b"peer", b"", frame])  # type: ignore[arg-type]
+    assert [r["error"]["code"] for r in replies] == ["unauthorized"] and replies[0]["id"] == "surrogate-1"
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
 
 
 # ------------------------------------------------------------------------ a live server

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,7 @@ import trimesh
 
 from scenesmith.cli import main
 from scenesmith.procedural.build import build_scene
-from scenesmith.procedural.loader import SceneRuleError, load_scene
+from scenesmith.procedural.loader import SceneRuleError, builtin_scenes, load_scene
 
 SCENE = """
 name: own_meshes
@@ -137,3 +140,60 @@ def test_a_flat_or_open_mesh_gets_a_clear_answer_instead_of_a_hang(scene_file: P
     trimesh.creation.box((20, 30, 40)).invert().export(meshes / "inside_out.stl")
     inside_out = load_scene(str(scene_file), ["objects.pills.params.path=meshes/inside_out.stl"])
     assert len(build_scene(inside_out.rules, 0, 0).labelled_objects) == 7
+
+
+def test_a_path_that_is_not_text_is_refused_not_decoded(scene_file: Path) -> None:
+    """YAML `!!binary` bytes are not a path: pydantic's lax mode decoded them into one."""
+    pill = base64.b64encode(str(scene_file.parent / "meshes" / "pill.stl").encode()).decode()
+    with pytest.raises(
+        SceneRuleError, match=r"objects.pills.params.path: expected a mesh file path as text, got bytes$"
+    ):
+        load_scene(str(scene_file), [f"objects.pills.params.path=!!binary {pill}"])
+
+
+def test_the_rules_hash_follows_the_mesh_bytes_and_place_not_the_folder(
+    scene_file: Path, tmp_path: Path
+) -> None:
+    """The same project in two folders is one dataset (resume, benchmark cache); an overwritten mesh
+    file, or the group pointed at another file, is a new one (a resume would mix objects)."""
+    copy = tmp_path / "elsewhere" / "project"
+    shutil.copytree(scene_file.parent, copy)
+    first = load_scene(str(scene_file))
+    assert load_scene(str(copy / scene_file.name)).rules_hash == first.rules_hash
+    assert Path(first.rules.objects["pills"].params.path).is_absolute()  # the generator still opens it
+    trimesh.creation.capsule(height=50, radius=10).export(copy / "meshes" / "pill.stl")
+    assert load_scene(str(copy / scene_file.name)).rules_hash != first.rules_hash
+    shutil.copy(scene_file.parent / "meshes" / "pill.stl", scene_file.parent / "meshes" / "same_pill.stl")
+    moved = load_scene(str(scene_file), ["objects.pills.params.path=meshes/same_pill.stl"])
+    assert moved.rules_hash != first.rules_hash
+    (scene_file.parent / "meshes" / "same_pill.stl").unlink()
+    with pytest.raises(SceneRuleError, match=r"own.yaml: cannot hash the rules: .*same_pill.stl"):
+        _ = moved.rules_hash
+
+
+def test_an_overwritten_mesh_file_is_read_anew_by_a_long_lived_process(scene_file: Path) -> None:
+    """The API server loads many jobs in one process: a cached copy of the old file would be built
+    into the dataset that the new file's hash names."""
+    brick = scene_file.parent / "meshes" / "brick.stl"
+
+    def block_heights() -> set[float]:
+        rules = load_scene(str(scene_file), [f"objects.blocks.params.path={brick}"]).rules
+        objects = build_scene(rules, 0, 0).labelled_objects
+        return {round(np.ptp(o.world_mesh.vertices[:, 2]), 4) for o in objects if o.category == "block"}
+
+    trimesh.creation.box((10, 30, 10)).export(brick)  # the blocks are Y-up and upright: 30 mm tall
+    assert block_heights() == {0.03}
+    trimesh.creation.box((10, 40, 10)).export(brick)
+    assert block_heights() == {0.04}
+
+
+def test_scenes_without_mesh_files_hash_their_plain_rules() -> None:
+    """The identity of every scene that names no mesh file is the plain rules dump, as it always
+    was: their cached datasets and benchmark sets keep their names."""
+    iterations = Path(__file__).resolve().parent.parent / "benchmark" / "iterations"
+    scenes = [*builtin_scenes(), *sorted(str(p) for p in iterations.glob("*.yaml"))]
+    assert len(scenes) > 5
+    for scene in scenes:
+        loaded = load_scene(scene)
+        plain = json.dumps(loaded.rules.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        assert loaded.canonical_json == plain, scene

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenesmith.cli import main
+from scenesmith.procedural.composition import parse_yaml
 from scenesmith.procedural.distributions import parse_number
 from scenesmith.procedural.loader import SceneRuleError, builtin_scenes, load_scene
 
@@ -137,6 +138,20 @@ def test_override_sets_nested_value_and_changes_hash() -> None:
     assert changed.rules.objects["dice"].count.sample(np.random.default_rng()) == 3
     assert changed.rules_hash != base.rules_hash
     assert load_scene("dice_tray").rules_hash == base.rules_hash
+
+
+def test_integers_are_decimal_as_in_yaml_1_2_not_octal_or_base_60(tmp_path: Path) -> None:
+    """YAML 1.1 read `045` as octal 37, `09` as a string and `1:30` as 90: a zero-padded day of the
+    year or count range changed silently, or failed as "expected a number"."""
+    overrides = ["lighting.sun.day_of_year=045", "lighting.sun.solar_hour=09"]
+    sun = load_scene("dice_tray", overrides).rules.lighting.sun
+    assert (sun.day_of_year.value, sun.solar_hour.value) == (45, 9)
+    padded = tmp_path / "padded.yaml"
+    padded.write_text("extends: dice_tray\nobjects: {dice: {count: {randint: [010, 020]}}}\n")
+    plain = load_scene("dice_tray", ["objects.dice.count={randint: [10, 20]}"])
+    assert load_scene(str(padded)).canonical_json == plain.canonical_json
+    parsed = parse_yaml("[0o17, 0x1f, 10_000, -007, +08, 1:30, '045', 1e3]", "test")
+    assert parsed == [15, 31, 10000, -7, 8, "1:30", "045", 1000.0]
 
 
 def test_override_changes_one_key_of_a_nested_default() -> None:
