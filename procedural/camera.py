@@ -69,6 +69,17 @@ class SatelliteCameraRule(CameraCommon):
 CameraRule = TopDownCameraRule | OrbitCameraRule | SatelliteCameraRule
 
 
+def nearest_distance_m(rule: CameraRule, width: int) -> float:
+    """The least distance to the target any draw of `rule` gives at `width` pixels (a satellite's
+    follows from its GSD), so a focus offset can be checked over every draw when the rules load."""
+    if isinstance(rule, TopDownCameraRule):
+        return rule.height_m.support()[0]
+    if isinstance(rule, OrbitCameraRule):
+        return rule.distance_m.support()[0]
+    widest = rule.horizontal_fov_deg.support()[1]
+    return rule.gsd_m.support()[0] * width / (2 * math.tan(math.radians(widest) / 2))
+
+
 def intrinsics(width: int, height: int, horizontal_fov_deg: float) -> np.ndarray:
     """Square pixels, principal point at the image centre."""
     fx = (width / 2.0) / math.tan(math.radians(horizontal_fov_deg) / 2.0)
@@ -152,7 +163,13 @@ def sample_camera(
         off_nadir = math.radians(rule.off_nadir_deg.sample(rng))
         azimuth = math.radians(rule.off_nadir_azimuth_deg.sample(rng))
         direction = _direction(math.pi / 2 - off_nadir, azimuth)
-        factors |= {"gsd_m": gsd, "height_m": distance, "off_nadir_deg": math.degrees(off_nadir)}
+        factors |= {
+            "gsd_m": gsd,
+            "distance_m": distance,  # along the line of sight: the range the gsd is measured at
+            "height_m": distance * math.cos(off_nadir),  # above the target
+            "off_nadir_deg": math.degrees(off_nadir),
+            "off_nadir_azimuth_deg": math.degrees(azimuth),
+        }
     position = target + distance * direction
     f_stop = focus = None
     if rule.depth_of_field is not None:
@@ -169,5 +186,10 @@ def sample_camera(
         f_stop=f_stop,
         focus_distance=focus,
     )
-    factors |= {"horizontal_fov_deg": fov, "roll_deg": math.degrees(roll), "target_jitter_m": jitter}
+    factors |= {
+        "horizontal_fov_deg": fov,
+        "roll_deg": math.degrees(roll),
+        "target_jitter_m": jitter,
+        "target_m": [float(v) for v in target],  # where the camera looks, jitter included
+    }
     return camera, factors

@@ -8,11 +8,17 @@ Object groups, surfaces, cameras and placements are tagged unions (`generator:`,
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, create_model, model_validator
 
-from scenesmith.procedural.camera import OrbitCameraRule, SatelliteCameraRule, TopDownCameraRule
+from scenesmith.procedural.camera import (
+    OrbitCameraRule,
+    SatelliteCameraRule,
+    TopDownCameraRule,
+    nearest_distance_m,
+)
 from scenesmith.procedural.composition import TAG_KEYS
 from scenesmith.procedural.lighting import LightingRule
 from scenesmith.procedural.params import Count, MaterialRule, Rule, ViewTransform, number
@@ -134,13 +140,13 @@ class SceneRules(Rule):
             decided = spec.categories_of(group.params)
             missing = sorted(set(decided or ()) - names)
             # A class that follows the params (a lathed object's shape) may leave every one of them
-            # unlisted: the whole group is then unlabelled clutter. Some listed and some not is a slip.
-            clutter = callable(spec.categories) and len(missing) == len(set(decided or ()))
+            # unlisted: the whole group is then unlabelled clutter. Some listed and some not is a slip,
+            # and so is none for a generator whose categories function says so (aircraft size classes).
+            may_be_clutter = getattr(spec.categories, "unlisted_is_clutter", callable(spec.categories))
+            clutter = may_be_clutter and len(missing) == len(set(decided or ()))
             if group.category is None and missing and not clutter:
                 also = (
-                    " (or list none of them: the group is then unlabelled clutter)"
-                    if callable(spec.categories)
-                    else ""
+                    " (or list none of them: the group is then unlabelled clutter)" if may_be_clutter else ""
                 )
                 raise ValueError(
                     f"{where}: generator {group.generator!r} labels objects {list(decided)}; "
@@ -159,19 +165,44 @@ class SceneRules(Rule):
             )
         return self
 
+    @model_validator(mode="after")
+    def _focus_in_front_of_the_camera(self) -> SceneRules:
+        """The focus lies `focus_offset_m` beyond the target; an offset that can reach back to the
+        camera focuses behind it, which only the renderer noticed, per image and naming no key."""
+        focus = self.camera.depth_of_field
+        if focus is None:
+            return self
+        nearest = nearest_distance_m(self.camera, self.render.resolution[0])
+        offset = focus.focus_offset_m.support()[0]
+        if nearest + offset <= 0:
+            unbounded = "; a normal distribution is unbounded, use truncnormal" if math.isinf(offset) else ""
+            raise ValueError(
+                f"camera.depth_of_field.focus_offset_m: down to {offset:g} can put the focus at or behind "
+                f"the camera (the focus is the distance to the target, as little as {nearest:g} m, plus "
+                f"the offset); expected focus_offset_m > -{nearest:g} at every draw{unbounded}"
+            )
+        return self
+
 
 def _support_problem(name: str, surfaces: dict[str, Any], method: str) -> str | None:
     """Why `name` names no support a placement can use, or None. A surface publishes one support
-    under its own name, except a shelf: its boards are `<shelf>.0`, `<shelf>.1`, …, and only
-    `shelf_rows` takes the shelf's name for all of them (another method would find nothing and
-    silently place no object)."""
+    under its own name, except a shelf: its boards are `<shelf>.0`, `<shelf>.1`, … up to one less
+    than the most boards it can have, and only `shelf_rows` takes the shelf's name for all of them
+    (another method, or a board no draw builds, would find nothing and silently place no object)."""
     surface, dot, board = name.partition(".")
     if surface not in surfaces:
         return f"is not a surface of this scene (surfaces: {sorted(surfaces)})"
     shelf = getattr(surfaces[surface], "kind", None) == "shelf"
-    if dot and not (shelf and board.isdigit()):
+    if dot and not (shelf and board.isascii() and board.isdigit()):
         hint = f"its boards are {surface}.0, {surface}.1, …" if shelf else f"name it {surface!r}"
         return f"is not a support: {surface!r} publishes {'boards' if shelf else 'one support'}; {hint}"
+    if dot:
+        most = int(surfaces[surface].boards.support()[1])
+        if int(board) >= most or board != str(int(board)):  # `shelf.05` names no board either
+            return (
+                f"is not a board: {surface!r} has at most {most} boards (surfaces.{surface}.boards), "
+                f"{surface}.0 to {surface}.{most - 1}"
+            )
     if not dot and shelf and method != "shelf_rows":
         return f"is a shelf: name one of its boards ({surface}.0, {surface}.1, …), or place with shelf_rows"
     return None

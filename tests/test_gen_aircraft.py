@@ -45,11 +45,13 @@ def test_aircraft_is_deterministic_per_seed(seed: int) -> None:
 @settings(max_examples=60, deadline=None)
 @given(seed=SEEDS)
 def test_aircraft_meshes_are_valid_and_closed(seed: int) -> None:
-    item = make_aircraft(AircraftParams(), np.random.default_rng(seed))
+    params = AircraftParams()
+    item = make_aircraft(params, np.random.default_rng(seed))
     _check_mesh(item.mesh, item.face_materials, len(SLOTS))
     assert item.slots == SLOTS
     assert item.category == item.attributes["size_class"]
-    assert item.category in GENERATORS["aircraft"].categories
+    assert GENERATORS["aircraft"].categories_of(params) == SIZE_CLASSES  # every class can be drawn
+    assert item.category in SIZE_CLASSES
     # Parts overlap where they join, so no exact volume is claimed.
     assert item.volume is None
     # The origin is the fuselage's mid-length: the footprint is centred on it.

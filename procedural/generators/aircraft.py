@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from scenesmith.procedural.distributions import Choice
 from scenesmith.procedural.params import Fraction, Rule, choice_of, number
 from scenesmith.procedural.registry import Generated, GeneratorSpec, register
 
@@ -345,8 +346,24 @@ def make_aircraft(params: AircraftParams, rng: np.random.Generator) -> Generated
     )
 
 
+def size_categories(params: AircraftParams) -> tuple[str, ...]:
+    """The size classes `params` can draw, each object's class when its group sets none: the scene
+    must list these, and only these (a scene of small aircraft need not list `large`; a class drawn
+    with weight 0 is never drawn). Unlike a lathed shape, listing none of them is refused as well:
+    aircraft are what an airfield scene is labelled for, so leaving all their classes out is a slip."""
+    size_class = params.size_class
+    if isinstance(size_class, Choice):
+        return tuple(
+            value for value, weight in zip(size_class.values, size_class.weights, strict=True) if weight > 0
+        )
+    return (size_class.value,)
+
+
+# SceneRules reads this: else a scene listing none of these classes would make the group clutter.
+size_categories.unlisted_is_clutter = False  # type: ignore[attr-defined]
+
 register(
     GeneratorSpec(
-        name="aircraft", params=AircraftParams, make=make_aircraft, slots=SLOTS, categories=SIZE_CLASSES
+        name="aircraft", params=AircraftParams, make=make_aircraft, slots=SLOTS, categories=size_categories
     )
 )

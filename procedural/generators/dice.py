@@ -11,6 +11,7 @@ import functools
 
 import numpy as np
 import trimesh
+from pydantic import model_validator
 
 from scenesmith.procedural.meshes import rounded_box
 from scenesmith.procedural.params import Rule, number
@@ -54,6 +55,20 @@ class DieParams(Rule):
     pip_spacing: number(minimum=0.12, maximum=0.3) = 0.27  # face centre to the outer pips' centres
     # The face the die is laid with when placed analytically (physics ignores it).
     top_face: number(integer=True, minimum=1, maximum=6) = {"randint": [1, 6]}
+
+    @model_validator(mode="after")
+    def _pips_of_a_six_never_overlap(self) -> DieParams:
+        """A six's pips stand one `pip_spacing` apart in each column, so two pips of `pip_radius`
+        overlap into one blob at any draw with spacing < 2 × radius: refused over every draw, as the
+        label is read from pips that must stay countable. Touching (spacing = 2 × radius, the edge of
+        benchmark/iterations/dice_tray_v8.yaml's ranges) still shows two pips."""
+        spacing, radius = self.pip_spacing.support()[0], self.pip_radius.support()[1]
+        if spacing < 2 * radius:
+            raise ValueError(
+                f"pip_spacing down to {spacing:g} with pip_radius up to {radius:g} overlaps the pips of a "
+                f"six; expected pip_spacing >= 2 × pip_radius at every draw, here >= {2 * radius:g}"
+            )
+        return self
 
 
 @functools.cache

@@ -15,6 +15,7 @@ profile on a side. It is computed on the convex hull, so `pack` places parts exa
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import shapely
@@ -33,6 +34,11 @@ METRIC_SIZES = {"choice": [0.004, 0.005, 0.006, 0.008, 0.010, 0.012]}
 # merges its tiny ridges' vertices), measured at 1.6 and 2 mm.
 NominalDiameter = number(minimum=0.0025, maximum=0.064)
 Point2 = tuple[float, float]
+# trimesh's revolve (behind `revolve`, `cylinder` and `annulus`) drops every triangle whose area in m² is at
+# most tol.merge = 1e-8, a length tolerance: small fasteners with many sections lose real faces (an M3
+# thread ridge's flank at 48 sections, an M2.5 washer's bore wall at 117) and come out open. `revolved`
+# builds those in millimetres instead.
+MILLIMETRES = 1000.0
 
 
 # --- shared geometry -------------------------------------------------------------------------------
@@ -57,9 +63,36 @@ def chamfer_solid(across_flats: float, height: float, bottom: bool, sections: in
     drop = min((outer - flat) * math.tan(math.radians(30.0)), height / 3)
     low = [(0.0, 0.0), (flat, 0.0), (outer, drop)] if bottom else [(0.0, 0.0), (outer, 0.0)]
     profile = np.array([*low, (outer, height - drop), (flat, height), (0.0, height)])
-    solid = trimesh.creation.revolve(profile, sections=sections)
-    # Turn the meridians off the hex corners: a meridian through a corner edge pinches the boolean.
-    solid.apply_transform(trimesh.transformations.rotation_matrix(math.pi / (2 * sections), [0, 0, 1]))
+    solid = revolved(lambda unit: trimesh.creation.revolve(profile * unit, sections=sections))
+    solid.apply_transform(trimesh.transformations.rotation_matrix(meridian_turn(sections), [0, 0, 1]))
+    return solid
+
+
+def meridian_turn(sections: int) -> float:
+    """Turn (rad) of a revolved solid's meridians off the hex corners (at 30° + k·60°).
+
+    A meridian through a corner edge can pinch the boolean into vertices 1e-11 m apart, which merging
+    collapses into an open shell. A quarter-section turn keeps the meridians of an even `sections` at
+    least a twelfth of a section off the corners. For an odd multiple of 3 it puts meridians exactly
+    on the corners at 30° + k·120° or 90° + k·120° (nuts with 27 sections failed at 8 seeds in 12),
+    while unturned they stay a quarter section off every corner. Other odd counts meet only the corner
+    at 90° or 270°, which has built closed at every size and seed tried: they keep their meshes.
+    """
+    return 0.0 if sections % 6 == 3 else math.pi / (2 * sections)
+
+
+def revolved(build: Callable[[float], trimesh.Trimesh]) -> trimesh.Trimesh:
+    """A solid of revolution whose lengths `build(unit)` multiplies by `unit`, kept closed at any size.
+
+    Built in metres where trimesh keeps every face (the meshes datasets already have, bit for bit:
+    elsewhere the part used to fail to build); else in millimetres, where no real face of an allowed
+    size is small enough to be dropped, and scaled back.
+    """
+    solid = build(1.0)
+    if solid.is_volume:
+        return solid
+    solid = build(MILLIMETRES)
+    solid.apply_scale(1.0 / MILLIMETRES)
     return solid
 
 
@@ -181,9 +214,8 @@ def make_hex_bolt(params: HexBoltParams, rng: np.random.Generator) -> Generated:
     threaded = length * params.thread_fraction.sample(rng)
     pitch = d * params.pitch_diameters.sample(rng)
     sections = int(params.sections.sample(rng))
-    shank = trimesh.creation.revolve(
-        np.array(shank_profile(d / 2, length, threaded, pitch, ridged)), sections=sections
-    )
+    profile = np.array(shank_profile(d / 2, length, threaded, pitch, ridged))
+    shank = revolved(lambda unit: trimesh.creation.revolve(profile * unit, sections=sections))
     head = manifold("intersection", [hex_prism(s, k), chamfer_solid(s, k, bottom=False, sections=sections)])
     head.apply_translation([0.0, 0.0, length])
     bolt = manifold("union", [shank, head])
@@ -213,7 +245,9 @@ def make_hex_nut(params: HexNutParams, rng: np.random.Generator) -> Generated:
     if bore >= 0.9 * s:
         raise ValueError(f"hex nut bore {bore} leaves no wall inside across-flats {s}")
     body = manifold("intersection", [hex_prism(s, m), chamfer_solid(s, m, bottom=True, sections=sections)])
-    hole = trimesh.creation.cylinder(radius=bore / 2, height=3 * m, sections=sections)
+    hole = revolved(
+        lambda unit: trimesh.creation.cylinder(radius=bore / 2 * unit, height=3 * m * unit, sections=sections)
+    )
     hole.apply_translation([0.0, 0.0, m / 2])
     nut = manifold("difference", [body, hole])
     attributes = {"diameter_m": d, "across_flats_m": s, "height_m": m, "bore_m": bore}
@@ -238,7 +272,10 @@ def make_washer(params: WasherParams, rng: np.random.Generator) -> Generated:
     inner = d * params.inner_diameters.sample(rng)
     outer = d * params.outer_diameters.sample(rng)
     t = d * params.thickness_diameters.sample(rng)
-    washer = trimesh.creation.annulus(inner / 2, outer / 2, t, sections=int(params.sections.sample(rng)))
+    sections = int(params.sections.sample(rng))
+    washer = revolved(
+        lambda unit: trimesh.creation.annulus(inner / 2 * unit, outer / 2 * unit, t * unit, sections=sections)
+    )
     attributes = {"diameter_m": d, "inner_m": inner, "outer_m": outer, "thickness_m": t}
     return finish(washer, (0.0, 0.0, -1.0), True, attributes)
 

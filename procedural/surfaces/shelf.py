@@ -15,6 +15,7 @@ from typing import Literal
 import cv2
 import numpy as np
 import trimesh
+from pydantic import model_validator
 
 from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.materials import sample_material
@@ -43,6 +44,36 @@ class ShelfRule(Placed):
     back_material: MaterialRule
     strip_material: MaterialRule = MaterialRule(color="#d9d9d9", roughness=0.4)
     tag_material: MaterialRule = MaterialRule(color="#ffffff", roughness=0.5)
+
+    @model_validator(mode="after")
+    def _boards_fit_apart_inside_the_unit(self) -> ShelfRule:
+        """Every draw must space the boards apart inside the unit: a top board below the bottom one
+        (or nearer to it than a board's thickness per gap) would stack the boards, and their products,
+        into each other, and a board above the panels would float. The build cannot tell what was
+        meant, so such rules are refused here rather than clamped there."""
+        most = int(self.boards.support()[1])
+        bottom_high = self.bottom_m.support()[1]
+        top_low, top_high = self.top_board_m.support()
+        thickness = self.board_thickness_m.support()[1]
+        ceiling = self.height_m.support()[0] - thickness
+        if bottom_high > ceiling:
+            raise ValueError(
+                f"bottom_m up to {bottom_high:g} puts the lowest board above the unit: expected bottom_m <= "
+                f"height_m - board_thickness_m, which can be as low as {ceiling:g}"
+            )
+        lowest_top = bottom_high + (most - 1) * thickness
+        if most > 1 and top_low < lowest_top:
+            raise ValueError(
+                f"top_board_m down to {top_low:g} and bottom_m up to {bottom_high:g} leave no room for up to "
+                f"{most} boards of board_thickness_m up to {thickness:g}: expected top_board_m >= bottom_m + "
+                f"(boards - 1) × board_thickness_m = {lowest_top:g} at every draw"
+            )
+        if most > 1 and top_high > ceiling:
+            raise ValueError(
+                f"top_board_m up to {top_high:g} puts the top board above the unit: expected top_board_m <= "
+                f"height_m - board_thickness_m, which can be as low as {ceiling:g}"
+            )
+        return self
 
 
 def _box(lo: tuple[float, float, float], hi: tuple[float, float, float]) -> trimesh.Trimesh:
@@ -76,7 +107,6 @@ def build_shelf(rule: ShelfRule, rng: np.random.Generator, name: str) -> Surface
     bottom, top = rule.bottom_m.sample(rng), rule.top_board_m.sample(rng)
     board_t, panel_t = rule.board_thickness_m.sample(rng), rule.panel_thickness_m.sample(rng)
     strip_h, tags_per_m = rule.tag_strip_height_m.sample(rng), rule.tags_per_m.sample(rng)
-    top = min(max(top, bottom), height - board_t)
     inner = width / 2 - panel_t
     back_t = panel_t / 2
     heights = np.linspace(bottom, top, boards) if boards > 1 else np.array([bottom])
