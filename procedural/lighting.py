@@ -110,6 +110,7 @@ def sample_lighting(
             f"{name}.power_w": light.power,
             f"{name}.height_m": height,
             f"{name}.offset_m": offset,
+            f"{name}.azimuth_deg": math.degrees(angle),
             f"{name}.size_m": light.size,
             f"{name}.color_temperature_k": kelvin,
         }

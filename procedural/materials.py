@@ -41,11 +41,16 @@ def sample_material(
     )
     factors = {
         "srgb": [round(c, 6) for c in srgb],
+        "hue_shift_deg": hue_shift,
         "roughness": material.roughness,
         "metallic": material.metallic,
+        "specular": material.specular,
         "transmission": material.transmission,
+        "coat": material.coat,
         "pattern": material.pattern,
         "pattern_strength": material.pattern_strength,
+        "pattern_scale": material.pattern_scale,
+        "secondary_srgb": [round(c, 6) for c in secondary],
         "dirt": material.dirt,
         "wear": material.wear,
     }

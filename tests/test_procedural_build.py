@@ -109,3 +109,23 @@ def test_look_at_top_down_has_image_up_along_world_y() -> None:
     u, v = (K @ cam)[:2] / cam[2]
     assert cam[2] == pytest.approx(1.0)
     assert u > 50 and v < 40  # +X world → right, +Y world → up in the image
+
+
+def test_the_drawn_values_are_recorded_the_camera_target_lamps_and_every_material_parameter() -> None:
+    """procedural/README promises every value drawn is in `factors` or the objects' `attributes`;
+    the camera's aim, a lamp's side and five material parameters were missing, and a satellite's
+    `height_m` was its slant range."""
+    desc = build_scene(load_scene("dice_tray").rules, 0, 0)
+    target = desc.factors["camera.target_m"]
+    assert len(target) == 3 and all(isinstance(v, float) for v in target)
+    assert any(key.endswith(".azimuth_deg") for key in desc.factors if not key.startswith("camera."))
+    drawn = next(o.attributes["materials"] for o in desc.objects if "materials" in o.attributes)
+    for slot in drawn.values():
+        assert {"specular", "coat", "pattern_scale", "secondary_srgb", "hue_shift_deg"} <= set(slot)
+    aerial = build_scene(load_scene("aerial_airplanes", ["camera.off_nadir_deg=20"]).rules, 0, 0)
+    height, distance = aerial.factors["camera.height_m"], aerial.factors["camera.distance_m"]
+    position = -aerial.camera.world_to_camera[:3, :3].T @ aerial.camera.world_to_camera[:3, 3]
+    target = np.asarray(aerial.factors["camera.target_m"])
+    assert height == pytest.approx(position[2] - target[2]) and distance == pytest.approx(
+        np.linalg.norm(position - target)
+    )
