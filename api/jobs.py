@@ -88,13 +88,35 @@ def make_spec(request: SubmitRequest, data_root: Path) -> dict[str, Any]:
 
 
 def same_submission(stored: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Whether two specs come from the same submit. For a named scene file the frozen text is left
-    out: a retry after a data-root scene file was edited is still the same request, and it keeps the
+    """Whether two specs come from the same submit: what the client sent, not what the server made
+    of it. A named scene's frozen text and where it was found are left out: a retry after a data-root
+    scene file was edited (or began to shadow a built-in) is still the same request, and it keeps the
     job it created. Text sent in the request (`source` "request") is part of the request itself:
     other rules under a used id are another submit, never the old job."""
-    ignored = set() if new.get("source") == "request" else {"scene_text"}
-    return {k: v for k, v in stored.items() if k not in ignored} == {
-        k: v for k, v in new.items() if k not in ignored
+    return _as_sent(stored) == _as_sent(new)
+
+
+def _as_sent(spec: dict[str, Any]) -> dict[str, Any]:
+    sent = {k: v for k, v in spec.items() if k not in ("scene_text", "source", "base")}
+    sent["scene_yaml"] = spec.get("scene_text") if spec.get("source") == "request" else None
+    return sent
+
+
+def sent_spec(request: SubmitRequest) -> dict[str, Any]:
+    """The spec fields a request gives by itself, for comparing a retry with its stored job before
+    anything is loaded: a retry must get its job back even if its scene file is gone or invalid by
+    now, or the server's caps changed."""
+    return {
+        "scene": request.scene,
+        "scene_text": request.scene_yaml,
+        "source": "request" if request.scene_yaml is not None else None,
+        "overrides": list(request.overrides),
+        "count": request.count,
+        "seed": request.seed,
+        "resolution": list(request.resolution) if request.resolution else None,
+        "samples": request.samples,
+        "image_format": request.image_format,
+        "outputs": list(dict.fromkeys(request.outputs)),
     }
 
 

@@ -27,7 +27,15 @@ import zmq
 import scenesmith
 from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE, sample_files
 from scenesmith.api import protocol as p
-from scenesmith.api.jobs import Limits, check_spec, dataset_dir, job_dir, make_spec, same_submission
+from scenesmith.api.jobs import (
+    Limits,
+    check_spec,
+    dataset_dir,
+    job_dir,
+    make_spec,
+    same_submission,
+    sent_spec,
+)
 from scenesmith.api.runner import JobRunner, reap_orphaned_workers
 from scenesmith.api.security import (
     ensure_token,
@@ -249,7 +257,15 @@ class Server:
         self._pending.append((envelope, request.id, future))
 
     def _check_and_create(self, request: p.SubmitRequest) -> dict[str, Any]:
-        """In a check thread: load the scene exactly as the runner will, enforce the caps, store."""
+        """In a check thread: load the scene exactly as the runner will, enforce the caps, store.
+
+        A retry is looked up first: it gets its job back as it was accepted, even if its scene file
+        was edited into an invalid one or removed since, or the server restarted with lower caps.
+        """
+        earlier = self.store.by_request_key(request.id)
+        if earlier is not None:
+            self._check_retry(request, earlier, sent_spec(request))
+            return self._status(earlier)
         try:
             spec = make_spec(request, self.data_root)
             check_spec(spec, self.data_root, self.limits)
@@ -261,15 +277,20 @@ class Server:
             )
         except QueueFull as exc:
             raise p.ProtocolError(p.OVER_LIMIT, str(exc)) from None
+        self._check_retry(request, job, spec)  # another submit under this id may have got in first
+        job_dir(self.data_root, job.id).mkdir(parents=True, exist_ok=True)
+        self.runner.wake()
+        return self._status(job)
+
+    @staticmethod
+    def _check_retry(request: p.SubmitRequest, job: Job, spec: dict[str, Any]) -> None:
+        """Refuse a submit that reuses the id of `job` without repeating its submit."""
         if not same_submission(job.spec, spec):
             raise p.ProtocolError(
                 p.BAD_REQUEST,
                 f"id: {request.id!r} was already used by a different submit (job {job.id}); "
                 "a retry must repeat its submit unchanged, a new submit needs a new id",
             )
-        job_dir(self.data_root, job.id).mkdir(parents=True, exist_ok=True)
-        self.runner.wake()
-        return self._status(job)
 
     def _finish_pending(self) -> None:
         still: list[tuple[list[bytes], str, Future]] = []

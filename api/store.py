@@ -127,6 +127,11 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         return self._get(self._db(), job_id)
 
+    def by_request_key(self, request_key: str) -> Job | None:
+        """The job a submit under `request_key` created, if any (a retry's)."""
+        row = self._db().execute("SELECT id FROM jobs WHERE request_key = ?", (request_key,)).fetchone()
+        return None if row is None else self._get(self._db(), row[0])
+
     @staticmethod
     def _get(db: sqlite3.Connection, job_id: str) -> Job | None:
         row = db.execute(

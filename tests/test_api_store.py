@@ -57,6 +57,7 @@ def test_the_server_refuses_other_scene_yaml_under_a_used_id_and_keeps_a_retry(t
         store=JobStore(tmp_path / "jobs.sqlite"),
         runner=SimpleNamespace(wake=lambda: None),
         _status=lambda job: {"id": job.id},
+        _check_retry=Server._check_retry,
     )
 
     def submit(request_id: str, **scene: str) -> str:
@@ -71,6 +72,16 @@ def test_the_server_refuses_other_scene_yaml_under_a_used_id_and_keeps_a_retry(t
     named = submit("name-1", scene="mine")
     (tmp_path / "scenes/mine.yaml").write_text("extends: dice_tray\nobjects: {dice: {count: 2}}\n")
     assert submit("name-1", scene="mine") == named  # a retry keeps its job after the file was edited
+    # ... after it was edited into rules that no longer load, or removed, or the caps were lowered:
+    # the retry's first try was accepted, only its reply was lost.
+    (tmp_path / "scenes/mine.yaml").write_text("extends: dice_tray\nobjects: {dice: {count: -1}}\n")
+    assert submit("name-1", scene="mine") == named
+    (tmp_path / "scenes/mine.yaml").unlink()
+    assert submit("name-1", scene="mine") == named
+    builtin = submit("name-2", scene="dice_tray")
+    (tmp_path / "scenes/dice_tray.yaml").write_text("extends: dice_tray\n")  # now shadows the built-in
+    server.limits = Limits(max_count=1, max_active_jobs=0)  # a full queue, restarted with lower caps
+    assert submit("name-2", scene="dice_tray") == builtin
 
 
 class _NoWorkers:
