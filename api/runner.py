@@ -185,11 +185,18 @@ class JobRunner(threading.Thread):
 
 
 def _unresumable(exc: DatasetMismatch, done: int) -> str:
-    """Why a job's own folder cannot take more images, in the job owner's terms."""
+    """Why a job's own folder cannot take more images, in the job owner's terms (the CLI's advice,
+    "--device" or "--out", means nothing to them)."""
+    device = (
+        " (or ask the server's operator to render on the device they were made on)"
+        if "renderer" in exc.differing
+        else ""
+    )
     return (
-        f"cannot resume: the job's {done} finished images were made with other rules or another "
-        f"scenesmith version than this server now uses (differs in: {', '.join(exc.differing)}), and "
-        "one dataset never mixes them; fetch what is finished, and submit the job again for a new set"
+        f"cannot resume: the job's {done} finished images were made with other rules, another "
+        f"scenesmith version or another renderer than this server now uses (differs in: "
+        f"{', '.join(exc.differing)}), and one dataset never mixes them; fetch what is finished, and "
+        f"submit the job again for a new set{device}"
     )
 
 

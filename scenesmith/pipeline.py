@@ -464,10 +464,11 @@ def _check_same_renderer(out_dir: Path, earlier: dict[str, Any] | None, now: dic
     OpenImageDenoise and OptiX images under one seed (checked before the image is written)."""
     if earlier is None or _renderer_of(earlier) == _renderer_of(now):
         return
-    raise UserError(
+    raise DatasetMismatch(
         f"{out_dir}: its images were rendered with {_renderer_of(earlier)}, this run's workers render "
         f"with {_renderer_of(now)}; one "
-        "dataset comes from one renderer: resume with a --device that matches, or choose another --out"
+        "dataset comes from one renderer: resume with a --device that matches, or choose another --out",
+        ["renderer"],
     )
 
 

@@ -215,3 +215,19 @@ def test_a_job_that_cannot_resume_into_its_folder_says_why_in_the_servers_terms(
     assert failed is not None and failed.state == "failed", failed
     assert "cannot resume" in (failed.error or "") and "--out" not in (failed.error or "")
     assert "scenesmith_version" in (failed.error or "") and "submit the job again" in (failed.error or "")
+
+
+def test_a_job_resumed_on_another_renderer_says_why_in_the_servers_terms(tmp_path: Path) -> None:
+    """A server restarted on a GPU finds its job's CPU images: the pipeline's refusal is a dataset
+    mismatch the runner words for the job's owner, not the CLI's "--device" or "--out"."""
+    from scenesmith.api.runner import _unresumable
+    from scenesmith.errors import DatasetMismatch
+    from scenesmith.pipeline import _check_same_renderer
+
+    cpu = {"device": {"device": "CPU", "backend": None}, "denoise": True, "denoiser": "OPENIMAGEDENOISE"}
+    gpu = {"device": {"device": "GPU", "backend": "OPTIX"}, "denoise": True, "denoiser": "OPTIX"}
+    _check_same_renderer(tmp_path, cpu, dict(cpu))
+    with pytest.raises(DatasetMismatch) as refused:
+        _check_same_renderer(tmp_path, cpu, gpu)
+    message = _unresumable(refused.value, 7)
+    assert "differs in: renderer" in message and "--" not in message and "operator" in message
