@@ -73,6 +73,14 @@ def add_api_parsers(commands: argparse._SubParsersAction, benches: argparse._Sub
     _add_client_arguments(p)
     p.set_defaults(run=_cmd_cancel)
 
+    p = commands.add_parser(
+        "resume", help="queue a failed or cancelled job again: it renders only the images it is missing"
+    )
+    p.add_argument("job")
+    p.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    _add_client_arguments(p)
+    p.set_defaults(run=_cmd_resume)
+
     p = commands.add_parser("fetch", help="copy a job's dataset from a server (resumes a partial copy)")
     p.add_argument("job")
     p.add_argument("--out", required=True, help="folder to write the dataset into")
@@ -238,6 +246,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_cancel(args: argparse.Namespace) -> int:
     with _client(args) as client:
         print(_status_line(client.cancel(args.job)))
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        print(_status_line(client.resume(args.job)), flush=True)
+        if args.wait:
+            return 0 if _follow(client, args.job)["state"] == "complete" else 1
     return 0
 
 

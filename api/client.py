@@ -267,6 +267,10 @@ class Client:
     def cancel(self, job: str) -> dict[str, Any]:
         return self.request("cancel", job=job)[0]["job"]
 
+    def resume(self, job: str) -> dict[str, Any]:
+        """Queue a failed or cancelled job again; it renders only the images it is missing."""
+        return self.request("resume", job=job)[0]["job"]
+
     def result(self, job: str) -> dict[str, Any]:
         """The finished dataset's manifest (error `not_finished` before the job is complete)."""
         return self.request("result", job=job)[0]["manifest"]

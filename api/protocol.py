@@ -96,6 +96,10 @@ class ResultRequest(JobRef):
     op: Literal["result"]
 
 
+class ResumeRequest(JobRef):
+    op: Literal["resume"]
+
+
 class FilesRequest(JobRef):
     op: Literal["files"]
 
@@ -147,6 +151,7 @@ AnyRequest = Annotated[
     | SubmitRequest
     | StatusRequest
     | CancelRequest
+    | ResumeRequest
     | ResultRequest
     | FilesRequest
     | ListRequest

@@ -203,6 +203,8 @@ class Server:
             self._reply(envelope, request, jobs=[self._status(job) for job in self.store.list(request.limit)])
         elif isinstance(request, p.CancelRequest):
             self._cancel(envelope, request)
+        elif isinstance(request, p.ResumeRequest):
+            self._resume(envelope, request)
         elif isinstance(request, p.ResultRequest):
             self._result(envelope, request)
         elif isinstance(request, p.FilesRequest):
@@ -317,6 +319,20 @@ class Server:
             self.runner.cancel(request.job)
         self.runner.version += 1
         self._reply(envelope, request, job=self._status(self._job(request.job)))
+
+    def _resume(self, envelope: list[bytes], request: p.ResumeRequest) -> None:
+        """A failed or cancelled job is queued again and resumes its dataset; a queued or running
+        one is left as it is (a retried resume is harmless); a complete one has nothing to resume."""
+        job = self._job(request.job)
+        if job.state == "complete":
+            raise p.ProtocolError(p.BAD_REQUEST, f"job {job.id} is complete: nothing to resume")
+        try:
+            if self.store.request_resume(job.id, self.limits.max_active_jobs) == "queued":
+                self.runner.wake()
+        except QueueFull as exc:
+            raise p.ProtocolError(p.OVER_LIMIT, str(exc)) from None
+        self.runner.version += 1
+        self._reply(envelope, request, job=self._status(self._job(job.id)))
 
     def _result(self, envelope: list[bytes], request: p.ResultRequest) -> None:
         job = self._job(request.job)

@@ -199,6 +199,26 @@ class JobStore:
                 return "cancelling"
             return state
 
+    def request_resume(self, job_id: str, max_active: int) -> str:
+        """Queue a failed or cancelled job again, at the back of the queue; return its state after.
+
+        Its folder and its log of finished samples are kept: the run resumes the dataset where it
+        stopped (a full disk at image 9,000 of 10,000 costs the last 1,000, not all of them). Any
+        other state is returned unchanged. The cap on active jobs holds as for a new submit.
+        """
+        with self._tx() as db:
+            state = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+            if state not in ("failed", "cancelled"):
+                return state
+            if _count_active(db) >= max_active:
+                raise QueueFull(f"{max_active} jobs are already queued or running")
+            db.execute(
+                "UPDATE jobs SET state = 'queued', finished = NULL, error = NULL, "
+                "seq = (SELECT MAX(seq) + 1 FROM jobs) WHERE id = ?",
+                (job_id,),
+            )
+            return "queued"
+
     def claim_next(self) -> Job | None:
         """Atomically move the oldest queued job to 'running' and return it."""
         with self._tx() as db:

@@ -231,3 +231,67 @@ def test_a_job_resumed_on_another_renderer_says_why_in_the_servers_terms(tmp_pat
         _check_same_renderer(tmp_path, cpu, gpu)
     message = _unresumable(refused.value, 7)
     assert "differs in: renderer" in message and "--" not in message and "operator" in message
+
+
+def test_a_failed_job_resumes_its_dataset_at_the_back_of_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job that failed at image 1 of 3 (a full disk) is resumed, not resubmitted: queued again behind
+    the others, it renders only the images it is missing, and its log keeps the finished one."""
+    from types import SimpleNamespace
+
+    import scenesmith.pipeline
+    from scenesmith.api.protocol import BAD_REQUEST, OVER_LIMIT, ProtocolError, parse_request
+    from scenesmith.api.runner import JobRunner
+    from scenesmith.api.server import Server
+
+    asked: list[list[int]] = []
+
+    def fake_generate_dataset(count: int, on_sample, out_dir: Path, **_: object) -> None:  # noqa: ANN001
+        done = {int(p.stem) for p in out_dir.glob("*.done")}
+        asked.append(sorted(set(range(count)) - done))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for index in asked[-1]:
+            if len(asked) == 1 and index == 1:
+                raise OSError(28, "No space left on device")
+            (out_dir / f"{index}.done").touch()
+            on_sample(index)
+
+    monkeypatch.setattr(scenesmith.pipeline, "generate_dataset", fake_generate_dataset)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    spec = {**SPEC, "source": "builtin:dice_tray", "base": "builtin", "image_format": "png", "overrides": []}
+    job = store.create("e" * 16, "req-1", spec, 3, max_active=2).id
+    _run_until_over(JobRunner(store, tmp_path, pool_factory=_NoWorkers), store, job)
+    assert store.get(job).state == "failed" and store.get(job).done == 1  # type: ignore[union-attr]
+    other = store.create("f" * 16, "req-2", spec, 3, max_active=2).id  # queued meanwhile
+
+    replies: list[dict] = []
+    server = SimpleNamespace(
+        store=store,
+        limits=SimpleNamespace(max_active_jobs=2),
+        runner=SimpleNamespace(wake=lambda: None, version=0),
+        _job=store.get,
+        _status=lambda j: {"state": j.state, "done": j.done},
+        _reply=lambda envelope, request, **reply: replies.append(reply),
+    )
+
+    def resume(job_id: str) -> None:
+        request = parse_request({"v": 1, "id": "r", "token": "t", "op": "resume", "job": job_id})
+        Server._resume(server, [], request)  # type: ignore[arg-type]
+
+    server.limits.max_active_jobs = 1
+    with pytest.raises(ProtocolError) as refused:
+        resume(job)  # the queue is full: the cap holds as for a submit
+    assert refused.value.code == OVER_LIMIT
+    server.limits.max_active_jobs = 2
+    resume(job)
+    assert replies[-1]["job"] == {"state": "queued", "done": 1} and store.get(job).error is None  # type: ignore[union-attr]
+    assert store.next_queued().id == other  # type: ignore[union-attr] - at the back of the queue
+    resume(job)  # a retried resume leaves the queued job as it is
+    store.set_state(other, "complete")
+    _run_until_over(JobRunner(store, tmp_path, pool_factory=_NoWorkers), store, job)
+    assert asked == [[0, 1, 2], [1, 2]]  # only the missing images
+    assert store.get(job).state == "complete" and store.logged_indices(job) == {0, 1, 2}  # type: ignore[union-attr]
+    with pytest.raises(ProtocolError) as refused:
+        resume(job)
+    assert refused.value.code == BAD_REQUEST and "nothing to resume" in refused.value.message
