@@ -115,7 +115,6 @@ class JobRunner(threading.Thread):
             self.version += 1
 
     def _run_job(self, job: Job, pool: LocalPool) -> None:
-        from scenesmith.annotate.dataset_writer import completed_indices
         from scenesmith.pipeline import generate_dataset
 
         stop = threading.Event()
@@ -126,8 +125,7 @@ class JobRunner(threading.Thread):
         spec = job.spec
         out = dataset_dir(self.data_root, job.id)
         job_dir(self.data_root, job.id).mkdir(parents=True, exist_ok=True)
-        if out.is_dir():  # images finished on disk after the last log entry of a killed server
-            self.store.add_samples(job.id, sorted(i for i in completed_indices(out) if i < job.total))
+        log_finished_images(self.store, self.data_root, job.id)  # a killed server's last images
         log.info("job %s: rendering %d images of %s", job.id, job.total, spec["source"])
         state, error = "complete", None
         try:
@@ -182,6 +180,16 @@ class JobRunner(threading.Thread):
             except psutil.Error:
                 continue
         (self.data_root / WORKERS_FILE).write_text(json.dumps(records))
+
+
+def log_finished_images(store: JobStore, data_root: Path, job_id: str) -> None:
+    """Log the images of a job finished on disk after its last log entry (the server was killed
+    between an image's write and its log entry), so they are listed, streamed and fetched."""
+    from scenesmith.annotate.dataset_writer import completed_indices
+
+    job, out = store.get(job_id), dataset_dir(data_root, job_id)
+    if job is not None and out.is_dir():
+        store.add_samples(job_id, sorted(i for i in completed_indices(out) if i < job.total))
 
 
 def _unresumable(exc: DatasetMismatch, done: int) -> str:

@@ -231,16 +231,19 @@ class JobStore:
             )
             return self._get(db, row[0])
 
-    def requeue_interrupted(self) -> list[str]:
+    def requeue_interrupted(self) -> tuple[list[str], list[str]]:
         """After a restart: jobs that were running go back to the queue (in their old order);
-        jobs that were being cancelled are cancelled. Returns the requeued ids."""
+        jobs that were being cancelled are cancelled. Returns (the requeued ids, the cancelled ids)."""
         with self._tx() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM jobs WHERE state = 'running' ORDER BY seq")]
+            ids, cancelled = (
+                [r[0] for r in db.execute(f"SELECT id FROM jobs WHERE state = '{state}' ORDER BY seq")]
+                for state in ("running", "cancelling")
+            )
             db.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
             db.execute(
                 "UPDATE jobs SET state = 'cancelled', finished = ? WHERE state = 'cancelling'", (time.time(),)
             )
-            return ids
+            return ids, cancelled
 
     # --------------------------------------------------------------- samples
     def add_samples(self, job_id: str, indices: Iterable[int]) -> int:

@@ -295,3 +295,28 @@ def test_a_failed_job_resumes_its_dataset_at_the_back_of_the_queue(
     with pytest.raises(ProtocolError) as refused:
         resume(job)
     assert refused.value.code == BAD_REQUEST and "nothing to resume" in refused.value.message
+
+
+def test_a_job_cancelled_by_a_restart_lists_the_images_its_last_run_finished(tmp_path: Path) -> None:
+    """Killed while cancelling, a job is cancelled on restart and never runs again: the images its
+    workers finished after its last log entry must be logged then, or nobody can list or fetch them."""
+    from scenesmith.api.jobs import dataset_dir
+    from scenesmith.api.runner import log_finished_images
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    running, cancelling = "a" * 16, "c" * 16
+    for job_id in (running, cancelling):
+        store.create(job_id, job_id, SPEC, 4, max_active=10)
+    store.set_state(running, "running")
+    store.set_state(cancelling, "running")
+    assert store.request_cancel(cancelling) == "cancelling"
+    store.add_samples(cancelling, [0])
+    meta = dataset_dir(tmp_path, cancelling) / "meta"
+    meta.mkdir(parents=True)
+    for index in (0, 1, 2):  # on disk: 1 and 2 were written after the last log entry
+        (meta / f"{index:06d}.json").write_text("{}")
+    requeued, cancelled = store.requeue_interrupted()
+    assert requeued == [running] and cancelled == [cancelling]
+    for job_id in cancelled:
+        log_finished_images(store, tmp_path, job_id)
+    assert store.get(cancelling).state == "cancelled" and store.logged_indices(cancelling) == {0, 1, 2}  # type: ignore[union-attr]
