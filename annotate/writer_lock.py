@@ -31,12 +31,16 @@ def holds_files(folder: Path) -> bool:
 def exclusive_writer(folder: Path) -> Iterator[None]:
     """Hold `folder` (made if missing) as its only writer; refuse when another run writes into it.
 
-    A folder this call made and left holding nothing (the run was refused before writing) is removed
-    again, so a refusal leaves no empty folder behind.
+    A run that leaves the folder holding nothing (it was refused before writing) takes its lock file
+    away again, and the folder too if this call made it: a refusal leaves no trace.
     """
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    handle = try_lock(folder / WRITER_LOCK)
+    try:
+        handle = try_lock(folder / WRITER_LOCK)
+    except UserError:  # no flock on this file system: nothing was written, nothing is left
+        _remove_lock(folder, created)
+        raise
     if handle is None:
         raise UserError(
             f"{folder}: another scenesmith run is writing into this folder; wait for it to finish "
@@ -45,9 +49,25 @@ def exclusive_writer(folder: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        if created and not holds_files(folder):
-            # Removed while still locked: a run that opened the old file meanwhile fails to lock it.
-            for leftover in folder.iterdir():
-                leftover.unlink()
+        try:
+            if not holds_files(folder):
+                _remove_lock(folder, created)
+        finally:
+            handle.close()
+
+
+def _remove_lock(folder: Path, created: bool) -> None:
+    """Take the lock file (and the folder, if this run made it) away, still holding the lock: no other
+    run writes here meanwhile, and one that opened the old file sees it replaced once it has the lock
+    (`try_lock`), so two runs never both hold the folder. Best effort: a run that has just made a new
+    lock file keeps the folder."""
+    try:
+        if created:
+            for leftover in folder.iterdir():  # a killed writer's temp files, before the lock goes
+                if leftover.name.startswith(TEMP_PREFIX):
+                    leftover.unlink(missing_ok=True)
+        (folder / WRITER_LOCK).unlink(missing_ok=True)
+        if created:
             folder.rmdir()
-        handle.close()
+    except OSError:
+        pass

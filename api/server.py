@@ -20,7 +20,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import zmq
 
@@ -496,7 +496,7 @@ def _split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     return frames[:1], frames[1:]
 
 
-def _lock_data_root(data_root: Path) -> TextIO:
+def _lock_data_root(data_root: Path) -> BinaryIO:
     """One server per data root: two would run the same jobs twice. Released when the process dies."""
     handle = try_lock(data_root / "server.lock")  # held for the server's lifetime
     if handle is None:

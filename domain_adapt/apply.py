@@ -127,22 +127,27 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
         # A refit with another seed or other photos keeps the settings but not the fitted content.
         "files_sha256": adapter_digest(Path(model)),
     }
+    _check_output(out, provenance, dataset)  # a refusal touches nothing, not even the lock file
     with exclusive_writer(out):  # a second run into `out` is refused, not interleaved
-        previous = out / MANIFEST
-        if previous.is_file() and not _same_adapter(
-            json.loads(previous.read_text()).get("adapter"), provenance
-        ):
-            raise UserError(f"{out}: holds a dataset adapted differently; use another output folder")
-        if not previous.is_file() and holds_files(out):
-            raise UserError(f"{out}: exists and is not an adapted dataset; use a new output folder")
-        done = completed_indices(out)
-        _unchanged_source(dataset, out, done)  # before the manifest is written: a refusal changes nothing
+        done = _check_output(out, provenance, dataset)  # again: as the lock found it
         remove_stale_temp_files(out)  # left by a killed run; their images are redone (no meta yet)
-        atomic_write_json(previous, {**manifest, "adapter": provenance})
+        atomic_write_json(out / MANIFEST, {**manifest, "adapter": provenance})
         _adapt_images(adapter, record["method"], dataset, out, done, seed, progress)
         if (dataset / COCO).is_file():
             _copy_atomic(dataset / COCO, out / COCO)
     return out
+
+
+def _check_output(out: Path, provenance: dict, dataset: Path) -> set[int]:
+    """Refuse an `out` that holds anything but this adaptation of `dataset`; return the images done."""
+    previous = out / MANIFEST
+    if previous.is_file() and not _same_adapter(json.loads(previous.read_text()).get("adapter"), provenance):
+        raise UserError(f"{out}: holds a dataset adapted differently; use another output folder")
+    if not previous.is_file() and holds_files(out):
+        raise UserError(f"{out}: exists and is not an adapted dataset; use a new output folder")
+    done = completed_indices(out) if out.is_dir() else set()
+    _unchanged_source(dataset, out, done)
+    return done
 
 
 def _adapt_images(

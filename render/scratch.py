@@ -13,8 +13,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
+from scenesmith.errors import UserError
 from scenesmith.file_lock import try_lock
 
 SCRATCH_PREFIX = "scenesmith_pool_"
@@ -43,11 +44,11 @@ class Scratch:
         self._lock.close()
 
 
-def _claim(folder: Path) -> TextIO:
+def _claim(folder: Path) -> BinaryIO:
     """Lock the owner file under another name, then move it into place: a sweeper never finds it
     unlocked (a folder without it is one being made, and is left alone)."""
     staging = folder / f"{OWNER_LOCK}.{os.getpid()}"
-    handle = try_lock(staging)
+    handle = try_lock(staging)  # UserError where the temp folder's file system has no flock
     if handle is None:  # a new file in a folder only this process knows of
         raise RuntimeError(f"{staging}: could not lock a file just made")
     os.replace(staging, folder / OWNER_LOCK)
@@ -62,12 +63,9 @@ def sweep_abandoned(root: Path | None = None) -> int:
     """
     removed = 0
     for folder in Path(root or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
-        owner = folder / OWNER_LOCK
-        if not owner.is_file():
-            continue
-        try:
-            handle = try_lock(owner)
-        except OSError:
+        try:  # is_file too: Python 3.11 raises on a folder this user may not enter
+            handle = try_lock(folder / OWNER_LOCK) if (folder / OWNER_LOCK).is_file() else None
+        except (OSError, UserError):
             continue
         if handle is None:
             continue

@@ -238,6 +238,12 @@ def test_apply_into_a_folder_another_run_writes_is_refused(sets, tmp_path: Path)
     assert [p.name for p in out.iterdir()] == [WRITER_LOCK]
     held.close()
     apply_adapter(tmp_path / "model", synthetic, out, progress=False)  # the lock file is no content
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's notes")
+    with pytest.raises(UserError, match="is not an adapted dataset"):
+        apply_adapter(tmp_path / "model", synthetic, mine, progress=False)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]  # refused before anything was written
     assert len(list((out / "meta").glob("*.json"))) == len(list((synthetic / "meta").glob("*.json")))
 
 

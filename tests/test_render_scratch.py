@@ -38,3 +38,22 @@ def test_a_folder_a_temp_cleaner_removed_is_made_and_claimed_again(temp_root: Pa
     assert scratch.ensure() == scratch.path and (scratch.path / OWNER_LOCK).is_file()
     assert sweep_abandoned() == 0 and scratch.path.is_dir()  # claimed: not taken for an abandoned one
     scratch.release()
+
+
+def test_a_folder_this_user_may_not_enter_is_left_alone(
+    temp_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's folder in a shared /tmp: Python 3.11's is_file raises on it, which stopped every
+    pool from starting; it is simply not ours to sweep."""
+    foreign = temp_root / f"{SCRATCH_PREFIX}other_user"
+    (foreign / OWNER_LOCK).parent.mkdir()
+    real_is_file = Path.is_file
+
+    def is_file(path: Path) -> bool:
+        if path.parent == foreign:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert sweep_abandoned() == 0 and foreign.is_dir()
+    Scratch().release()

@@ -80,3 +80,54 @@ def test_only_what_a_run_wrote_counts_as_content(tmp_path: Path) -> None:
     assert not holds_files(tmp_path)
     (tmp_path / "notes.txt").touch()
     assert holds_files(tmp_path)
+
+
+def test_a_file_system_without_flock_is_named_not_taken_for_another_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only "held" means another run: ENOSYS (a mount without flock) would refuse every run forever as
+    "another run is writing", and the folder this call made must not stay behind."""
+    import errno
+    import fcntl
+
+    def no_flock(*_: object) -> None:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    made = tmp_path / "new"
+    with pytest.raises(UserError, match=r"\.writer\.lock: cannot lock it .*may not support flock"):
+        with exclusive_writer(made):
+            pass
+    assert not made.exists()
+
+
+def test_a_lock_taken_on_a_file_its_holder_just_removed_is_taken_again_on_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder removes the lock file as it lets go; a run that opened the old file in between must
+    not hold that orphan while a third run locks the new file: both would write."""
+    import fcntl
+    import os
+
+    path = tmp_path / WRITER_LOCK
+    real_flock, calls = fcntl.flock, []
+
+    def flock_after_removal(handle, operation: int) -> None:  # noqa: ANN001
+        calls.append(operation)
+        if len(calls) == 1:  # between our open and our lock, the old holder cleaned up
+            path.unlink()
+        real_flock(handle, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_removal)
+    handle = try_lock(path)
+    assert handle is not None and len(calls) == 2
+    assert os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    handle.close()
+
+
+def test_a_refused_run_leaves_no_lock_file_in_a_folder_it_found(tmp_path: Path) -> None:
+    found = tmp_path / "mine"
+    found.mkdir()
+    with pytest.raises(UserError, match="refused"), exclusive_writer(found):
+        raise UserError("refused")
+    assert found.is_dir() and list(found.iterdir()) == []

@@ -52,8 +52,48 @@ def hex_prism(across_flats: float, height: float) -> trimesh.Trimesh:
     return trimesh.creation.extrude_polygon(hexagon, height)
 
 
-def chamfer_solid(across_flats: float, height: float, bottom: bool, sections: int) -> trimesh.Trimesh:
-    """Revolved solid whose intersection with a hex prism gives the 30° chamfer of its corners.
+def chamfered_hex(
+    across_flats: float, height: float, bottom: bool, sections: int, turn: float
+) -> trimesh.Trimesh:
+    """A hex prism with the 30° chamfer of its corners (on the bottom face too if `bottom`): its
+    intersection with a revolved solid whose meridians are turned by `turn` (see `closed_part`)."""
+    solid = chamfer_solid(across_flats, height, bottom, sections, turn)
+    return manifold("intersection", [hex_prism(across_flats, height), solid])
+
+
+def closed_part(build: Callable[[float], trimesh.Trimesh], sections: int) -> trimesh.Trimesh:
+    """`build(turn)`, a part with a chamfered hex, with the chamfer's meridians turned a quarter section
+    off the hex corners (at 30° + k·60°): a meridian through a corner edge can pinch the booleans into
+    vertices 1e-11 m apart, which merging collapses into an open shell.
+
+    For an odd multiple of 3 sections that turn puts meridians exactly on corners (nuts with 27
+    sections failed at 8 seeds in 12), so where it gives an open shell the part is built unturned
+    instead, whose meridians stay a quarter section off every corner; a part that built before keeps
+    its mesh.
+    """
+    turns = [math.pi / (2 * sections), *([0.0] if sections % 6 == 3 else [])]
+    for turn in turns[:-1]:
+        try:
+            part = build(turn)
+        except ValueError:  # trimesh: "Not all meshes are volumes!"
+            continue
+        if is_closed(part):
+            return part
+    return build(turns[-1])
+
+
+def is_closed(solid: trimesh.Trimesh) -> bool:
+    """Whether `solid` is still a closed solid once its coincident vertices are merged (as `finish`
+    and every consumer of the mesh merge them)."""
+    merged = trimesh.Trimesh(solid.vertices, solid.faces)
+    return bool(merged.is_watertight and merged.volume > 0)
+
+
+def chamfer_solid(
+    across_flats: float, height: float, bottom: bool, sections: int, turn: float
+) -> trimesh.Trimesh:
+    """Revolved solid, turned by `turn` (rad) about its axis, whose intersection with a hex prism gives
+    the 30° chamfer of its corners.
 
     The chamfer cone meets the top face (and the bottom one if `bottom`) at 0.95 × across flats, the
     usual washer face of hex heads and nuts.
@@ -64,21 +104,8 @@ def chamfer_solid(across_flats: float, height: float, bottom: bool, sections: in
     low = [(0.0, 0.0), (flat, 0.0), (outer, drop)] if bottom else [(0.0, 0.0), (outer, 0.0)]
     profile = np.array([*low, (outer, height - drop), (flat, height), (0.0, height)])
     solid = revolved(lambda unit: trimesh.creation.revolve(profile * unit, sections=sections))
-    solid.apply_transform(trimesh.transformations.rotation_matrix(meridian_turn(sections), [0, 0, 1]))
+    solid.apply_transform(trimesh.transformations.rotation_matrix(turn, [0, 0, 1]))
     return solid
-
-
-def meridian_turn(sections: int) -> float:
-    """Turn (rad) of a revolved solid's meridians off the hex corners (at 30° + k·60°).
-
-    A meridian through a corner edge can pinch the boolean into vertices 1e-11 m apart, which merging
-    collapses into an open shell. A quarter-section turn keeps the meridians of an even `sections` at
-    least a twelfth of a section off the corners. For an odd multiple of 3 it puts meridians exactly
-    on the corners at 30° + k·120° or 90° + k·120° (nuts with 27 sections failed at 8 seeds in 12),
-    while unturned they stay a quarter section off every corner. Other odd counts meet only the corner
-    at 90° or 270°, which has built closed at every size and seed tried: they keep their meshes.
-    """
-    return 0.0 if sections % 6 == 3 else math.pi / (2 * sections)
 
 
 def revolved(build: Callable[[float], trimesh.Trimesh]) -> trimesh.Trimesh:
@@ -144,9 +171,9 @@ def finish(
     slots: tuple[str, ...] = SLOTS,
 ) -> Generated:
     """Centre the solid on its resting footprint, lay it at rest, split sharp edges for shading."""
-    solid = trimesh.Trimesh(solid.vertices, solid.faces)  # merge coincident vertices, as consumers do
-    if not solid.is_watertight or solid.volume <= 0:
+    if not is_closed(solid):
         raise ValueError(f"mechanical part is not a closed solid: {attributes}")
+    solid = trimesh.Trimesh(solid.vertices, solid.faces)  # merge coincident vertices, as consumers do
     rotation = stable_rest(solid, down_hint)
     rested = solid.vertices @ rotation.T
     centre = (rested.min(0) + rested.max(0)) / 2
@@ -216,9 +243,13 @@ def make_hex_bolt(params: HexBoltParams, rng: np.random.Generator) -> Generated:
     sections = int(params.sections.sample(rng))
     profile = np.array(shank_profile(d / 2, length, threaded, pitch, ridged))
     shank = revolved(lambda unit: trimesh.creation.revolve(profile * unit, sections=sections))
-    head = manifold("intersection", [hex_prism(s, k), chamfer_solid(s, k, bottom=False, sections=sections)])
-    head.apply_translation([0.0, 0.0, length])
-    bolt = manifold("union", [shank, head])
+
+    def bolt_with(turn: float) -> trimesh.Trimesh:
+        head = chamfered_hex(s, k, bottom=False, sections=sections, turn=turn)
+        head.apply_translation([0.0, 0.0, length])
+        return manifold("union", [shank, head])
+
+    bolt = closed_part(bolt_with, sections)
     attributes = {"diameter_m": d, "length_m": length, "across_flats_m": s, "head_height_m": k}
     return finish(bolt, (-1.0, 0.0, 0.0), True, attributes | {"ridged": ridged, "pitch_m": pitch})
 
@@ -244,12 +275,13 @@ def make_hex_nut(params: HexNutParams, rng: np.random.Generator) -> Generated:
     sections = int(params.sections.sample(rng))
     if bore >= 0.9 * s:
         raise ValueError(f"hex nut bore {bore} leaves no wall inside across-flats {s}")
-    body = manifold("intersection", [hex_prism(s, m), chamfer_solid(s, m, bottom=True, sections=sections)])
     hole = revolved(
         lambda unit: trimesh.creation.cylinder(radius=bore / 2 * unit, height=3 * m * unit, sections=sections)
     )
     hole.apply_translation([0.0, 0.0, m / 2])
-    nut = manifold("difference", [body, hole])
+    nut = closed_part(
+        lambda turn: manifold("difference", [chamfered_hex(s, m, True, sections, turn), hole]), sections
+    )
     attributes = {"diameter_m": d, "across_flats_m": s, "height_m": m, "bore_m": bore}
     return finish(nut, (0.0, 0.0, -1.0), True, attributes)
 
