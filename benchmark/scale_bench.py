@@ -31,6 +31,7 @@ import cv2
 import psutil
 
 import scenesmith
+from scenesmith.errors import UserError
 from scenesmith.pipeline import WRITE_BACKLOG, generate_dataset, render_settings
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.loader import load_scene
@@ -127,6 +128,12 @@ def kills(scene: str, overrides: Sequence[str], count: int, kills: int, out: Pat
     with work in hand, not one that already finished and is shutting down (a death the run rightly
     never records, which made the count of recorded deaths flaky).
     """
+    lead = WRITE_BACKLOG + PoolConfig().prefetch + 1  # images rendered beyond those written, at most
+    if count - lead < kills:  # checked before the run starts, which would go on without this process
+        raise UserError(f"--count: {kills} kill(s) need more than {lead + kills - 1} images, not {count}")
+    if out.exists():
+        raise UserError(f"--out {out}: exists; the kill benchmark audits a dataset it makes from nothing")
+    load_scene(scene, list(overrides))  # a bad scene is refused here, not inside the child run
     cmd = [sys.executable, "-m", "scenesmith", "generate", scene, "--count", str(count), "--seed", str(seed),
            "--out", str(out), "--quiet", "--device", "cpu"]  # fmt: skip
     for override in overrides:
@@ -135,9 +142,6 @@ def kills(scene: str, overrides: Sequence[str], count: int, kills: int, out: Pat
     parent = psutil.Process(process.pid)
     killed: list[dict[str, int]] = []
     started = time.perf_counter()
-    lead = WRITE_BACKLOG + PoolConfig().prefetch + 1  # images rendered beyond those written, at most
-    if count - lead < kills:
-        raise ValueError(f"{kills} kill(s) need more than {lead + kills - 1} images, not {count}")
     targets = [round((count - lead) * (k + 1) / (kills + 1)) for k in range(kills)]
     while process.poll() is None:
         done = len(list((out / "meta").glob("*.json"))) if (out / "meta").exists() else 0
@@ -147,6 +151,9 @@ def kills(scene: str, overrides: Sequence[str], count: int, kills: int, out: Pat
             killed.append({"pid": pids[0], "after_images": done})
         time.sleep(0.05)
     stderr = process.stderr.read() if process.stderr else ""
+    if not (out / "manifest.json").is_file():  # the run failed before it began: its own message says why
+        last = (stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise UserError(f"the generate run under test failed to start: {last}")
     coco = json.loads((out / "annotations.json").read_text()) if process.returncode == 0 else {"images": []}
     ids = [image["id"] for image in coco["images"]]
     unreadable = [i["file_name"] for i in coco["images"] if cv2.imread(str(out / i["file_name"])) is None]

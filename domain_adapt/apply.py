@@ -114,6 +114,8 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
     dataset, out = Path(dataset), Path(out)
     if not (dataset / "meta").is_dir():
         raise UserError(f"{dataset}: not a scenesmith dataset folder (no meta/)")
+    if not completed_indices(dataset):  # else a "complete" copy with labels and no image was written
+        raise UserError(f"{dataset}: no finished image (meta/*.json); nothing to adapt")
     if out.resolve() == dataset.resolve():
         raise UserError(f"{out}: the output must be a new folder, not the source dataset")
     adapter, record = load_adapter(Path(model))

@@ -235,7 +235,6 @@ def generate_dataset(
         run_started, done_before = time.perf_counter(), completed_indices(out_dir)
         todo = sorted(set(range(count)) - done_before)
         if todo:
-            workers = workers or open_pool(backend, settings, pool, address)
             written: set[int] = set()
 
             def record_written(index: int) -> None:
@@ -244,14 +243,23 @@ def generate_dataset(
                 _record_wall_time(manifest, previous, done_before, done_before | written, run_started)
 
             try:
-                _render_into(
-                    out_dir, loaded, seed, todo, workers, settings, manifest, clock, image_format, progress,
-                    stop, on_sample, record_written,
-                )  # fmt: skip
-            finally:
-                manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
-                _record_wall_time(manifest, previous, done_before, completed_indices(out_dir), run_started)
-                atomic_write_json(out_dir / MANIFEST, manifest)
+                workers = workers or open_pool(backend, settings, pool, address)
+                try:
+                    _render_into(
+                        out_dir, loaded, seed, todo, workers, settings, manifest, clock, image_format,
+                        progress, stop, on_sample, record_written,
+                    )  # fmt: skip
+                finally:
+                    manifest["worker_events"] = [*(previous or {}).get("worker_events", []), *workers.events]
+                    done_now = completed_indices(out_dir)
+                    _record_wall_time(manifest, previous, done_before, done_now, run_started)
+                    atomic_write_json(out_dir / MANIFEST, manifest)
+            except BaseException:
+                if previous is None and not completed_indices(out_dir):
+                    # Nothing was made (no GPU, no Ray cluster, Ctrl-C at once): the folder is left as it
+                    # was found, so a retry with another seed is not refused as "a different dataset".
+                    (out_dir / MANIFEST).unlink(missing_ok=True)
+                raise
 
         started = time.perf_counter()
         write_coco(

@@ -244,6 +244,12 @@ def test_apply_into_a_folder_another_run_writes_is_refused(sets, tmp_path: Path)
     with pytest.raises(UserError, match="is not an adapted dataset"):
         apply_adapter(tmp_path / "model", synthetic, mine, progress=False)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]  # refused before anything was written
+    unfinished = shutil.copytree(synthetic, tmp_path / "unfinished")  # no image finished (no meta)
+    shutil.rmtree(unfinished / "meta")
+    (unfinished / "meta").mkdir()
+    with pytest.raises(UserError, match="no finished image"):
+        apply_adapter(tmp_path / "model", unfinished, tmp_path / "empty_copy", progress=False)
+    assert not (tmp_path / "empty_copy").exists()
     assert len(list((out / "meta").glob("*.json"))) == len(list((synthetic / "meta").glob("*.json")))
 
 

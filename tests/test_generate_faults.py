@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from scenesmith.benchmark.scale_bench import kills
+from scenesmith.errors import UserError
+from scenesmith.procedural.loader import SceneRuleError
 
 TINY = ["render.resolution=[48, 48]", "render.samples=1", "render.denoise=false"]
 
@@ -25,3 +27,13 @@ def test_kills_too_late_to_hit_a_working_render_worker_are_refused(tmp_path: Pat
     """Images on disk trail the renders: a kill timed near the end would hit a worker that is done."""
     with pytest.raises(ValueError, match="need more than 8 images, not 8"):
         kills("dice_tray", TINY, count=8, kills=2, out=tmp_path / "killed")
+    assert not (tmp_path / "killed").exists()  # refused before the run under test was started
+
+
+def test_a_kill_benchmark_that_cannot_run_says_why_before_starting_anything(tmp_path: Path) -> None:
+    with pytest.raises(SceneRuleError, match="nosuch"):
+        kills("nosuch", TINY, count=12, kills=1, out=tmp_path / "k")
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(UserError, match="--out .*taken: exists"):
+        kills("dice_tray", TINY, count=12, kills=1, out=tmp_path / "taken")
+    assert not (tmp_path / "k").exists()

@@ -374,6 +374,9 @@ def test_device_gpu_renders_on_a_gpu_or_stops_saying_there_is_none(
     else:
         err = capsys.readouterr().err
         assert code == 2 and "--device gpu: the render worker" in err and "found no usable Cycles GPU" in err
+        # Nothing was made: no folder claimed by a manifest of no image (a retry with another seed was
+        # refused as "a different dataset").
+        assert not out.exists()
 
 
 def _pip_blobs(rgb: np.ndarray, mask: np.ndarray) -> int:
