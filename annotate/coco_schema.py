@@ -7,6 +7,7 @@ the key. Only what is read is required; every other field is left alone.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,15 @@ class CocoAnnotation(BaseModel):
     bbox: tuple[float, float, float, float]
 
 
+class CocoCategory(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    name: str
+
+
 _IMAGES = TypeAdapter(list[CocoImage])
 _ANNOTATIONS = TypeAdapter(list[CocoAnnotation])
+_CATEGORIES = TypeAdapter(list[CocoCategory])
 
 
 def check_coco(path: Path, images: list[Any], annotations: list[Any]) -> None:
@@ -45,3 +53,35 @@ def check_coco(path: Path, images: list[Any], annotations: list[Any]) -> None:
             for part in error["loc"]:
                 where += f"[{part}]" if isinstance(part, int) else f".{part}"
             raise UserError(f"{path}: {where}: {error['msg'].lower()}") from None
+
+
+def load_coco(path: Path) -> dict[str, Any]:
+    """A COCO file whose images, annotations and categories hold what is read, each annotation naming
+    an image and a category of the file; anything else is a UserError naming the file and the record."""
+    try:
+        coco = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable COCO JSON file ({exc})") from None
+    if not isinstance(coco, dict):
+        raise UserError(f"{path}: expected a COCO object with images, annotations and categories")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(coco.get(key), list):
+            raise UserError(f"{path}: {key}: expected a list")
+    check_coco(path, coco["images"], coco["annotations"])
+    try:
+        _CATEGORIES.validate_python(coco["categories"])
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = "categories" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+        raise UserError(f"{path}: {where}: {error['msg'].lower()}") from None
+    images, categories = {i["id"] for i in coco["images"]}, {c["id"] for c in coco["categories"]}
+    for index, ann in enumerate(coco["annotations"]):
+        if ann["image_id"] not in images:
+            raise UserError(
+                f"{path}: annotations[{index}].image_id: {ann['image_id']} is no image of the file"
+            )
+        if ann["category_id"] not in categories:
+            raise UserError(
+                f"{path}: annotations[{index}].category_id: {ann['category_id']} is no category of the file"
+            )
+    return coco

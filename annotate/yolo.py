@@ -21,7 +21,6 @@ the old boxes). A folder that holds anything else is refused rather than cleared
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -34,6 +33,7 @@ from pycocotools import mask as mask_util
 
 from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_text
 from scenesmith.annotate.box_convention import BoxConvention
+from scenesmith.annotate.coco_schema import load_coco
 from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE
 from scenesmith.errors import UserError
 
@@ -128,7 +128,7 @@ def export_yolo(
         raise UserError(f"crowd: expected one of {', '.join(CROWD_POLICIES)}, got {crowd!r}")
     src = Path(dataset_dir)
     out = Path(out_dir)
-    coco = json.loads((src / ANNOTATIONS_FILE).read_text())
+    coco = load_coco(src / ANNOTATIONS_FILE)  # a damaged file is named, not a KeyError below
     class_of = {c["id"]: i for i, c in enumerate(coco["categories"])}
     lines: dict[int, list[str]] = {img["id"]: [] for img in coco["images"]}
     crowds: dict[int, list[dict[str, Any]]] = {img["id"]: [] for img in coco["images"]}

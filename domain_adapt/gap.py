@@ -59,6 +59,9 @@ def measure_gap(
         "preprocessing": {"short_side": IMAGE_SIZE, "centre_crop": IMAGE_SIZE, "jpeg_quality": JPEG_QUALITY},
         "seed": seed,
     }
+    fewest = min(len(set_a.images), len(set_b.images))
+    if folds > fewest:  # a fold without a test image of a set trains a classifier for nothing
+        raise UserError(f"--folds {folds}: more folds than images in the smaller set ({fewest})")
     small_a, small_b = (_downsize(s.images, CLASSIFIER_IMAGE_SIZE) for s in (set_a, set_b))
     report["classifier_images"] = two_sample_test(small_a, small_b, steps, folds, seed)
     report["classifier_bands"] = {

@@ -45,6 +45,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _percent(text: str) -> float:
+    value = _number(text)
+    if not 0 < value <= 100:  # nan fails this too
+        raise argparse.ArgumentTypeError(f"expected a percentage above 0 and at most 100, got {text!r}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = _number(text)
     if not 0 <= value < float("inf"):  # also refuses NaN
@@ -593,9 +600,9 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--sweep", action="store_true", help="also run real fractions 1,5,10,25,50,100%%")
     p.add_argument(
         "--fraction",
-        type=float,
+        type=_percent,
         default=100 * run_default("fraction"),
-        help="headline real fraction in percent",
+        help="headline real fraction in percent, above 0 and at most 100",
     )
     p.add_argument(
         "--val-count",

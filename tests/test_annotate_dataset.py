@@ -413,3 +413,33 @@ def test_coco_assembled_from_pruned_metas_is_the_full_one(dataset: Path, tmp_pat
     shutil.copytree(dataset, copy)
     coco = json.loads(write_coco(copy).read_text())
     assert {key: coco[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda coco: "{", "not a readable COCO JSON file"),
+        (lambda coco: [], "expected a COCO object"),
+        (lambda coco: {**coco, "images": None}, "images: expected a list"),
+        (lambda coco: {k: v for k, v in coco.items() if k != "categories"}, "categories: expected a list"),
+        (lambda coco: {**coco, "images": [{**coco["images"][0], "width": "big"}]}, r"images\[0\]\.width"),
+        (
+            lambda coco: {**coco, "annotations": [{**coco["annotations"][0], "category_id": 77}]},
+            r"annotations\[0\]\.category_id: 77 is no category",
+        ),
+        (
+            lambda coco: {**coco, "annotations": [{**coco["annotations"][0], "image_id": 999}]},
+            r"annotations\[0\]\.image_id: 999 is no image",
+        ),
+    ],
+)
+def test_yolo_export_of_a_damaged_coco_file_names_the_file_and_the_record(
+    dataset: Path, tmp_path: Path, damage, message: str
+) -> None:
+    """Each of these was a traceback (KeyError, TypeError, JSONDecodeError) from inside the export."""
+    copy = shutil.copytree(dataset, tmp_path / "copy")
+    coco = json.loads((copy / "annotations.json").read_text())
+    damaged = damage(coco)
+    (copy / "annotations.json").write_text(damaged if isinstance(damaged, str) else json.dumps(damaged))
+    with pytest.raises(UserError, match=message):
+        export_yolo(copy, tmp_path / "yolo")

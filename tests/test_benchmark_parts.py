@@ -805,3 +805,13 @@ def test_an_adapted_arm_counts_the_real_photos_its_adapter_was_fitted_on(tmp_pat
     assert _labelled({**arm, "unlabelled_real_images": 200}) == "0 (+ 200 unlabelled)"
     assert _labelled({**arm, "unlabelled_real_images": None}) == "0 (+ the photos its adapter was fitted on)"
     assert _labelled({**arm, "adapter": None, "unlabelled_real_images": 0}) == "0"
+
+
+@pytest.mark.parametrize("percent", ["150", "-5", "0", "nan"])
+def test_a_headline_fraction_outside_0_to_100_percent_is_refused(percent: str, capsys) -> None:
+    """`--fraction 150` trained on 100% under the name real_150; -5 made an arm that uses no photo."""
+    from scenesmith.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["benchmark", "--out", "run", "--fraction", percent])
+    assert "expected a percentage above 0 and at most 100" in capsys.readouterr().err

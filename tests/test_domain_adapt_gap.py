@@ -129,6 +129,7 @@ def test_cli_writes_json_markdown_and_plot_for_picture_folders(tmp_path: Path, c
     [
         (["--folds", "1"], "needs at least 2 folds"),
         (["--max-images", "2"], "--max-images 2: the gap measures need at least 4"),
+        (["--folds", "9"], "--folds 9: more folds than images in the smaller set (8)"),
     ],
 )
 def test_settings_that_leave_nothing_to_measure_are_refused(
