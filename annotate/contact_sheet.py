@@ -20,6 +20,7 @@ import numpy as np
 
 from scenesmith.annotate.atomic import atomic_write_bytes
 from scenesmith.annotate.dataset_writer import load_metas, read_instance
+from scenesmith.errors import UserError
 
 CROWD_COLOR = (160, 160, 160)  # BGR
 BACKGROUND = (40, 40, 40)
@@ -113,7 +114,7 @@ def make_contact_sheet(
     dataset = Path(dataset_dir)
     metas = load_metas(dataset, limit=max_images)
     if not metas:
-        raise ValueError(f"no meta files under {dataset / 'meta'}")
+        raise UserError(f"{dataset}: no finished image (meta/*.json) to draw")
     ncols = min(cols, len(metas))
     nrows = math.ceil(len(metas) / ncols)
     sheet = np.full((nrows * tile, ncols * tile, 3), BACKGROUND, dtype=np.uint8)

@@ -7,6 +7,7 @@ disagreeing (they were written twice before, and nothing checked the library's c
 
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,20 @@ def default_of(config_class: type, name: str) -> Any:
     """The default of one field of a settings dataclass (its factory's value where it has one)."""
     found = {f.name: f for f in fields(config_class)}[name]
     return found.default_factory() if found.default is MISSING else found.default
+
+
+def read_run_settings(path: Path) -> dict[str, Any]:
+    """A run folder's `config.json`: a damaged one (cut short by a full disk, edited by hand) is named
+    with what to do, not a JSONDecodeError or an AttributeError further on."""
+    try:
+        settings = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        settings, reason = None, str(exc)
+    else:
+        reason = "not a JSON object"
+    if not isinstance(settings, dict):
+        raise UserError(
+            f"{path}: damaged ({reason}); restore the run folder (`scenesmith archive ... --restore`) "
+            "or start a new --out"
+        )
+    return settings

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.benchmark.config import read_run_settings
 from scenesmith.errors import UserError
 
 # Fingerprint keys that only the fine-tunes (arms that start from a pretraining) depend on.
@@ -102,7 +103,7 @@ def copy_runs(
     config_path = source / "config.json"
     if not config_path.is_file():
         raise UserError(f"{lending.flag} {source}: not a benchmark run folder (no config.json)")
-    theirs = _settings_outside(json.loads(config_path.read_text()), lending.may_differ)
+    theirs = _settings_outside(read_run_settings(config_path), lending.may_differ)
     ours = _settings_outside(fingerprint, lending.may_differ)
     if "anneal_steps" not in theirs.get("train", {}):  # runs never annealed are annealed here
         ours = {**ours, "train": {k: v for k, v in ours.get("train", {}).items() if k != "anneal_steps"}}

@@ -26,7 +26,7 @@ from scenesmith.benchmark import report as reporting
 from scenesmith.benchmark.archive import BOX_FACTOR, PSEUDO_LABELS, SCORES
 from scenesmith.benchmark.arms import Arm, plan
 from scenesmith.benchmark.augment import LATER_AUGMENT_FIELDS, AugmentConfig, with_preset
-from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig, default_of
+from scenesmith.benchmark.config import BenchmarkConfig, TrainConfig, default_of, read_run_settings
 from scenesmith.benchmark.data import (
     DetectionSet,
     draw_fraction,
@@ -169,7 +169,7 @@ def _check_run_folder(out: Path, fingerprint: dict) -> None:
     """Refuse to mix two different benchmark configurations in one run folder."""
     path = out / "config.json"
     if path.exists():
-        before = json.loads(path.read_text())
+        before = read_run_settings(path)
         if before != fingerprint:
             changed = sorted(k for k in set(before) | set(fingerprint) if before.get(k) != fingerprint.get(k))
             hint = (

@@ -350,6 +350,9 @@ def test_contact_sheet(dataset: Path, tmp_path: Path) -> None:
     sheet = cv2.imread(str(out))
     assert sheet.shape == (96, 2 * 96, 3)
     assert sheet.std() > 0
+    (tmp_path / "unfinished" / "meta").mkdir(parents=True)
+    with pytest.raises(UserError, match="unfinished: no finished image"):  # was a bare ValueError
+        make_contact_sheet(tmp_path / "unfinished", tmp_path / "empty.png")
 
 
 def test_yolo_erase_leaves_a_labelled_object_touching_a_crowd_object_whole(tmp_path: Path) -> None:

@@ -145,3 +145,13 @@ def test_an_anneal_is_part_of_the_run_only_when_given(tmp_path: Path) -> None:
     assert _fingerprint(annealed)["train"]["anneal_steps"] == 1000
     with pytest.raises(UserError, match="different settings"):
         _check_run_folder(tmp_path, _fingerprint(annealed))
+
+
+@pytest.mark.parametrize("damaged", ["{", "[]"])
+def test_a_damaged_config_json_is_named_with_what_to_do(tmp_path: Path, damaged: str) -> None:
+    """A config.json cut short or replaced was a JSONDecodeError (or an AttributeError when lent)."""
+    config = BenchmarkConfig(real=None, scene=str(BUILT_IN), synthetic=8, out=tmp_path / "run")
+    config.out.mkdir()
+    (config.out / "config.json").write_text(damaged)
+    with pytest.raises(UserError, match=r"run/config\.json: damaged .*archive .*--restore"):
+        _check_run_folder(config.out, _fingerprint(config))
