@@ -153,5 +153,5 @@ def add_adapt_parsers(commands: argparse._SubParsersAction) -> None:
     c.add_argument("--real", required=True, help="real COCO file the adapter learned from")
     c.add_argument("--split", default="train", help="real split the adapter learned from (none: no splits)")
     c.add_argument("--original", help="the source dataset, to measure label alignment")
-    c.add_argument("--json", help="write the report here")
+    c.add_argument("--json", type=base._output_file, help="write the report here")
     c.set_defaults(run=_cmd_check)

@@ -45,5 +45,7 @@ def add_gap_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=base._positive_int, default=300, help="classifier steps per fold")
     p.add_argument("--folds", type=base._positive_int, default=5, help="classifier folds (at least 2)")
     p.add_argument("--seed", type=base._non_negative_int, default=0)
-    p.add_argument("--out", required=True, help="report folder (gap.json, gap.md, gap.png)")
+    p.add_argument(
+        "--out", type=base._output_folder, required=True, help="report folder (gap.json, gap.md, gap.png)"
+    )
     p.set_defaults(run=_cmd_gap)

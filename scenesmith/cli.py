@@ -21,6 +21,40 @@ if TYPE_CHECKING:
     from scenesmith.benchmark.config import BenchmarkConfig
 
 
+# What a dataset folder holds (annotate/FORMAT.md): an output path among them would overwrite labels.
+_DATASET_PARTS = frozenset({"annotations.json", "manifest.json", "meta", "images", "masks", "depth"})
+
+
+def _output_path(text: str, folder: bool) -> Path:
+    """An output path that can be written, checked before any work is done: the work (renders, a
+    classifier) used to run first and end on "File exists" naming a temp file. A path among a
+    dataset's own files is refused too: `sheet --out DATASET/annotations.json` replaced the labels."""
+    path = Path(text)
+    if folder and path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: is a file, expected a folder")
+    if not folder and path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a folder, expected a file path")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, expected a folder")
+            break
+    for dataset in path.absolute().parents:
+        if (dataset / "manifest.json").is_file() and (dataset / "meta").is_dir():
+            part = path.absolute().relative_to(dataset).parts[0]
+            if part in _DATASET_PARTS:
+                raise argparse.ArgumentTypeError(f"{text}: would write over the {part} of dataset {dataset}")
+    return path
+
+
+def _output_file(text: str) -> Path:
+    return _output_path(text, folder=False)
+
+
+def _output_folder(text: str) -> Path:
+    return _output_path(text, folder=True)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -681,7 +715,7 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("before", help="benchmark run folder (or its report.json)")
     p.add_argument("after", help="benchmark run folder (or its report.json)")
-    p.add_argument("--json", help="also write the comparison to this JSON file")
+    p.add_argument("--json", type=_output_file, help="also write the comparison to this JSON file")
     p.set_defaults(run=_cmd_compare)
 
 
@@ -724,7 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("sheet", help="contact sheet of a dataset with masks and boxes drawn")
     p.add_argument("dataset")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", type=_output_file, required=True, help="PNG to write")
     p.add_argument("--max-images", type=_positive_int, default=16)
     p.set_defaults(run=_cmd_sheet)
 
@@ -767,12 +801,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="use only --against images whose `split` is this (default: train, or every image when the "
         "file has no split field; 'all': every image)",
     )
-    p.add_argument("--out", help="output folder for stats.json and plots (default: DATASET/stats)")
+    p.add_argument(
+        "--out", type=_output_folder, help="output folder for stats.json and plots (default: DATASET/stats)"
+    )
     p.set_defaults(run=_cmd_stats)
 
     p = commands.add_parser("preview", help="low-sample labelled contact sheet of a scene, in seconds")
     _add_scene_arguments(p)
-    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--out", type=_output_file, required=True, help="PNG to write")
     p.add_argument("--count", type=_positive_int, default=8)
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--size", type=_positive_int, default=192, help="tile size in pixels (square renders)")
@@ -783,7 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scene_arguments(p)
     p.add_argument("--vary", required=True, metavar="KEY.PATH", help="the rule to vary, e.g. camera.tilt_deg")
     p.add_argument("--values", required=True, nargs="+", help="values (YAML), e.g. 0 10 20")
-    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--out", type=_output_file, required=True, help="PNG to write")
     p.add_argument("--count", type=_positive_int, default=4, help="images per value")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--size", type=_positive_int, default=192)
@@ -804,7 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--memory-resolution", type=_resolution, help="resolution of the RSS run (default: --resolution)"
     )
-    b.add_argument("--json", help="also write the numbers to this JSON file")
+    b.add_argument("--json", type=_output_file, help="also write the numbers to this JSON file")
     b.set_defaults(run=_cmd_bench_render)
     k = benches.add_parser("kills", help="SIGKILL the render worker of a generate run; audit the dataset")
     k.add_argument("--scene", default="dice_tray")
@@ -814,14 +850,14 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--kills", type=_positive_int, default=2)
     k.add_argument("--seed", type=_non_negative_int, default=0)
     k.add_argument("--out", required=True, help="dataset folder (must not exist yet)")
-    k.add_argument("--json", help="also write the numbers to this JSON file")
+    k.add_argument("--json", type=_output_file, help="also write the numbers to this JSON file")
     k.set_defaults(run=_cmd_bench_kills)
     _add_benchmark_parser(commands)
 
     p = commands.add_parser("doctor", help="bpy version, Cycles devices, threads and one timed draft render")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto", help="device to time")
     p.add_argument("--size", type=_positive_int, default=128, help="timed render size in pixels (square)")
-    p.add_argument("--json", help="also write the report to this JSON file")
+    p.add_argument("--json", type=_output_file, help="also write the report to this JSON file")
     p.set_defaults(run=_cmd_doctor)
 
     from scenesmith.api.cli import add_api_parsers  # serve, submit, status, cancel, fetch, bench api
