@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scenesmith.api.protocol import MAX_LIST_LIMIT
+from scenesmith.api.protocol import JOB_ID_RE, MAX_LIST_LIMIT
 
 DEFAULT_SERVER = "tcp://127.0.0.1:5555"
 
@@ -56,7 +56,7 @@ def add_api_parsers(commands: argparse._SubParsersAction, benches: argparse._Sub
     p = commands.add_parser(
         "status", help="a job's state, progress, images/s and ETA (no JOB: the newest jobs, oldest first)"
     )
-    p.add_argument("job", nargs="?")
+    p.add_argument("job", nargs="?", type=_job_id)
     p.add_argument(
         "--limit",
         type=_list_limit,
@@ -69,20 +69,20 @@ def add_api_parsers(commands: argparse._SubParsersAction, benches: argparse._Sub
     p.set_defaults(run=_cmd_status)
 
     p = commands.add_parser("cancel", help="cancel a job (finished images are kept)")
-    p.add_argument("job")
+    p.add_argument("job", type=_job_id)
     _add_client_arguments(p)
     p.set_defaults(run=_cmd_cancel)
 
     p = commands.add_parser(
         "resume", help="queue a failed or cancelled job again: it renders only the images it is missing"
     )
-    p.add_argument("job")
+    p.add_argument("job", type=_job_id)
     p.add_argument("--wait", action="store_true", help="follow the job until it ends")
     _add_client_arguments(p)
     p.set_defaults(run=_cmd_resume)
 
     p = commands.add_parser("fetch", help="copy a job's dataset from a server (resumes a partial copy)")
-    p.add_argument("job")
+    p.add_argument("job", type=_job_id)
     p.add_argument("--out", required=True, help="folder to write the dataset into")
     _add_client_arguments(p)
     p.set_defaults(run=_cmd_fetch)
@@ -118,6 +118,13 @@ def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--timeout", type=base._positive_float, default=30.0, metavar="S", help="seconds per try (3 tries)"
     )
+
+
+def _job_id(text: str) -> str:
+    """Checked here, so a mistyped id is not sent (or, with no server, not waited on for 3 tries)."""
+    if not JOB_ID_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected a job id: 16 hex digits, as submit prints; got {text!r}")
+    return text
 
 
 def _list_limit(text: str) -> int:
@@ -160,6 +167,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
+    from scenesmith.api.client import ApiError
     from scenesmith.cli import Terminated
     from scenesmith.errors import UserError
 
@@ -173,17 +181,22 @@ def _cmd_submit(args: argparse.Namespace) -> int:
             raise UserError(f"{args.scene}: cannot read scene file ({exc})") from None
     outputs = [o.strip() for o in args.outputs.split(",")] if args.outputs else None
     with _client(args) as client:
-        job = client.submit(
-            scene,
-            scene_yaml=scene_yaml,
-            count=args.count,
-            seed=args.seed,
-            overrides=args.overrides,
-            resolution=args.resolution,
-            samples=args.samples,
-            image_format=args.image_format,
-            outputs=outputs,
-        )
+        try:
+            job = client.submit(
+                scene,
+                scene_yaml=scene_yaml,
+                count=args.count,
+                seed=args.seed,
+                overrides=args.overrides,
+                resolution=args.resolution,
+                samples=args.samples,
+                image_format=args.image_format,
+                outputs=outputs,
+            )
+        except ApiError as exc:  # the server knows the file's text as "request": name the file
+            if scene_yaml is None or not exc.message.startswith("request"):
+                raise
+            raise ApiError(exc.code, args.scene + exc.message.removeprefix("request")) from None
         print(job, flush=True)
         if not args.wait:
             return 0

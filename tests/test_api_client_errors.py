@@ -298,3 +298,32 @@ def test_the_api_benchmark_stops_when_its_job_ends_before_the_first_image() -> N
     )
     running = {"state": "running", "done": 1, "error": None}
     wait_for_first_image(_EndingJob([queued, running]), "a" * 16, poll_s=0)  # type: ignore[arg-type]
+
+
+def test_a_mistyped_job_id_is_refused_before_anything_is_sent(capsys) -> None:
+    from scenesmith.cli import build_parser
+
+    for command in (["status"], ["cancel"], ["resume"], ["fetch", "--out", "x"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*command[:1], "nosuchjob", *command[1:]])
+        assert "expected a job id: 16 hex digits" in capsys.readouterr().err
+
+
+def test_a_submitted_scene_files_errors_name_the_file_not_the_request(tmp_path, monkeypatch, capsys) -> None:
+    """The server only sees text; what the user gave was a file."""
+    import contextlib
+
+    from scenesmith.api import cli as api_cli
+    from scenesmith.cli import main
+
+    class Refusing:
+        def submit(self, *_: object, **__: object) -> str:
+            raise ApiError("invalid_scene", "request: invalid YAML at line 4, column 1")
+
+    monkeypatch.setattr(api_cli, "_client", lambda args: contextlib.nullcontext(Refusing()))
+    scene = tmp_path / "syn.yaml"
+    scene.write_text("extends: dice_tray\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["submit", str(scene), "--count", "1"])
+    assert exit_info.value.code == 2
+    assert f"{scene}: invalid YAML at line 4" in capsys.readouterr().err
