@@ -83,10 +83,16 @@ def _settings(folder: Path) -> bytes:
 
 
 def _check_same_settings(folder: Path, settings: bytes, source: Path) -> None:
-    """Runs of two different benchmark configurations must never be mixed in one folder."""
+    """Runs of two different benchmark configurations must never be mixed in one folder, and a folder
+    that is neither a run folder nor an archive (a dataset, its images) is not written into."""
     path = folder / SETTINGS
     if path.is_file() and path.read_bytes() != settings:
         raise UserError(f"{folder}: holds runs of other benchmark settings than {source} ({path} differs)")
+    if not path.is_file() and folder.is_dir() and any(folder.iterdir()):
+        raise UserError(
+            f"{folder}: not empty and neither a benchmark run folder nor an archive (no {SETTINGS}); "
+            "choose a new folder"
+        )
 
 
 def _finished_runs(folder: Path) -> list[Path]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scenesmith.benchmark.archive import restore_runs
+import pytest
+
+from scenesmith.benchmark.archive import archive_runs, restore_runs
+from scenesmith.errors import UserError
 
 
 def _files(folder: Path, names: dict[str, str]) -> Path:
@@ -29,6 +32,20 @@ def test_restoring_over_a_part_trained_run_drops_its_weights_and_state(tmp_path:
     pretraining = run / "arms/synthetic_only/seed0"
     assert sorted(p.name for p in pretraining.iterdir()) == sorted([*finished, "best.pt"])
     assert (pretraining / "best.pt").read_text() == "pretrained"
+
+
+def test_archiving_into_or_restoring_into_a_folder_of_something_else_is_refused(tmp_path: Path) -> None:
+    """A dataset folder got a config.json (and restored runs) beside its images."""
+    archive = _files(tmp_path / "archive", {"config.json": "{}"})
+    dataset = _files(tmp_path / "dataset", {"manifest.json": "{}"})
+    with pytest.raises(
+        UserError, match="dataset: not empty and neither a benchmark run folder nor an archive"
+    ):
+        restore_runs(archive, dataset)
+    with pytest.raises(UserError, match="images: not empty and neither"):
+        archive_runs(archive, _files(dataset / "images", {"000000.png": "pixels"}))
+    assert sorted(p.name for p in dataset.iterdir()) == ["images", "manifest.json"]
+    assert restore_runs(archive, tmp_path / "new_run") == []  # a new folder is fine
 
 
 def _photos(root: Path, names: list[str], splits: list[str] | None = None, seed: int = 0) -> Path:
