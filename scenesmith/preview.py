@@ -17,6 +17,7 @@ from tqdm import tqdm
 from scenesmith.annotate.atomic import atomic_write_bytes
 from scenesmith.annotate.contact_sheet import BACKGROUND, labelled_tile
 from scenesmith.pipeline import Sample, iter_samples, render_overrides
+from scenesmith.procedural.loader import SceneRuleError, load_scene
 
 PREVIEW_OVERRIDES = ["render.samples=4", "render.denoise=true"]
 LABEL_WIDTH = 150
@@ -93,6 +94,12 @@ def sweep(
 ) -> Path:
     """One row per value of `key` (all else equal: same seed), `count` images per row."""
     extra = [*PREVIEW_OVERRIDES, *render_overrides((resolution, resolution), None), *overrides]
+    for value in values:  # every value is checked before anything renders, in the terms the user typed
+        try:
+            load_scene(scene, [*extra, f"{key}={value}"])
+        except SceneRuleError as exc:
+            message = str(exc).replace(f"--set {f'{key}={value}'!r}", f"--vary {key} --values {value}")
+            raise SceneRuleError(message) from None
     rows = []
     for value in tqdm(values, desc=f"sweep {key}", unit="value"):
         samples = iter_samples(scene, count, seed, [*extra, f"{key}={value}"], device=device)

@@ -44,3 +44,16 @@ def test_sweep_rejects_a_bad_value_before_rendering(
     assert run_cli([*args, "--out", str(tmp_path / "x.png")]) == 2
     assert "objects.dice.count" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_sweep_checks_every_value_before_rendering_and_blames_what_was_typed(tmp_path: Path) -> None:
+    """A bad key blamed `--set` (which the user never typed); a bad last value failed after every
+    earlier row had rendered."""
+    from scenesmith.preview import sweep
+    from scenesmith.procedural.loader import SceneRuleError
+
+    with pytest.raises(SceneRuleError, match=r"--vary camera\.\.x --values 1: expected key\.path"):
+        sweep("dice_tray", "camera..x", ["1"], tmp_path / "a.png")
+    with pytest.raises(SceneRuleError, match=r'camera\.tilt_deg: expected a number \(got "abc"\)'):
+        sweep("dice_tray", "camera.tilt_deg", ["0", "abc"], tmp_path / "b.png")
+    assert not list(tmp_path.iterdir())
