@@ -153,6 +153,15 @@ class StatsReport:
 # Loading
 
 
+def _image_of(meta: Any, path: Path, root: Path) -> ImageEntry:
+    """The image a meta file describes; a meta file damaged by hand or by a tool is named."""
+    try:
+        image = meta["files"]["image"]
+        return ImageEntry(int(meta["image_id"]), image, root / image, int(meta["width"]), int(meta["height"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: not a scenesmith meta file ({type(exc).__name__}: {exc})") from None
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -231,17 +240,9 @@ def load_scenesmith(folder: str | Path) -> Dataset:
     paths = sorted(p for p in (root / "meta").glob("*.json") if not p.name.startswith("."))
     if not paths:
         raise UserError(f"{root}: no finished image (meta/*.json)")
-    metas = sorted((_read_json(p) for p in paths), key=lambda m: m["image_id"])
-    images = [
-        ImageEntry(
-            int(m["image_id"]),
-            m["files"]["image"],
-            root / m["files"]["image"],
-            int(m["width"]),
-            int(m["height"]),
-        )
-        for m in metas
-    ]
+    read = [(_image_of(meta, path, root), meta) for path in paths for meta in [_read_json(path)]]
+    read.sort(key=lambda entry: entry[0].image_id)
+    images, metas = [image for image, _ in read], [meta for _, meta in read]
     categories = {int(c["id"]): str(c["name"]) for m in metas for c in m["scene"].get("categories", [])}
     annotations = [a for m in metas for a in m["annotations"]]
     factors = [m["scene"].get("factors", {}) for m in metas]

@@ -363,3 +363,13 @@ def test_a_coco_record_missing_a_key_is_named(tmp_path: Path, capsys, damage, me
         main(["stats", str(path), "--against", str(path), "--split", "all"])
     assert exit_info.value.code == 2
     assert re.search(f"{re.escape(str(path))}: {message}", capsys.readouterr().err)
+
+
+def test_a_damaged_meta_file_is_named(tmp_path: Path) -> None:
+    """A meta file with `"width": "w"` (or no `files`) was a bare ValueError/KeyError from int()."""
+    root = tmp_path / "ds"
+    write_scenesmith(root)
+    meta = json.loads((root / "meta/000001.json").read_text())
+    (root / "meta/000001.json").write_text(json.dumps({**meta, "width": "w"}))
+    with pytest.raises(UserError, match=r"meta/000001\.json: not a scenesmith meta file \(ValueError"):
+        load_dataset(root)
