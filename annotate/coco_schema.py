@@ -85,3 +85,13 @@ def load_coco(path: Path) -> dict[str, Any]:
                 f"{path}: annotations[{index}].category_id: {ann['category_id']} is no category of the file"
             )
     return coco
+
+
+def coco_file_of(source: Path) -> Path | None:
+    """The COCO file `source` is read from: itself, or the annotations.json of a folder that is not a
+    scenesmith dataset (a dataset's meta files are its labels); None for any other source."""
+    if source.is_file() and source.suffix == ".json":
+        return source
+    if source.is_dir() and (source / "annotations.json").is_file() and not (source / "meta").is_dir():
+        return source / "annotations.json"
+    return None

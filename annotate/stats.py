@@ -27,7 +27,7 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from scenesmith.annotate.atomic import atomic_write_json
-from scenesmith.annotate.coco_schema import check_coco
+from scenesmith.annotate.coco_schema import check_coco, coco_file_of
 from scenesmith.errors import UserError
 
 FORMAT_VERSION = 1
@@ -760,6 +760,8 @@ def run_stats(
     from scenesmith.annotate.stats_plots import write_plots  # matplotlib only when writing a report
 
     source = Path(dataset)
+    if against is not None:  # a real set's folder, as `benchmark --real` takes it, means its annotations.json
+        against = coco_file_of(Path(against)) or Path(against)
     if split == ALL_IMAGES:
         split = None
     elif split is None and against is not None:

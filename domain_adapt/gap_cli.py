@@ -20,8 +20,9 @@ def _cmd_gap(args: argparse.Namespace) -> int:
 def _split_or_train(source: str, split: str | None) -> str | None:
     """The split asked for; else `train` of a COCO file that marks splits (its test photos are for the
     reported scores only), every image otherwise. `none` asks for every image explicitly."""
+    from scenesmith.annotate.coco_schema import coco_file_of
     from scenesmith.annotate.stats import default_split
-    from scenesmith.domain_adapt.images import NO_SPLIT, coco_file_of
+    from scenesmith.domain_adapt.images import NO_SPLIT
 
     if split is not None:
         return None if split.lower() == NO_SPLIT else split

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from scenesmith.annotate.coco_schema import coco_file_of
 from scenesmith.annotate.dataset_writer import semantic_mask_file
 from scenesmith.annotate.stats import Dataset, load_coco, load_dataset
 from scenesmith.errors import UserError
@@ -49,16 +50,6 @@ def resolve_source(source: str | Path, split: str | None = None) -> tuple[Datase
     else:
         raise UserError(f"{path}: no such dataset folder, COCO file or picture folder")
     return dataset, [image.path for image in dataset.images]
-
-
-def coco_file_of(source: Path) -> Path | None:
-    """The COCO file `source` is read from: itself, or the annotations.json of a folder that is not a
-    scenesmith dataset (a dataset's meta files are its labels); None for any other source."""
-    if source.is_file() and source.suffix == ".json":
-        return source
-    if source.is_dir() and (source / "annotations.json").is_file() and not (source / "meta").is_dir():
-        return source / "annotations.json"
-    return None
 
 
 def _refuse_split(path: Path, split: str | None, kind: str) -> None:

@@ -373,3 +373,13 @@ def test_a_damaged_meta_file_is_named(tmp_path: Path) -> None:
     (root / "meta/000001.json").write_text(json.dumps({**meta, "width": "w"}))
     with pytest.raises(UserError, match=r"meta/000001\.json: not a scenesmith meta file \(ValueError"):
         load_dataset(root)
+
+
+def test_against_takes_a_real_sets_folder_as_benchmark_real_does(tmp_path: Path) -> None:
+    """`--against /data/dice` said "no such COCO file" while `benchmark --real /data/dice` read it."""
+    from scenesmith.annotate.stats import run_stats
+
+    real = write_coco(tmp_path / "real", random_images(np.random.default_rng(6), 6, (10, 16)))
+    synthetic = write_coco(tmp_path / "syn", random_images(np.random.default_rng(7), 6, (20, 32)))
+    report = run_stats(synthetic, against=real.parent, out_dir=tmp_path / "out")
+    assert report.real is not None and report.real.num_images == 6
