@@ -72,19 +72,7 @@ def make_spec(request: SubmitRequest, data_root: Path) -> dict[str, Any]:
             text, source, base = builtin.read_text(encoding="utf-8"), f"builtin:{name}", "builtin"
         else:
             raise SceneRuleError(f"{name}: not a built-in scene and not a scene in the server's data root")
-    return {
-        "scene": request.scene,
-        "scene_text": text,
-        "source": source,
-        "base": base,
-        "overrides": list(request.overrides),
-        "count": request.count,
-        "seed": request.seed,
-        "resolution": list(request.resolution) if request.resolution else None,
-        "samples": request.samples,
-        "image_format": request.image_format,
-        "outputs": list(dict.fromkeys(request.outputs)),
-    }
+    return {**sent_spec(request), "scene_text": text, "source": source, "base": base}
 
 
 def same_submission(stored: dict[str, Any], new: dict[str, Any]) -> bool:
