@@ -367,6 +367,13 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         from scenesmith.annotate.atomic import atomic_write_json
 
         atomic_write_json(Path(args.json), report)
+    if args.device == "gpu" and report["selected"]["device"] != "GPU":  # as `generate --device gpu` says
+        print(
+            "scenesmith: error: --device gpu: no usable Cycles GPU was found; the timing above is the "
+            "CPU's (see the devices found and the drivers' messages)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -83,3 +83,17 @@ def test_doctor_rejects_too_small_size_before_importing_bpy(
     monkeypatch.setitem(sys.modules, "bpy", None)
     assert _run(["doctor", "--size", "4"]) == 2
     assert "resolution" in capsys.readouterr().err
+
+
+def test_doctor_device_gpu_without_a_gpu_exits_1_after_its_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It fell back to the CPU and exited 0, where `generate --device gpu` refuses: a check script
+    took the CPU timing for the GPU's."""
+    path = tmp_path / "doctor.json"
+    code = _run(["doctor", "--size", "32", "--device", "gpu", "--json", str(path)])
+    report = json.loads(path.read_text())  # the report is written either way: it says why
+    if report["selected"]["device"] == "GPU":
+        assert code == 0
+    else:
+        assert code == 1 and "--device gpu: no usable Cycles GPU" in capsys.readouterr().err
