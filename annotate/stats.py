@@ -202,6 +202,8 @@ def load_coco(json_path: str | Path, split: str | None = None) -> Dataset:
     if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
         raise UserError(f"{path}: not a COCO file (no `images` list)")
     records = coco["images"]
+    if not records:  # statistics of nothing read as a comparison that found no gap
+        raise UserError(f"{path}: holds no image")
     check_coco(path, records, coco.get("annotations", []))
     if split is not None:
         records = [r for r in records if r.get("split") == split]

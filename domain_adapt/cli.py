@@ -90,6 +90,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from scenesmith.domain_adapt.nocopy import check_no_copies
 
     adapted = Path(args.adapted)
+    if args.original and not (Path(args.original) / "meta").is_dir():  # before the scan, not after it
+        raise UserError(f"--original {args.original}: not a scenesmith dataset folder (no meta/)")
     report = {"no_copy": check_no_copies(image_paths(adapted), real_training_paths(args.real, args.split))}
     if args.original:
         report["label_alignment"] = label_alignment(Path(args.original), adapted)

@@ -383,3 +383,10 @@ def test_against_takes_a_real_sets_folder_as_benchmark_real_does(tmp_path: Path)
     synthetic = write_coco(tmp_path / "syn", random_images(np.random.default_rng(7), 6, (20, 32)))
     report = run_stats(synthetic, against=real.parent, out_dir=tmp_path / "out")
     assert report.real is not None and report.real.num_images == 6
+
+
+def test_a_coco_file_without_images_is_refused_not_reported_as_no_gap(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"images": [], "annotations": [], "categories": CATEGORIES}))
+    with pytest.raises(UserError, match="empty.json: holds no image"):
+        load_dataset(empty)

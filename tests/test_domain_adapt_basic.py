@@ -381,6 +381,9 @@ def test_check_reports_an_alignment_it_cannot_measure_as_n_a(sets, tmp_path: Pat
     assert exit_info.value.code == 0
     assert "n/a (the original images show no edge on any outline)" in capsys.readouterr().out
     assert json.loads((tmp_path / "check.json").read_text())["label_alignment"]["ratio"] is None
+    with pytest.raises(SystemExit) as exit_info:  # a mistyped --original: said before the scan
+        main(["adapt", "check", str(flat), "--real", str(real), "--original", str(tmp_path / "nonexist")])
+    assert exit_info.value.code == 2 and "--original" in capsys.readouterr().err
 
 
 def test_outline_contrast_tells_a_faded_outline_from_a_kept_one(sets, tmp_path: Path) -> None:
