@@ -184,7 +184,7 @@ def train_arm(
         raise ValueError(f"replay classes {replay.class_names} differ from {train_set.class_names}")
     replayed = replay_count(config, replay_share) if replay is not None else 0
     result_path = run_dir / "result.json"
-    finished = json.loads(result_path.read_text()) if result_path.exists() else None
+    finished = read_result(result_path) if result_path.exists() else None
     if finished is not None and not _unannealed(finished, config):
         return finished
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -340,7 +340,29 @@ def train_arm(
 def anneal_pending(run_dir: Path, config: TrainConfig) -> bool:
     """Whether `train_arm` would anneal a run that already finished (lent, or from before the setting)."""
     result_path = run_dir / "result.json"
-    return result_path.exists() and _unannealed(json.loads(result_path.read_text()), config)
+    return result_path.exists() and _unannealed(read_result(result_path), config)
+
+
+# What a finished run's result.json must hold: the report and the fine-tunes read these.
+RESULT_KEYS = ("steps", "best_step", "best_val_map", "train_seconds", "curve", "config")
+
+
+def read_result(path: Path) -> dict:
+    """A finished run's record; a damaged one (cut short, edited) is named with what to do, not a
+    KeyError in the report."""
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        result, missing = None, f"unreadable: {exc}"
+    else:
+        lacking = [key for key in RESULT_KEYS if not isinstance(result, dict) or key not in result]
+        missing = f"no {', '.join(lacking)}" if lacking else ""
+    if missing:
+        raise UserError(
+            f"{path}: damaged ({missing}); delete that run's folder to train it again, or restore it "
+            "from its archive (`scenesmith archive ... --restore`)"
+        )
+    return result
 
 
 def _unannealed(finished: dict, config: TrainConfig) -> bool:

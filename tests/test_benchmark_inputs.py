@@ -96,3 +96,13 @@ def test_real_train_and_test_may_share_no_photo(tmp_path: Path) -> None:
     renamed = _photos(tmp_path / "renamed", ["renamed.png"], seed=1)  # x.png's pixels, another name
     with pytest.raises(UserError, match=r"shares 1 photos .*\(train = test: renamed.png = x.png\)"):
         load(renamed, unseen)
+
+
+@pytest.mark.parametrize("damaged", ["{", "{}", "[]"])
+def test_a_damaged_result_json_is_named_with_what_to_do(tmp_path: Path, damaged: str) -> None:
+    """A result.json cut short or emptied was a JSONDecodeError or KeyError('steps') in the report."""
+    from scenesmith.benchmark.train import read_result
+
+    path = _files(tmp_path / "arms/real_10/seed0", {"result.json": damaged}) / "result.json"
+    with pytest.raises(UserError, match=r"seed0/result\.json: damaged .*delete that run's folder"):
+        read_result(path)
