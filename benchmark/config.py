@@ -125,18 +125,23 @@ def default_of(config_class: type, name: str) -> Any:
     return found.default_factory() if found.default is MISSING else found.default
 
 
-def read_run_settings(path: Path) -> dict[str, Any]:
-    """A run folder's `config.json`: a damaged one (cut short by a full disk, edited by hand) is named
-    with what to do, not a JSONDecodeError or an AttributeError further on."""
+def read_run_record(path: Path, keys: tuple[str, ...], advice: str) -> dict[str, Any]:
+    """A JSON object a run folder keeps (`config.json`, a run's `result.json`) holding `keys`: a damaged
+    one (cut short by a full disk, edited by hand) is named with `advice`, not a JSONDecodeError or a
+    KeyError further on."""
     try:
-        settings = json.loads(Path(path).read_text())
+        record = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        settings, reason = None, str(exc)
-    else:
-        reason = "not a JSON object"
-    if not isinstance(settings, dict):
-        raise UserError(
-            f"{path}: damaged ({reason}); restore the run folder (`scenesmith archive ... --restore`) "
-            "or start a new --out"
-        )
-    return settings
+        raise UserError(f"{path}: damaged (unreadable: {exc}); {advice}") from None
+    if not isinstance(record, dict):
+        raise UserError(f"{path}: damaged (not a JSON object); {advice}")
+    if lacking := [key for key in keys if key not in record]:
+        raise UserError(f"{path}: damaged (no {', '.join(lacking)}); {advice}")
+    return record
+
+
+def read_run_settings(path: Path) -> dict[str, Any]:
+    """A run folder's `config.json` (see `read_run_record`)."""
+    return read_run_record(
+        path, (), "restore the run folder (`scenesmith archive ... --restore`) or start a new --out"
+    )

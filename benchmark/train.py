@@ -21,7 +21,6 @@ checkpoint; they just cannot end the arm.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -35,7 +34,7 @@ from tqdm import tqdm
 
 from scenesmith.annotate.atomic import atomic_save, atomic_write_json
 from scenesmith.benchmark.augment import AugmentConfig, augmented_crop
-from scenesmith.benchmark.config import TrainConfig
+from scenesmith.benchmark.config import TrainConfig, read_run_record
 from scenesmith.benchmark.data import DetectionSet
 from scenesmith.benchmark.evaluate import Detections, evaluate
 from scenesmith.benchmark.model import CenterNet, decode, detection_loss, encode_targets
@@ -348,21 +347,14 @@ RESULT_KEYS = ("steps", "best_step", "best_val_map", "train_seconds", "curve", "
 
 
 def read_result(path: Path) -> dict:
-    """A finished run's record; a damaged one (cut short, edited) is named with what to do, not a
-    KeyError in the report."""
-    try:
-        result = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        result, missing = None, f"unreadable: {exc}"
-    else:
-        lacking = [key for key in RESULT_KEYS if not isinstance(result, dict) or key not in result]
-        missing = f"no {', '.join(lacking)}" if lacking else ""
-    if missing:
-        raise UserError(
-            f"{path}: damaged ({missing}); delete that run's folder to train it again, or restore it "
-            "from its archive (`scenesmith archive ... --restore`)"
-        )
-    return result
+    """A finished run's record (see `read_run_record`): a damaged one is named, not a KeyError in the
+    report."""
+    return read_run_record(
+        path,
+        RESULT_KEYS,
+        "delete that run's folder to train it again, or restore it from its archive "
+        "(`scenesmith archive ... --restore`)",
+    )
 
 
 def _unannealed(finished: dict, config: TrainConfig) -> bool:
