@@ -57,6 +57,8 @@ class LoadedScene:
             rules = self.rules.model_dump(mode="json", context={IDENTITY_DIR: self.base_dir})
         except PydanticSerializationError as exc:  # a mesh file gone since the rules were loaded
             raise SceneRuleError(f"{self.source}: cannot hash the rules: {exc}") from None
+        if order := build_order(rules):
+            rules[BUILD_ORDER_KEY] = order
         return json.dumps(rules, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -66,6 +68,30 @@ class LoadedScene:
     @property
     def file_hash(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+# Mappings whose order is the build order: groups are placed, lamps and surfaces drawn, and instance
+# ids given in file order, so the same entries in another order make another dataset.
+ORDERED_MAPPINGS = (("surfaces",), ("lighting", "lights"), ("objects",))
+BUILD_ORDER_KEY = "_build_order"  # no rule key starts with "_"
+
+
+def build_order(rules: dict[str, Any]) -> dict[str, list[str]]:
+    """The order of each order-bearing mapping of dumped rules that is not in sorted order.
+
+    The canonical dump sorts keys, so it alone cannot tell `objects: {a, b}` from `{b, a}`. Sorted
+    mappings add nothing: rules written in sorted order keep the identity they always had (and
+    their datasets their cache names); any other order is spelled out, so the identity differs.
+    """
+    order = {}
+    for path in ORDERED_MAPPINGS:
+        node: Any = rules
+        for key in path:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        names = list(node)
+        if names != sorted(names):
+            order[".".join(path)] = names
+    return order
 
 
 def builtin_scenes() -> dict[str, str]:

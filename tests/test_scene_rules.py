@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenesmith.cli import main
-from scenesmith.procedural.composition import parse_yaml
+from scenesmith.procedural.build import build_scene
+from scenesmith.procedural.composition import builtin_dir, parse_yaml
 from scenesmith.procedural.distributions import parse_number
-from scenesmith.procedural.loader import SceneRuleError, builtin_scenes, load_scene
+from scenesmith.procedural.loader import LoadedScene, SceneRuleError, builtin_scenes, load_scene
 
 SCENE_DIR = Path(__file__).resolve().parents[1] / "scenes"
 DICE_TRAY = yaml.safe_load((SCENE_DIR / "dice_tray.yaml").read_text())
@@ -138,6 +139,32 @@ def test_override_sets_nested_value_and_changes_hash() -> None:
     assert changed.rules.objects["dice"].count.sample(np.random.default_rng()) == 3
     assert changed.rules_hash != base.rules_hash
     assert load_scene("dice_tray").rules_hash == base.rules_hash
+
+
+def test_the_rules_hash_follows_the_build_order_of_groups_surfaces_and_lamps(tmp_path: Path) -> None:
+    """Groups are placed and numbered in file order (surfaces and lamps drawn in it), so swapping
+    two is another dataset; the sorted dump alone gave both orders one hash, so a cache or a resume
+    mixed their images."""
+    data = yaml.safe_load((builtin_dir() / "dice_tray.yaml").read_text())
+    data["lighting"]["lights"]["fill"] = data["lighting"]["lights"]["ceiling"]
+
+    def swapped(*path: str) -> LoadedScene:
+        changed = copy.deepcopy(data)
+        parent = changed
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = dict(reversed(list(parent[path[-1]].items())))
+        scene_file = tmp_path / f"{'_'.join(path)}.yaml"
+        scene_file.write_text(yaml.safe_dump(changed, sort_keys=False))
+        return load_scene(str(scene_file))
+
+    (tmp_path / "sorted.yaml").write_text(yaml.safe_dump(data, sort_keys=True))
+    in_sorted_order = load_scene(str(tmp_path / "sorted.yaml"))
+    for path in (("objects",), ("surfaces",), ("lighting", "lights")):
+        assert swapped(*path).rules_hash != in_sorted_order.rules_hash, path
+    first = build_scene(in_sorted_order.rules, 1, 0).objects
+    second = build_scene(swapped("objects").rules, 1, 0).objects
+    assert [o.name for o in first] != [o.name for o in second]
 
 
 def test_integers_are_decimal_as_in_yaml_1_2_not_octal_or_base_60(tmp_path: Path) -> None:
