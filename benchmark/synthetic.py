@@ -20,6 +20,7 @@ from filelock import FileLock
 from scenesmith.annotate.dataset_writer import completed_indices
 from scenesmith.errors import UserError
 from scenesmith.pipeline import generate_dataset, render_overrides, wall_seconds
+from scenesmith.procedural.build import BUILD_VERSION
 from scenesmith.procedural.loader import load_scene
 
 CACHE_ENV = "SCENESMITH_CACHE"
@@ -53,7 +54,7 @@ class SyntheticSpec:
         name = Path(self.scene).stem
         width, height = self.resolution
         rules = load_scene(self.scene, self.render_rules).rules_hash[:10]
-        return f"{name}_{width}x{height}_s{self.samples}_seed{self.seed}_rules{rules}"
+        return f"{name}_{width}x{height}_s{self.samples}_seed{self.seed}_rules{rules}_build{BUILD_VERSION}"
 
 
 def ensure_synthetic(spec: SyntheticSpec, device: str = "auto", create: bool = True) -> Path:

@@ -2,8 +2,11 @@
 
 Order: surfaces → camera → lighting → sensor → object groups (generate, place, dress, label).
 Each part draws from its own named RNG stream of image k (see `seeding.py`), so an image is a pure
-function of (rules, dataset seed, k). Instance ids: labelled and unlabelled objects get 1, 2, … in
-build order; support surfaces get 0, i.e. they count as background in the instance pass.
+function of (rules, dataset seed, k). Each object's look (palette entry, materials, density) has a
+stream of its own too: placement draws as often as it needs tries, so a look drawn after it changed
+with the other groups' counts and with every object that failed to fit. Instance ids: labelled and
+unlabelled objects get 1, 2, … in build order; support surfaces get 0, i.e. they count as background
+in the instance pass.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ from scenesmith.procedural.registry import (
 from scenesmith.procedural.rules import SceneRules
 from scenesmith.procedural.seeding import image_seed, stream_rng
 from scenesmith.procedural.sensor import sample_sensor
+
+# What given rules and seed build. Bump it when a change here makes them build another scene: it
+# enters every dataset's identity, so a dataset begun by older code is not resumed with new images,
+# and benchmark caches render anew rather than reuse stale sets.
+# 2: each object's look (palette entry, materials, density) has its own stream; `pack`, `physics`
+#    and `rows` keep to the camera's view of the ground, not the box around it; `physics` leaves
+#    out objects that rolled out of the picture.
+BUILD_VERSION = 2
 
 
 def up_category(item: Generated, pose: np.ndarray) -> tuple[str | None, bool, float]:
@@ -107,11 +118,12 @@ def _object_groups(
         for index, (item, placement) in enumerate(zip(generated, placements, strict=True)):
             if placement is None:
                 continue
-            entry = group.palette[int(rng.choice(len(weights), p=weights / weights.sum()))]
+            look = stream_rng(dataset_seed, image_index, f"objects.{group_name}.{index}.look")
+            entry = group.palette[int(look.choice(len(weights), p=weights / weights.sum()))]
             materials, material_factors = [], {}
             for slot in item.slots:
                 material, drawn = sample_material(
-                    entry.materials[slot], rng, f"{group_name}_{slot}", texture=item.textures.get(slot)
+                    entry.materials[slot], look, f"{group_name}_{slot}", texture=item.textures.get(slot)
                 )
                 materials.append(material)
                 material_factors[slot] = drawn
@@ -124,7 +136,7 @@ def _object_groups(
                 materials,
                 material_factors,
                 group,
-                group.density_kg_m3.sample(rng),
+                group.density_kg_m3.sample(look),
                 category_ids,
                 instance_id,
             )

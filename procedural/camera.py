@@ -4,7 +4,9 @@ Three kinds cover the domains we ship:
 - `top_down`: a hand-held phone above a target, mostly looking straight down (dice, parts);
 - `orbit`: look-at sampling on a (hemi)sphere around a target (shelves, belts, oblique crops);
 - `satellite`: nadir or slightly off-nadir imaging at a sampled ground sample distance.
-With roll 0 and no tilt, image up is world +Y and image right is world +X.
+With roll 0, the ground nearest a `top_down` or `orbit` camera is at the image's bottom (looking
+straight down: the side of `tilt_azimuth_deg`, so at azimuth 0 image up is world −Y), and a
+satellite's image up is north (world +Y) at any off-nadir angle.
 """
 
 from __future__ import annotations
@@ -113,10 +115,26 @@ def _direction(elevation: float, azimuth: float) -> np.ndarray:
     )
 
 
-def _down_hint(direction: np.ndarray, roll: float) -> np.ndarray:
-    """Image-down hint: world −Y for steep views (image up = north), else world −Z; then roll."""
-    base = np.array([0.0, -1.0, 0.0]) if abs(direction[2]) > 0.9 else np.array([0.0, 0.0, -1.0])
-    axis = -direction  # optical axis
+def _down_hint(elevation: float, azimuth: float, roll: float, north_up: bool) -> np.ndarray:
+    """Which world direction the image's down axis takes, before and then after `roll`.
+
+    `north_up` (satellites): world −Y, so image up is north, as earth-observation tiles come.
+    Otherwise the ground nearest the camera is at the bottom, as a hand-held or orbiting camera
+    keeps the horizon level: gravity seen from the camera, scaled to stay defined when looking
+    straight down, where it becomes the azimuth's direction. So the view turns smoothly with tilt;
+    a switch from north-up to gravity at 25.8° tilt turned it half a turn at that tilt.
+    """
+    if north_up:
+        base = np.array([0.0, -1.0, 0.0])
+    else:
+        base = np.array(
+            [
+                math.sin(elevation) * math.sin(azimuth),
+                math.sin(elevation) * math.cos(azimuth),
+                -math.cos(elevation),
+            ]
+        )
+    axis = -_direction(elevation, azimuth)  # optical axis
     # Rodrigues rotation of the hint about the optical axis by `roll`.
     return (
         base * math.cos(roll)
@@ -139,7 +157,7 @@ def sample_camera(
         distance = rule.height_m.sample(rng)
         tilt = math.radians(rule.tilt_deg.sample(rng))
         azimuth = math.radians(rule.tilt_azimuth_deg.sample(rng))
-        direction = _direction(math.pi / 2 - tilt, azimuth)
+        elevation = math.pi / 2 - tilt
         factors |= {
             "height_m": distance,
             "tilt_deg": math.degrees(tilt),
@@ -150,7 +168,6 @@ def sample_camera(
         distance = rule.distance_m.sample(rng)
         elevation = math.radians(rule.elevation_deg.sample(rng))
         azimuth = math.radians(rule.azimuth_deg.sample(rng))
-        direction = _direction(elevation, azimuth)
         factors |= {
             "distance_m": distance,
             "elevation_deg": math.degrees(elevation),
@@ -162,7 +179,7 @@ def sample_camera(
         distance = gsd * width / (2 * math.tan(math.radians(fov) / 2))
         off_nadir = math.radians(rule.off_nadir_deg.sample(rng))
         azimuth = math.radians(rule.off_nadir_azimuth_deg.sample(rng))
-        direction = _direction(math.pi / 2 - off_nadir, azimuth)
+        elevation = math.pi / 2 - off_nadir
         factors |= {
             "gsd_m": gsd,
             "distance_m": distance,  # along the line of sight: the range the gsd is measured at
@@ -170,7 +187,7 @@ def sample_camera(
             "off_nadir_deg": math.degrees(off_nadir),
             "off_nadir_azimuth_deg": math.degrees(azimuth),
         }
-    position = target + distance * direction
+    position = target + distance * _direction(elevation, azimuth)
     f_stop = focus = None
     if rule.depth_of_field is not None:
         f_stop = rule.depth_of_field.f_stop.sample(rng)
@@ -180,7 +197,9 @@ def sample_camera(
         width=width,
         height=height,
         K=intrinsics(width, height, fov),
-        world_to_camera=look_at(position, target, _down_hint(direction, roll)),
+        world_to_camera=look_at(
+            position, target, _down_hint(elevation, azimuth, roll, isinstance(rule, SatelliteCameraRule))
+        ),
         clip_start=max(0.001, min(0.01, distance / 100)),
         clip_end=max(100.0, distance * 10),
         f_stop=f_stop,

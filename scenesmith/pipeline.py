@@ -36,7 +36,7 @@ from scenesmith.annotate.labels import ImageLabels, label_image
 from scenesmith.annotate.writer_lock import exclusive_writer, holds_files
 from scenesmith.background import lower_this_thread_priority, prefetched
 from scenesmith.errors import DatasetMismatch, UserError
-from scenesmith.procedural.build import build_scene
+from scenesmith.procedural.build import BUILD_VERSION, build_scene
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.procedural.loader import LoadedScene, SceneRuleError, load_scene
 from scenesmith.render.pool import PoolConfig, RenderPool, check_backend, open_pool
@@ -84,6 +84,7 @@ def dataset_identity(loaded: LoadedScene, seed: int, image_format: str) -> dict[
     """What defines a dataset's content (not its size): scene rules after overrides, seed, format."""
     identity = {
         "scenesmith_version": scenesmith.__version__,
+        "build_version": BUILD_VERSION,
         "rules_sha256": loaded.rules_hash,
         "seed": seed,
         "image_format": image_format,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -276,6 +277,24 @@ def test_a_set_made_by_another_renderer_is_not_resumed_here(
     assert "'backend': 'OPTIX'" in err and "one dataset comes from one renderer" in err
     assert not (other / "meta/000002.json").exists()
     assert json.loads((other / "manifest.json").read_text())["render_settings_used"]["denoiser"] == "OPTIX"
+
+
+def test_a_set_begun_by_code_that_built_scenes_otherwise_is_not_resumed(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same rules and seed, older build code (its manifest has no build version): its images 0–1
+    are not what this code draws for them, so adding image 2 would mix two datasets."""
+    older = tmp_path / "older"
+    shutil.copytree(dataset, older)
+    (older / "meta/000002.json").unlink()
+    manifest = json.loads((older / "manifest.json").read_text())
+    identity = manifest["identity"]
+    del identity["build_version"], identity["dataset_key"]
+    identity["dataset_key"] = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    assert generate(older, 3, seed=5) == 2
+    assert "differs in: build_version" in capsys.readouterr().err
+    assert not (older / "meta/000002.json").exists()
 
 
 def test_an_adapted_copy_is_never_rendered_into(

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from scenesmith.benchmark.synthetic import SyntheticSpec
+from scenesmith.procedural.build import BUILD_VERSION
 from scenesmith.procedural.loader import load_scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +33,7 @@ def test_the_built_in_dice_tray_is_the_measured_iteration() -> None:
     assert _rules_without_names("dice_tray") == _rules_without_names(str(MEASURED_ITERATION))
 
 
-def test_the_headline_synthetic_set_is_rebuilt_from_the_rules_in_this_repository() -> None:
+def _headline_spec() -> tuple[dict, SyntheticSpec]:
     synthetic = json.loads(HEADLINE.read_text())["synthetic"]
     scene = synthetic["scene"]
     if scene.endswith((".yaml", ".yml")):
@@ -43,6 +46,24 @@ def test_the_headline_synthetic_set_is_rebuilt_from_the_rules_in_this_repository
         synthetic["samples"],
         tuple(synthetic["overrides"]),
     )
+    return synthetic, spec
+
+
+def test_the_headline_synthetic_set_has_the_rules_in_this_repository() -> None:
+    synthetic, spec = _headline_spec()
+    published = Path(synthetic["folder"]).name
+    assert spec.folder_name.removesuffix(f"_build{BUILD_VERSION}") == published.split("_build")[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the published headline trained on build-1 renders; build 2 (2026-12-07) keeps placed objects "
+    "in the picture and gives each object's look its own stream, so its synthetic arms are to be "
+    "measured again (the real-only arms do not change)",
+)
+def test_the_headline_synthetic_set_is_what_this_code_renders() -> None:
+    synthetic, spec = _headline_spec()
+    assert synthetic.get("build_version", 1) == BUILD_VERSION
     assert spec.folder_name == Path(synthetic["folder"]).name
 
 

@@ -8,7 +8,7 @@ yaw. Objects that do not fit are dropped (the caller records how many were place
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import trimesh
@@ -22,6 +22,7 @@ from scenesmith.procedural.registry import (
     Support,
     register,
 )
+from scenesmith.procedural.view_region import usable_region
 
 
 class PackRule(Rule):
@@ -36,42 +37,6 @@ class PackRule(Rule):
     view_fraction: number(minimum=0.05, maximum=1.0) = 0.8
     yaw_deg: Angle = {"uniform": [0, 360]}
     attempts: Attempts = 200
-
-
-def view_region(support: Support, context: PlacementContext) -> tuple[np.ndarray, np.ndarray]:
-    """(centre xy, half extent xy) in the support frame: the support, cut to what the camera sees."""
-    lo, hi = -np.asarray(support.half_extent, float), np.asarray(support.half_extent, float)
-    if not support.limit_to_view:
-        return (lo + hi) / 2, (hi - lo) / 2
-    camera = context.camera
-    corners = np.array([[0, 0], [camera.width, 0], [0, camera.height], [camera.width, camera.height]], float)
-    rays = (np.linalg.inv(camera.K) @ np.c_[corners, np.ones(4)].T).T @ camera.camera_to_world[:3, :3].T
-    world_to_support = np.linalg.inv(support.pose)
-    origin = (world_to_support @ np.r_[camera.camera_to_world[:3, 3], 1.0])[:3]
-    directions = rays @ world_to_support[:3, :3].T
-    hits = []
-    for d in directions:
-        if d[2] < -1e-9:  # rays that reach the support plane
-            hits.append(origin + (-origin[2] / d[2]) * d)
-    if len(hits) == 4:
-        hits_xy = np.asarray(hits)[:, :2]
-        lo, hi = np.maximum(lo, hits_xy.min(0)), np.minimum(hi, hits_xy.max(0))
-    if np.any(hi <= lo):
-        return np.zeros(2), np.zeros(2)
-    return (lo + hi) / 2, (hi - lo) / 2
-
-
-def usable_region(
-    rule: Any, rng: np.random.Generator, support: Support, context: PlacementContext
-) -> tuple[np.ndarray, np.ndarray]:
-    """The support's region scaled by the rule's `view_fraction` (view-limited supports such as
-    tables) or `extent_fraction` (bounded ones such as trays); both are drawn, in that order.
-
-    Shared by every placement rule that has those two fields (`pack`, `physics`).
-    """
-    centre, half = view_region(support, context)
-    extent, view = rule.extent_fraction.sample(rng), rule.view_fraction.sample(rng)
-    return centre, half * (view if support.limit_to_view else extent)
 
 
 def footprint_radius(generated: Generated) -> float:
@@ -117,16 +82,19 @@ def place_packed(
     support = choose_support(rule.support, context)
     if support is None:
         return [None] * len(generated)
-    centre, half = usable_region(rule, rng, support, context)
+    region = usable_region(rule, rng, support, context)
     margin, gap = rule.margin_m.sample(rng), rule.min_gap_m.sample(rng)
     discs = occupied_discs(support, context)
     poses: list[Placement | None] = []
     for item in generated:
         radius = footprint_radius(item) + margin
-        free = half - radius
+        free = region.half - radius
         position = None
         if np.all(free >= 0):
-            for x, y in rng.uniform(centre - free, centre + free, size=(rule.attempts, 2)):
+            candidates = rng.uniform(region.centre - free, region.centre + free, size=(rule.attempts, 2))
+            for (x, y), seen in zip(candidates, region.fits(candidates, radius), strict=True):
+                if not seen:
+                    continue
                 if all((x - px) ** 2 + (y - py) ** 2 >= (radius + pr + gap) ** 2 for px, py, pr in discs):
                     position = (float(x), float(y))
                     break

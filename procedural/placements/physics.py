@@ -11,14 +11,15 @@ Collision is set up for millimetre parts as well as dice (measured: with pybulle
 - objects placed earlier collide as their convex hulls, as they did while they settled; a generator
   may give a `collision_mesh` to use instead of its mesh (a die: its body grown to the pip tops);
 - every shape gets a 0.1 mm margin, so objects rest within ~0.2 mm of what they lie on.
-An object is kept only if its footprint ends on the support region and it has not sunk into it.
+An object is kept only if its footprint ends on the support region, it has not sunk into it and
+some of it is in the picture. Drop spots lie in the camera's view of the support (`view_region`).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import trimesh
@@ -27,7 +28,7 @@ from scipy.spatial.transform import Rotation
 from scenesmith.console import output_silenced
 from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.params import Angle, Fraction, Length, Rule, Supports, number
-from scenesmith.procedural.placements.pack import choose_support, footprint_radius, usable_region
+from scenesmith.procedural.placements.pack import choose_support, footprint_radius
 from scenesmith.procedural.registry import (
     Generated,
     Placement,
@@ -36,11 +37,13 @@ from scenesmith.procedural.registry import (
     Support,
     register,
 )
+from scenesmith.procedural.view_region import Region, in_view, usable_region
 
 with output_silenced((1, 2)):  # its build banner goes to stderr
     import pybullet
 
 TIME_STEP = 1.0 / 240.0
+DROP_TRIES = 16  # drop spots drawn per object; the first in view is used
 MARGIN_M = 1e-4
 # A piece is convex when its volume is within this fraction of its convex hull's.
 CONVEX_TOLERANCE = 1e-3
@@ -141,18 +144,23 @@ def empty_world() -> int:
 
 
 def drop_poses(
-    rule: PhysicsRule, rng: np.random.Generator, generated: list[Generated], support: Support, region: Any
+    rule: PhysicsRule, rng: np.random.Generator, generated: list[Generated], support: Support, region: Region
 ) -> list[np.ndarray]:
-    """Start poses in the support frame: spread in xy, stacked in z so no two overlap at t = 0."""
-    centre, half = region
+    """Start poses in the support frame: spread in xy, stacked in z so no two overlap at t = 0.
+
+    Each xy is the first of `DROP_TRIES` draws in the region's box that falls in view (the box's
+    centre when none does), so every object uses as many draws whether or not the view is a box.
+    """
     tumble = rule.tumble.sample(rng)
     height = rule.drop_height_m.sample(rng)
     poses = []
     for item in generated:
         radius = footprint_radius(item)
         extent = float(np.linalg.norm(item.mesh.extents)) / 2
-        free = np.maximum(half - radius, 0.0)
-        x, y = rng.uniform(centre - free, centre + free)
+        free = np.maximum(region.half - radius, 0.0)
+        candidates = rng.uniform(region.centre - free, region.centre + free, size=(DROP_TRIES, 2))
+        seen = region.fits(candidates, radius)
+        x, y = candidates[int(np.argmax(seen))] if seen.any() else region.centre
         if rng.uniform() < tumble:
             rotation = Rotation.random(random_state=rng).as_matrix()
         else:
@@ -213,9 +221,9 @@ def place_physics(
     support = choose_support(rule.support, context)
     if support is None or not generated:
         return [None] * len(generated)
-    centre, half = usable_region(rule, rng, support, context)
+    region = usable_region(rule, rng, support, context)
     friction, restitution = rule.friction.sample(rng), rule.restitution.sample(rng)
-    starts = drop_poses(rule, rng, generated, support, (centre, half))
+    starts = drop_poses(rule, rng, generated, support, region)
     sink = rule.max_sink_m.sample(rng)
     client = empty_world()
     try:
@@ -255,10 +263,13 @@ def place_physics(
         pose = np.eye(4)
         pose[:3, :3] = Rotation.from_quat(quat_xyzw).as_matrix()
         pose[:3, 3] = position
-        local = trimesh.transform_points(item.mesh.vertices, world_to_support @ pose)
+        world = trimesh.transform_points(item.mesh.vertices, pose)
+        local = trimesh.transform_points(world, world_to_support)
         # Fell off the support (or sank into it): drop it rather than publish an impossible pose.
-        inside = np.all(np.abs(local[:, :2]) <= limit)
-        placements.append(Placement(pose, support.name) if inside and local[:, 2].min() > -sink else None)
+        inside = np.all(np.abs(local[:, :2]) <= limit) and local[:, 2].min() > -sink
+        # Rolled wholly out of the picture: it would count as placed and show nowhere.
+        kept = inside and in_view(context.camera, world)
+        placements.append(Placement(pose, support.name) if kept else None)
     return placements
 
 

@@ -4,7 +4,8 @@
 support's x axis at y = k · row_spacing_m (k = 0, ±1, …, so one row always runs through the
 centre, on the crest the `field` surface raises there), with jitter along and across the row and
 a probability of a missing plant. Positions nearest the view centre are filled first, so when the
-group's `count` runs short the gaps are at the edges of the image, not in its middle.
+group's `count` runs short the gaps are at the edges of the image, not in its middle. In both modes
+a position more than `margin_m` outside the camera's view of the support is never used.
 
 `mode: scatter` puts objects at uniform random positions, each at least `min_distance_m` from
 every base already standing on the support (crop stems, earlier weeds) and from each other.
@@ -35,7 +36,7 @@ from scenesmith.procedural.params import (
     Supports,
     number,
 )
-from scenesmith.procedural.placements.pack import choose_support, view_region
+from scenesmith.procedural.placements.pack import choose_support
 from scenesmith.procedural.registry import (
     Generated,
     Placement,
@@ -44,6 +45,7 @@ from scenesmith.procedural.registry import (
     Support,
     register,
 )
+from scenesmith.procedural.view_region import view_region
 
 
 class RowsRule(Rule):
@@ -138,7 +140,8 @@ def place_rows(
     support = choose_support(rule.support, context)
     if support is None or not generated:
         return [None] * len(generated)
-    centre, half = view_region(support, context)
+    region = view_region(support, context)
+    centre, half = region.centre, region.half
     if np.any(half <= 0):
         return [None] * len(generated)
     limit = np.asarray(support.half_extent, float)
@@ -151,9 +154,13 @@ def place_rows(
         candidates = list(rng.uniform(lo, hi, size=(len(generated) * rule.attempts, 2)))
     taken = standing_bases(support, context)
     chosen: list[np.ndarray] = []
-    for spot in candidates:
+    # The box around a slanted view holds ground the camera does not see: bases there show nowhere.
+    seen = region.fits(np.reshape(candidates, (-1, 2)), -margin)
+    for spot, in_view in zip(candidates, seen, strict=True):
         if len(chosen) == len(generated):
             break
+        if not in_view:
+            continue
         if not taken or np.linalg.norm(np.asarray(taken) - spot, axis=1).min() >= min_distance:
             chosen.append(spot)
             taken.append(spot)

@@ -1,0 +1,96 @@
+"""Where on a support placed objects may go: the part of it the camera sees, as a convex polygon.
+
+A tilted camera sees a trapezoid of the ground, a rolled or yawed one a turned rectangle. The box
+around that shape holds ground no pixel shows: drawing positions in it put 40 of 235 aircraft of
+the aerial scene wholly outside the image. Positions are still drawn in the box (so a top-down view,
+where polygon and box are one, draws as before) and kept only where they fall in the polygon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scenesmith.procedural.description import Camera
+from scenesmith.procedural.registry import PlacementContext, Support
+
+
+@dataclass(frozen=True)
+class Region:
+    """A part of a support, in its frame: the box positions are drawn from and, for a support cut
+    to the view, the polygon of ground the camera sees (counter-clockwise; None: the box is all)."""
+
+    centre: np.ndarray  # (2,)
+    half: np.ndarray  # (2,) half extent of the box
+    polygon: np.ndarray | None = None  # (n, 2)
+
+    def scaled(self, fraction: float) -> Region:
+        """The region shrunk about its centre: `fraction` of the box and of the polygon."""
+        polygon = None if self.polygon is None else self.centre + (self.polygon - self.centre) * fraction
+        return Region(self.centre, self.half * fraction, polygon)
+
+    def fits(self, points: np.ndarray, radius: float = 0.0) -> np.ndarray:
+        """Per point (m × 2): whether a disc of `radius` there lies inside the polygon.
+
+        The box is not checked: callers draw from it, already shrunk by the radius.
+        """
+        points = np.atleast_2d(np.asarray(points, float))
+        if self.polygon is None:
+            return np.ones(len(points), bool)
+        edges = np.roll(self.polygon, -1, axis=0) - self.polygon
+        lengths = np.maximum(np.linalg.norm(edges, axis=1), 1e-12)
+        inward = np.stack([-edges[:, 1], edges[:, 0]], axis=1) / lengths[:, None]  # left of a ccw edge
+        distances = np.einsum("mnk,nk->mn", points[:, None, :] - self.polygon[None], inward)
+        return np.all(distances >= radius, axis=1)
+
+
+def ground_polygon(camera: Camera, support: Support) -> np.ndarray | None:
+    """The image's outline on the support's plane, in its frame (ccw); None when a corner of the
+    image sees no ground (the horizon is in view)."""
+    corners = np.array([[0, 0], [camera.width, 0], [camera.width, camera.height], [0, camera.height]], float)
+    rays = (np.linalg.inv(camera.K) @ np.c_[corners, np.ones(4)].T).T @ camera.camera_to_world[:3, :3].T
+    world_to_support = np.linalg.inv(support.pose)
+    origin = (world_to_support @ np.r_[camera.camera_to_world[:3, 3], 1.0])[:3]
+    directions = rays @ world_to_support[:3, :3].T
+    if np.any(directions[:, 2] >= -1e-9):
+        return None
+    polygon = origin[:2] + (-origin[2] / directions[:, 2])[:, None] * directions[:, :2]
+    x, y = polygon[:, 0], polygon[:, 1]
+    clockwise = float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) < 0
+    return polygon[::-1] if clockwise else polygon
+
+
+def view_region(support: Support, context: PlacementContext) -> Region:
+    """The support, cut to what the camera sees when it is a `limit_to_view` support."""
+    lo, hi = -np.asarray(support.half_extent, float), np.asarray(support.half_extent, float)
+    if not support.limit_to_view:
+        return Region((lo + hi) / 2, (hi - lo) / 2)
+    polygon = ground_polygon(context.camera, support)
+    if polygon is not None:
+        lo, hi = np.maximum(lo, polygon.min(0)), np.minimum(hi, polygon.max(0))
+    if np.any(hi <= lo):
+        return Region(np.zeros(2), np.zeros(2))
+    return Region((lo + hi) / 2, (hi - lo) / 2, polygon)
+
+
+def usable_region(rule: Any, rng: np.random.Generator, support: Support, context: PlacementContext) -> Region:
+    """The support's region scaled by the rule's `view_fraction` (view-limited supports such as
+    tables) or `extent_fraction` (bounded ones such as trays); both are drawn, in that order.
+
+    Shared by every placement rule that has those two fields (`pack`, `physics`).
+    """
+    extent, view = rule.extent_fraction.sample(rng), rule.view_fraction.sample(rng)
+    return view_region(support, context).scaled(view if support.limit_to_view else extent)
+
+
+def in_view(camera: Camera, points_world: np.ndarray) -> bool:
+    """Whether any part of the box around these points' image lies in the image (points behind the
+    camera ignored): a settled object that rolled wholly out of view is not in the picture."""
+    pixels, depth = camera.project(np.asarray(points_world, float))
+    ahead = pixels[depth > camera.clip_start]
+    if not len(ahead):
+        return False
+    lo, hi = ahead.min(0), ahead.max(0)
+    return bool(lo[0] < camera.width and hi[0] > 0 and lo[1] < camera.height and hi[1] > 0)

@@ -1,0 +1,96 @@
+"""The camera's view of a support: analytic footprints, and placements that stay in the picture."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from scenesmith.procedural.build import build_scene
+from scenesmith.procedural.camera import intrinsics, look_at
+from scenesmith.procedural.description import Camera
+from scenesmith.procedural.loader import load_scene
+from scenesmith.procedural.registry import PlacementContext, Support
+from scenesmith.procedural.view_region import Region, ground_polygon, in_view, view_region
+
+
+def _down_camera(height: float, yaw_deg: float, size: int = 100, fov_deg: float = 60.0) -> Camera:
+    """A camera `height` above the origin looking straight down, its image x axis turned by `yaw`."""
+    yaw = math.radians(yaw_deg)
+    down = np.array([-math.sin(yaw), math.cos(yaw), 0.0])
+    world_to_camera = look_at(np.array([0.0, 0.0, height]), np.zeros(3), down)
+    return Camera(size, size, intrinsics(size, size, fov_deg), world_to_camera)
+
+
+def test_a_yawed_top_down_view_is_a_turned_square() -> None:
+    """At yaw 45° the camera sees a diamond; its box (what positions were drawn from) is twice its
+    area, and the box's corners are ground no pixel shows."""
+    camera = _down_camera(2.0, 45.0)
+    ground = Support("ground", np.eye(4), (10.0, 10.0), limit_to_view=True)
+    polygon = ground_polygon(camera, ground)
+    half_side = 2.0 * math.tan(math.radians(30.0))
+    assert polygon is not None
+    assert np.allclose(np.sort(np.linalg.norm(polygon, axis=1)), half_side * math.sqrt(2), atol=1e-9)
+    region = view_region(ground, PlacementContext({"ground": ground}, camera, []))
+    assert np.allclose(region.half, half_side * math.sqrt(2))
+    corner, middle = region.centre + 0.9 * region.half, region.centre
+    assert region.fits(np.array([middle, corner])).tolist() == [True, False]
+    assert not in_view(camera, np.array([[*corner, 0.0]]))
+    assert in_view(camera, np.array([[*middle, 0.0]]))
+    # A disc fits only if it clears every edge: the diamond's inscribed circle has radius = half side.
+    assert region.fits(middle, half_side - 1e-6)[0] and not region.fits(middle, half_side + 1e-6)[0]
+
+
+def test_a_region_scales_about_its_centre_and_a_bounded_support_is_its_box() -> None:
+    square = Region(
+        np.array([1.0, 0.0]), np.array([1.0, 1.0]), np.array([[0, -1], [2, -1], [2, 1], [0, 1.0]])
+    )
+    half = square.scaled(0.5)
+    assert np.allclose(half.half, 0.5) and np.allclose(
+        half.polygon, [[0.5, -0.5], [1.5, -0.5], [1.5, 0.5], [0.5, 0.5]]
+    )
+    assert half.fits(np.array([[1.4, 0.4], [1.6, 0.0]])).tolist() == [True, False]
+    tray = Support("tray", np.eye(4), (0.1, 0.2))
+    region = view_region(tray, PlacementContext({"tray": tray}, _down_camera(0.01, 45.0), []))
+    assert region.polygon is None and np.allclose(region.half, [0.1, 0.2])
+    assert region.fits(np.array([[5.0, 5.0]])).all()
+
+
+def test_no_polygon_when_the_horizon_is_in_view() -> None:
+    ahead = look_at(np.array([0.0, 0.0, 1.0]), np.array([0.0, 10.0, 1.0]), np.array([0.0, 0.0, -1.0]))
+    camera = Camera(100, 100, intrinsics(100, 100, 60.0), ahead)
+    assert ground_polygon(camera, Support("ground", np.eye(4), (10.0, 10.0), limit_to_view=True)) is None
+
+
+@pytest.mark.parametrize(
+    ("scene", "overrides", "groups", "images"),
+    [
+        # Satellite views turned by any azimuth: 40 of 235 packed aircraft lay wholly outside.
+        ("aerial_airplanes", [], ("aircraft", "vehicles"), range(12)),
+        # Dice dropped from 10 cm all over the bare table's view: 23 of 100 rolled out of the picture.
+        (
+            "dice_tray",
+            [
+                "surfaces.tray.probability=0",
+                "objects.dice.count=25",
+                "objects.dice.placement.view_fraction=1.0",
+                "objects.dice.placement.drop_height_m=0.1",
+            ],
+            ("dice",),
+            range(4),
+        ),
+    ],
+)
+def test_every_placed_object_is_in_the_picture(
+    scene: str, overrides: list[str], groups: tuple[str, ...], images: range
+) -> None:
+    rules = load_scene(scene, overrides).rules
+    placed = 0
+    for image in images:
+        built = build_scene(rules, 3, image)
+        for obj in built.objects:
+            if obj.attributes.get("group") in groups:
+                placed += 1
+                assert in_view(built.camera, obj.world_mesh.vertices), f"image {image}: {obj.name}"
+    assert placed >= 10
