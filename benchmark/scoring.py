@@ -26,7 +26,7 @@ from scenesmith.errors import UserError
 
 MISREADS = "misreads.json"  # in a run folder: how many real validation dice its checkpoint misreads
 # Keys of `evaluate`'s score added after runs were already cached: a score without them is redone.
-DIAGNOSTICS = {"reading", "box_scale", "map_image_resamples"}
+DIAGNOSTICS = {"reading", "box_scale", "map_image_resamples", "die_ranked_by"}
 
 
 class Predictor:

@@ -182,6 +182,25 @@ def test_one_die_guessed_as_two_classes_is_one_detection_class_agnostically() ->
     assert evaluate(dataset, doubled)["die_map"] == pytest.approx(1.0, abs=0.01)
 
 
+def test_a_die_found_for_sure_but_read_in_doubt_outranks_a_doubtful_find() -> None:
+    """The detector scores each class at a centre as centre × class probability. The die score kept
+    the best class's (0.3 here), so a false find read confidently (0.5) ranked above a sure die
+    (centre 0.9) it could not read, and the die score halved; merged, the die scores 0.9."""
+    one_die = Sample(
+        1, "1.png", np.zeros((64, 64, 3), np.uint8), np.array([[10, 10, 30, 30]], np.float32), np.array([0])
+    )
+    empty = Sample(
+        2, "2.png", np.zeros((64, 64, 3), np.uint8), np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+    )
+    dataset = DetectionSet(CLASSES, (one_die, empty))
+    detections = Detections(
+        {1: np.array([[10, 10, 30, 30]] * 3, np.float32), 2: np.array([[5, 5, 25, 25]], np.float32)},
+        {1: np.array([0.3, 0.3, 0.3]), 2: np.array([0.5])},
+        {1: np.array([0, 1, 2]), 2: np.array([1])},
+    )
+    assert evaluate(dataset, detections)["die_map50"] == pytest.approx(1.0)
+
+
 def test_encoded_targets_decode_back_to_the_boxes() -> None:
     boxes = np.array([[10.0, 12.0, 50.0, 44.0], [100.0, 80.0, 121.0, 111.0]], np.float32)
     labels = np.array([2, 0])
