@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from scenesmith.benchmark.data import IGNORED_REGION
+
 if TYPE_CHECKING:  # the CLI reads the presets without loading the data module
     from scenesmith.benchmark.data import Sample
 
@@ -160,7 +162,9 @@ def _jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
 def augmented_crop(
     sample: Sample, config: AugmentConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(crop uint8 RGB, boxes xyxy in crop pixels, labels) for one training draw."""
+    """(crop uint8 RGB, boxes xyxy in crop pixels, labels) for one training draw; the sample's ignored
+    regions that reach into the crop come last, labelled `IGNORED_REGION` (they take no draw, so a
+    sample without any crops as before)."""
     affine = _crop_transform(sample, config, rng)
     image = cv2.warpAffine(
         sample.image,
@@ -169,7 +173,13 @@ def augmented_crop(
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REFLECT_101,
     )
-    boxes, keep = _transform_boxes(sample.boxes, affine, config.crop, config.min_kept_area)
-    boxes, labels = boxes[keep], sample.labels[keep]
+    objects = len(sample.boxes)
+    every = np.concatenate([sample.boxes.reshape(-1, 4), sample.ignore.reshape(-1, 4)])
+    boxes, keep = _transform_boxes(every, affine, config.crop, config.min_kept_area)
+    keep[objects:] = (boxes[objects:, 2] > boxes[objects:, 0]) & (boxes[objects:, 3] > boxes[objects:, 1])
+    every_label = np.concatenate([sample.labels, np.full(len(sample.ignore), IGNORED_REGION)]).astype(
+        np.int64
+    )
+    boxes, labels = boxes[keep], every_label[keep]
     image, boxes = _turn_and_flip(image, boxes.reshape(-1, 4), rng)
     return _photometric(image, config, rng), boxes.astype(np.float32), labels

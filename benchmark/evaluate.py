@@ -58,6 +58,19 @@ def _coco_ground_truth(dataset: DetectionSet, agnostic: bool) -> COCO:
                     "area": (x1 - x0) * (y1 - y0),
                 }
             )
+        # A crowd region of every class: a detection on it, of whatever class, is neither right nor wrong.
+        for x0, y0, x1, y1 in sample.ignore.tolist():
+            for category_id in [1] if agnostic else range(1, len(dataset.class_names) + 1):
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": sample.image_id,
+                        "iscrowd": 1,
+                        "category_id": category_id,
+                        "bbox": [x0, y0, x1 - x0, y1 - y0],
+                        "area": (x1 - x0) * (y1 - y0),
+                    }
+                )
     names = ["die"] if agnostic else list(dataset.class_names)
     coco = COCO()
     coco.dataset = {

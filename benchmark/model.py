@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scenesmith.benchmark.data import IGNORED_REGION
+
 STRIDE = 4
 # Recorded in a benchmark run folder: checkpoints of another head cannot resume or mix with this one.
 ARCHITECTURE = "centernet-objectness-softmax"
@@ -112,9 +114,11 @@ def encode_targets(
 
     `classes` holds, per cell, the class of the object whose centre Gaussian is strongest there when
     that strength is at least CLASS_CELL_STRENGTH, and -1 (ignored) elsewhere; cells an UNKNOWN_CLASS
-    object dominates are ignored too.
+    object dominates are ignored too. `ignore` marks the cells of IGNORED_REGION boxes: no centre is
+    placed there, and predicting one there costs nothing.
     """
     out_h, out_w = image_size[0] // STRIDE, image_size[1] // STRIDE
+    ignore = np.zeros((out_h, out_w), np.float32)
     heatmap = np.zeros((1, out_h, out_w), np.float32)
     classes = np.full((out_h, out_w), -1, np.int64)
     size = np.zeros((2, out_h, out_w), np.float32)
@@ -122,6 +126,10 @@ def encode_targets(
     mask = np.zeros((out_h, out_w), np.float32)
     ys, xs = np.mgrid[0:out_h, 0:out_w]
     for (x0, y0, x1, y1), label in zip(boxes, labels, strict=True):
+        if label == IGNORED_REGION:
+            left, top = int(x0 // STRIDE), int(y0 // STRIDE)
+            ignore[top : math.ceil(y1 / STRIDE), left : math.ceil(x1 / STRIDE)] = 1.0
+            continue
         if not (0 <= label < num_classes or label == UNKNOWN_CLASS):
             raise ValueError(f"label {label} outside 0..{num_classes - 1} (or {UNKNOWN_CLASS}: unknown)")
         w, h = (x1 - x0) / STRIDE, (y1 - y0) / STRIDE
@@ -136,17 +144,26 @@ def encode_targets(
         size[:, iy, ix] = (w, h)
         offset[:, iy, ix] = (cx - ix, cy - iy)
         mask[iy, ix] = 1.0
-    return {"heatmap": heatmap, "classes": classes, "size": size, "offset": offset, "mask": mask}
+    return {
+        "heatmap": heatmap,
+        "classes": classes,
+        "size": size,
+        "offset": offset,
+        "mask": mask,
+        "ignore": ignore,
+    }
 
 
 def detection_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Penalty-reduced focal loss on the centre heatmap, cross-entropy on the class of the cells near
-    each centre, and L1 on size and offset at object centres."""
+    """Penalty-reduced focal loss on the centre heatmap (none for background cells of ignored regions),
+    cross-entropy on the class of the cells near each centre, and L1 on size and offset at object
+    centres."""
     pred = outputs["heatmap"].sigmoid().clamp(1e-4, 1 - 1e-4)
     gt = targets["heatmap"]
     positive = gt.eq(1).float()
     pos_loss = torch.log(pred) * (1 - pred) ** 2 * positive
-    neg_loss = torch.log(1 - pred) * pred**2 * (1 - gt) ** 4 * (1 - positive)
+    counted = 1 - targets["ignore"].unsqueeze(1)
+    neg_loss = torch.log(1 - pred) * pred**2 * (1 - gt) ** 4 * (1 - positive) * counted
     num_pos = positive.sum().clamp(min=1.0)
     focal = -(pos_loss.sum() + neg_loss.sum()) / num_pos
     mask = targets["mask"].unsqueeze(1)
