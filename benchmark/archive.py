@@ -14,6 +14,7 @@ from pathlib import Path
 
 from scenesmith.annotate.atomic import atomic_write_bytes
 from scenesmith.benchmark.arms import is_pretraining
+from scenesmith.benchmark.inputs import INPUTS
 from scenesmith.benchmark.reuse import PROVENANCE
 from scenesmith.errors import UserError
 
@@ -44,6 +45,7 @@ def archive_runs(run: Path, archive: Path) -> list[str]:
         _copy_files(run_dir, target, names)
         copied.append(f"{run_dir.parent.name}/{run_dir.name}")
     _copy_file(run / SETTINGS, archive / SETTINGS)
+    _copy_inputs(run, archive)
     return copied
 
 
@@ -55,6 +57,7 @@ def restore_runs(archive: Path, run: Path) -> list[str]:
     settings = _settings(archive)
     _check_same_settings(run, settings, archive)
     _copy_file(archive / SETTINGS, run / SETTINGS)
+    _copy_inputs(archive, run)
     restored = []
     for archived in _finished_runs(archive):
         target = run / archived.relative_to(archive)
@@ -64,6 +67,19 @@ def restore_runs(archive: Path, run: Path) -> list[str]:
         _copy_files(archived, target, [*RUN_FILES, WEIGHTS])
         restored.append(f"{archived.parent.name}/{archived.name}")
     return restored
+
+
+def _copy_inputs(origin: Path, target: Path) -> None:
+    """The record of the runs' real data and adapters (`inputs.py`) goes with them; two different
+    records are never merged."""
+    recorded, there = origin / INPUTS, target / INPUTS
+    if not recorded.is_file():
+        return
+    if there.is_file() and there.read_bytes() != recorded.read_bytes():
+        raise UserError(
+            f"{target}: its runs used other real data or adapters than {origin}'s ({there} differs)"
+        )
+    _copy_file(recorded, there)
 
 
 def _drop_unfinished_state(target: Path, archived: Path) -> None:

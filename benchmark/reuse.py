@@ -28,6 +28,7 @@ from pathlib import Path
 
 from scenesmith.annotate.atomic import atomic_write_json
 from scenesmith.benchmark.config import read_run_settings
+from scenesmith.benchmark.inputs import check_lender
 from scenesmith.errors import UserError
 
 # Fingerprint keys that only the fine-tunes (arms that start from a pretraining) depend on.
@@ -113,6 +114,7 @@ def copy_runs(
             f"{lending.flag} {source}: its {lending.runs} were trained with other settings "
             f"({', '.join(changed)}); only {lending.differ_words} may differ"
         )
+    check_lender(source, out, lending.flag)
     copied = []
     for name in arm_names:
         for seed in range(seeds):

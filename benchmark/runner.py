@@ -35,6 +35,7 @@ from scenesmith.benchmark.data import (
     resolve_coco,
     split_validation,
 )
+from scenesmith.benchmark.inputs import check_inputs, real_data_digest
 from scenesmith.benchmark.labels_kept import reading_kept
 from scenesmith.benchmark.model import ARCHITECTURE, UNKNOWN_CLASS
 from scenesmith.benchmark.pseudo_labels import (
@@ -52,6 +53,7 @@ from scenesmith.benchmark.scoring import MISREADS, Predictor, Scoring, box_facto
 from scenesmith.benchmark.synthetic import SyntheticSpec, ensure_adapted, ensure_synthetic, render_seconds
 from scenesmith.benchmark.train import anneal_pending, load_best, pick_device, train_arm
 from scenesmith.errors import UserError
+from scenesmith.procedural.build import BUILD_VERSION
 
 
 def _load_real(config: BenchmarkConfig) -> tuple[DetectionSet, DetectionSet]:
@@ -111,6 +113,7 @@ def _synthetic_set(
         "samples": config.samples,
         "seed": config.synthetic_seed,
         "overrides": list(spec.overrides),
+        "build_version": BUILD_VERSION,
         "render_seconds": render_seconds(rendered, config.synthetic),
         "adapter": None if adapter is None else str(adapter),
         "boxes": config.synthetic_boxes.describe(),
@@ -143,6 +146,12 @@ def _checked_adapters(config: BenchmarkConfig) -> dict[str, Path]:
     for folder in tags.values():
         load_adapter(folder)
     return tags
+
+
+def _adapter_digests(adapters: dict[str, Path]) -> dict[str, str]:
+    from scenesmith.domain_adapt.apply import adapter_digest
+
+    return {tag: adapter_digest(folder) for tag, folder in adapters.items()}
 
 
 # What a run derives from its best weights (kept beside them so a rerun need not score again).
@@ -272,6 +281,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
         raise UserError(f"{out}: no benchmark runs here to report (--report-only trains nothing)")
     out.mkdir(parents=True, exist_ok=True)
     _check_run_folder(out, fingerprint)
+    check_inputs(out, real_data_digest(real_train, real_test), _adapter_digests(adapters))
     if config.real_arms_from is not None and not config.report_only:
         real_only = [a.name for a in arms if a.source == "real" and a.pretrained is None]
         copied = copy_real_runs(config.real_arms_from, out, fingerprint, real_only, config.seeds)

@@ -3,17 +3,21 @@ run, not a resume."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.benchmark import runner
+from scenesmith.benchmark.archive import restore_runs
 from scenesmith.benchmark.arms import plan
 from scenesmith.benchmark.config import BenchmarkConfig
-from scenesmith.benchmark.data import DetectionSet
+from scenesmith.benchmark.data import DetectionSet, Sample
+from scenesmith.benchmark.inputs import check_inputs, check_lender, real_data_digest
 from scenesmith.benchmark.runner import _check_run_folder, _fingerprint
 from scenesmith.errors import UserError
 
@@ -155,3 +159,41 @@ def test_a_damaged_config_json_is_named_with_what_to_do(tmp_path: Path, damaged:
     (config.out / "config.json").write_text(damaged)
     with pytest.raises(UserError, match=r"run/config\.json: damaged .*archive .*--restore"):
         _check_run_folder(config.out, _fingerprint(config))
+
+
+def _photos(label: int = 0) -> DetectionSet:
+    image = np.zeros((8, 8, 3), np.uint8)
+    box = np.array([[1, 1, 4, 4]], np.float32)
+    return DetectionSet(("one", "two"), (Sample(1, "a.jpg", image, box, np.array([label])),))
+
+
+def test_a_resume_on_other_real_labels_or_a_refitted_adapter_is_refused(tmp_path: Path) -> None:
+    """config.json names the real data and adapters by path: corrected labels, or an adapter refitted
+    into the same folder, resumed the run and reported arms of two inputs side by side."""
+    check_inputs(tmp_path, real_data_digest(_photos()), {"fda": "a1"})
+    check_inputs(
+        tmp_path, real_data_digest(_photos()), {"fda": "a1", "hist": "b1"}
+    )  # a new adapter adds arms
+    assert json.loads((tmp_path / "inputs.json").read_text())["adapters"] == {"fda": "a1", "hist": "b1"}
+    with pytest.raises(UserError, match="other real photos or labels"):
+        check_inputs(tmp_path, real_data_digest(_photos(label=1)), {})
+    with pytest.raises(UserError, match="adapter.*fda differ"):
+        check_inputs(tmp_path, real_data_digest(_photos()), {"fda": "a2"})
+    assert json.loads((tmp_path / "inputs.json").read_text())["adapters"] == {"fda": "a1", "hist": "b1"}
+    # A run folder from before the record takes it on its next resume.
+    older = tmp_path / "older"
+    older.mkdir()
+    check_inputs(older, real_data_digest(_photos()), {})
+    assert (older / "inputs.json").is_file()
+
+
+def test_runs_are_lent_and_archived_only_with_the_same_real_data(tmp_path: Path) -> None:
+    lender, here = tmp_path / "lender", tmp_path / "here"
+    for folder, label in ((lender, 1), (here, 0)):
+        folder.mkdir()
+        check_inputs(folder, real_data_digest(_photos(label)), {})
+        (folder / "config.json").write_text("{}")
+    with pytest.raises(UserError, match="--real-arms-from .*other real photos"):
+        check_lender(lender, here, "--real-arms-from")
+    with pytest.raises(UserError, match="other real data or adapters"):
+        restore_runs(lender, here)
