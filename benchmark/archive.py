@@ -10,11 +10,12 @@ train the runs still missing, fine-tunes included, without retraining anything t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from scenesmith.annotate.atomic import atomic_write_bytes
+from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_json
 from scenesmith.benchmark.arms import is_pretraining
-from scenesmith.benchmark.inputs import INPUTS
+from scenesmith.benchmark.inputs import INPUTS, merged_inputs
 from scenesmith.benchmark.reuse import PROVENANCE
 from scenesmith.errors import UserError
 
@@ -38,6 +39,7 @@ def archive_runs(run: Path, archive: Path) -> list[str]:
     """
     settings = _settings(run)
     _check_same_settings(archive, settings, run)
+    inputs = _merged_inputs(run, archive)
     copied = []
     for run_dir in _finished_runs(run):
         target = archive / run_dir.relative_to(run)
@@ -45,7 +47,7 @@ def archive_runs(run: Path, archive: Path) -> list[str]:
         _copy_files(run_dir, target, names)
         copied.append(f"{run_dir.parent.name}/{run_dir.name}")
     _copy_file(run / SETTINGS, archive / SETTINGS)
-    _copy_inputs(run, archive)
+    _write_inputs(archive, inputs)
     return copied
 
 
@@ -56,8 +58,9 @@ def restore_runs(archive: Path, run: Path) -> list[str]:
     """
     settings = _settings(archive)
     _check_same_settings(run, settings, archive)
+    inputs = _merged_inputs(archive, run)
     _copy_file(archive / SETTINGS, run / SETTINGS)
-    _copy_inputs(archive, run)
+    _write_inputs(run, inputs)
     restored = []
     for archived in _finished_runs(archive):
         target = run / archived.relative_to(archive)
@@ -69,17 +72,28 @@ def restore_runs(archive: Path, run: Path) -> list[str]:
     return restored
 
 
-def _copy_inputs(origin: Path, target: Path) -> None:
-    """The record of the runs' real data and adapters (`inputs.py`) goes with them; two different
-    records are never merged."""
-    recorded, there = origin / INPUTS, target / INPUTS
-    if not recorded.is_file():
-        return
-    if there.is_file() and there.read_bytes() != recorded.read_bytes():
+def _merged_inputs(origin: Path, target: Path) -> dict | None:
+    """The record of the runs' real data and adapters (`inputs.py`) that `target` will hold: checked
+    before anything is copied, so runs trained on other data never land beside its own."""
+    records = [
+        json.loads((folder / INPUTS).read_text())
+        for folder in (origin, target)
+        if (folder / INPUTS).is_file()
+    ]
+    if not records:
+        return None
+    try:
+        return merged_inputs(records[-1], records[0], target) if len(records) == 2 else records[0]
+    except UserError:
         raise UserError(
-            f"{target}: its runs used other real data or adapters than {origin}'s ({there} differs)"
-        )
-    _copy_file(recorded, there)
+            f"{target}: its runs used other real data or adapters than {origin}'s ({target / INPUTS} differs)"
+        ) from None
+
+
+def _write_inputs(target: Path, inputs: dict | None) -> None:
+    path = target / INPUTS
+    if inputs is not None and (not path.is_file() or json.loads(path.read_text()) != inputs):
+        atomic_write_json(path, inputs)
 
 
 def _drop_unfinished_state(target: Path, archived: Path) -> None:

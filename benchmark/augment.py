@@ -15,15 +15,11 @@ using no real image at all.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from scenesmith.benchmark.data import IGNORED_REGION
-
-if TYPE_CHECKING:  # the CLI reads the presets without loading the data module
-    from scenesmith.benchmark.data import Sample
+from scenesmith.benchmark.data import IGNORED_REGION, Sample
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def real_data_digest(*sets: DetectionSet) -> str:
         digest.update(json.dumps(dataset.class_names).encode())
         for sample in dataset.samples:
             digest.update(f"{sample.image_id}\0{sample.file_name}\0{sample.image.shape}\0".encode())
-            for array in (sample.image, sample.boxes, sample.labels):
+            for array in (sample.image, sample.boxes, sample.labels, sample.ignore):
                 digest.update(array.tobytes())
     return digest.hexdigest()
 
@@ -40,12 +40,22 @@ def check_inputs(out: Path, real_data: str, adapters: dict[str, str]) -> None:
     adds arms, it changes none).
     """
     path = out / INPUTS
-    recorded = _recorded(out)
+    merged = merged_inputs(_recorded(out), {"real_data": real_data, "adapters": adapters}, out)
+    if merged != _recorded(out):
+        atomic_write_json(path, merged)
+
+
+def merged_inputs(recorded: dict, given: dict, out: Path) -> dict:
+    """One record of both, or a UserError naming `out` when they disagree on the real data or on an
+    adapter they both name (a record may lack either: older folders, arms not trained yet)."""
+    path = out / INPUTS
+    real_data = given.get("real_data") or recorded.get("real_data")
     if recorded.get("real_data", real_data) != real_data:
         raise UserError(
             f"{out}: its runs trained on other real photos or labels than the ones given now (their "
             f"content differs from {path}'s record); use another --out, or the data the run began with"
         )
+    adapters = given.get("adapters", {})
     changed = sorted(
         tag for tag, digest in adapters.items() if recorded.get("adapters", {}).get(tag, digest) != digest
     )
@@ -55,9 +65,7 @@ def check_inputs(out: Path, real_data: str, adapters: dict[str, str]) -> None:
             f"with ({path}): a refitted adapter makes new arms; give it another folder name or use another "
             "--out"
         )
-    merged = {"real_data": real_data, "adapters": {**recorded.get("adapters", {}), **adapters}}
-    if merged != recorded:
-        atomic_write_json(path, merged)
+    return {"real_data": real_data, "adapters": {**recorded.get("adapters", {}), **adapters}}
 
 
 def check_lender(source: Path, out: Path, flag: str) -> None:

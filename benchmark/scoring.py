@@ -130,6 +130,12 @@ def cached_score(
 
 def _refuse_rescoring(path: Path, made_with: Scoring, asked: Scoring) -> None:
     """A cached score that differs from the one asked for, in a run with no checkpoint to redo it."""
+    if "die_ranked_by" not in json.loads(path.read_text()):
+        raise UserError(
+            f"{path}: its die score ranks each die by its best class, as scores did before 2026-12-07, and "
+            f"the checkpoint to score it again is not in {path.parent} (an archive keeps no weights); "
+            "report it with the code of its time, or train it again"
+        )
     if made_with.tta != asked.tta:
         raise UserError(
             f"{path}: scored with --tta {made_with.tta}, and the checkpoint to score it again with "

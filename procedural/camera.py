@@ -4,9 +4,8 @@ Three kinds cover the domains we ship:
 - `top_down`: a hand-held phone above a target, mostly looking straight down (dice, parts);
 - `orbit`: look-at sampling on a (hemi)sphere around a target (shelves, belts, oblique crops);
 - `satellite`: nadir or slightly off-nadir imaging at a sampled ground sample distance.
-With roll 0, the ground nearest a `top_down` or `orbit` camera is at the image's bottom (looking
-straight down: the side of `tilt_azimuth_deg`, so at azimuth 0 image up is world −Y), and a
-satellite's image up is north (world +Y) at any off-nadir angle.
+With roll 0, image up is north (world +Y) for `top_down` and `satellite` cameras at any tilt, and
+an `orbit` camera keeps the ground nearest it at the image's bottom.
 """
 
 from __future__ import annotations
@@ -118,11 +117,12 @@ def _direction(elevation: float, azimuth: float) -> np.ndarray:
 def _down_hint(elevation: float, azimuth: float, roll: float, north_up: bool) -> np.ndarray:
     """Which world direction the image's down axis takes, before and then after `roll`.
 
-    `north_up` (satellites): world −Y, so image up is north, as earth-observation tiles come.
-    Otherwise the ground nearest the camera is at the bottom, as a hand-held or orbiting camera
-    keeps the horizon level: gravity seen from the camera, scaled to stay defined when looking
-    straight down, where it becomes the azimuth's direction. So the view turns smoothly with tilt;
-    a switch from north-up to gravity at 25.8° tilt turned it half a turn at that tilt.
+    `north_up` (satellites, and `top_down`, whose tilt stops at 80°): world −Y, so image up is
+    north (as earth-observation tiles come; a belt laid along x or y stays level in the picture).
+    Otherwise (`orbit`) the ground nearest the camera is at the bottom, as an orbiting camera keeps
+    the horizon level: gravity seen from the camera, scaled to stay defined looking straight down.
+    Either way the view turns smoothly with tilt: `top_down` used to switch from north-up to gravity
+    at 25.8° tilt, turning the picture by up to half a turn there.
     """
     if north_up:
         base = np.array([0.0, -1.0, 0.0])
@@ -198,7 +198,7 @@ def sample_camera(
         height=height,
         K=intrinsics(width, height, fov),
         world_to_camera=look_at(
-            position, target, _down_hint(elevation, azimuth, roll, isinstance(rule, SatelliteCameraRule))
+            position, target, _down_hint(elevation, azimuth, roll, not isinstance(rule, OrbitCameraRule))
         ),
         clip_start=max(0.001, min(0.01, distance / 100)),
         clip_end=max(100.0, distance * 10),

@@ -51,7 +51,8 @@ class LoadedScene:
 
         A mesh file enters as where it lies from `base_dir` and the sha256 of its bytes, not as its
         absolute path: the same project in another folder is the same dataset, an overwritten file
-        a new one. Rules without mesh files dump exactly as the plain rules.
+        a new one. Rules without mesh files, their groups, surfaces and lamps in sorted order, dump
+        exactly as the plain rules.
         """
         try:
             rules = self.rules.model_dump(mode="json", context={IDENTITY_DIR: self.base_dir})

@@ -25,25 +25,39 @@ class Region:
     centre: np.ndarray  # (2,)
     half: np.ndarray  # (2,) half extent of the box
     polygon: np.ndarray | None = None  # (n, 2)
+    # The whole view, when `polygon` is a shrunk copy of it: shrunk about the box's centre, which can
+    # lie outside the view when the support is only partly seen, a copy may reach past the view.
+    view: np.ndarray | None = None
 
     def scaled(self, fraction: float) -> Region:
         """The region shrunk about its centre: `fraction` of the box and of the polygon."""
-        polygon = None if self.polygon is None else self.centre + (self.polygon - self.centre) * fraction
-        return Region(self.centre, self.half * fraction, polygon)
+        if self.polygon is None:
+            return Region(self.centre, self.half * fraction)
+        polygon = self.centre + (self.polygon - self.centre) * fraction
+        return Region(
+            self.centre, self.half * fraction, polygon, self.polygon if self.view is None else self.view
+        )
 
     def fits(self, points: np.ndarray, radius: float = 0.0) -> np.ndarray:
-        """Per point (m × 2): whether a disc of `radius` there lies inside the polygon.
+        """Per point (m × 2): whether a disc of `radius` there lies inside the polygon (and the view).
 
         The box is not checked: callers draw from it, already shrunk by the radius.
         """
         points = np.atleast_2d(np.asarray(points, float))
-        if self.polygon is None:
-            return np.ones(len(points), bool)
-        edges = np.roll(self.polygon, -1, axis=0) - self.polygon
-        lengths = np.maximum(np.linalg.norm(edges, axis=1), 1e-12)
-        inward = np.stack([-edges[:, 1], edges[:, 0]], axis=1) / lengths[:, None]  # left of a ccw edge
-        distances = np.einsum("mnk,nk->mn", points[:, None, :] - self.polygon[None], inward)
-        return np.all(distances >= radius, axis=1)
+        inside = np.ones(len(points), bool)
+        for polygon in (self.polygon, self.view):
+            if polygon is not None:
+                inside &= _inside(polygon, points, radius)
+        return inside
+
+
+def _inside(polygon: np.ndarray, points: np.ndarray, radius: float) -> np.ndarray:
+    """Whether each point is at least `radius` inside every edge of the ccw convex `polygon`."""
+    edges = np.roll(polygon, -1, axis=0) - polygon
+    lengths = np.maximum(np.linalg.norm(edges, axis=1), 1e-12)
+    inward = np.stack([-edges[:, 1], edges[:, 0]], axis=1) / lengths[:, None]  # left of a ccw edge
+    distances = np.einsum("mnk,nk->mn", points[:, None, :] - polygon[None], inward)
+    return np.all(distances >= radius, axis=1)
 
 
 def ground_polygon(camera: Camera, support: Support) -> np.ndarray | None:

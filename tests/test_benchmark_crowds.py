@@ -55,7 +55,7 @@ def test_an_ignored_region_follows_the_crop_and_takes_no_draw() -> None:
     assert np.array_equal(crop, plain[0])  # the same crop, flips and colours as without the region
     assert labels.tolist()[: len(plain[2])] == plain[2].tolist()
     assert np.array_equal(boxes[: len(plain[1])], plain[1])
-    assert labels.tolist()[len(plain[2]) :] in ([IGNORED_REGION], [])
+    assert labels.tolist()[len(plain[2]) :] == [IGNORED_REGION]  # a 96 px crop of 128 px keeps part of it
 
 
 def test_training_puts_no_centre_and_no_background_loss_in_an_ignored_region() -> None:
@@ -82,12 +82,12 @@ def test_training_puts_no_centre_and_no_background_loss_in_an_ignored_region() -
 
 def test_a_detection_on_a_crowd_is_not_a_false_positive() -> None:
     sample = _sample([LEANING])
-    found = Detections(
-        {1: np.array([LEANING, DIE], np.float32)}, {1: np.array([0.9, 0.8])}, {1: np.array([0, 1])}
+    found = Detections(  # the leaning die read as the die's own class, and more confidently
+        {1: np.array([LEANING, DIE], np.float32)}, {1: np.array([0.9, 0.8])}, {1: np.array([1, 1])}
     )
     scores = evaluate(DetectionSet(("one", "two", "three"), (sample,)), found)
     assert scores["die_map50"] == pytest.approx(1.0) and scores["map50"] == pytest.approx(1.0)
     dropped = evaluate(
         DetectionSet(("one", "two", "three"), (replace(sample, ignore=np.zeros((0, 4))),)), found
     )
-    assert dropped["die_map50"] < 0.9
+    assert dropped["die_map50"] < 0.9 and dropped["map50"] < 0.9

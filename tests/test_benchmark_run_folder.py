@@ -13,11 +13,11 @@ import pytest
 
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.benchmark import runner
-from scenesmith.benchmark.archive import restore_runs
+from scenesmith.benchmark.archive import archive_runs, restore_runs
 from scenesmith.benchmark.arms import plan
 from scenesmith.benchmark.config import BenchmarkConfig
 from scenesmith.benchmark.data import DetectionSet, Sample
-from scenesmith.benchmark.inputs import check_inputs, check_lender, real_data_digest
+from scenesmith.benchmark.inputs import check_inputs, check_lender, merged_inputs, real_data_digest
 from scenesmith.benchmark.runner import _check_run_folder, _fingerprint
 from scenesmith.errors import UserError
 
@@ -197,3 +197,20 @@ def test_runs_are_lent_and_archived_only_with_the_same_real_data(tmp_path: Path)
         check_lender(lender, here, "--real-arms-from")
     with pytest.raises(UserError, match="other real data or adapters"):
         restore_runs(lender, here)
+    finished = lender / "arms" / "real_10" / "seed0"
+    finished.mkdir(parents=True)
+    for name in ("result.json", "test.json", "real_val.json"):
+        (finished / name).write_text("{}")
+    with pytest.raises(UserError, match="other real data or adapters"):
+        archive_runs(lender, here)
+    assert not (here / "arms").exists()  # refused before any run was copied
+
+
+def test_an_archive_takes_runs_of_an_adapter_added_since() -> None:
+    """Adding an adapter adds arms; the archive's record grows rather than refusing them."""
+    base = {"real_data": "R", "adapters": {"fda": "F"}}
+    grown = merged_inputs(base, {"real_data": "R", "adapters": {"fda": "F", "hist": "H"}}, Path("run"))
+    assert grown == {"real_data": "R", "adapters": {"fda": "F", "hist": "H"}}
+    assert merged_inputs(grown, base, Path("archive")) == grown
+    with pytest.raises(UserError, match="fda differ"):
+        merged_inputs(grown, {"real_data": "R", "adapters": {"fda": "G"}}, Path("archive"))

@@ -94,3 +94,18 @@ def test_every_placed_object_is_in_the_picture(
                 placed += 1
                 assert in_view(built.camera, obj.world_mesh.vertices), f"image {image}: {obj.name}"
     assert placed >= 10
+
+
+def test_a_shrunk_view_of_a_partly_seen_support_stays_in_view() -> None:
+    """Shrunk about the box's centre, which lay outside the view, the polygon reached past the view:
+    `pack` with a view fraction below 1 could place objects no pixel shows."""
+    pose = np.eye(4)
+    pose[:2, 3] = (1.0, 1.0)
+    table = Support("table", pose, (0.6, 0.6), limit_to_view=True)
+    camera = _down_camera(2.0, 45.0)
+    full = view_region(table, PlacementContext({"table": table}, camera, []))
+    assert not full.fits(full.centre)[0]  # the box's centre is not seen
+    point = np.array([-0.1, -0.1])
+    assert not full.fits(point)[0] and not full.scaled(0.5).fits(point)[0]
+    world = (pose @ np.r_[point, 0.0, 1.0])[:3]
+    assert not in_view(camera, world[None])
