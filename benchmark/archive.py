@@ -10,12 +10,11 @@ train the runs still missing, fine-tunes included, without retraining anything t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_json
 from scenesmith.benchmark.arms import is_pretraining
-from scenesmith.benchmark.inputs import INPUTS, merged_inputs
+from scenesmith.benchmark.inputs import INPUTS, merged_inputs, recorded_inputs
 from scenesmith.benchmark.reuse import PROVENANCE
 from scenesmith.errors import UserError
 
@@ -75,15 +74,11 @@ def restore_runs(archive: Path, run: Path) -> list[str]:
 def _merged_inputs(origin: Path, target: Path) -> dict | None:
     """The record of the runs' real data and adapters (`inputs.py`) that `target` will hold: checked
     before anything is copied, so runs trained on other data never land beside its own."""
-    records = [
-        json.loads((folder / INPUTS).read_text())
-        for folder in (origin, target)
-        if (folder / INPUTS).is_file()
-    ]
-    if not records:
+    theirs, ours = recorded_inputs(origin), recorded_inputs(target)
+    if not theirs:
         return None
     try:
-        return merged_inputs(records[-1], records[0], target) if len(records) == 2 else records[0]
+        return merged_inputs(ours, theirs, target)
     except UserError:
         raise UserError(
             f"{target}: its runs used other real data or adapters than {origin}'s ({target / INPUTS} differs)"
@@ -92,7 +87,7 @@ def _merged_inputs(origin: Path, target: Path) -> dict | None:
 
 def _write_inputs(target: Path, inputs: dict | None) -> None:
     path = target / INPUTS
-    if inputs is not None and (not path.is_file() or json.loads(path.read_text()) != inputs):
+    if inputs is not None and recorded_inputs(target) != inputs:
         atomic_write_json(path, inputs)
 
 

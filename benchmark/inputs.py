@@ -40,8 +40,9 @@ def check_inputs(out: Path, real_data: str, adapters: dict[str, str]) -> None:
     adds arms, it changes none).
     """
     path = out / INPUTS
-    merged = merged_inputs(_recorded(out), {"real_data": real_data, "adapters": adapters}, out)
-    if merged != _recorded(out):
+    recorded = recorded_inputs(out)
+    merged = merged_inputs(recorded, {"real_data": real_data, "adapters": adapters}, out)
+    if merged != recorded:
         atomic_write_json(path, merged)
 
 
@@ -71,11 +72,12 @@ def merged_inputs(recorded: dict, given: dict, out: Path) -> dict:
 def check_lender(source: Path, out: Path, flag: str) -> None:
     """Runs lent by another run folder must have trained on the same real photos and labels (when
     that folder recorded them: one from before `inputs.json` is taken on trust)."""
-    theirs, ours = _recorded(source).get("real_data"), _recorded(out).get("real_data")
+    theirs, ours = recorded_inputs(source).get("real_data"), recorded_inputs(out).get("real_data")
     if theirs and ours and theirs != ours:
         raise UserError(f"{flag} {source}: its runs trained on other real photos or labels than this run's")
 
 
-def _recorded(folder: Path) -> dict:
+def recorded_inputs(folder: Path) -> dict:
+    """The folder's `inputs.json` ({} when it has none: a folder from before the record)."""
     path = folder / INPUTS
     return json.loads(path.read_text()) if path.is_file() else {}
