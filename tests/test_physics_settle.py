@@ -6,11 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pybullet
 import pytest
+import trimesh
 
 from scenesmith.procedural.build import build_scene
+from scenesmith.procedural.camera import intrinsics, look_at
+from scenesmith.procedural.description import Camera, SceneObject
 from scenesmith.procedural.generators.dice import PIP_PROUD, DieParams, make_die
 from scenesmith.procedural.loader import load_scene
 from scenesmith.procedural.placements import physics
+from scenesmith.procedural.registry import Generated, PlacementContext, Support
 
 RULES = load_scene("dice_tray").rules
 
@@ -66,3 +70,43 @@ def test_reused_world_settles_exactly_like_a_new_connection(monkeypatch: pytest.
     finally:
         for client in clients:
             pybullet.disconnect(physicsClientId=client)
+
+
+def _block(size: float) -> Generated:
+    return Generated(trimesh.creation.box([size] * 3), np.zeros(12, int), ("body",))
+
+
+def test_an_object_resting_on_one_left_out_is_left_out_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block out of the picture is left out; one stacked on it and still in view used to be kept,
+    floating over the empty spot. The camera sees x in [-0.1, 0.1] of the table."""
+    table = SceneObject(0, "table", trimesh.creation.box([1.0, 1.0, 0.02]), np.zeros(12, int), [], np.eye(4))
+    table.pose[2, 3] = -0.01
+    support = Support("table", np.eye(4), (0.5, 0.5), limit_to_view=True)
+    down = look_at(np.array([0.0, 0.0, 2.0]), np.zeros(3), np.array([0.0, 1.0, 0.0]))
+    camera = Camera(100, 100, intrinsics(100, 100, 2 * np.degrees(np.arctan(0.05))), down)
+    context = PlacementContext({"table": support}, camera, [table])
+    under, over, alone = _block(0.06), _block(0.04), _block(0.04)
+    spots = {id(under): (0.13, 0.031), id(over): (0.105, 0.08), id(alone): (0.0, 0.021)}
+
+    def fixed_spots(rule, rng, generated, support, region) -> list[np.ndarray]:  # noqa: ANN001
+        return [
+            trimesh.transformations.translation_matrix([*spots[id(g)][:1], 0.0, spots[id(g)][1]])
+            for g in generated
+        ]
+
+    monkeypatch.setattr(physics, "drop_poses", fixed_spots)
+    rule = physics.PhysicsRule.model_validate({"method": "physics", "support": ["table"], "tumble": 0.0})
+    placed = physics.place_physics(rule, np.random.default_rng(0), [under, over, alone], context)
+    assert placed[2] is not None and placed[2].pose[2, 3] == pytest.approx(0.02, abs=1e-3)
+    assert placed[0] is None  # wholly beyond x = 0.1
+    assert placed[1] is None  # in view (x from 0.085), but it rested on the block left out
+
+
+def test_leaving_out_carries_up_a_stack_and_not_sideways() -> None:
+    # 0 left out; 1 rests on 0, 2 on 1; 3 only touches 2 from the side (no supporter).
+    assert physics.without_unsupported([False, True, True, True], [set(), {0}, {1}, set()]) == [
+        False,
+        False,
+        False,
+        True,
+    ]

@@ -11,8 +11,9 @@ Collision is set up for millimetre parts as well as dice (measured: with pybulle
 - objects placed earlier collide as their convex hulls, as they did while they settled; a generator
   may give a `collision_mesh` to use instead of its mesh (a die: its body grown to the pip tops);
 - every shape gets a 0.1 mm margin, so objects rest within ~0.2 mm of what they lie on.
-An object is kept only if its footprint ends on the support region, it has not sunk into it and
-some of it is in the picture. Drop spots lie in the camera's view of the support (`view_region`).
+An object is kept only if its footprint ends on the support region, it has not sunk into it,
+some of it is in the picture, and nothing it rests on was left out. Drop spots lie in the camera's
+view of the support (`view_region`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ CONVEX_TOLERANCE = 1e-3
 # At rest: every body below this speed (|v| + 0.05 m · |ω|) for REST_STEPS consecutive steps (1/8 s).
 REST_SPEED_M_S = 5e-3
 REST_STEPS = 30
+# A contact bears weight when its normal points up by more than this (z of the unit normal; 0.25 is
+# 75° from vertical), so dice side by side do not count as resting on each other.
+RESTING_NORMAL_Z = 0.25
 
 
 class PhysicsRule(Rule):
@@ -252,13 +256,15 @@ def place_physics(
             )
         settle(client, bodies, int(rule.max_seconds.sample(rng) / TIME_STEP))
         finals = [pybullet.getBasePositionAndOrientation(b, physicsClientId=client) for b in bodies]
+        supporters = resting_on(client, bodies)
     finally:
         if pybullet.isConnected(physicsClientId=client):
             pybullet.resetSimulation(physicsClientId=client)  # release this scene's shapes now
 
     world_to_support = np.linalg.inv(support.pose)
     limit = np.asarray(support.half_extent)
-    placements: list[Placement | None] = []
+    kept: list[bool] = []
+    poses = []
     for item, (position, quat_xyzw) in zip(generated, finals, strict=True):
         pose = np.eye(4)
         pose[:3, :3] = Rotation.from_quat(quat_xyzw).as_matrix()
@@ -268,9 +274,36 @@ def place_physics(
         # Fell off the support (or sank into it): drop it rather than publish an impossible pose.
         inside = np.all(np.abs(local[:, :2]) <= limit) and local[:, 2].min() > -sink
         # Rolled wholly out of the picture: it would count as placed and show nowhere.
-        kept = inside and in_view(context.camera, world)
-        placements.append(Placement(pose, support.name) if kept else None)
-    return placements
+        kept.append(bool(inside and in_view(context.camera, world)))
+        poses.append(pose)
+    kept = without_unsupported(kept, supporters)
+    return [Placement(pose, support.name) if keep else None for pose, keep in zip(poses, kept, strict=True)]
+
+
+def resting_on(client: int, bodies: list[int]) -> list[set[int]]:
+    """For each body (by index), the bodies that bear some of its weight: a contact whose normal
+    (from the other body towards it) points up by more than `RESTING_NORMAL_Z`."""
+    index = {body: i for i, body in enumerate(bodies)}
+    supporters: list[set[int]] = [set() for _ in bodies]
+    for i, body in enumerate(bodies):
+        for contact in pybullet.getContactPoints(bodyA=body, physicsClientId=client):
+            other, normal_on_other = contact[2], contact[7]
+            if other in index and normal_on_other[2] > RESTING_NORMAL_Z:
+                supporters[i].add(index[other])
+    return supporters
+
+
+def without_unsupported(kept: list[bool], supporters: list[set[int]]) -> list[bool]:
+    """`kept`, also leaving out every object that rests (directly or through others) on one left out:
+    published alone it would float over the empty spot."""
+    kept = list(kept)
+    changed = True
+    while changed:
+        changed = False
+        for i, below in enumerate(supporters):
+            if kept[i] and any(not kept[j] for j in below):
+                kept[i], changed = False, True
+    return kept
 
 
 register(PlacementSpec("physics", PhysicsRule, place_physics))
