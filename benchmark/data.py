@@ -56,16 +56,20 @@ class DetectionSet:
         return [s.image_id for s in self.samples]
 
     def with_boxes(self, convention: BoxConvention) -> DetectionSet:
-        """The same images with their boxes redrawn in `convention` (itself when it is exact)."""
+        """The same images with their boxes and ignored regions redrawn in `convention` (itself when it
+        is exact): a crowd drawn tighter than a die's box would leave the die's margin as background."""
         if convention.exact:
             return self
-        return DetectionSet(
-            self.class_names,
-            tuple(
-                replace(s, boxes=convention.apply(s.boxes, s.image.shape[1], s.image.shape[0]))
-                for s in self.samples
-            ),
-        )
+
+        def redrawn(sample: Sample) -> Sample:
+            height, width = sample.image.shape[:2]
+            return replace(
+                sample,
+                boxes=convention.apply(sample.boxes, width, height),
+                ignore=convention.apply(sample.ignore, width, height),
+            )
+
+        return DetectionSet(self.class_names, tuple(redrawn(s) for s in self.samples))
 
 
 def resolve_coco(path: Path) -> Path:

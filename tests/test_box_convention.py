@@ -63,10 +63,13 @@ def test_a_redrawn_box_holds_the_exact_one_inside_the_image_about_the_same_centr
 
 
 def test_a_detection_set_redraws_every_box_and_keeps_images_and_labels() -> None:
-    sample = Sample(1, "1.png", np.zeros((100, 200, 3), np.uint8), BOX.astype(np.float32), np.array([2]))
+    image = np.zeros((100, 200, 3), np.uint8)
+    sample = Sample(1, "1.png", image, BOX.astype(np.float32), np.array([2]), ignore=BOX.astype(np.float32))
     dataset = DetectionSet(("a", "b", "c"), (sample,))
     redrawn = dataset.with_boxes(BoxConvention(square=True))
     np.testing.assert_allclose(redrawn.samples[0].boxes, [[30, 50, 70, 90]])
+    # A crowd (a tilted die) is drawn the same way, so its margin is not taught as background.
+    np.testing.assert_allclose(redrawn.samples[0].ignore, [[30, 50, 70, 90]])
     assert redrawn.samples[0].labels.tolist() == [2] and redrawn.samples[0].image is sample.image
     assert dataset.with_boxes(BoxConvention()) is dataset
 
