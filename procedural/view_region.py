@@ -61,19 +61,55 @@ def _inside(polygon: np.ndarray, points: np.ndarray, radius: float) -> np.ndarra
 
 
 def ground_polygon(camera: Camera, support: Support) -> np.ndarray | None:
-    """The image's outline on the support's plane, in its frame (ccw); None when a corner of the
-    image sees no ground (the horizon is in view)."""
+    """The image's outline on the support's plane, in its frame (ccw). When a corner of the image
+    sees no ground (the horizon is in view) the outline is unbounded: then the part of the support
+    the camera sees (`seen_part`); None when it sees none."""
     corners = np.array([[0, 0], [camera.width, 0], [camera.width, camera.height], [0, camera.height]], float)
     rays = (np.linalg.inv(camera.K) @ np.c_[corners, np.ones(4)].T).T @ camera.camera_to_world[:3, :3].T
     world_to_support = np.linalg.inv(support.pose)
     origin = (world_to_support @ np.r_[camera.camera_to_world[:3, 3], 1.0])[:3]
     directions = rays @ world_to_support[:3, :3].T
     if np.any(directions[:, 2] >= -1e-9):
-        return None
+        return seen_part(camera, support)
     polygon = origin[:2] + (-origin[2] / directions[:, 2])[:, None] * directions[:, :2]
     x, y = polygon[:, 0], polygon[:, 1]
     clockwise = float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) < 0
     return polygon[::-1] if clockwise else polygon
+
+
+def seen_part(camera: Camera, support: Support) -> np.ndarray | None:
+    """The part of the support's rectangle that projects into the image between the clip planes, in
+    its frame (ccw); None when no part does.
+
+    A support point (x, y) maps to homogeneous pixels (U, V, Z) = H (x, y, 1), Z its depth. It is seen
+    when clip_start ≤ Z ≤ clip_end, 0 ≤ U ≤ width·Z and 0 ≤ V ≤ height·Z: half-planes, linear in
+    (x, y), that cut the rectangle down to a convex polygon however far the ground reaches.
+    """
+    homography = camera.K @ camera.world_to_camera[:3] @ support.pose[:, [0, 1, 3]]
+    u, v, z = homography
+    half_planes = [z - [0, 0, camera.clip_start], [0, 0, camera.clip_end] - z, u, camera.width * z - u]
+    half_planes += [v, camera.height * z - v]
+    hx, hy = support.half_extent
+    polygon = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]], float)
+    for plane in half_planes:
+        polygon = _clipped(polygon, np.asarray(plane, float))
+        if len(polygon) < 3:
+            return None
+    return polygon
+
+
+def _clipped(polygon: np.ndarray, plane: np.ndarray) -> np.ndarray:
+    """The convex `polygon` cut to a·x + b·y + c ≥ 0 for `plane` = (a, b, c) (Sutherland–Hodgman)."""
+    values = polygon @ plane[:2] + plane[2]
+    kept = []
+    for i in range(len(polygon)):
+        j = (i + 1) % len(polygon)
+        if values[i] >= 0:
+            kept.append(polygon[i])
+        if (values[i] >= 0) != (values[j] >= 0):
+            t = values[i] / (values[i] - values[j])
+            kept.append(polygon[i] + t * (polygon[j] - polygon[i]))
+    return np.array(kept).reshape(-1, 2)
 
 
 def view_region(support: Support, context: PlacementContext) -> Region:
@@ -82,8 +118,9 @@ def view_region(support: Support, context: PlacementContext) -> Region:
     if not support.limit_to_view:
         return Region((lo + hi) / 2, (hi - lo) / 2)
     polygon = ground_polygon(context.camera, support)
-    if polygon is not None:
-        lo, hi = np.maximum(lo, polygon.min(0)), np.minimum(hi, polygon.max(0))
+    if polygon is None:
+        return Region(np.zeros(2), np.zeros(2))
+    lo, hi = np.maximum(lo, polygon.min(0)), np.minimum(hi, polygon.max(0))
     if np.any(hi <= lo):
         return Region(np.zeros(2), np.zeros(2))
     return Region((lo + hi) / 2, (hi - lo) / 2, polygon)

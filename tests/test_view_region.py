@@ -57,10 +57,29 @@ def test_a_region_scales_about_its_centre_and_a_bounded_support_is_its_box() -> 
     assert region.fits(np.array([[5.0, 5.0]])).all()
 
 
-def test_no_polygon_when_the_horizon_is_in_view() -> None:
+def test_with_the_horizon_in_view_the_polygon_is_the_seen_part_of_the_support() -> None:
+    """A camera 1 m up looking level along +y, 60° field: the image's lower edge meets the ground at
+    y = 1/tan 30°, each image side along |x| = y·tan 30°, and the 10 m field ends at y = 5. It used to
+    give no polygon, and placement fell back to the whole field, behind the camera included."""
     ahead = look_at(np.array([0.0, 0.0, 1.0]), np.array([0.0, 10.0, 1.0]), np.array([0.0, 0.0, -1.0]))
     camera = Camera(100, 100, intrinsics(100, 100, 60.0), ahead)
-    assert ground_polygon(camera, Support("ground", np.eye(4), (10.0, 10.0), limit_to_view=True)) is None
+    field = Support("ground", np.eye(4), (5.0, 5.0), limit_to_view=True)
+    polygon = ground_polygon(camera, field)
+    near, far = math.sqrt(3.0), 5.0
+    expected = [[-near, near], [near, near], [far, far], [-far, far]] / np.array([math.sqrt(3.0), 1.0])
+    assert polygon is not None
+    assert sorted(map(tuple, np.round(polygon, 9))) == sorted(map(tuple, np.round(expected, 9)))
+    region = view_region(field, PlacementContext({"ground": field}, camera, []))
+    np.testing.assert_allclose(region.centre, [0.0, (near + far) / 2], atol=1e-12)
+    inside = region.centre + region.half * np.array([[0.0, 0.9], [0.5, 0.9], [0.0, -0.9], [0.9, -0.9]])
+    assert region.fits(inside).tolist() == [True, True, True, False]
+    for point, seen in zip(inside, region.fits(inside), strict=True):
+        assert in_view(camera, np.array([[*point, 0.0]])) == seen
+    # Looking up at the sky, no part of the ground is seen: nothing may be placed.
+    up = look_at(np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 5.0]), np.array([0.0, 1.0, 0.0]))
+    sky = Camera(100, 100, intrinsics(100, 100, 60.0), up)
+    assert ground_polygon(sky, field) is None
+    assert np.all(view_region(field, PlacementContext({"ground": field}, sky, [])).half == 0)
 
 
 @pytest.mark.parametrize(
@@ -79,6 +98,15 @@ def test_no_polygon_when_the_horizon_is_in_view() -> None:
             ],
             ("dice",),
             range(4),
+        ),
+        # A field camera tilted up to the horizon: at the default margins 168 of 346 plants in 6 images
+        # were planted out of the picture (now 3 of 218, within the margin).
+        (
+            "crop_weeds",
+            ["camera.tilt_deg=75", "camera.horizontal_fov_deg=70"]
+            + [f"objects.{g}.placement.margin_m=0" for g in ("maize", "pigweed", "dandelion", "grass")],
+            ("maize", "pigweed", "dandelion", "grass"),
+            range(3),
         ),
     ],
 )
