@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from scenesmith.procedural.description import Camera
@@ -137,11 +138,17 @@ def usable_region(rule: Any, rng: np.random.Generator, support: Support, context
 
 
 def in_view(camera: Camera, points_world: np.ndarray) -> bool:
-    """Whether any part of the box around these points' image lies in the image (points behind the
-    camera ignored): a settled object that rolled wholly out of view is not in the picture."""
+    """Whether the convex hull of these points' image overlaps the image (points behind the camera
+    ignored): a settled object that rolled wholly out of view is not in the picture. The hull, not
+    its box: the box of an object just past an image corner overlaps the image though no pixel of
+    the object does."""
     pixels, depth = camera.project(np.asarray(points_world, float))
     ahead = pixels[depth > camera.clip_start]
     if not len(ahead):
         return False
-    lo, hi = ahead.min(0), ahead.max(0)
-    return bool(lo[0] < camera.width and hi[0] > 0 and lo[1] < camera.height and hi[1] > 0)
+    hull = cv2.convexHull(ahead.astype(np.float32)).reshape(-1, 2).astype(float)
+    for plane in ([1, 0, 0], [-1, 0, camera.width], [0, 1, 0], [0, -1, camera.height]):
+        hull = _clipped(hull, np.asarray(plane, float))
+        if not len(hull):
+            return False
+    return True

@@ -137,3 +137,17 @@ def test_a_shrunk_view_of_a_partly_seen_support_stays_in_view() -> None:
     assert not full.fits(point)[0] and not full.scaled(0.5).fits(point)[0]
     world = (pose @ np.r_[point, 0.0, 1.0])[:3]
     assert not in_view(camera, world[None])
+
+
+def test_an_object_past_an_image_corner_is_not_in_view_though_its_box_overlaps() -> None:
+    camera = _down_camera(2.0, 0.0)
+
+    def on_ground(pixels: list[list[float]]) -> np.ndarray:
+        rays = np.c_[pixels, np.ones(len(pixels))] @ np.linalg.inv(camera.K).T * 2.0  # depth 2 m
+        return (camera.camera_to_world @ np.c_[rays, np.ones(len(rays))].T).T[:, :3]
+
+    # A stick across the top-right corner's outside: its box reaches 10 px into the image.
+    past_corner = on_ground([[90.0, -12.0], [112.0, 10.0], [91.0, -12.5], [112.5, 11.0]])
+    assert not in_view(camera, past_corner)
+    # Shifted 5 px down and left it crosses into the image.
+    assert in_view(camera, past_corner + on_ground([[-5.0, 5.0]]) - on_ground([[0.0, 0.0]]))
