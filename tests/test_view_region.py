@@ -51,6 +51,9 @@ def test_a_region_scales_about_its_centre_and_a_bounded_support_is_its_box() -> 
         half.polygon, [[0.5, -0.5], [1.5, -0.5], [1.5, 0.5], [0.5, 0.5]]
     )
     assert half.fits(np.array([[1.4, 0.4], [1.6, 0.0]])).tolist() == [True, False]
+    # A margin reaches as far past a corner as past an edge: 0.1 from the corner (1.5, 0.5), not 0.14.
+    near_corner = np.array([[1.5, 0.5]]) + np.array([[0.07, 0.07], [0.08, 0.08], [0.0, 0.1], [0.0, 0.11]])
+    assert half.fits(near_corner, -0.1).tolist() == [True, False, True, False]
     tray = Support("tray", np.eye(4), (0.1, 0.2))
     region = view_region(tray, PlacementContext({"tray": tray}, _down_camera(0.01, 45.0), []))
     assert region.polygon is None and np.allclose(region.half, [0.1, 0.2])
