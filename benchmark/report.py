@@ -323,7 +323,7 @@ def _plot_fraction_curve(arms: dict[str, dict], val_images: int, path: Path) -> 
         ax.axhline(arms["synthetic_only"]["map"]["mean"], ls="--", color="grey", label="synthetic only")
     ax.set_xscale("log")
     ax.set_xlabel(
-        f"real training images drawn (% of the pool; each arm also uses {val_images} for validation)"
+        f"real training images drawn (% of the pool)\neach arm also uses {val_images} for validation"
     )
     ax.set_ylabel("real test mAP@[.5:.95]")
     ax.legend()
