@@ -116,7 +116,7 @@ def _clipped(polygon: np.ndarray, plane: np.ndarray) -> np.ndarray:
         j = (i + 1) % len(polygon)
         if values[i] >= 0:
             kept.append(polygon[i])
-        if (values[i] >= 0) != (values[j] >= 0):
+        if values[i] * values[j] < 0:  # strictly across: a vertex on the line is kept once, as itself
             t = values[i] / (values[i] - values[j])
             kept.append(polygon[i] + t * (polygon[j] - polygon[i]))
     return np.array(kept).reshape(-1, 2)

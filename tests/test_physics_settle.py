@@ -110,3 +110,30 @@ def test_leaving_out_carries_up_a_stack_and_not_sideways() -> None:
         False,
         True,
     ]
+
+
+def test_nothing_is_dropped_where_the_camera_sees_no_support(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking at the sky, every drop spot was the support's centre, simulated for nothing."""
+    table = Support("table", np.eye(4), (0.5, 0.5), limit_to_view=True)
+    up = look_at(np.array([0.0, 0.0, 0.2]), np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0]))
+    context = PlacementContext({"table": table}, Camera(100, 100, intrinsics(100, 100, 60.0), up), [])
+
+    def no_world() -> int:
+        raise AssertionError("simulated a scene with nothing in view")
+
+    monkeypatch.setattr(physics, "empty_world", no_world)
+    rule = physics.PhysicsRule.model_validate({"method": "physics", "support": ["table"]})
+    assert physics.place_physics(rule, np.random.default_rng(0), [_block(0.04)], context) == [None]
+
+
+@pytest.mark.parametrize(("gap_m", "rests"), [(0.0, True), (0.0005, False)])
+def test_only_a_touching_contact_bears_weight(gap_m: float, rests: bool) -> None:
+    """pybullet also reports near misses (0.5 mm apart: a contact at +0.3 mm); they hold nothing up."""
+    client = physics.empty_world()
+    box = trimesh.creation.box([0.02] * 3)
+    bodies = [
+        physics._body(client, box, True, 1.0, trimesh.transformations.translation_matrix([0, 0, z]))
+        for z in (0.0, 0.02 + gap_m)
+    ]
+    pybullet.performCollisionDetection(physicsClientId=client)
+    assert physics.resting_on(client, bodies) == [set(), {0} if rests else set()]

@@ -12,7 +12,7 @@ from scenesmith.procedural.camera import intrinsics, look_at
 from scenesmith.procedural.description import Camera
 from scenesmith.procedural.loader import load_scene
 from scenesmith.procedural.registry import PlacementContext, Support
-from scenesmith.procedural.view_region import Region, ground_polygon, in_view, view_region
+from scenesmith.procedural.view_region import Region, _clipped, ground_polygon, in_view, view_region
 
 
 def _down_camera(height: float, yaw_deg: float, size: int = 100, fov_deg: float = 60.0) -> Camera:
@@ -154,3 +154,12 @@ def test_an_object_past_an_image_corner_is_not_in_view_though_its_box_overlaps()
     assert not in_view(camera, past_corner)
     # Shifted 5 px down and left it crosses into the image.
     assert in_view(camera, past_corner + on_ground([[-5.0, 5.0]]) - on_ground([[0.0, 0.0]]))
+
+
+def test_a_clip_line_through_corners_keeps_each_corner_once() -> None:
+    """A repeated corner made a zero-length edge that no disc cleared: `pack` would place nothing."""
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    triangle = _clipped(square, np.array([1.0, -1.0, 0.0]))  # x ≥ y: through (0, 0) and (1, 1)
+    assert triangle.tolist() == [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
+    region = Region(np.array([0.5, 0.5]), np.array([0.5, 0.5]), triangle)
+    assert region.fits(np.array([[0.7, 0.3]]), 0.1).tolist() == [True]

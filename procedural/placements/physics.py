@@ -226,6 +226,8 @@ def place_physics(
     if support is None or not generated:
         return [None] * len(generated)
     region = usable_region(rule, rng, support, context)
+    if np.any(region.half <= 0):  # the camera sees none of the support
+        return [None] * len(generated)
     friction, restitution = rule.friction.sample(rng), rule.restitution.sample(rng)
     starts = drop_poses(rule, rng, generated, support, region)
     sink = rule.max_sink_m.sample(rng)
@@ -281,14 +283,15 @@ def place_physics(
 
 
 def resting_on(client: int, bodies: list[int]) -> list[set[int]]:
-    """For each body (by index), the bodies that bear some of its weight: a contact whose normal
-    (from the other body towards it) points up by more than `RESTING_NORMAL_Z`."""
+    """For each body (by index), the bodies that bear some of its weight: a touching contact (closer
+    than `MARGIN_M`; pybullet also reports near misses) whose normal, from the other body towards
+    it, points up by more than `RESTING_NORMAL_Z`. Resting contacts measure within ±0.03 mm."""
     index = {body: i for i, body in enumerate(bodies)}
     supporters: list[set[int]] = [set() for _ in bodies]
     for i, body in enumerate(bodies):
         for contact in pybullet.getContactPoints(bodyA=body, physicsClientId=client):
-            other, normal_on_other = contact[2], contact[7]
-            if other in index and normal_on_other[2] > RESTING_NORMAL_Z:
+            other, normal_on_other, distance = contact[2], contact[7], contact[8]
+            if other in index and normal_on_other[2] > RESTING_NORMAL_Z and distance <= MARGIN_M:
                 supporters[i].add(index[other])
     return supporters
 
