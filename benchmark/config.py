@@ -26,7 +26,7 @@ class TrainConfig:
     warmup_steps: int = 50
     eval_every: int = 250
     patience: int = 6
-    max_steps: int = 6000
+    max_steps: int = 12000
     min_steps: int = 3000
     # Steps of a final anneal after the search stops (0: none): from the best checkpoint, the rate at its
     # step falling linearly to zero (train._start_anneal). The same for every arm.

@@ -85,6 +85,7 @@ def test_the_benchmark_defaults_are_the_headline_recipe() -> None:
     assert args.synthetic_augment == headline["synthetic_augment"]
     assert args.tta == headline["tta"]
     assert args.seeds == headline["seeds"]
+    assert args.max_steps == headline["train_config"]["max_steps"]
 
 
 def test_the_cli_without_flags_asks_for_the_library_defaults() -> None:
