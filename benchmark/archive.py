@@ -38,7 +38,7 @@ def archive_runs(run: Path, archive: Path) -> list[str]:
     """
     settings = _settings(run)
     _check_same_settings(archive, settings, run)
-    inputs = _merged_inputs(run, archive)
+    inputs = _inputs_to_write(run, archive)
     copied = []
     for run_dir in _finished_runs(run):
         target = archive / run_dir.relative_to(run)
@@ -46,7 +46,8 @@ def archive_runs(run: Path, archive: Path) -> list[str]:
         _copy_files(run_dir, target, names)
         copied.append(f"{run_dir.parent.name}/{run_dir.name}")
     _copy_file(run / SETTINGS, archive / SETTINGS)
-    _write_inputs(archive, inputs)
+    if inputs is not None:
+        atomic_write_json(archive / INPUTS, inputs)
     return copied
 
 
@@ -57,9 +58,10 @@ def restore_runs(archive: Path, run: Path) -> list[str]:
     """
     settings = _settings(archive)
     _check_same_settings(run, settings, archive)
-    inputs = _merged_inputs(archive, run)
+    inputs = _inputs_to_write(archive, run)
     _copy_file(archive / SETTINGS, run / SETTINGS)
-    _write_inputs(run, inputs)
+    if inputs is not None:
+        atomic_write_json(run / INPUTS, inputs)
     restored = []
     for archived in _finished_runs(archive):
         target = run / archived.relative_to(archive)
@@ -71,24 +73,20 @@ def restore_runs(archive: Path, run: Path) -> list[str]:
     return restored
 
 
-def _merged_inputs(origin: Path, target: Path) -> dict | None:
-    """The record of the runs' real data and adapters (`inputs.py`) that `target` will hold: checked
-    before anything is copied, so runs trained on other data never land beside its own."""
+def _inputs_to_write(origin: Path, target: Path) -> dict | None:
+    """The record of the runs' real data and adapters (`inputs.py`) that `target` must hold, None when
+    its own needs no change: checked before anything is copied, so runs trained on other data never
+    land beside its own."""
     theirs, ours = recorded_inputs(origin), recorded_inputs(target)
     if not theirs:
         return None
     try:
-        return merged_inputs(ours, theirs, target)
+        merged = merged_inputs(ours, theirs, target)
     except UserError:
         raise UserError(
             f"{target}: its runs used other real data or adapters than {origin}'s ({target / INPUTS} differs)"
         ) from None
-
-
-def _write_inputs(target: Path, inputs: dict | None) -> None:
-    path = target / INPUTS
-    if inputs is not None and recorded_inputs(target) != inputs:
-        atomic_write_json(path, inputs)
+    return None if merged == ours else merged
 
 
 def _drop_unfinished_state(target: Path, archived: Path) -> None:

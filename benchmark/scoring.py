@@ -119,7 +119,7 @@ def cached_score(
         if DIAGNOSTICS <= set(cached) and made_with == scoring:
             return cached
         if predictor is None:
-            _refuse_rescoring(path, made_with, scoring)
+            _refuse_rescoring(path, cached, scoring)
             return cached
     score = None
     if predictor is not None:
@@ -128,9 +128,11 @@ def cached_score(
     return score
 
 
-def _refuse_rescoring(path: Path, made_with: Scoring, asked: Scoring) -> None:
-    """A cached score that differs from the one asked for, in a run with no checkpoint to redo it."""
-    if "die_ranked_by" not in json.loads(path.read_text()):
+def _refuse_rescoring(path: Path, cached: dict, asked: Scoring) -> None:
+    """A cached score (`path`'s content) that differs from the one asked for, in a run with no
+    checkpoint to redo it."""
+    made_with = Scoring.of(cached)
+    if "die_ranked_by" not in cached:
         raise UserError(
             f"{path}: its die score ranks each die by its best class, as scores did before 2026-12-07, and "
             f"the checkpoint to score it again is not in {path.parent} (an archive keeps no weights); "
