@@ -34,6 +34,14 @@ FETCH_TRIES = 5  # a file replaced on the server mid-fetch is fetched again, thi
 _CODE_NOTE = "scenesmith API error code: "
 
 
+def listed_strings(key: str, value: Sequence[str], expected: str) -> list[str]:
+    """`value` as a list; a bare string is refused by name, since list("image") would send one entry per
+    character and the server could only answer about single letters."""
+    if isinstance(value, str):
+        raise UserError(f"{key}: expected a list of {expected}, got the string {value!r}")
+    return list(value)
+
+
 class ApiError(UserError):
     """The server answered with an error (code + message), or could not be reached."""
 
@@ -239,11 +247,8 @@ class Client:
     ) -> str:
         """Queue a job: `scene` (built-in or server data-root name) or `scene_yaml` (rules as text).
         Returns the job id."""
-        if isinstance(overrides, str):  # list("a=b") would send one override per character
-            raise UserError(
-                f"overrides: expected a list of 'key.path=value' strings, got the string {overrides!r}"
-            )
-        fields: dict[str, Any] = {"count": count, "seed": seed, "overrides": list(overrides)}
+        listed = listed_strings("overrides", overrides, "'key.path=value' strings")
+        fields: dict[str, Any] = {"count": count, "seed": seed, "overrides": listed}
         fields["image_format"] = image_format
         if scene is not None:
             fields["scene"] = scene
@@ -254,7 +259,7 @@ class Client:
         if samples is not None:
             fields["samples"] = samples
         if outputs is not None:
-            fields["outputs"] = list(outputs)
+            fields["outputs"] = listed_strings("outputs", outputs, "output names")
         return self.request("submit", **fields)[0]["job"]["id"]
 
     def status(self, job: str) -> dict[str, Any]:
@@ -374,7 +379,7 @@ class Client:
             cursor=cursor,
             credit=credit,
             shard=list(shard),
-            fields=list(fields),
+            fields=listed_strings("fields", fields, "field names"),
             wait_s=wait_s,
         )
         names = reply["fields"]

@@ -130,10 +130,6 @@ def scene_loader(spec: dict[str, Any], data_root: Path) -> Callable[[str, Sequen
 def check_spec(spec: dict[str, Any], data_root: Path, limits: Limits) -> LoadedScene:
     """Load the scene as the runner will and enforce the caps on the final rules (a scene's own
     YAML can set resolution and samples, so the request fields alone prove nothing)."""
-    if spec["count"] > limits.max_count:
-        raise ProtocolError(
-            OVER_LIMIT, f"count {spec['count']} exceeds this server's cap of {limits.max_count}"
-        )
     return capped_loader(spec, data_root, limits)("", render_overrides_of(spec))
 
 
@@ -141,10 +137,15 @@ def capped_loader(
     spec: dict[str, Any], data_root: Path, limits: Limits
 ) -> Callable[[str, Sequence[str]], LoadedScene]:
     """`scene_loader` that enforces the caps on every load, the runner's included: a data-root file
-    the frozen text extends or includes can be edited between submit and render."""
+    the frozen text extends or includes can be edited between submit and render, and a server restarted
+    with lower caps must not render a queued or resumed job over them."""
     load = scene_loader(spec, data_root)
 
     def checked(scene: str, overrides: Sequence[str]) -> LoadedScene:
+        if spec["count"] > limits.max_count:
+            raise ProtocolError(
+                OVER_LIMIT, f"count {spec['count']} exceeds this server's cap of {limits.max_count}"
+            )
         loaded = load(scene, overrides)
         width, height = loaded.rules.render.resolution
         if max(width, height) > limits.max_resolution:

@@ -324,10 +324,16 @@ class Server:
 
     def _resume(self, envelope: list[bytes], request: p.ResumeRequest) -> None:
         """A failed or cancelled job is queued again and resumes its dataset; a queued or running
-        one is left as it is (a retried resume is harmless); a complete one has nothing to resume."""
+        one is left as it is (a retried resume is harmless); a complete one has nothing to resume. A
+        cancelling one is refused: left as it is, it would end cancelled with nothing to resume it, while
+        the reply said all was well (only this loop makes a job cancelling, so the check cannot race)."""
         job = self._job(request.job)
         if job.state == "complete":
             raise p.ProtocolError(p.BAD_REQUEST, f"job {job.id} is complete: nothing to resume")
+        if job.state == "cancelling":
+            raise p.ProtocolError(
+                p.BAD_REQUEST, f"job {job.id} is cancelling: resume it once it is cancelled"
+            )
         try:
             if self.store.request_resume(job.id, self.limits.max_active_jobs) == "queued":
                 self.runner.wake()

@@ -324,7 +324,20 @@ class _Transaction:
         return self.db
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        """SQLite rolls back by itself on some errors (a full disk): a second ROLLBACK would then replace
+        the real error with "no transaction is active", so it is sent only while one is open."""
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                self._roll_back()  # else this thread's next BEGIN fails "within a transaction"
+                raise
+        else:
+            self._roll_back()
+
+    def _roll_back(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
 
 def _job(row: tuple) -> Job:

@@ -25,7 +25,14 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from scenesmith.api.client import DEFAULT_ADDRESS, ApiError, Client, StreamedSample, resolve_token
+from scenesmith.api.client import (
+    DEFAULT_ADDRESS,
+    ApiError,
+    Client,
+    StreamedSample,
+    listed_strings,
+    resolve_token,
+)
 from scenesmith.api.protocol import MAX_WAIT_S
 
 
@@ -57,7 +64,7 @@ class StreamingDataset(IterableDataset):
         self.address = address
         self.token = resolve_token(token, token_file)  # resolved here: workers may not see the env
         self.server_key = server_key
-        self.fields = tuple(fields)
+        self.fields = tuple(listed_strings("fields", fields, "field names"))  # refused here, not in workers
         self.credit = credit
         self.wait_s = wait_s
         self.timeout_s = timeout_s

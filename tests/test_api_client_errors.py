@@ -125,8 +125,9 @@ def test_ctrl_c_while_following_a_submit_names_the_queued_job_instead_of_a_rerun
 
 
 def test_client_input_slips_are_named_not_sent() -> None:
-    """A zero timeout, or overrides given as one string (split into characters by list()), are
-    refused where they are made instead of failing as an unreachable server or a stray '--set r'."""
+    """A zero timeout, or overrides, outputs or fields given as one string (split into characters by
+    list()), are refused where they are made instead of failing as an unreachable server or a stray
+    '--set r'."""
     from scenesmith.api.client import Client
     from scenesmith.errors import UserError
 
@@ -135,6 +136,14 @@ def test_client_input_slips_are_named_not_sent() -> None:
     with Client("tcp://127.0.0.1:5555", token="t", timeout_s=1, retries=1) as client:
         with pytest.raises(UserError, match="expected a list of 'key.path=value' strings"):
             client.submit("dice_tray", count=1, overrides="render.denoise=false")
+        with pytest.raises(UserError, match="outputs: expected a list of output names, got the string"):
+            client.submit("dice_tray", count=1, outputs="image,meta")
+        with pytest.raises(UserError, match="fields: expected a list of field names, got the string 'image'"):
+            client.stream("a" * 16, fields="image")
+    from scenesmith.api.streaming import StreamingDataset
+
+    with pytest.raises(UserError, match="fields: expected a list of field names, got the string 'depth'"):
+        StreamingDataset("a" * 16, token="t", fields="depth")  # refused here, not in each DataLoader worker
 
 
 def test_odd_positions_and_waits_are_bad_requests_and_a_huge_number_is_an_invalid_scene() -> None:

@@ -320,3 +320,67 @@ def test_a_job_cancelled_by_a_restart_lists_the_images_its_last_run_finished(tmp
     for job_id in cancelled:
         log_finished_images(store, tmp_path, job_id)
     assert store.get(cancelling).state == "cancelled" and store.logged_indices(cancelling) == {0, 1, 2}  # type: ignore[union-attr]
+
+
+def test_resuming_a_cancelling_job_is_refused_not_answered_as_done(tmp_path: Path) -> None:
+    """Left as it was, the job ended cancelled with nothing to resume it, while the reply and the CLI's
+    exit status said the resume was taken."""
+    from types import SimpleNamespace
+
+    from scenesmith.api.jobs import Limits
+    from scenesmith.api.protocol import BAD_REQUEST, ProtocolError, parse_request
+    from scenesmith.api.server import Server
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = store.create("a" * 16, "req-1", SPEC, 2, max_active=1)
+    store.set_state(job.id, "running")
+    assert store.request_cancel(job.id) == "cancelling"
+    server = SimpleNamespace(store=store, limits=Limits(), _job=lambda job_id: Server._job(server, job_id))
+    request = parse_request({"v": 1, "id": "r2", "token": "t", "op": "resume", "job": job.id})
+    with pytest.raises(ProtocolError) as refused:
+        Server._resume(server, [], request)  # type: ignore[arg-type]
+    assert refused.value.code == BAD_REQUEST
+    assert refused.value.message == f"job {job.id} is cancelling: resume it once it is cancelled"
+    assert store.get(job.id).state == "cancelling"  # type: ignore[union-attr]
+
+
+def test_a_full_disk_is_reported_as_such_and_the_store_stays_usable(tmp_path: Path) -> None:
+    """SQLite rolls a transaction back by itself when the disk is full; a second ROLLBACK replaced that
+    error with "cannot rollback - no transaction is active", in job errors and in replies."""
+    import sqlite3
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    store.create("a" * 16, "req-1", SPEC, 2, max_active=10)
+    db = store._db()
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")  # a disk with no room for one more page
+    big = {**SPEC, "scene_text": "x" * 100_000}
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        store.create("b" * 16, "req-2", big, 2, max_active=10)
+    db.execute("PRAGMA max_page_count = 1000000")  # room again: the same connection writes on
+    assert store.create("c" * 16, "req-3", SPEC, 2, max_active=10).state == "queued"
+
+
+def test_a_queued_job_over_a_lowered_count_cap_fails_over_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server restarted with a lower --max-count rendered a queued job's whole count: the caps are
+    checked again on every load, as PROTOCOL.md says, and the count is one of them."""
+    import scenesmith.pipeline
+    from scenesmith.api.jobs import Limits
+    from scenesmith.api.runner import JobRunner
+
+    def fake_generate_dataset(count: int, on_sample, load, overrides, **_: object) -> None:  # noqa: ANN001
+        load("", overrides)  # as generate_dataset does before it renders anything
+        for index in range(count):
+            on_sample(index)
+
+    monkeypatch.setattr(scenesmith.pipeline, "generate_dataset", fake_generate_dataset)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    spec = {**SPEC, "scene_text": "extends: dice_tray\n", "source": "builtin:dice_tray", "base": "builtin"}
+    job = store.create("e" * 16, "r1", {**spec, "image_format": "png", "overrides": []}, 2, max_active=10)
+    runner = JobRunner(store, tmp_path, pool_factory=_NoWorkers, limits=Limits(max_count=1))
+    _run_until_over(runner, store, job.id)
+    failed = store.get(job.id)
+    assert failed is not None and failed.state == "failed"
+    assert failed.error == "over_limit: count 2 exceeds this server's cap of 1"
