@@ -42,17 +42,11 @@ _ANNOTATIONS = TypeAdapter(list[CocoAnnotation])
 _CATEGORIES = TypeAdapter(list[CocoCategory])
 
 
-def check_coco(
-    path: Path, images: list[Any], annotations: list[Any], categories: list[Any] | None = None
-) -> None:
-    """Raise a UserError naming `path`, the record and the key when a record lacks what is read
-    (categories too, when given)."""
-    checks = [("images", images, _IMAGES), ("annotations", annotations, _ANNOTATIONS)]
-    if categories is not None:
-        checks.append(("categories", categories, _CATEGORIES))
-    for key, records, adapter in checks:
+def _check_records(path: Path, coco: dict[str, list[Any]]) -> None:
+    """Raise a UserError naming `path`, the record and the key when a record lacks what is read."""
+    for key, adapter in (("images", _IMAGES), ("annotations", _ANNOTATIONS), ("categories", _CATEGORIES)):
         try:
-            adapter.validate_python(records)
+            adapter.validate_python(coco[key])
         except ValidationError as exc:
             error = exc.errors()[0]
             where = key
@@ -73,7 +67,7 @@ def load_coco(path: Path) -> dict[str, Any]:
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key), list):
             raise UserError(f"{path}: {key}: expected a list")
-    check_coco(path, coco["images"], coco["annotations"], coco["categories"])
+    _check_records(path, coco)
     images, categories = {i["id"] for i in coco["images"]}, {c["id"] for c in coco["categories"]}
     for index, ann in enumerate(coco["annotations"]):
         if ann["image_id"] not in images:

@@ -27,7 +27,8 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from scenesmith.annotate.atomic import atomic_write_json
-from scenesmith.annotate.coco_schema import check_coco, coco_file_of
+from scenesmith.annotate.coco_schema import coco_file_of
+from scenesmith.annotate.coco_schema import load_coco as read_coco
 from scenesmith.errors import UserError
 
 FORMAT_VERSION = 1
@@ -193,18 +194,17 @@ def default_split(json_path: Path) -> str | None:
 def load_coco(json_path: str | Path, split: str | None = None) -> Dataset:
     """A COCO file and its images; with `split`, only images whose `split` field equals it.
 
+    The file is read and checked by `coco_schema.load_coco`, the one COCO reader, so an annotation naming
+    no category of the file is refused here, by file and record, not met as a KeyError by a caller.
     Unselected images are dropped before any path is resolved, so their files are never touched.
     """
     path = Path(json_path)
     if not path.is_file():
         raise UserError(f"{path}: no such COCO file")
-    coco = _read_json(path)
-    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
-        raise UserError(f"{path}: not a COCO file (no `images` list)")
+    coco = read_coco(path)
     records = coco["images"]
     if not records:  # statistics of nothing read as a comparison that found no gap
         raise UserError(f"{path}: holds no image")
-    check_coco(path, records, coco.get("annotations", []))
     if split is not None:
         records = [r for r in records if r.get("split") == split]
         if not records:
@@ -226,8 +226,8 @@ def load_coco(json_path: str | Path, split: str | None = None) -> Dataset:
         key=lambda im: im.image_id,
     )
     selected = {im.image_id for im in images}
-    annotations = [a for a in coco.get("annotations", []) if a["image_id"] in selected]
-    categories = {int(c["id"]): str(c["name"]) for c in coco.get("categories", [])}
+    annotations = [a for a in coco["annotations"] if a["image_id"] in selected]
+    categories = {int(c["id"]): str(c["name"]) for c in coco["categories"]}
     name = path.parent.name if split is None else f"{path.parent.name} ({split})"
     return Dataset(name, images, annotations, categories)
 

@@ -390,3 +390,20 @@ def test_a_coco_file_without_images_is_refused_not_reported_as_no_gap(tmp_path: 
     empty.write_text(json.dumps({"images": [], "annotations": [], "categories": CATEGORIES}))
     with pytest.raises(UserError, match="empty.json: holds no image"):
         load_dataset(empty)
+
+
+def test_an_annotation_naming_no_category_is_refused_by_record_for_stats_and_benchmark(
+    tmp_path: Path,
+) -> None:
+    """Statistics and the benchmark read real labels through one COCO reader: an annotation whose category
+    the file does not list is named by file and record. The benchmark met it as a bare KeyError."""
+    from scenesmith.benchmark.data import load_coco as load_detection_set
+
+    path = write_coco(tmp_path / "real", random_images(np.random.default_rng(8), 3, (10, 16)))
+    coco = json.loads(path.read_text())
+    coco["annotations"][1]["category_id"] = 9
+    path.write_text(json.dumps(coco))
+    message = r"annotations\.json: annotations\[1\]\.category_id: 9 is no category of the file"
+    for load in (load_coco, load_detection_set):
+        with pytest.raises(UserError, match=message):
+            load(path, "train")
