@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -68,14 +69,18 @@ def _load_real(config: BenchmarkConfig) -> tuple[DetectionSet, DetectionSet]:
     return train, test
 
 
+def _pixels_digest(rgb: np.ndarray) -> bytes:
+    return hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).digest()
+
+
 def _refuse_shared_photos(train: DetectionSet, test: DetectionSet) -> None:
     """A test photo among the training photos (the same file, or the same pixels under another name)
     would make every score a score on seen data."""
-    seen = {hashlib.sha256(sample.image.tobytes()).digest(): sample.file_name for sample in train.samples}
+    seen = {_pixels_digest(sample.image): sample.file_name for sample in train.samples}
     shared = [
         (seen[digest], sample.file_name)
         for sample in test.samples
-        if (digest := hashlib.sha256(sample.image.tobytes()).digest()) in seen
+        if (digest := _pixels_digest(sample.image)) in seen
     ]
     if shared:
         examples = ", ".join(f"{a} = {b}" for a, b in shared[:3])
@@ -138,13 +143,27 @@ def _check_classes(real: DetectionSet, config: BenchmarkConfig) -> None:
         )
 
 
-def _checked_adapters(config: BenchmarkConfig) -> dict[str, Path]:
-    """Adapter tag → folder, each folder loaded once so that a wrong --adapter fails before any work."""
-    from scenesmith.domain_adapt.apply import load_adapter
+def _checked_adapters(config: BenchmarkConfig, test: DetectionSet) -> dict[str, Path]:
+    """Adapter tag → folder, each folder loaded once so that a wrong --adapter fails before any work,
+    and refused when it was fitted on a test photo: by any route (a copy of the photos under another
+    name, an older version), an adapted arm would then train on what it is scored on."""
+    from scenesmith.domain_adapt.apply import fitted_real_images, load_adapter
 
     tags = config.adapter_tags
+    test_photos = {_pixels_digest(sample.image): sample.file_name for sample in test.samples}
     for folder in tags.values():
         load_adapter(folder)
+        seen = [
+            (path, test_photos[digest])
+            for path in fitted_real_images(folder)
+            if (bgr := cv2.imread(str(path), cv2.IMREAD_COLOR)) is not None  # a moved photo: nothing to check
+            and (digest := _pixels_digest(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))) in test_photos
+        ]
+        if seen:
+            raise UserError(
+                f"--adapter {folder}: fitted on {len(seen)} of the real test photos (e.g. {seen[0][0]} = "
+                f"{seen[0][1]}); scores must come from unseen photos: refit it on the train split"
+            )
     return tags
 
 
@@ -257,7 +276,7 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     # Every input is checked before the run folder is touched: a mistyped path must not leave behind
     # a config.json that then refuses the corrected command as "different settings".
     real_train, real_test = _load_real(config)
-    adapters = _checked_adapters(config)
+    adapters = _checked_adapters(config, real_test)
     fingerprint = _fingerprint(config)  # loads the scene rules: a bad rule fails here, naming its file
     device = pick_device(config.device)
     pool_ids, val_ids = split_validation(real_train.image_ids, config.val_count, config.split_seed)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 ADAPTER_FILE = "adapter.json"
+REAL_SOURCE_FILE = "real_source.json"  # in an adapter folder: the real images it was fitted on
 
 
 class Adapter(Protocol):

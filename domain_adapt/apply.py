@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from zipfile import BadZipFile
 
 import numpy as np
 from tqdm import tqdm
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
 from scenesmith.annotate.dataset_writer import completed_indices, load_metas
 from scenesmith.annotate.writer_lock import exclusive_writer, holds_files
-from scenesmith.domain_adapt.adapter import ADAPTER_FILE, Adapter, loader
+from scenesmith.domain_adapt.adapter import ADAPTER_FILE, REAL_SOURCE_FILE, Adapter, loader
 from scenesmith.domain_adapt.images import encode_like, read_rgb
 from scenesmith.errors import UserError
 
@@ -48,12 +49,31 @@ def load_adapter(folder: Path) -> tuple[Adapter, dict]:
         raise UserError(f"{record_path}: unknown adapter method {method!r}") from None
     try:
         return load(folder), record
-    except (KeyError, IndexError, ValueError, TypeError) as exc:
-        # A hand-edited or truncated record: name what is wrong instead of failing inside the method.
-        what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+    except (KeyError, IndexError, ValueError, TypeError, OSError, EOFError, RuntimeError, BadZipFile) as exc:
+        # A hand-edited record or a truncated side file (a cut .npz is no zip, a cut .pt fails in torch):
+        # name what is wrong instead of failing inside the method.
+        what = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
         raise UserError(
             f"{folder}: a damaged {method} adapter (its {ADAPTER_FILE} or side files: {what}); refit it with "
             "`scenesmith adapt train`"
+        ) from None
+
+
+def fitted_real_images(folder: Path) -> list[Path]:
+    """The real images the adapter in `folder` learned from, as its real_source.json records them: what
+    the benchmark checks against its test photos before an adapted arm may train."""
+    record_path = folder / REAL_SOURCE_FILE
+    if not record_path.is_file():
+        raise UserError(
+            f"{folder}: no {REAL_SOURCE_FILE}, so nothing shows which real images it was fitted on; refit it "
+            "with `scenesmith adapt train`"
+        )
+    try:
+        return [Path(path) for path in json.loads(record_path.read_text())["images"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"{record_path}: images: expected the list of real image paths ({type(exc).__name__}: {exc}); "
+            "refit the adapter with `scenesmith adapt train`"
         ) from None
 
 

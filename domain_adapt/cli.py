@@ -10,9 +10,8 @@ import tempfile
 from pathlib import Path
 
 from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.domain_adapt.adapter import REAL_SOURCE_FILE
 from scenesmith.errors import UserError
-
-REAL_SOURCE_FILE = "real_source.json"  # in an adapter folder: the real images it was fitted on
 
 
 def _option(text: str) -> tuple[str, int | float | str]:

@@ -99,10 +99,13 @@ def real_training_paths(source: str | Path, split: str | None = "train") -> list
 
 def _coco_files_of(source: Path) -> list[Path]:
     """The COCO files that may say which of `source`'s images are test photos: the source itself, the
-    annotations.json it holds, or the one beside a picture folder."""
+    annotations.json it holds, or the one beside a picture folder, as named and as resolved: `.` has
+    no parent of its own, and a symlinked folder's parent is not its target's, so both found nothing
+    and every picture, test photos included, was taken."""
     own = coco_file_of(source)
-    beside = source.parent / "annotations.json" if source.is_dir() else None
-    return [path for path in (own, beside) if path is not None and path.is_file()]
+    beside = {folder.parent / "annotations.json" for folder in (source.absolute(), source.resolve())}
+    candidates = [own, *sorted(beside)] if source.is_dir() else [own]
+    return [path for path in candidates if path is not None and path.is_file()]
 
 
 def _test_images(coco: Path) -> set[Path]:

@@ -716,3 +716,27 @@ def test_a_bad_input_fails_before_the_run_folder_or_a_render_exists(
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "cache").exists()
+
+
+def test_an_adapter_fitted_on_the_test_photos_is_refused_before_any_work(
+    real_coco: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Copies of the test photos in a folder with no COCO file say nothing about splits, so `adapt train
+    --split none` takes them; the benchmark must still not let that adapter's arms score on them."""
+    coco = json.loads((real_coco / "annotations.json").read_text())
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for image in coco["images"]:
+        if image["split"] == "test":
+            shutil.copy(real_coco / image["file_name"], photos / f"copy_{image['id']}.png")
+    model = tmp_path / "fda"
+    fit = ["adapt", "train", "--synthetic", str(real_coco), "--real", str(photos), "--split", "none",
+           "--method", "fda", "--out", str(model)]  # fmt: skip
+    assert run_cli(fit) == 0
+    monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
+    code = run_cli(["benchmark", "--real", str(real_coco), "--scene", "dice_tray", "--arms", "synthetic_only",
+                    "--synthetic", "6", "--val-count", "3", *TINY_RENDER, "--adapter", str(model),
+                    "--out", str(tmp_path / "run")])  # fmt: skip
+    assert code == 2
+    assert f"--adapter {model}: fitted on 3 of the real test photos" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()

@@ -309,6 +309,7 @@ def test_apply_resumes_after_a_move_but_not_onto_a_source_rendered_again(sets, t
         ("fda", lambda record: record.pop("beta"), "missing key 'beta'"),
         ("histogram", lambda record: record.update(curves_lab=record["curves_lab"][:2]), "3×256 tone curves"),
         ("fda", None, "not an adapter record"),
+        ("fda", "cut side file", "BadZipFile"),  # a partial copy of the folder: it was a bare traceback
     ],
 )
 def test_a_damaged_adapter_record_is_named_not_a_traceback(
@@ -320,6 +321,9 @@ def test_a_damaged_adapter_record_is_named_not_a_traceback(
     record_path = model / "adapter.json"
     if damage is None:
         record_path.write_text(record_path.read_text()[:40])  # truncated
+    elif damage == "cut side file":
+        bank = model / "fda_bank.npz"
+        bank.write_bytes(bank.read_bytes()[:100])
     else:
         record = json.loads(record_path.read_text())
         damage(record)
@@ -336,10 +340,19 @@ def test_no_copy_check_flags_planted_and_disguised_real_images(sets, tmp_path: P
     photo = read_rgb(real_paths[1])
     disguised = np.clip(photo + np.random.default_rng(0).normal(0, 4, photo.shape), 0, 255).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "disguised.jpg"), disguised[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 60])
-    report = check_no_copies([*adapted, real_paths[0], tmp_path / "disguised.jpg"], real_paths)
+    # a translator trains on mirrored crops: mirrored, turned and slightly moved copies are copies too
+    posed = {
+        "mirrored.png": read_rgb(real_paths[2])[:, ::-1],
+        "turned.png": np.rot90(read_rgb(real_paths[3])),
+        "moved.png": np.roll(read_rgb(real_paths[1]), (2, -3), axis=(0, 1)),  # 64² photos: 1 px = 1 thumb px
+    }
+    for name, rgb in posed.items():
+        cv2.imwrite(str(tmp_path / name), np.ascontiguousarray(rgb[..., ::-1]))
+    planted = [real_paths[0], tmp_path / "disguised.jpg", *(tmp_path / name for name in posed)]
+    report = check_no_copies([*adapted, *planted], real_paths)
     flagged = {Path(c["image"]).name for c in report["near_copies"]}
-    assert flagged == {real_paths[0].name, "disguised.jpg"}
-    assert len(report["per_image"]) == len(adapted) + 2
+    assert flagged == {real_paths[0].name, "disguised.jpg", *posed}
+    assert len(report["per_image"]) == len(adapted) + len(planted)
     assert min(e["distance"] for e in report["per_image"][: len(adapted)]) > 10 * report["threshold"]
 
 
@@ -484,11 +497,17 @@ def test_a_split_is_taken_from_the_coco_file_or_refused_never_ignored(sets) -> N
         load_image_set(real.parent / "images", "train", None, np.random.default_rng(0))
 
 
-def test_split_none_never_hands_an_adapter_the_test_photos(sets, tmp_path: Path) -> None:
+def test_split_none_never_hands_an_adapter_the_test_photos(
+    sets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`none` takes every image; where the COCO file marks some as test, an adapter may not have them,
-    whether the source is the COCO file, its folder or the picture folder beside it."""
+    whether the source is the COCO file, its folder, the picture folder beside it, that folder named
+    `.` from inside it, or a symlink to it from elsewhere (the last two found no COCO file)."""
     synthetic, real = sets
-    for source in (real, real.parent, real.parent / "images"):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/photos").symlink_to(real.parent / "images")
+    monkeypatch.chdir(real.parent / "images")
+    for source in (real, real.parent, real.parent / "images", Path("."), tmp_path / "elsewhere/photos"):
         with pytest.raises(UserError, match=r"marks 4 of them as test .*--split train"):
             real_training_paths(source, "none")
     assert len(real_training_paths(real, "train")) == 4
