@@ -114,17 +114,23 @@ def copy_runs(
             f"{lending.flag} {source}: its {lending.runs} were trained with other settings "
             f"({', '.join(changed)}); only {lending.differ_words} may differ"
         )
+    from scenesmith.benchmark.scoring import unreportable_scores  # here: scoring → archive → this module
+
     check_lender(source, out, lending.flag)
-    copied = []
-    for name in arm_names:
-        for seed in range(seeds):
-            origin = source / "arms" / name / f"seed{seed}"
-            target = out / "arms" / name / f"seed{seed}"
-            if target.exists() or not (origin / "result.json").is_file():
-                continue
-            if _copy_whole(origin, target):
-                copied.append(f"{name}/seed{seed}")
-    return copied
+    runs = [f"{name}/seed{seed}" for name in arm_names for seed in range(seeds)]
+    lent = [
+        (run, source / "arms" / run, out / "arms" / run)
+        for run in runs
+        if not (out / "arms" / run).exists() and (source / "arms" / run / "result.json").is_file()
+    ]
+    for run, origin, _ in lent:  # every run checked before any is copied
+        if stale := unreportable_scores(origin):
+            raise UserError(
+                f"{lending.flag} {source}: {stale[0]} ranks each die by its best class, as scores did "
+                "before 2026-12-07, and the run keeps no weights to score it again, so this code could not "
+                f"report it; leave out {lending.flag} to train {run.split('/')[0]} here"
+            )
+    return [run for run, origin, target in lent if _copy_whole(origin, target)]
 
 
 def copied_from(run_dir: Path) -> str | None:

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from scenesmith.annotate.atomic import atomic_write_json
-from scenesmith.benchmark.archive import BOX_FACTOR
+from scenesmith.benchmark.archive import BOX_FACTOR, WEIGHTS
+from scenesmith.benchmark.archive import SCORES as ARCHIVED_SCORES
 from scenesmith.benchmark.box_calibration import fitted_factor, rescaled
 from scenesmith.benchmark.data import DetectionSet
 from scenesmith.benchmark.evaluate import Detections, evaluate
@@ -126,6 +127,18 @@ def cached_score(
         score = {**evaluate(dataset, scoring.detections(predictor, dataset)), **asdict(scoring)}
     atomic_write_json(path, score)
     return score
+
+
+def unreportable_scores(run_dir: Path) -> list[Path]:
+    """The score files of a run without weights that this code can neither report nor redo: scores made
+    before dies were ranked the current way (see `_refuse_rescoring`). Lending such a run would fail
+    only when the report reads it, after every other run had trained."""
+    if (run_dir / WEIGHTS).is_file():
+        return []
+    paths = [run_dir / name for name in ARCHIVED_SCORES if (run_dir / name).is_file()]
+    return [
+        path for path in paths if (cached := json.loads(path.read_text())) and "die_ranked_by" not in cached
+    ]
 
 
 def _refuse_rescoring(path: Path, cached: dict, asked: Scoring) -> None:

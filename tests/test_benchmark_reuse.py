@@ -106,3 +106,23 @@ def test_runs_never_annealed_are_lent_to_a_folder_that_anneals_but_runs_annealed
         copy_real_runs(shorter, tmp_path / "other", annealing, ["real_100"], seeds=1)
     with pytest.raises(UserError, match=r"other settings \(train\)"):  # and never the other way round
         copy_real_runs(shorter, tmp_path / "third", SETTINGS, ["real_100"], seeds=1)
+
+
+def test_a_run_scored_the_old_way_without_weights_is_refused_before_anything_is_copied(
+    tmp_path: Path,
+) -> None:
+    """Lent, it trained every other run and then failed when the report read it: the score cannot be
+    redone without weights (an archive keeps none), nor reported as it is."""
+    source = _run_folder(tmp_path / "old", SETTINGS, ["real_100/seed0", "real_100/seed1"], [])
+    (source / "arms/real_100/seed1/best.pt").unlink()  # restored from an archive
+    (source / "arms/real_100/seed1/test.json").write_text(json.dumps({"map": 0.5, "tta": "dihedral"}))
+    with pytest.raises(
+        UserError, match=r"seed1/test\.json ranks each die by its best class.*train real_100 here"
+    ):
+        copy_real_runs(source, tmp_path / "new", SETTINGS, ["real_100"], seeds=2)
+    assert not (tmp_path / "new" / "arms").exists()  # nothing copied, not even the usable seed 0
+    (source / "arms/real_100/seed1/test.json").write_text(json.dumps({"map": 0.5, "die_ranked_by": "score"}))
+    assert copy_real_runs(source, tmp_path / "new", SETTINGS, ["real_100"], seeds=2) == [
+        "real_100/seed0",
+        "real_100/seed1",
+    ]
