@@ -167,6 +167,8 @@ class Client:
         """Send one request and return (reply, extra binary frames); raise ApiError on an error reply
         and ServerUnavailable when every try timed out."""
         with self._lock:
+            if self._context.closed:  # else a bare "ZMQError: Operation not supported" from inside zmq
+                raise UserError(f"this client of {self.address} is closed; make a new Client")
             self._counter += 1
             request_id = f"{self._prefix}-{self._counter}"
             payload = encode(

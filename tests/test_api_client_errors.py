@@ -142,6 +142,10 @@ def test_client_input_slips_are_named_not_sent() -> None:
             client.stream("a" * 16, fields="image")
     from scenesmith.api.streaming import StreamingDataset
 
+    closed = Client("tcp://127.0.0.1:5555", token="t", timeout_s=1, retries=1)
+    closed.close()
+    with pytest.raises(UserError, match="this client of tcp://127.0.0.1:5555 is closed; make a new Client"):
+        closed.status("a" * 16)
     with pytest.raises(UserError, match="fields: expected a list of field names, got the string 'depth'"):
         StreamingDataset("a" * 16, token="t", fields="depth")  # refused here, not in each DataLoader worker
 
