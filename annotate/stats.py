@@ -748,28 +748,44 @@ def stats_to_json(stats: DatasetStats) -> dict[str, Any]:
     }
 
 
+def _reference(against: Path, split: str | None) -> tuple[Path, str | None, Dataset]:
+    """(the file or folder read, the split taken, its images) of `--against`: a COCO file, a real set's
+    folder as `benchmark --real` takes it (its annotations.json), or a scenesmith dataset folder (another
+    build, an adapted copy), which has no splits and is read from its meta files."""
+    if (against / "meta").is_dir():
+        if split not in (None, ALL_IMAGES):
+            raise UserError(
+                f"{against}: a scenesmith dataset folder has no splits, so split {split!r} cannot be taken "
+                "from it"
+            )
+        return against, None, load_scenesmith(against)
+    coco = coco_file_of(against) or against
+    if split == ALL_IMAGES:
+        split = None
+    elif split is None:
+        split = default_split(coco)
+    return coco, split, load_coco(coco, split)
+
+
 def run_stats(
     dataset: str | Path,
     against: str | Path | None = None,
     split: str | None = None,
     out_dir: str | Path | None = None,
 ) -> StatsReport:
-    """Statistics of `dataset` (optionally vs the `split` images of the COCO file `against`),
-    written to `out_dir` (default: <dataset>/stats) as stats.json and PNG plots.
+    """Statistics of `dataset` (optionally vs the `split` images of `against`: a COCO file, a real set's
+    folder or a scenesmith dataset folder), written to `out_dir` (default: <dataset>/stats) as
+    stats.json and PNG plots.
 
     `split`: None takes `default_split` (train, or every image of a file without splits); `all`
     takes every image."""
     from scenesmith.annotate.stats_plots import write_plots  # matplotlib only when writing a report
 
     source = Path(dataset)
-    if against is not None:  # a real set's folder, as `benchmark --real` takes it, means its annotations.json
-        against = coco_file_of(Path(against)) or Path(against)
-    if split == ALL_IMAGES:
-        split = None
-    elif split is None and against is not None:
-        split = default_split(Path(against))
     selected = load_dataset(source)
-    reference = load_coco(against, split) if against is not None else None  # bad split: fail before work
+    reference = None
+    if against is not None:  # a bad split fails here, before any work
+        against, split, reference = _reference(Path(against), split)
     synthetic = compute_stats(selected)
     real = compute_stats(reference) if reference is not None else None
     distances = compare(synthetic, real) if real is not None else []

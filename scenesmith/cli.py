@@ -802,7 +802,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("stats", help="dataset statistics, and distances to a real COCO set")
     p.add_argument("dataset", help="scenesmith dataset folder, or a COCO json (images relative to it)")
-    p.add_argument("--against", metavar="REAL_COCO", help="real COCO json to compare with")
+    p.add_argument(
+        "--against",
+        metavar="REAL_COCO",
+        help="real COCO json (or its folder) to compare with; a scenesmith dataset folder works too",
+    )
     p.add_argument(
         "--split",
         help="use only --against images whose `split` is this (default: train, or every image when the "

@@ -407,3 +407,16 @@ def test_an_annotation_naming_no_category_is_refused_by_record_for_stats_and_ben
     for load in (load_coco, load_detection_set):
         with pytest.raises(UserError, match=message):
             load(path, "train")
+
+
+def test_against_takes_a_scenesmith_dataset_folder_and_refuses_a_split_of_it(tmp_path: Path) -> None:
+    """Comparing two renders (another build, an adapted copy) said "no such COCO file" of a folder that
+    exists; a split of a set without splits is refused, not ignored."""
+    from scenesmith.annotate.stats import run_stats
+
+    write_scenesmith(tmp_path / "a", count=3)
+    write_scenesmith(tmp_path / "b", count=2)
+    report = run_stats(tmp_path / "a", against=tmp_path / "b", out_dir=tmp_path / "out")
+    assert report.real is not None and report.real.num_images == 2
+    with pytest.raises(UserError, match=r"b: a scenesmith dataset folder has no splits, so split 'train'"):
+        run_stats(tmp_path / "a", against=tmp_path / "b", split="train", out_dir=tmp_path / "out2")
