@@ -239,6 +239,15 @@ def extras_in_camera(extras: dict[str, Any], object_to_camera: np.ndarray) -> di
     return out
 
 
+def _visibility(visible_pixels: int, unoccluded_pixels: int) -> float:
+    """Seen ÷ would-be-seen-alone, clamped to 1 (the render wins where it and the rasteriser part on a
+    pixel centre). A sliver the render shows but the rasteriser covers no pixel centre of is wholly in
+    sight: 1, not 0, which means hidden and would let a `visibility > t` filter drop a real box."""
+    if unoccluded_pixels > 0:
+        return float(min(visible_pixels / unoccluded_pixels, 1.0))
+    return 1.0 if visible_pixels > 0 else 0.0
+
+
 def _object_labels(
     obj: SceneObject, visible: np.ndarray, camera: Camera, image_id: int, pad: int
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -249,7 +258,7 @@ def _object_labels(
     unoccluded = sil.count_inside(width, height)
     projected = sil.count
     n_visible = int(np.count_nonzero(visible))
-    visibility = float(min(n_visible / unoccluded, 1.0)) if unoccluded > 0 else 0.0
+    visibility = _visibility(n_visible, unoccluded)
     box_amodal = amodal_bbox(mesh_world.vertices, camera)
     truncation = _truncation(projected, unoccluded, box_amodal, width, height)
     box = mask_bbox(visible)

@@ -148,3 +148,26 @@ def test_depth_is_planar_z_of_the_known_geometry(scene: SceneDescription, render
     depth6 = passes.depth[reference == 6]
     np.testing.assert_allclose(depth6, top_of_box6, atol=1e-4)
     assert np.isnan(passes.depth[0, -1]) or passes.instance[0, -1] != 0
+
+
+def test_a_sliver_the_render_shows_but_no_pixel_centre_covers_is_visible_not_hidden(
+    scene: SceneDescription,
+) -> None:
+    """Where Cycles' hit test and the rasteriser part on a pixel centre, the render wins: the annotated
+    sliver had visibility 0, which means hidden, so a `visibility > t` filter dropped a real box."""
+    from dataclasses import replace
+
+    from scenesmith.render.passes import RenderPasses
+
+    pixel = 2 * HEIGHT * math.tan(math.radians(FOV / 2)) / SIZE  # a pixel's side on z = 0
+    sliver = _box(7, (pixel / 5, pixel / 5, 0.001), _pose(0.0, 0.0, 0.0005))  # between four pixel centres
+    alone = replace(scene, objects=[sliver])
+    assert silhouette(sliver.world_mesh, alone.camera, pad=SIZE).count_inside(SIZE, SIZE) == 0
+    instance = np.zeros((SIZE, SIZE), np.int32)
+    instance[SIZE // 2, SIZE // 2] = 7  # the renderer caught one pixel of it
+    nothing = np.zeros((SIZE, SIZE, 3), np.float32)
+    passes = RenderPasses(np.zeros((SIZE, SIZE, 3), np.uint8), instance, nothing[..., 0], nothing)
+    labels = label_image(alone, passes, image_id=1)
+    (annotation,) = labels.annotations
+    assert annotation["visibility"] == 1.0 and annotation["area"] == 1
+    assert labels.objects[0]["visibility"] == 1.0
