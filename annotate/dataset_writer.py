@@ -124,6 +124,11 @@ def write_sample(
     instance = np.asarray(passes.instance)
     if instance.min(initial=0) < 0 or instance.max(initial=0) > np.iinfo(np.uint16).max:
         raise ValueError("instance ids must fit a uint16 PNG")
+    size = (desc.camera.height, desc.camera.width)
+    for name, shape in (("rgb", rgb.shape[:2]), ("depth", np.shape(passes.depth))):
+        if tuple(shape) != size:  # the instance pass is checked by label_image
+            raise ValueError(f"{name} pass is {tuple(shape)}, camera is {size}")
+    semantic = semantic_map(instance, desc)  # a category that fits no mask fails before any file is written
     if labels is None:
         labels = label_image(desc, passes, image_id=index + 1, truncation_pad=truncation_pad)
     elif labels.image_id != index + 1:
@@ -136,7 +141,7 @@ def write_sample(
         image_bytes = _encode(".png", bgr)
     atomic_write_bytes(out / files["image"], image_bytes)
     atomic_write_bytes(out / files["instance"], _encode(".png", instance.astype(np.uint16)))
-    atomic_write_bytes(out / files["semantic"], _encode(".png", semantic_map(instance, desc)))
+    atomic_write_bytes(out / files["semantic"], _encode(".png", semantic))
     write_depth(out / files["depth"], passes.depth)
     meta = labels.meta({k: v for k, v in files.items() if k != "meta"})
     atomic_write_json(out / files["meta"], meta)

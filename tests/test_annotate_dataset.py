@@ -211,6 +211,21 @@ def test_instance_ids_must_fit_annotation_ids(scene, passes) -> None:
         label_image(bad, passes, image_id=1)
 
 
+def test_a_sample_that_cannot_be_written_whole_leaves_no_file(scene, passes, tmp_path: Path) -> None:
+    """A category that fits no uint8 mask was found after the image and instance PNGs were written, and
+    a depth pass of the wrong size was written as it was."""
+    from dataclasses import replace
+
+    bad = make_scene()
+    bad.objects[1].category_id = 300
+    with pytest.raises(ValueError, match="category_id 300"):
+        write_sample(tmp_path / "a", 0, bad, passes)
+    small_depth = replace(passes, depth=passes.depth[:-1])
+    with pytest.raises(ValueError, match=r"depth pass is \(\d+, \d+\), camera is"):
+        write_sample(tmp_path / "b", 0, scene, small_depth)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, scene, passes) -> Path:
     out = tmp_path_factory.mktemp("dataset")
