@@ -55,9 +55,12 @@ def _check_records(path: Path, coco: dict[str, list[Any]]) -> None:
             raise UserError(f"{path}: {where}: {error['msg'].lower()}") from None
 
 
-def load_coco(path: Path) -> dict[str, Any]:
+def load_coco(path: Path, *, labelled: bool = True) -> dict[str, Any]:
     """A COCO file whose images, annotations and categories hold what is read, each annotation naming
-    an image and a category of the file; anything else is a UserError naming the file and the record."""
+    an image and a category of the file; anything else is a UserError naming the file and the record.
+
+    `labelled=False` also takes a file without `annotations` or `categories` (an unlabelled photo set,
+    as COCO's own image_info files are: what adapters and the gap metric need) as having none."""
     try:
         coco = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -65,6 +68,8 @@ def load_coco(path: Path) -> dict[str, Any]:
     if not isinstance(coco, dict):
         raise UserError(f"{path}: expected a COCO object with images, annotations and categories")
     for key in ("images", "annotations", "categories"):
+        if not labelled and key != "images" and key not in coco:
+            coco[key] = []
         if not isinstance(coco.get(key), list):
             raise UserError(f"{path}: {key}: expected a list")
     _check_records(path, coco)

@@ -125,8 +125,12 @@ def write_sample(
     if instance.min(initial=0) < 0 or instance.max(initial=0) > np.iinfo(np.uint16).max:
         raise ValueError("instance ids must fit a uint16 PNG")
     size = (desc.camera.height, desc.camera.width)
-    for name, shape in (("rgb", rgb.shape[:2]), ("depth", np.shape(passes.depth))):
-        if tuple(shape) != size:  # the instance pass is checked by label_image
+    for name, shape in (
+        ("rgb", rgb.shape[:2]),
+        ("instance", instance.shape),
+        ("depth", np.shape(passes.depth)),
+    ):
+        if tuple(shape) != size:
             raise ValueError(f"{name} pass is {tuple(shape)}, camera is {size}")
     semantic = semantic_map(instance, desc)  # a category that fits no mask fails before any file is written
     if labels is None:

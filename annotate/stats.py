@@ -191,17 +191,18 @@ def default_split(json_path: Path) -> str | None:
     return "train"  # and load_coco names what is wrong with a file that is not COCO
 
 
-def load_coco(json_path: str | Path, split: str | None = None) -> Dataset:
+def load_coco(json_path: str | Path, split: str | None = None, *, labelled: bool = False) -> Dataset:
     """A COCO file and its images; with `split`, only images whose `split` field equals it.
 
     The file is read and checked by `coco_schema.load_coco`, the one COCO reader, so an annotation naming
     no category of the file is refused here, by file and record, not met as a KeyError by a caller.
+    `labelled`: refuse a file without annotations and categories (else an unlabelled set has none).
     Unselected images are dropped before any path is resolved, so their files are never touched.
     """
     path = Path(json_path)
     if not path.is_file():
         raise UserError(f"{path}: no such COCO file")
-    coco = read_coco(path)
+    coco = read_coco(path, labelled=labelled)
     records = coco["images"]
     if not records:  # statistics of nothing read as a comparison that found no gap
         raise UserError(f"{path}: holds no image")

@@ -83,7 +83,7 @@ def load_coco(path: Path, split: str | None = None, image_ids: set[int] | None =
     Parsing, split selection and their error messages are `annotate.stats.load_coco`'s; this adds the
     pixels and the boxes as arrays.
     """
-    dataset = read_coco(resolve_coco(path), split)
+    dataset = read_coco(resolve_coco(path), split, labelled=True)
     category_ids = sorted(dataset.categories)
     index_of = {category_id: i for i, category_id in enumerate(category_ids)}
     entries = [e for e in dataset.images if image_ids is None or e.image_id in image_ids]

@@ -420,3 +420,21 @@ def test_against_takes_a_scenesmith_dataset_folder_and_refuses_a_split_of_it(tmp
     assert report.real is not None and report.real.num_images == 2
     with pytest.raises(UserError, match=r"b: a scenesmith dataset folder has no splits, so split 'train'"):
         run_stats(tmp_path / "a", against=tmp_path / "b", split="train", out_dir=tmp_path / "out2")
+
+
+def test_an_unlabelled_coco_file_is_a_set_of_pictures_for_stats_but_not_for_the_benchmark(
+    tmp_path: Path,
+) -> None:
+    """COCO's image_info files (and any unlabelled photo set an adapter or the gap metric takes) have
+    no annotations or categories; the benchmark needs labels and says so by key."""
+    from scenesmith.benchmark.data import load_coco as load_detection_set
+    from scenesmith.domain_adapt.images import real_training_paths
+
+    path = write_coco(tmp_path / "real", random_images(np.random.default_rng(9), 3, (10, 16)))
+    coco = json.loads(path.read_text())
+    path.write_text(json.dumps({"images": coco["images"]}))
+    dataset = load_coco(path, "train")
+    assert len(dataset.images) == 3 and dataset.annotations == [] and dataset.categories == {}
+    assert len(real_training_paths(path, "train")) == 3
+    with pytest.raises(UserError, match=r"annotations\.json: annotations: expected a list"):
+        load_detection_set(path, "train")
