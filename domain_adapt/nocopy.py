@@ -82,7 +82,15 @@ def nearest(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(distance, index) of each query's nearest reference; distance = 1 − the best correlation over
     the query's poses."""
-    distance = np.stack([1.0 - (poses(query) @ references.T).max(axis=0) for query in queries])
+    # float32: a correlation's rounding (≈1e-7) is far below the threshold, and the products run twice as fast
+    against = references.astype(np.float32).T
+    distance = np.stack(
+        [
+            1.0 - (poses(query).astype(np.float32) @ against).max(axis=0).astype(np.float64)
+            for query in queries
+        ]
+    )
+    distance = np.maximum(distance, 0.0)  # a copy's rounding must not read as a negative distance
     if exclude_self:
         np.fill_diagonal(distance, np.inf)
     index = distance.argmin(axis=1)
