@@ -45,6 +45,7 @@ def run_render_benchmark(
 ) -> dict[str, Any]:
     """Render `warmup` + `count` images of `scene`; report seconds per image and stage, images/s, RSS."""
     from scenesmith.render.blender import BlenderRenderer
+    from scenesmith.render.devices import check_device
 
     loaded = load_scene(scene, overrides)
     process = psutil.Process()
@@ -63,6 +64,7 @@ def run_render_benchmark(
     }
     totals: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, BlenderRenderer(render_settings(loaded, device)) as renderer:
+        check_device(device, renderer.device.as_dict(), "in this process")  # not timed on the CPU first
         peak_rss = process.memory_info().rss
         for index in range(warmup + count):
             started = time.perf_counter()

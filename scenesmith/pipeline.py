@@ -181,6 +181,11 @@ def generate_dataset(
     request text confined to its data root).
     """
     load = load or load_scene
+    if time_budget is not None and backend != "local":
+        raise UserError(
+            f"--time-budget calibrates the sample count by rendering on this machine, which says nothing of "
+            f"the {backend} backend's workers (GPUs there, none here): give the count with --samples instead"
+        )
     if workers is None:
         check_backend(backend, address)
     budget = None

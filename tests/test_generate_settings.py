@@ -73,9 +73,41 @@ def test_time_budget_refuses_a_foreign_folder_and_unbuildable_rules_before_calib
         )  # fmt: skip
 
 
+def test_a_time_budget_on_ray_is_refused_before_calibrating_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calibration renders on this machine, so a login node's CPU fixed the sample count of the
+    cluster's GPU actors (and `--device gpu` stopped at once, this machine having none)."""
+    monkeypatch.setattr(pipeline, "calibrate_samples", _no_calibration)
+    with pytest.raises(UserError, match="--time-budget calibrates .* ray backend's workers .* --samples"):
+        generate_dataset(
+            "dice_tray", TINY, count=1, out_dir=tmp_path / "d", progress=False, backend="ray", time_budget=5.0
+        )
+    assert not (tmp_path / "d").exists()
+
+
 def test_an_address_without_ray_is_refused_before_the_folder_is_made(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--address 10.0.0.1:6379: only for --backend ray"):
         generate_dataset(
             "dice_tray", TINY, count=1, out_dir=tmp_path / "d", progress=False, address="10.0.0.1:6379"
         )
     assert not (tmp_path / "d").exists()
+
+
+def test_bench_render_with_device_gpu_and_no_gpu_stops_before_timing_cpu_renders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It timed every render on the CPU and failed only afterwards; `gpu` never falls back."""
+    from scenesmith.benchmark.render_bench import run_render_benchmark
+    from scenesmith.render.blender import BlenderRenderer
+    from scenesmith.render.devices import select_device
+
+    if select_device("auto").device == "GPU":
+        pytest.skip("this machine has a Cycles GPU: the refusal cannot happen here")
+
+    def no_render(*_: object) -> None:
+        raise AssertionError("rendered on the CPU before refusing --device gpu")
+
+    monkeypatch.setattr(BlenderRenderer, "render", no_render)
+    with pytest.raises(UserError, match="--device gpu: the render worker in this process found no usable"):
+        run_render_benchmark("dice_tray", TINY, count=1, device="gpu", warmup=0)
