@@ -150,6 +150,10 @@ def apply_device(choice: DeviceChoice) -> None:
     try:
         prefs = _cycles_prefs()
         prefs.compute_device_type = choice.backend
+        if choice.device == "GPU" and not any(d.type == choice.backend for d in prefs.devices):
+            # Another renderer's close() (factory settings) emptied the list: with no device enabled,
+            # Cycles would render on the CPU while the settings recorded the GPU.
+            prefs.refresh_devices()
         for d in prefs.devices:
             if choice.device != "GPU":
                 d.use = d.type == "CPU"

@@ -1,4 +1,4 @@
-"""Render presets and --time-budget on real (tiny) renders: what was chosen is recorded and reused."""
+"""Render presets, --time-budget and device choices, on real (tiny) renders where a render is needed."""
 
 from __future__ import annotations
 
@@ -111,3 +111,28 @@ def test_bench_render_with_device_gpu_and_no_gpu_stops_before_timing_cpu_renders
     monkeypatch.setattr(BlenderRenderer, "render", no_render)
     with pytest.raises(UserError, match="--device gpu: the render worker in this process found no usable"):
         run_render_benchmark("dice_tray", TINY, count=1, device="gpu", warmup=0)
+
+
+def test_a_gpu_choice_reapplied_after_another_renderers_close_enables_its_gpu_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """close() resets factory settings, which empties Cycles' device list; re-applying the GPU choice
+    enabled nothing then, and Cycles rendered on the CPU while the settings said GPU. Fake preferences:
+    no GPU is needed to check what is enabled."""
+    from types import SimpleNamespace
+
+    from scenesmith.render import devices
+
+    class Preferences:
+        def __init__(self) -> None:
+            self.compute_device_type, self.devices = "NONE", []  # as after read_factory_settings
+
+        def refresh_devices(self) -> None:
+            self.devices = [SimpleNamespace(type="CPU", id="cpu", use=True)]
+            self.devices.append(SimpleNamespace(type="OPTIX", id="gpu0", use=False))
+
+    prefs = Preferences()
+    monkeypatch.setattr(devices, "_cycles_prefs", lambda: prefs)
+    devices.apply_device(devices.DeviceChoice("GPU", "OPTIX", ("H100",)))
+    assert prefs.compute_device_type == "OPTIX"
+    assert [(d.type, d.use) for d in prefs.devices] == [("CPU", False), ("OPTIX", True)]
