@@ -70,6 +70,11 @@ class RenderFailed(RuntimeError):
     """An image could not be rendered (it kept killing workers, or the renderer rejected it)."""
 
 
+class DescriptionRejected(RenderFailed):
+    """The renderer refused an image's description. Descriptions are a pure function of the rules and
+    the seed, so running the same command again meets the same refusal: the rules must change."""
+
+
 @dataclass(frozen=True)
 class PoolConfig:
     """How many workers, and when a worker is replaced.
@@ -299,7 +304,9 @@ class LocalPool:
         elif kind == "started":
             worker.current = message[1]
         elif kind == "invalid":
-            raise RenderFailed(f"image {message[1]}: the renderer rejected its description: {message[2]}")
+            raise DescriptionRejected(
+                f"image {message[1]}: the renderer rejected its description: {message[2]}"
+            )
         elif kind == "done":
             _, index, passes, rss_mb = message
             job = worker.assigned.pop(index)

@@ -38,7 +38,14 @@ import psutil
 import scenesmith
 from scenesmith.errors import UserError
 from scenesmith.render.devices import check_device, describe_device
-from scenesmith.render.pool import FailureLog, PoolConfig, RenderFailed, recycle_reason, take_job
+from scenesmith.render.pool import (
+    DescriptionRejected,
+    FailureLog,
+    PoolConfig,
+    RenderFailed,
+    recycle_reason,
+    take_job,
+)
 from scenesmith.render.scratch import Scratch
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob, RenderResult, _forget_parent_blender_paths, render_job
@@ -322,7 +329,9 @@ class RayPool:
                 continue
             kind, payload, rss_mb = answer
             if kind == "invalid":
-                raise RenderFailed(f"image {job.index}: the renderer rejected its description: {payload}")
+                raise DescriptionRejected(
+                    f"image {job.index}: the renderer rejected its description: {payload}"
+                )
             actor.rendered += 1
             yield RenderResult(job, payload, actor.serial, rss_mb, actor.rendered)
             self._maybe_recycle(actor, rss_mb)

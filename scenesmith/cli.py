@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from scenesmith.errors import UserError
 from scenesmith.procedural.loader import SceneRuleError
-from scenesmith.render.pool import RenderFailed
+from scenesmith.render.pool import DescriptionRejected, RenderFailed
 from scenesmith.threads import limit_threads
 
 if TYPE_CHECKING:
@@ -903,6 +903,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OSError as exc:  # unwritable --out, full disk, unreadable dataset: the user's to fix
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"scenesmith: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        code = 2
+    except DescriptionRejected as exc:  # the same rules and seed give the same description: a rerun fails too
+        print(f"scenesmith: error: {exc}; change the scene rules (finished images are kept)", file=sys.stderr)
         code = 2
     except RenderFailed as exc:  # every finished image is on disk; the message names the one that failed
         print(f"scenesmith: render failed: {exc}; rerun the same command to resume", file=sys.stderr)

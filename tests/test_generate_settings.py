@@ -136,3 +136,22 @@ def test_a_gpu_choice_reapplied_after_another_renderers_close_enables_its_gpu_ag
     devices.apply_device(devices.DeviceChoice("GPU", "OPTIX", ("H100",)))
     assert prefs.compute_device_type == "OPTIX"
     assert [(d.type, d.use) for d in prefs.devices] == [("CPU", False), ("OPTIX", True)]
+
+
+def test_a_rejected_description_is_an_error_to_fix_not_a_rerun_to_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Descriptions are a pure function of the rules and the seed: "rerun to resume" met the same
+    refusal again."""
+    from scenesmith.cli import main
+    from scenesmith.render.pool import DescriptionRejected
+
+    def rejected(**_: object) -> None:
+        raise DescriptionRejected("image 3: the renderer rejected its description: bad value")
+
+    monkeypatch.setattr(pipeline, "generate_dataset", rejected)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "dice_tray", "--count", "4", "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "image 3: the renderer rejected its description" in err
+    assert "change the scene rules" in err and "rerun" not in err
