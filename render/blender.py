@@ -199,6 +199,8 @@ class BlenderRenderer:
 
             exr_path = workdir / "labels.exr"
             png_path = workdir / "rgb.png"
+            for stale in (exr_path, png_path):  # a reused workdir must not hand back the last image's passes
+                stale.unlink(missing_ok=True)
             t0 = time.perf_counter()
             self._set_label_mode(True)
             s.render.filepath = _literal_path(exr_path)
