@@ -189,7 +189,9 @@ def log_finished_images(store: JobStore, data_root: Path, job_id: str) -> None:
 
     job, out = store.get(job_id), dataset_dir(data_root, job_id)
     if job is not None and out.is_dir():
-        store.add_samples(job_id, sorted(i for i in completed_indices(out) if i < job.total))
+        store.add_samples(
+            job_id, sorted(i for i in completed_indices(out) if i < job.total), rendered_now=False
+        )
 
 
 def _unresumable(exc: DatasetMismatch, done: int) -> str:

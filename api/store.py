@@ -246,10 +246,12 @@ class JobStore:
             return ids, cancelled
 
     # --------------------------------------------------------------- samples
-    def add_samples(self, job_id: str, indices: Iterable[int]) -> int:
+    def add_samples(self, job_id: str, indices: Iterable[int], rendered_now: bool = True) -> int:
         """Append finished image indices to the job's log (ones already there are ignored);
-        returns how many were new."""
-        now = time.time()
+        returns how many were new. `rendered_now=False` (images found on disk, rendered by an earlier
+        run) stamps them before any run, so the rate of the current run does not count them: logged
+        together, they read as images rendered in no time."""
+        now = time.time() if rendered_now else 0.0
         added = 0
         with self._tx() as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM samples WHERE job = ?", (job_id,)).fetchone()[

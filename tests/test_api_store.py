@@ -384,3 +384,26 @@ def test_a_queued_job_over_a_lowered_count_cap_fails_over_limit(
     failed = store.get(job.id)
     assert failed is not None and failed.state == "failed"
     assert failed.error == "over_limit: count 2 exceeds this server's cap of 1"
+
+
+def test_images_found_on_disk_after_a_restart_do_not_inflate_the_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logged together at one time, they read as images rendered in no time: 3 found + 1 rendered a
+    second later gave 3 images/s."""
+    import time
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = store.create("a" * 16, "req-1", SPEC, 10, max_active=1)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    store.set_state(job.id, "running")
+    clock[0] = 1001.0
+    store.add_samples(job.id, [0, 1, 2], rendered_now=False)  # rendered by the killed server
+    clock[0] = 1002.0
+    store.add_samples(job.id, [3])
+    assert store.rate(store.get(job.id)) is None  # one image of this run: no rate yet
+    clock[0] = 1004.0
+    store.add_samples(job.id, [4])
+    assert store.rate(store.get(job.id)) == pytest.approx(0.5)
+    assert store.logged_indices(job.id) == {0, 1, 2, 3, 4}
