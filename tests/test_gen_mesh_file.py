@@ -206,3 +206,18 @@ def test_scenes_without_mesh_files_hash_their_plain_rules() -> None:
             dumped[BUILD_ORDER_KEY] = order
         plain = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
         assert loaded.canonical_json == plain, scene
+
+
+def test_an_inside_out_mesh_gets_the_mass_of_its_volume_not_a_negative_one(scene_file: Path) -> None:
+    """Its faces wind inward, so its signed volume is negative: the labels said a negative mass and
+    physics dropped it as a 1 mg body among the others."""
+    inverted = trimesh.creation.box((20, 30, 40))
+    inverted.invert()
+    assert inverted.volume < 0
+    inverted.export(scene_file.parent / "meshes" / "block.glb")
+    desc = build_scene(load_scene(str(scene_file)).rules, 0, 0)
+    blocks = [o for o in desc.labelled_objects if o.category == "block"]
+    outward = trimesh.creation.box((20, 30, 40)).volume * 1e-9  # m³ after the 0.001 scale
+    for block in blocks:
+        assert block.physical["volume_m3"] == pytest.approx(outward)
+        assert block.physical["mass_kg"] > 0

@@ -153,7 +153,9 @@ def make_mesh_file(params: MeshFileParams, rng: np.random.Generator) -> Generate
         mesh=mesh,
         face_materials=np.zeros(len(mesh.faces), np.int32),
         slots=("body",),
-        volume=float(mesh.volume) if mesh.is_watertight else None,
+        # abs: an inside-out export (common, see stable_poses) has a negative signed volume, which made
+        # a negative mass in the labels and a 1 mg body in physics
+        volume=abs(float(mesh.volume)) if mesh.is_watertight else None,
         rest_rotation=rest,
         smooth=True,
         attributes={"mesh_file": Path(params.path).name, "scale": scale, "rest": rest_mode},

@@ -22,7 +22,7 @@ class BoxParams(Rule):
 
 
 def make_box(params: BoxParams, rng: np.random.Generator) -> Generated:
-    """Rounded boxes (one material slot, 'body'), lying on their largest face."""
+    """Rounded boxes (one material slot, 'body'), resting on the face spanned by size_x_m and size_y_m."""
     extents = (params.size_x_m.sample(rng), params.size_y_m.sample(rng), params.size_z_m.sample(rng))
     radius = min(params.corner_radius_m.sample(rng), min(extents) / 2 * 0.999)
     mesh = rounded_box(extents, radius)

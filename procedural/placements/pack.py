@@ -31,8 +31,9 @@ class PackRule(Rule):
     support: Supports
     margin_m: Length = 0.002
     min_gap_m: Length = 0.0
-    # Fraction (each side) of a bounded support (tray, belt, board) that objects may use, and of the
-    # visible part of a view-limited support (table, ground): on a bare table objects stay central.
+    # Fraction (each side) of a bounded support (tray, board) that objects may use; a view-limited
+    # support (table, ground, conveyor belt, apron) takes `view_fraction` of its visible part instead:
+    # on a bare table objects stay central.
     extent_fraction: number(minimum=0.05, maximum=1.0) = 1.0
     view_fraction: number(minimum=0.05, maximum=1.0) = 0.8
     yaw_deg: Angle = {"uniform": [0, 360]}

@@ -59,8 +59,9 @@ RESTING_NORMAL_Z = 0.25
 class PhysicsRule(Rule):
     method: Literal["physics"]
     support: Supports
-    # Fraction (each side) of a bounded support (tray, belt, board) that objects may use, and of the
-    # visible part of a view-limited support (table, ground): on a bare table objects stay central.
+    # Fraction (each side) of a bounded support (tray, board) that objects may use; a view-limited
+    # support (table, ground, conveyor belt, apron) takes `view_fraction` of its visible part instead:
+    # on a bare table objects stay central.
     extent_fraction: number(minimum=0.05, maximum=1.0) = 0.9
     view_fraction: number(minimum=0.05, maximum=1.0) = 0.8
     drop_height_m: Length = 0.02
