@@ -184,6 +184,10 @@ class SceneRules(Rule):
         return self
 
 
+# Placement methods that rest each object on the support's plane (z = 0 in its frame).
+FLAT_SUPPORT_METHODS = ("pack", "edge")
+
+
 def _support_problem(name: str, surfaces: dict[str, Any], method: str) -> str | None:
     """Why `name` names no support a placement can use, or None. A surface publishes one support
     under its own name, except a shelf: its boards are `<shelf>.0`, `<shelf>.1`, … up to one less
@@ -205,4 +209,9 @@ def _support_problem(name: str, surfaces: dict[str, Any], method: str) -> str | 
             )
     if not dot and shelf and method != "shelf_rows":
         return f"is a shelf: name one of its boards ({surface}.0, {surface}.1, …), or place with shelf_rows"
+    if getattr(surfaces[surface], "kind", None) == "field" and method in FLAT_SUPPORT_METHODS:
+        return (
+            f"is a field, whose soil has relief: {method} rests objects on a flat plane, so they would float "
+            "or sink; place them with rows or physics, which follow the soil"
+        )
     return None

@@ -390,6 +390,17 @@ def test_a_support_no_surface_publishes_is_refused_not_left_empty(
     load_scene("retail_shelf", ["objects.vases.placement.support=[shelf.0, shelf_right]"])  # boards by number
 
 
+@pytest.mark.parametrize("method", ["pack", "edge"])
+def test_pack_and_edge_on_a_field_are_refused_since_they_ignore_its_relief(method: str) -> None:
+    """They rest objects on the support's plane: on tilled soil, 2 cm stones floated up to 26 mm above
+    it or sank 70% of their height into a ridge."""
+    with pytest.raises(
+        SceneRuleError, match=rf"objects\.maize\.placement\.support: 'field' is a field.*{method}"
+    ):
+        load_scene("crop_weeds", [f"objects.maize.placement={{method: {method}, support: [field]}}"])
+    load_scene("crop_weeds", ["objects.maize.placement={method: physics, support: [field]}"])
+
+
 def test_a_shelf_named_whole_needs_shelf_rows() -> None:
     overrides = ["objects.vases.placement={method: pack, support: [shelf]}"]
     with pytest.raises(SceneRuleError, match="is a shelf: name one of its boards"):
