@@ -129,6 +129,11 @@ def cached_score(
     return score
 
 
+def _dies_ranked_the_old_way(cached: dict) -> bool:
+    """A score made before 2026-12-07, when each die was ranked by its best class (no `die_ranked_by`)."""
+    return "die_ranked_by" not in cached
+
+
 def unreportable_scores(run_dir: Path) -> list[Path]:
     """The score files of a run without weights that this code can neither report nor redo: scores made
     before dies were ranked the current way (see `_refuse_rescoring`). Lending such a run would fail
@@ -137,7 +142,9 @@ def unreportable_scores(run_dir: Path) -> list[Path]:
         return []
     paths = [run_dir / name for name in ARCHIVED_SCORES if (run_dir / name).is_file()]
     return [
-        path for path in paths if (cached := json.loads(path.read_text())) and "die_ranked_by" not in cached
+        path
+        for path in paths
+        if (cached := json.loads(path.read_text())) and _dies_ranked_the_old_way(cached)
     ]
 
 
@@ -145,7 +152,7 @@ def _refuse_rescoring(path: Path, cached: dict, asked: Scoring) -> None:
     """A cached score (`path`'s content) that differs from the one asked for, in a run with no
     checkpoint to redo it."""
     made_with = Scoring.of(cached)
-    if "die_ranked_by" not in cached:
+    if _dies_ranked_the_old_way(cached):
         raise UserError(
             f"{path}: its die score ranks each die by its best class, as scores did before 2026-12-07, and "
             f"the checkpoint to score it again is not in {path.parent} (an archive keeps no weights); "
