@@ -178,7 +178,7 @@ class LocalPool:
         self._context = mp.get_context("spawn")  # a fresh interpreter: bpy does not survive fork
         self._workers: list[_Worker] = []
         self._serial = 0
-        self._scaled = False
+        self._gpu_count: int | None = None  # GPUs the first worker found, once it scaled the pool out
         self.devices: list[dict] = []  # what each worker reported at start-up
         self.events: list[str] = []  # crashes, hangs and recycles of the current run, for its record
         self._keep_alive = False
@@ -249,9 +249,7 @@ class LocalPool:
         self.events = []
         failures = FailureLog(self.config.max_attempts, self.events)
         exhausted = False
-        if not self._workers:
-            for gpu in range(self.config.workers or 1):
-                self._start(gpu)
+        self._top_up()
         try:
             while True:
                 exhausted = self._assign(source, queue) or exhausted
@@ -314,13 +312,21 @@ class LocalPool:
             yield RenderResult(job, passes, worker.serial, rss_mb, worker.rendered)
             self._maybe_recycle(worker, rss_mb)
 
+    def _top_up(self) -> None:
+        """Start a worker for each slot that has none: a failed run kills the workers holding its jobs,
+        and a kept-alive pool (the API server's) must not render on fewer GPUs from then on."""
+        slots = self._gpu_count or self.config.workers or 1
+        held = {worker.gpu_index for worker in self._workers if not worker.retiring}
+        for gpu in range(slots):
+            if gpu not in held:
+                self._start(gpu)
+
     def _scale_to_gpus(self, device: dict, gpu_count: int) -> None:
         """With workers=None, the first worker's probe decides: one worker per GPU it found."""
-        if self.config.workers is not None or self._scaled or device["device"] != "GPU":
+        if self.config.workers is not None or self._gpu_count is not None or device["device"] != "GPU":
             return
-        self._scaled = True
-        for gpu in range(1, gpu_count):
-            self._start(gpu)
+        self._gpu_count = gpu_count
+        self._top_up()
 
     def _maybe_recycle(self, worker: _Worker, rss_mb: float) -> None:
         reason = recycle_reason(self.config, worker.rendered, rss_mb)

@@ -203,3 +203,24 @@ def test_a_pool_renders_on_after_its_temp_folder_was_removed(
         shutil.rmtree(scratch)
         assert sorted(r.job.index for r in pool.run(_jobs(2))) == [0, 1]
     assert not scratch.exists()
+
+
+def test_a_kept_alive_pool_renders_on_every_gpu_again_after_a_failed_run(monkeypatch) -> None:
+    """A failed run kills the workers holding its jobs; the API server's pool then rendered every later
+    dataset on GPU 0 alone (bpy-free workers that report two GPUs)."""
+    from scenesmith.render import pool as pool_module
+    from scenesmith.render.pool import DescriptionRejected
+    from tests.fake_render_worker import GPUS, two_gpu_worker
+
+    monkeypatch.setattr(pool_module, "worker_main", two_gpu_worker)
+
+    def gpus_used(pool: LocalPool, descriptions: list[str]) -> set[int]:
+        jobs = [RenderJob(i, d) for i, d in enumerate(descriptions)]
+        return {result.passes.settings["gpu_index"] for result in pool.run(jobs)}
+
+    with LocalPool(RenderSettings(device="auto"), PoolConfig(workers=None, prefetch=1)) as pool:
+        assert gpus_used(pool, ["ok"] * 8) == set(range(GPUS))
+        with pytest.raises(DescriptionRejected, match="rejected on purpose"):
+            gpus_used(pool, ["ok"] * 3 + ["reject"] + ["ok"] * 8)
+        assert gpus_used(pool, ["ok"] * 8) == set(range(GPUS))
+        assert len(pool.worker_pids()) == GPUS
