@@ -9,6 +9,7 @@ once instead. The lock dies with its holder (`try_lock`), so a crash never leave
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,21 @@ def holds_files(folder: Path) -> bool:
     return folder.is_dir() and any(
         p.name != WRITER_LOCK and not p.name.startswith(TEMP_PREFIX) for p in folder.iterdir()
     )
+
+
+def clear_run_output(folder: Path) -> None:
+    """Remove everything a run wrote into `folder`, which held nothing when it began (the lock stays).
+
+    A first run that fails before finishing any image (a full disk while writing image 0) must leave the
+    folder as it found it: a half-written sample alone makes the folder look foreign to the rerun.
+    """
+    for path in folder.iterdir():
+        if path.name == WRITER_LOCK or path.name.startswith(TEMP_PREFIX):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from scenesmith.annotate.dataset_writer import (
     write_sample,
 )
 from scenesmith.annotate.labels import ImageLabels, label_image
-from scenesmith.annotate.writer_lock import exclusive_writer, holds_files
+from scenesmith.annotate.writer_lock import clear_run_output, exclusive_writer, holds_files
 from scenesmith.background import lower_this_thread_priority, prefetched
 from scenesmith.errors import DatasetMismatch, UserError
 from scenesmith.procedural.build import BUILD_VERSION, build_scene
@@ -262,9 +262,9 @@ def generate_dataset(
                     atomic_write_json(out_dir / MANIFEST, manifest)
             except BaseException:
                 if previous is None and not completed_indices(out_dir):
-                    # Nothing was made (no GPU, no Ray cluster, Ctrl-C at once): the folder is left as it
-                    # was found, so a retry with another seed is not refused as "a different dataset".
-                    (out_dir / MANIFEST).unlink(missing_ok=True)
+                    # Nothing was made (no GPU, no Ray cluster, Ctrl-C at once, a full disk in image 0): the
+                    # folder is left as it was found, so a retry (with another seed too) is not refused.
+                    clear_run_output(out_dir)
                 raise
 
         started = time.perf_counter()

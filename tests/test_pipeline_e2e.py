@@ -483,3 +483,26 @@ def test_jpg_output_like_a_real_camera(tmp_path: Path) -> None:
     coco = json.loads((out / "annotations.json").read_text())
     assert coco["images"][0]["file_name"].endswith(".jpg")
     assert cv2.imread(str(out / coco["images"][0]["file_name"])).shape == (64, 64, 3)
+
+
+def test_a_first_run_that_fails_inside_image_0_leaves_a_folder_the_rerun_resumes(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while image 0's depth was written left its rgb and masks beside no manifest: the same
+    command then refused the folder as "holds no scenesmith dataset"."""
+    from scenesmith.annotate import dataset_writer
+
+    def full_disk(path: Path, depth: np.ndarray) -> Path:
+        raise OSError(28, "No space left on device", str(path))
+
+    cpu = {"device": "CPU", "backend": None, "names": ["cpu"]}
+    out = tmp_path / "full_disk"
+    overrides = ["render.denoise=false", *render_overrides((64, 64), 2)]  # the fixture's
+    arguments = {"count": 3, "seed": 5, "out_dir": out, "progress": False, "pool": None}
+    with monkeypatch.context() as patch:
+        patch.setattr(dataset_writer, "write_depth", full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            generate_dataset("dice_tray", overrides, workers=_PoolOf(dataset, [cpu]), **arguments)
+    assert not out.exists()
+    generate_dataset("dice_tray", overrides, workers=_PoolOf(dataset, [cpu]), **arguments)
+    assert annotations_without_timing(out) == annotations_without_timing(dataset)
