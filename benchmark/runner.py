@@ -63,9 +63,15 @@ def _load_real(config: BenchmarkConfig) -> tuple[DetectionSet, DetectionSet]:
         train, test = load_coco(config.real, split="train"), load_coco(config.real, split="test")
     elif config.real_train is None or config.real_test is None:
         raise UserError("give --real (COCO with a 'split' field) or both --real-train and --real-test")
-    else:  # a train file that marks its splits gives its train split only
+    else:  # a file that marks its splits gives only its own split
         train = load_coco(config.real_train, split=default_split(resolve_coco(config.real_train)))
-        test = load_coco(config.real_test)
+        test = load_coco(config.real_test, split=default_split(resolve_coco(config.real_test)) and "test")
+        if train.class_names != test.class_names:
+            raise UserError(
+                f"--real-test {config.real_test} has the classes {list(test.class_names)}, --real-train "
+                f"{config.real_train} {list(train.class_names)} (in the order of their category ids); "
+                "predictions are scored by class index, so both files must list the same classes alike"
+            )
     _refuse_shared_photos(train, test)
     return train, test
 

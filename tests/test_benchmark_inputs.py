@@ -88,14 +88,36 @@ def test_real_train_and_test_may_share_no_photo(tmp_path: Path) -> None:
         return _load_real(SimpleNamespace(real=None, real_train=train, real_test=test))
 
     marked = _photos(tmp_path / "marked", ["a.png", "b.png", "c.png"], ["train", "train", "test"])
-    unseen = _photos(tmp_path / "unseen", ["x.png"], seed=1)
+    unseen = _photos(tmp_path / "unseen", ["x.png", "y.png"], seed=1)
     train, test = load(marked, unseen)
-    assert [s.file_name for s in train.samples] == ["a.png", "b.png"] and len(test.samples) == 1
+    assert [s.file_name for s in train.samples] == ["a.png", "b.png"] and len(test.samples) == 2
     with pytest.raises(UserError, match="shares 2 photos with the training set"):
-        load(marked, marked)
+        load(unseen, unseen)
     renamed = _photos(tmp_path / "renamed", ["renamed.png"], seed=1)  # x.png's pixels, another name
     with pytest.raises(UserError, match=r"shares 1 photos .*\(train = test: renamed.png = x.png\)"):
         load(renamed, unseen)
+
+
+def test_a_real_test_file_gives_its_test_split_and_the_train_files_classes(tmp_path: Path) -> None:
+    """--real-test took a split-marked file's train photos too, and a test file numbering the same classes
+    otherwise was scored by the train file's class indices: a perfect detector read every die wrong."""
+    import json
+    from types import SimpleNamespace
+
+    from scenesmith.benchmark.runner import _load_real
+
+    def load(train: Path, test: Path):  # noqa: ANN202
+        return _load_real(SimpleNamespace(real=None, real_train=train, real_test=test))
+
+    unseen = _photos(tmp_path / "unseen", ["x.png", "y.png"], seed=1)
+    marked = _photos(tmp_path / "marked", ["a.png", "b.png", "c.png"], ["train", "train", "test"])
+    train, test = load(unseen, marked)
+    assert len(train.samples) == 2 and [s.file_name for s in test.samples] == ["c.png"]
+    coco = json.loads(marked.read_text())
+    coco["categories"] = [{"id": 1, "name": "b"}]
+    marked.write_text(json.dumps(coco))
+    with pytest.raises(UserError, match=r"--real-test .* has the classes \['b'\], --real-train .* \['a'\]"):
+        load(unseen, marked)
 
 
 @pytest.mark.parametrize("damaged", ["{", "{}", "[]"])
