@@ -101,7 +101,7 @@ def _equivalent_fraction(points: list[tuple[float, float]], score: float) -> dic
     crossings = [
         math.exp(math.log(f0) + (score - s0) / (s1 - s0) * (math.log(f1) - math.log(f0)))
         for (f0, s0), (f1, s1) in zip(points, points[1:], strict=False)
-        if s0 < score <= s1
+        if s0 < score <= s1 or s1 <= score < s0  # rising, or falling where the curve dips
     ]
     text = f"{crossings[0] * 100:.1f}%"
     if len(crossings) > 1:

@@ -358,11 +358,13 @@ def test_real_data_equivalence_on_a_curve_that_dips() -> None:
     between = real_data_equivalence(curve, 0.525)  # above the 100% arm, under the 50% one
     assert between["fraction"] == pytest.approx(0.1 * 5 ** ((0.525 - 0.30) / 0.23))
     assert "beats" not in between["text"]
+    assert "(real-only curve not monotone: also reached at 70.7%)" in between["text"]  # 50% · 2^0.5
     assert real_data_equivalence(curve, 0.54)["text"].startswith(
         "> 100% (beats every real-only arm, best 50%"
     )
     dip = real_data_equivalence({0.1: 0.30, 0.25: 0.45, 0.5: 0.40, 1.0: 0.50}, 0.42)
     assert dip["fraction"] < 0.25 and "not monotone: also reached at" in dip["text"]
+    assert dip["text"].split(" (curve")[0].count("%") == 3  # up to 25%, down to 50%, up to 100%
 
 
 def test_arms_short_of_seeds_are_warned_about_and_show_no_interval() -> None:
