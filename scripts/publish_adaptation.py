@@ -21,6 +21,8 @@ import argparse
 import json
 from pathlib import Path
 
+from scenesmith.annotate.atomic import atomic_write_text
+
 AUC_DROP_TARGET = 0.15
 ALIGNMENT_TARGET = 0.9
 RESULTS = Path(__file__).resolve().parent.parent / "benchmark" / "results"
@@ -181,7 +183,7 @@ def record_in_benchmark(bench_path: Path, adapt_path: Path) -> None:
         "image_auc_before": adapt["before"]["image_auc"],
         "adapters": per_adapter,
     }
-    bench_path.write_text(json.dumps(bench, indent=2) + "\n")
+    atomic_write_text(bench_path, json.dumps(bench, indent=2) + "\n")
 
 
 def main() -> None:
@@ -199,8 +201,8 @@ def main() -> None:
             parser.error("STUDY is required unless --record")
         summary = collect(args.study)
         summary["command"] = args.command
-        adapt_path.write_text(json.dumps(summary, indent=2) + "\n")
-        (RESULTS / f"{args.name}_adapt.md").write_text(markdown(summary, args.command))
+        atomic_write_text(adapt_path, json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(RESULTS / f"{args.name}_adapt.md", markdown(summary, args.command))
         print(f"published {args.study} → {RESULTS / args.name}_adapt.{{json,md}}")
     if bench_path.exists() and adapt_path.exists():
         record_in_benchmark(bench_path, adapt_path)

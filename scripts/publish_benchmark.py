@@ -10,11 +10,13 @@ Usage: python scripts/publish_benchmark.py RUN_FOLDER NAME
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from publish_adaptation import record_in_benchmark
 
 from scenesmith.benchmark.publish import publish_run
+from scenesmith.errors import UserError
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmark" / "results"
 
@@ -24,7 +26,10 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="the benchmark's --out folder")
     parser.add_argument("name", help="the published name, e.g. dice")
     args = parser.parse_args()
-    publish_run(args.run, args.name, RESULTS)
+    try:
+        publish_run(args.run, args.name, RESULTS)
+    except UserError as error:
+        sys.exit(f"publish_benchmark: {error}")
     adapt_path = RESULTS / f"{args.name}_adapt.json"
     if adapt_path.exists():
         record_in_benchmark(RESULTS / f"{args.name}.json", adapt_path)

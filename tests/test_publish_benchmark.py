@@ -47,3 +47,28 @@ def test_the_publish_script_runs_from_any_folder(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "the published name" in result.stdout
+
+
+def test_a_republished_name_keeps_no_picture_of_the_run_before(tmp_path: Path) -> None:
+    """An earlier run's sheet under the same name sat beside the new report as if it were its own; other
+    names' files (an archived dice_2026-12-05_bars.png, dice_adapt.json) stay."""
+    run, dest = _run_folder(tmp_path), tmp_path / "results"
+    dest.mkdir()
+    others = ["dice_2026-12-05_bars.png", "dice_adapt.json", "dice_cut_adapt_examples.jpg", "dices_bars.png"]
+    for name in ["dice_fractions.png", "dice_misreads_real_10.jpg", *others]:
+        (dest / name).write_text("earlier")
+    publish_run(run, "dice", dest)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        ["dice.json", "dice.md", *(f"dice_{name}" for name in PICTURES + SHEETS), *others]
+    )
+
+
+def test_publishing_a_folder_without_a_report_says_so_without_a_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path), "dice"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    expected = (
+        f"publish_benchmark: {tmp_path}: no report.json and report.md; run the benchmark (or --report-only)"
+    )
+    assert result.stderr.strip() == expected
