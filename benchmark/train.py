@@ -146,7 +146,11 @@ def _tensorboard(run_dir: Path):
 
 
 def load_weights(model: CenterNet, path: Path) -> None:
-    """Initialise from a checkpoint; layers whose shape differs (another scene's classes) stay fresh."""
+    """Initialise from a checkpoint; layers whose shape differs stay fresh.
+
+    With another scene's classes that is the class output layer alone (the class head's hidden layer is
+    copied), and only when the class counts differ: classes are matched by index, never by name.
+    """
     state = torch.load(path, map_location="cpu", weights_only=True)
     own = model.state_dict()
     model.load_state_dict(
