@@ -41,21 +41,25 @@ def prefetched(items: Iterable[T], depth: int = 4, niceness: int = 0) -> Iterato
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def hand_over(entry: tuple[object, BaseException | None]) -> bool:
+        """Put `entry` in the buffer unless the consumer has stopped (then it would wait forever)."""
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         lower_this_thread_priority(niceness)
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over((item, None)):
                     return
-            buffer.put((_DONE, None))
+            hand_over((_DONE, None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            buffer.put((_DONE, exc))
+            hand_over((_DONE, exc))
 
     thread = threading.Thread(target=produce, name="scenesmith-prefetch", daemon=True)
     thread.start()

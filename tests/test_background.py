@@ -40,3 +40,25 @@ def test_producer_thread_runs_at_lower_priority_and_the_caller_does_not() -> Non
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
     lower_this_thread_priority(0)  # zero is a no-op
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+
+
+@pytest.mark.parametrize("last", ["done", "error"])
+def test_a_consumer_that_stops_early_leaves_no_producer_blocked(last: str) -> None:
+    """The end (or the error) of a full buffer's producer was put without a timeout: when the consumer
+    stopped, the thread waited forever, holding its items (one per failed job in the API server)."""
+    produced = threading.Event()
+
+    def items():
+        yield from range(4)
+        produced.set()
+        if last == "error":
+            raise ValueError("bad scene 3")
+
+    stream = prefetched(items(), depth=3)
+    assert next(stream) == 0
+    assert produced.wait(5)  # 1, 2 and 3 fill the buffer: the end (or the error) waits for room
+    before = {t for t in threading.enumerate() if t.name == "scenesmith-prefetch"}
+    stream.close()
+    for thread in before:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
