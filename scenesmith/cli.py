@@ -224,6 +224,9 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from scenesmith.pipeline import generate_dataset
 
+    if args.time_budget is not None and args.samples is not None:
+        # The calibrated count came after the user's and won without a word.
+        raise UserError("--time-budget picks the sample count itself: give it or --samples, not both")
     out = generate_dataset(
         scene=args.scene,
         overrides=_render_overrides(args),

@@ -155,3 +155,19 @@ def test_a_rejected_description_is_an_error_to_fix_not_a_rerun_to_try(
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "image 3: the renderer rejected its description" in err
     assert "change the scene rules" in err and "rerun" not in err
+
+
+def test_time_budget_with_samples_is_refused_before_anything_is_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The calibrated count was appended after `--samples` and won without a word."""
+    from scenesmith.cli import main
+
+    out = tmp_path / "d"
+    both = ["--samples", "64", "--time-budget", "5"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "dice_tray", "--count", "1", "--out", str(out), *both])
+    assert exit_info.value.code == 2
+    message = "--time-budget picks the sample count itself: give it or --samples, not both"
+    assert message in capsys.readouterr().err
+    assert not out.exists()
