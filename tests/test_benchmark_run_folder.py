@@ -214,3 +214,11 @@ def test_an_archive_takes_runs_of_an_adapter_added_since() -> None:
     assert merged_inputs(grown, base, Path("archive")) == grown
     with pytest.raises(UserError, match="fda differ"):
         merged_inputs(grown, {"real_data": "R", "adapters": {"fda": "G"}}, Path("archive"))
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.25, 1.0])
+def test_every_arm_is_planned_once_whatever_the_headline_fraction(fraction: float) -> None:
+    """At --fraction 100, real_100 and synthetic_to_100 were listed twice: each seed ran and counted twice."""
+    names = [arm.name for arm in plan(control=True, sweep=True, headline_fraction=fraction, self_train=True)]
+    assert len(names) == len(set(names))
+    assert {"real_100", "synthetic_to_100", "real_1", "synthetic_to_50"} <= set(names)
