@@ -82,6 +82,9 @@ class Support:
     half_extent: tuple[float, float]
     # True for large supports (table, ground) where placement should stay within the camera view.
     limit_to_view: bool = False
+    # True when the surface has relief (a field's soil) rather than lying flat at z = 0: placements that
+    # judge a resting object measure its height against the surface mesh under it, not the plane.
+    relief: bool = False
 
 
 @dataclass

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -30,6 +31,7 @@ from scenesmith.console import output_silenced
 from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.params import Angle, Fraction, Length, Rule, Supports, number
 from scenesmith.procedural.placements.pack import choose_support, footprint_radius
+from scenesmith.procedural.placements.rows import SurfaceTop
 from scenesmith.procedural.registry import (
     Generated,
     Placement,
@@ -266,6 +268,7 @@ def place_physics(
 
     world_to_support = np.linalg.inv(support.pose)
     limit = np.asarray(support.half_extent)
+    ground = _ground_height(support, context)
     kept: list[bool] = []
     poses = []
     for item, (position, quat_xyzw) in zip(generated, finals, strict=True):
@@ -275,12 +278,26 @@ def place_physics(
         world = trimesh.transform_points(item.mesh.vertices, pose)
         local = trimesh.transform_points(world, world_to_support)
         # Fell off the support (or sank into it): drop it rather than publish an impossible pose.
-        inside = np.all(np.abs(local[:, :2]) <= limit) and local[:, 2].min() > -sink
+        lowest = local[int(np.argmin(local[:, 2]))]
+        inside = np.all(np.abs(local[:, :2]) <= limit) and lowest[2] > ground(lowest[:2]) - sink
         # Rolled wholly out of the picture: it would count as placed and show nowhere.
         kept.append(bool(inside and in_view(context.camera, world)))
         poses.append(pose)
     kept = without_unsupported(kept, supporters)
     return [Placement(pose, support.name) if keep else None for pose, keep in zip(poses, kept, strict=True)]
+
+
+def _ground_height(support: Support, context: PlacementContext) -> Callable[[np.ndarray], float]:
+    """The support's surface height (support frame) at support-frame xy: 0 on a flat support; on one with
+    relief (a field's soil) the height of its mesh there, so that an object resting in a furrow is not
+    taken for one sunk below the plane and dropped (which also kept only the stones on ridge crests)."""
+    if not support.relief:
+        return lambda xy: 0.0
+    owners = [obj for obj in context.placed if obj.name == support.name]
+    if not owners:
+        return lambda xy: 0.0
+    soil = trimesh.util.concatenate([obj.world_mesh for obj in owners])
+    return SurfaceTop(soil.apply_transform(np.linalg.inv(support.pose)), 0.0)
 
 
 def resting_on(client: int, bodies: list[int]) -> list[set[int]]:

@@ -183,7 +183,7 @@ def build_field(rule: FieldRule, rng: np.random.Generator, name: str) -> Surface
         factors["clods.count"] = count
         factors |= {f"clods.material.{k}": v for k, v in clod_factors.items()}
     half = float(x.max())
-    support = Support(name, pose, (half, half), limit_to_view=True)
+    support = Support(name, pose, (half, half), limit_to_view=True, relief=True)
     return SurfaceResult(objects, [support], factors)
 
 
