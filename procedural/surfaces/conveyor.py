@@ -99,9 +99,14 @@ def build_conveyor(rule: ConveyorRule, rng: np.random.Generator, name: str) -> S
     factors |= {
         "length_m": length,
         "width_m": width,
+        "edge_gap_m": gap,
         "guard_height_m": guard_h,
+        "guard_thickness_m": guard_t,
+        "frame_depth_m": depth,
         "rollers": rollers,
     }
+    if rollers:
+        factors["roller_diameter_m"] = roller_d
     factors |= {f"belt.{k}": v for k, v in belt_factors.items()}
     factors |= {f"frame.{k}": v for k, v in frame_factors.items()}
     return SurfaceResult([obj], [support], factors)

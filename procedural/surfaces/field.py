@@ -120,6 +120,7 @@ def soil_heightfield(
         "roughness_m": roughness,
         "noise_scale_m": scale,
         "octaves": octaves,
+        "persistence": persistence,
         "furrow_spacing_m": spacing,
         "ridge_height_m": ridge,
     }

@@ -74,6 +74,7 @@ def build_tray(rule: TrayRule, rng: np.random.Generator, name: str) -> SurfaceRe
     obj = SceneObject(0, name, mesh.mesh, mesh.face_materials, [floor_material, wall_material], tray_pose)
     support = Support(name, tray_pose, (width / 2, depth / 2))
     factors |= {"inner_width_m": width, "inner_depth_m": depth, "wall_height_m": wall_h}
+    factors |= {"wall_thickness_m": wall_t, "floor_thickness_m": floor_t}
     factors |= {f"floor.{k}": v for k, v in floor_factors.items()}
     factors |= {f"wall.{k}": v for k, v in wall_factors.items()}
     return SurfaceResult([obj], [support], factors)
