@@ -207,6 +207,11 @@ def _support_problem(name: str, surfaces: dict[str, Any], method: str) -> str | 
                 f"is not a board: {surface!r} has at most {most} boards (surfaces.{surface}.boards), "
                 f"{surface}.0 to {surface}.{most - 1}"
             )
+    if dot and method == "physics":
+        return (
+            f"is a shelf board: physics drops objects from above it, through the boards over it, and they "
+            f"settle on whichever board they reach; place them with shelf_rows (on {surface!r}) or pack"
+        )
     if not dot and shelf and method != "shelf_rows":
         return f"is a shelf: name one of its boards ({surface}.0, {surface}.1, …), or place with shelf_rows"
     if getattr(surfaces[surface], "kind", None) == "field" and method in FLAT_SUPPORT_METHODS:

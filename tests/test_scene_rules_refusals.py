@@ -76,6 +76,13 @@ def test_a_board_index_beyond_the_most_boards_is_refused(support: str, expected:
     assert f"objects.cans.placement.support: {expected}" in message
 
 
+def test_physics_onto_a_shelf_board_is_refused() -> None:
+    """Its drop column started inside the boards above: cans meant for shelf.1 settled on the top board,
+    still labelled `support: shelf.1`, and most of them were dropped."""
+    message = refusal("retail_shelf", ["objects.cans.placement={method: physics, support: [shelf.1]}"])
+    assert "objects.cans.placement.support: 'shelf.1' is a shelf board: physics drops objects" in message
+
+
 def test_a_board_that_only_some_draws_build_is_allowed() -> None:
     """shelf_right has 4 or 5 boards: its board 4 exists in some images (and falls back otherwise)."""
     loaded = load_scene("retail_shelf", ["objects.cans.placement.support=[shelf_right.4, shelf.4]"])
