@@ -120,7 +120,15 @@ def _worker_pids(parent: psutil.Process) -> list[int]:
         return []
 
 
-def kills(scene: str, overrides: Sequence[str], count: int, kills: int, out: Path, seed: int = 0) -> dict:
+def kills(
+    scene: str,
+    overrides: Sequence[str],
+    count: int,
+    kills: int,
+    out: Path,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict:
     """Kill the render worker of a real `scenesmith generate` run `kills` times, then audit the dataset.
 
     A kill is timed by images on disk, which trail the renders by up to the write backlog plus the
@@ -135,7 +143,7 @@ def kills(scene: str, overrides: Sequence[str], count: int, kills: int, out: Pat
         raise UserError(f"--out {out}: exists; the kill benchmark audits a dataset it makes from nothing")
     load_scene(scene, list(overrides))  # a bad scene is refused here, not inside the child run
     cmd = [sys.executable, "-m", "scenesmith", "generate", scene, "--count", str(count), "--seed", str(seed),
-           "--out", str(out), "--quiet", "--device", "cpu"]  # fmt: skip
+           "--out", str(out), "--quiet", "--device", device]  # fmt: skip
     for override in overrides:
         cmd += ["--set", override]
     process = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)

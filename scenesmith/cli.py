@@ -342,7 +342,7 @@ def _cmd_bench_kills(args: argparse.Namespace) -> int:
     from scenesmith.benchmark import scale_bench
 
     result = scale_bench.kills(
-        args.scene, _render_overrides(args), args.count, args.kills, Path(args.out), args.seed
+        args.scene, _render_overrides(args), args.count, args.kills, Path(args.out), args.seed, args.device
     )
     result["machine"] = scale_bench.machine()
     _print_and_save(result, args.json)

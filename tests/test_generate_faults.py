@@ -37,3 +37,38 @@ def test_a_kill_benchmark_that_cannot_run_says_why_before_starting_anything(tmp_
     with pytest.raises(UserError, match="--out .*taken: exists"):
         kills("dice_tray", TINY, count=12, kills=1, out=tmp_path / "taken")
     assert not (tmp_path / "k").exists()
+
+
+def test_the_kill_benchmark_renders_on_the_device_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bench kills --device gpu` was accepted, then rendered on the CPU (the child had `cpu` written in)."""
+    import subprocess
+
+    from scenesmith.benchmark import scale_bench
+    from scenesmith.cli import main
+
+    started: list[list[str]] = []
+
+    def popen(cmd: list[str], **kwargs: object) -> None:
+        started.append(cmd)
+        raise OSError("stop here")
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    assert scale_bench.subprocess is subprocess
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "bench",
+                "kills",
+                "--device",
+                "gpu",
+                "--count",
+                "12",
+                "--kills",
+                "1",
+                "--out",
+                str(tmp_path / "k"),
+            ]
+        )
+    assert started and started[0][started[0].index("--device") + 1] == "gpu"
