@@ -7,6 +7,7 @@ an answer they can act on.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import types
@@ -180,8 +181,12 @@ def _narrow_to_tag(candidates: list[Any], node: dict[str, Any]) -> list[Any]:
     return [c for c in candidates if c not in models] + tagged
 
 
-def _default_mapping(candidates: list[Any], key: str) -> dict[str, Any]:
-    """The schema default of a nested rule `key` as plain data, or {} where there is none."""
+def _default_mapping(candidates: list[Any], key: str) -> dict[str, Any] | list[Any]:
+    """The schema default of a nested rule `key` as plain data, or {} where there is none.
+
+    A default that is plain data already (a distribution such as `{uniform: [0.01, 0.02]}`) is copied,
+    so that `--set ...gap_m.uniform.1=0.03` edits its list rather than an empty mapping.
+    """
     fields = [
         c.model_fields[key]
         for c in candidates
@@ -191,6 +196,8 @@ def _default_mapping(candidates: list[Any], key: str) -> dict[str, Any]:
         default = fields[0].get_default(call_default_factory=True)
         if isinstance(default, BaseModel):
             return default.model_dump(mode="json", exclude_unset=True)
+        if isinstance(default, dict | list):
+            return copy.deepcopy(default)
     return {}
 
 

@@ -475,3 +475,11 @@ def test_surface_values_drawn_per_image_are_recorded(scene: str, surface: str, d
     built = (build_scene(rules, 0, index).factors for index in range(8))
     factors = next(f for f in built if f.get(f"surfaces.{surface}.present", True))  # dice_tray's is optional
     assert all(f"surfaces.{surface}.{key}" in factors for key in drawn), sorted(factors)
+
+
+def test_a_set_into_a_distribution_left_at_its_default_edits_that_distribution() -> None:
+    """The default `{uniform: [0.002, 0.015]}` was replaced by {}, and the list index became a key:
+    "expects a list [low, high], got {'1': 0.02}"."""
+    cans = load_scene("retail_shelf", ["objects.cans.placement.gap_m.uniform.1=0.02"]).rules.objects["cans"]
+    assert (cans.placement.gap_m.low, cans.placement.gap_m.high) == (0.002, 0.02)
+    assert load_scene("retail_shelf").rules.objects["cans"].placement.gap_m.high == 0.015  # default intact
