@@ -132,7 +132,12 @@ def validate_object(obj: SceneObject) -> None:
             raise ValueError(f"{what}: uv must have shape ({len(faces)}, 3, 2), got {uv.shape}")
         if not np.all(np.isfinite(uv)):
             raise ValueError(f"{what}: uv contains non-finite values")
-    _rigid_pose(obj.pose, f"{what}: pose")
+    linear = _rigid_pose(obj.pose, f"{what}: pose")[:3, :3]
+    # Blender keeps an object's matrix as location, rotation and scale: shear is dropped, so the render
+    # would show another shape than the mesh the labels (visibility, amodal box) are computed from.
+    gram = linear.T @ linear
+    if np.abs(gram - np.diag(np.diag(gram))).max() > 1e-6 * np.diag(gram).max():  # float32 poses pass
+        raise ValueError(f"{what}: pose shears the mesh (a rotation times an axis scale is what renders)")
 
 
 def validate_light(light: Light, i: int) -> None:

@@ -436,6 +436,8 @@ def _bad_descriptions() -> dict[str, SceneDescription]:
     K_aniso = cam.K.copy()
     K_aniso[1, 1] *= 1.01
     empty = trimesh.Trimesh(np.zeros((0, 3)), np.zeros((0, 3), dtype=int))
+    sheared = np.eye(4)
+    sheared[0, 1] = 0.5
     return {
         "empty mesh": scene(cam, [obj(1, empty)]),
         "nan pose": scene(cam, [obj(1, trimesh.creation.box(), nan_pose)]),
@@ -446,6 +448,8 @@ def _bad_descriptions() -> dict[str, SceneDescription]:
         "id above Blender's pass_index": scene(cam, [obj(32768, trimesh.creation.box())]),
         "nan light": scene(cam, [good], lights=[Light("sun", (0, 0, np.nan), (0, 0, -1), 1.0)]),
         "zero resolution": scene(Camera(0, 32, cam.K, cam.world_to_camera), [good]),
+        # Blender drops the shear of matrix_world: the instance pass disagreed with the mesh on 170 px
+        "sheared pose": scene(cam, [obj(1, trimesh.creation.box(), sheared)]),
     }
 
 
