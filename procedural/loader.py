@@ -160,7 +160,7 @@ def apply_override(data: Any, path: list[str], value: Any, override: str) -> Non
                 node[part] = value
             else:
                 if part not in node:
-                    node[part] = _default_mapping(models, part)
+                    node[part] = _default_mapping(models, part, path[depth + 1])
                 node = node[part]
             types_here = models
         else:
@@ -181,11 +181,12 @@ def _narrow_to_tag(candidates: list[Any], node: dict[str, Any]) -> list[Any]:
     return [c for c in candidates if c not in models] + tagged
 
 
-def _default_mapping(candidates: list[Any], key: str) -> dict[str, Any] | list[Any]:
+def _default_mapping(candidates: list[Any], key: str, next_key: str) -> dict[str, Any] | list[Any]:
     """The schema default of a nested rule `key` as plain data, or {} where there is none.
 
-    A default that is plain data already (a distribution such as `{uniform: [0.01, 0.02]}`) is copied,
-    so that `--set ...gap_m.uniform.1=0.03` edits its list rather than an empty mapping.
+    A default that is plain data already (a distribution such as `{uniform: [0.01, 0.02]}`) is copied
+    when the override goes on into it (`--set ...gap_m.uniform.1=0.03` edits its list), and not when it
+    names another key (`gap_m.choice.values=[...]` gives a choice, not a uniform that also has one).
     """
     fields = [
         c.model_fields[key]
@@ -196,7 +197,9 @@ def _default_mapping(candidates: list[Any], key: str) -> dict[str, Any] | list[A
         default = fields[0].get_default(call_default_factory=True)
         if isinstance(default, BaseModel):
             return default.model_dump(mode="json", exclude_unset=True)
-        if isinstance(default, dict | list):
+        if isinstance(default, dict) and next_key in default:
+            return copy.deepcopy(default)
+        if isinstance(default, list) and next_key.isdigit() and int(next_key) < len(default):
             return copy.deepcopy(default)
     return {}
 

@@ -483,3 +483,5 @@ def test_a_set_into_a_distribution_left_at_its_default_edits_that_distribution()
     cans = load_scene("retail_shelf", ["objects.cans.placement.gap_m.uniform.1=0.02"]).rules.objects["cans"]
     assert (cans.placement.gap_m.low, cans.placement.gap_m.high) == (0.002, 0.02)
     assert load_scene("retail_shelf").rules.objects["cans"].placement.gap_m.high == 0.015  # default intact
+    other_kind = ["objects.cans.placement.gap_m.choice.values=[0.01, 0.02]"]  # replaces the default
+    assert load_scene("retail_shelf", other_kind).rules.objects["cans"].placement.gap_m.values == (0.01, 0.02)
