@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -278,8 +277,7 @@ def place_physics(
         world = trimesh.transform_points(item.mesh.vertices, pose)
         local = trimesh.transform_points(world, world_to_support)
         # Fell off the support (or sank into it): drop it rather than publish an impossible pose.
-        lowest = local[int(np.argmin(local[:, 2]))]
-        inside = np.all(np.abs(local[:, :2]) <= limit) and lowest[2] > ground(lowest[:2]) - sink
+        inside = np.all(np.abs(local[:, :2]) <= limit) and _deepest_below(local, ground) < sink
         # Rolled wholly out of the picture: it would count as placed and show nowhere.
         kept.append(bool(inside and in_view(context.camera, world)))
         poses.append(pose)
@@ -287,15 +285,29 @@ def place_physics(
     return [Placement(pose, support.name) if keep else None for pose, keep in zip(poses, kept, strict=True)]
 
 
-def _ground_height(support: Support, context: PlacementContext) -> Callable[[np.ndarray], float]:
-    """The support's surface height (support frame) at support-frame xy: 0 on a flat support; on one with
-    relief (a field's soil) the height of its mesh there, so that an object resting in a furrow is not
-    taken for one sunk below the plane and dropped (which also kept only the stones on ridge crests)."""
-    if not support.relief:
-        return lambda xy: 0.0
-    owners = [obj for obj in context.placed if obj.name == support.name]
+def _deepest_below(local: np.ndarray, ground: SurfaceTop | None) -> float:
+    """How far the object's vertices (support frame) reach under the support's surface at their own xy.
+
+    A flat support's surface is the plane z = 0. On relief the lowest vertex need not be the deepest one
+    (a box on a slope buries its uphill corner), so every vertex of the lower half is measured.
+    """
+    z = local[:, 2]
+    if ground is None:
+        return float(-z.min())
+    lower = np.unique(local[z <= z.min() + 0.5 * (z.max() - z.min())], axis=0)
+    under = ground.within(lower[:, :2].min(0), lower[:, :2].max(0))
+    return float(max(under(vertex[:2]) - vertex[2] for vertex in lower))
+
+
+def _ground_height(support: Support, context: PlacementContext) -> SurfaceTop | None:
+    """The support's surface height (support frame) at support-frame xy, or None for a flat support.
+
+    On relief (a field's soil) it is the height of the soil's mesh, so that an object resting in a furrow
+    is not taken for one sunk below the plane and dropped (which kept only the stones on ridge crests).
+    """
+    owners = [obj for obj in context.placed if obj.name == support.name] if support.relief else []
     if not owners:
-        return lambda xy: 0.0
+        return None
     soil = trimesh.util.concatenate([obj.world_mesh for obj in owners])
     return SurfaceTop(soil.apply_transform(np.linalg.inv(support.pose)), 0.0)
 

@@ -77,6 +77,16 @@ class SurfaceTop:
             self.lo = self.triangles[:, :, :2].min(1)
             self.hi = self.triangles[:, :, :2].max(1)
 
+    def within(self, lo: np.ndarray, hi: np.ndarray) -> SurfaceTop:
+        """The same surface cut to the triangles overlapping the xy box [lo, hi]: many points of a small
+        area (an object's vertices) are then measured without scanning the whole surface for each."""
+        if self.triangles is None:
+            return self
+        keep = np.all((self.lo <= hi) & (lo <= self.hi), axis=1)
+        part = SurfaceTop(None, self.fallback_z)
+        part.triangles, part.lo, part.hi = self.triangles[keep], self.lo[keep], self.hi[keep]
+        return part
+
     def __call__(self, xy: np.ndarray) -> float:
         if self.triangles is None:
             return self.fallback_z
