@@ -831,8 +831,12 @@ def markdown(report: dict) -> str:
         *(["![fractions](fractions.png)", ""] if _has_fraction_curve(report["arms"]) else []),
         "![curves](curves.png)",
         "",
-        "![predictions](predictions.jpg)",
-        "",
+        # Reports made before the key existed always drew the picture.
+        *(
+            [f"![predictions]({sheet})", ""]
+            if (sheet := report.get("prediction_sheet", "predictions.jpg"))
+            else []
+        ),
         *_misread_lines(report.get("misread_sheets") or {}),
     ]
     return "\n".join(lines)

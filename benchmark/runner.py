@@ -294,6 +294,11 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
     device = pick_device(config.device)
     pool_ids, val_ids = split_validation(real_train.image_ids, config.val_count, config.split_seed)
     real_val = real_train.subset(val_ids)
+    if config.self_train and fraction_count(len(pool_ids), config.fraction) == len(pool_ids):
+        raise UserError(
+            f"--self-train labels the pool photos that --fraction {100 * config.fraction:g} leaves out, "
+            f"and it leaves none of the {len(pool_ids)}: choose a smaller --fraction"
+        )
     arms = plan(
         control=config.control_scene is not None,
         sweep=config.sweep,
@@ -400,7 +405,9 @@ def run_benchmark(config: BenchmarkConfig, command: str) -> dict:
             summary, config.seeds, [arm.name for arm in arms if _scored_on_real(arm)]
         ),
     }
-    report["misread_sheets"] = _draw_predictions(arms, config, device, real_test, real_val, out)
+    report["misread_sheets"], report["prediction_sheet"] = _draw_predictions(
+        arms, config, device, real_test, real_val, out
+    )
     report["pseudo_label_sheets"] = _draw_pseudo_labels(arms, real_train, out)
     reporting.write_report(report, records, out)
     return report
@@ -684,9 +691,13 @@ def _draw_predictions(
     real_test: DetectionSet,
     real_val: DetectionSet,
     out: Path,
-) -> dict[str, dict]:
+) -> tuple[dict[str, dict], str | None]:
     """Seed 0 of each headline arm: its predictions on four test photos (predictions.jpg), and the real
-    validation dice it misreads (misreads_<arm>.jpg, see `misreads.py`). Returns arm → misread sheet."""
+    validation dice it misreads (misreads_<arm>.jpg, see `misreads.py`).
+
+    Returns (arm → misread sheet, the predictions picture or None when no arm could draw one: an earlier
+    report's picture is removed then, so that it never passes for this report's).
+    """
     samples = list(real_test.samples[:4])
     subset = DetectionSet(real_test.class_names, tuple(samples))
     rows, sheets = [], {}
@@ -702,9 +713,13 @@ def _draw_predictions(
         scoring = _scoring(arm, run_dir, config, real_val, best)
         rows.append((arm.name, samples, scoring.detections(best, subset)))
         sheets[arm.name] = misreads_once(run_dir, best, real_val, scoring, out / f"misreads_{arm.name}.jpg")
-    if rows:
-        reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")
-    return sheets
+    _remove_stale_sheets(out, "misreads_*.jpg", {sheet["file"] for sheet in sheets.values()})
+    picture = out / "predictions.jpg"
+    if not rows:
+        picture.unlink(missing_ok=True)
+        return sheets, None
+    reporting.prediction_grid(rows, real_test.class_names, picture)
+    return sheets, picture.name
 
 
 def _draw_pseudo_labels(
@@ -721,4 +736,13 @@ def _draw_pseudo_labels(
         first = real_train.subset(sorted(labels)[:count])
         sheets[arm.name] = f"pseudo_labels_{arm.name}.jpg"
         reporting.pseudo_label_sheet(with_labels(path, labels, first), out / sheets[arm.name])
+    _remove_stale_sheets(out, "pseudo_labels_*.jpg", set(sheets.values()))
     return sheets
+
+
+def _remove_stale_sheets(out: Path, pattern: str, drawn: set[str]) -> None:
+    """Remove an earlier report's sheets this one did not draw (an arm left out by --arms, or restored
+    without weights): `publish_run` publishes every picture in the folder as this report's."""
+    for sheet in out.glob(pattern):
+        if sheet.name not in drawn:
+            sheet.unlink()

@@ -136,7 +136,9 @@ def validate_object(obj: SceneObject) -> None:
     # Blender keeps an object's matrix as location, rotation and scale: shear is dropped, so the render
     # would show another shape than the mesh the labels (visibility, amodal box) are computed from.
     gram = linear.T @ linear
-    if np.abs(gram - np.diag(np.diag(gram))).max() > 1e-6 * np.diag(gram).max():  # float32 poses pass
+    lengths = np.sqrt(np.diag(gram))
+    cosines = gram / np.outer(lengths, lengths)  # between the axes: 0 unless sheared, whatever the scale
+    if np.abs(cosines - np.eye(3)).max() > 1e-6:  # float32 poses pass
         raise ValueError(f"{what}: pose shears the mesh (a rotation times an axis scale is what renders)")
 
 

@@ -224,9 +224,14 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from scenesmith.pipeline import generate_dataset
 
-    if args.time_budget is not None and args.samples is not None:
+    fixed = args.samples is not None or any(
+        o.partition("=")[0].strip() == "render.samples" for o in args.overrides
+    )
+    if args.time_budget is not None and fixed:
         # The calibrated count came after the user's and won without a word.
-        raise UserError("--time-budget picks the sample count itself: give it or --samples, not both")
+        raise UserError(
+            "--time-budget picks the sample count itself: give it or --samples (render.samples), not both"
+        )
     out = generate_dataset(
         scene=args.scene,
         overrides=_render_overrides(args),
@@ -865,7 +870,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--seed", type=_non_negative_int, default=0)
     k.add_argument("--out", required=True, help="dataset folder (must not exist yet)")
     k.add_argument("--json", type=_output_file, help="also write the numbers to this JSON file")
-    k.set_defaults(run=_cmd_bench_kills)
+    k.set_defaults(run=_cmd_bench_kills, device="cpu")  # its kill timing assumes one render worker
     _add_benchmark_parser(commands)
 
     p = commands.add_parser("doctor", help="bpy version, Cycles devices, threads and one timed draft render")

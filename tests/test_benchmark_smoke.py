@@ -578,6 +578,16 @@ def test_a_report_of_pretrainings_alone_has_no_fraction_plot(
     assert not (pretrainings / "fractions.png").exists()
     markdown = (pretrainings / "report.md").read_text()
     assert "| synthetic_only |" in markdown and "fractions.png" not in markdown and "bars.png" in markdown
+    assert {p.name for p in pretrainings.glob("misreads_*.jpg")} <= {"misreads_synthetic_only.jpg"}
+    # Restored from an archive with no seed-0 weights to draw with: the earlier predictions picture was
+    # kept, linked and published as this report's.
+    assert "predictions.jpg" in markdown
+    (pretrainings / "arms" / "synthetic_only" / "seed0" / "best.pt").unlink()
+    assert run_cli(report_only) == 0
+    assert not (pretrainings / "predictions.jpg").exists()
+    assert not list(pretrainings.glob("misreads_*.jpg"))  # the arms --arms left out drew none either
+    assert "predictions.jpg" not in (pretrainings / "report.md").read_text()
+    assert json.loads((pretrainings / "report.json").read_text())["prediction_sheet"] is None
 
 
 def test_an_archive_keeps_the_scores_and_pretrainings_and_a_lost_run_folder_resumes_from_it(
@@ -694,6 +704,10 @@ def test_adapter_arms_train_on_the_adapted_set_and_report_the_gain(
         (["--adapter", "{tmp}/not_an_adapter"], "not_an_adapter: not an adapter"),
         (["--scene", "conveyor_parts"], "scene 'conveyor_parts' labels"),
         (["--arms", "real_7"], "unknown arm"),
+        (
+            ["--fraction", "100", "--self-train", ""],
+            "--self-train labels the pool photos that --fraction 100",
+        ),
     ],
 )
 def test_a_bad_input_fails_before_the_run_folder_or_a_render_exists(
@@ -709,7 +723,7 @@ def test_a_bad_input_fails_before_the_run_folder_or_a_render_exists(
     monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
     good = {"--real": str(real_coco), "--scene": "dice_tray", "--arms": "synthetic_only"}
     given = dict(zip(mistake[::2], (m.format(tmp=tmp_path) for m in mistake[1::2]), strict=True))
-    options = [item for pair in {**good, **given}.items() for item in pair]
+    options = [item for pair in {**good, **given}.items() for item in pair if item]  # "": a flag
     tiny = ["--synthetic", "6", "--val-count", "3", *TINY_RENDER]
     code = run_cli(["benchmark", *options, *tiny, "--out", str(tmp_path / "run")])
     assert code == 2

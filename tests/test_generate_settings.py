@@ -168,6 +168,10 @@ def test_time_budget_with_samples_is_refused_before_anything_is_made(
     with pytest.raises(SystemExit) as exit_info:
         main(["generate", "dice_tray", "--count", "1", "--out", str(out), *both])
     assert exit_info.value.code == 2
-    message = "--time-budget picks the sample count itself: give it or --samples, not both"
+    message = "--time-budget picks the sample count itself: give it or --samples (render.samples), not both"
+    assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["generate", "dice_tray", "--count", "1", "--out", str(out), "--time-budget", "5",
+              "--set", "render.samples=64"])  # fmt: skip
     assert message in capsys.readouterr().err
     assert not out.exists()
