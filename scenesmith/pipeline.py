@@ -369,8 +369,8 @@ def _recorded_budget(out_dir: Path, seconds: float) -> dict[str, Any] | None:
 
 def build_image(loaded: LoadedScene, seed: int, index: int) -> SceneDescription:
     """Image `index`'s scene. Rules are sampled per image, so valid rules can still draw values that
-    cannot be built (an edge gap wider than the belt): that is the rules' error, named with the image
-    and seed that drew it, not a traceback."""
+    cannot be built (a drawn part whose boolean leaves no closed solid): that is the rules' error, named
+    with the image and seed that drew it, not a traceback."""
     try:
         return build_scene(loaded.rules, seed, index)
     except ValueError as exc:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,3 +43,24 @@ def abandoned_scratch() -> Callable[[Path], Path]:
         return folder
 
     return make
+
+
+@pytest.fixture()
+def unbuildable_from_image() -> Iterator[Callable[[int], None]]:
+    """Makes every image from index N on fail to build as a draw can fail (valid rules, a drawn part
+    whose boolean leaves no closed solid): the rules loaded, earlier images built."""
+    from scenesmith import pipeline
+
+    def make(first_failing: int) -> None:
+        real_build = pipeline.build_scene
+
+        def build(rules: Any, seed: int, index: int) -> Any:
+            if index >= first_failing:
+                raise ValueError("mechanical part is not a closed solid: {'diameter_m': 0.004}")
+            return real_build(rules, seed, index)
+
+        monkeypatch.setattr(pipeline, "build_scene", build)
+
+    monkeypatch = pytest.MonkeyPatch()
+    yield make
+    monkeypatch.undo()

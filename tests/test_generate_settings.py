@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def _no_calibration(*args, **kwargs):
 
 
 def test_time_budget_refuses_a_foreign_folder_and_unbuildable_rules_before_calibrating(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unbuildable_from_image: Callable[[int], None]
 ) -> None:
     monkeypatch.setattr(pipeline, "calibrate_samples", _no_calibration)
     foreign = tmp_path / "foreign"
@@ -66,11 +67,11 @@ def test_time_budget_refuses_a_foreign_folder_and_unbuildable_rules_before_calib
     (other / "manifest.json").write_text(json.dumps({"identity": {"dataset_key": "made with --samples 8"}}))
     with pytest.raises(UserError, match="holds a dataset made without --time-budget 5"):
         generate_dataset("dice_tray", TINY, count=1, out_dir=other, progress=False, time_budget=5.0)
-    with pytest.raises(SceneRuleError, match=r"image 0 \(seed 0\) cannot be built: .*edge gaps"):
+    unbuildable_from_image(0)
+    with pytest.raises(SceneRuleError, match=r"image 0 \(seed 0\) cannot be built: .*closed solid"):
         generate_dataset(
-            "conveyor_parts", ["surfaces.belt.edge_gap_m=0.3"], count=1, out_dir=tmp_path / "new",
-            progress=False, time_budget=5.0,
-        )  # fmt: skip
+            "conveyor_parts", [], count=1, out_dir=tmp_path / "new", progress=False, time_budget=5.0
+        )
 
 
 def test_a_time_budget_on_ray_is_refused_before_calibrating_here(

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -360,13 +361,15 @@ def test_a_run_killed_before_its_first_manifest_resumes(dataset: Path, tmp_path:
 
 
 def test_rules_that_draw_an_unbuildable_scene_name_the_image(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], unbuildable_from_image: Callable[[int], None]
 ) -> None:
-    """Image 0 of seed 0 draws edge gaps wider than the belt: one message and exit 2, no traceback."""
-    gaps = ["--set", "surfaces.belt.edge_gap_m={uniform: [0.0, 0.6]}"]
-    args = ["generate", "conveyor_parts", "--count", "2", "--out", str(tmp_path / "out"), *TINY, *gaps]
+    """Image 0 of seed 0 draws a part that cannot be built: one message and exit 2, no traceback."""
+    unbuildable_from_image(0)
+    args = ["generate", "conveyor_parts", "--count", "2", "--out", str(tmp_path / "out"), *TINY]
     assert run_cli(args) == 2
-    assert "image 0 (seed 0) cannot be built: conveyor 'belt': edge gaps" in capsys.readouterr().err
+    assert (
+        "image 0 (seed 0) cannot be built: mechanical part is not a closed solid" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(

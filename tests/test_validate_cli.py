@@ -3,6 +3,8 @@ that cannot fit one image, infinite numbers, and values drawn per image that fai
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from scenesmith.cli import main
@@ -33,14 +35,15 @@ def test_an_infinite_number_is_named_not_turned_into_nan_probabilities(
 
 
 def test_validate_builds_more_images_when_asked_and_names_the_one_that_fails(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], unbuildable_from_image: Callable[[int], None]
 ) -> None:
-    """An edge gap fits the first belts drawn, not image 8's: one line naming image and seed."""
-    args = ["conveyor_parts", "--set", "surfaces.belt.edge_gap_m=0.16"]
+    """Image 8's draw cannot be built, the first images' can: one line naming image and seed."""
+    unbuildable_from_image(8)
+    args = ["conveyor_parts"]
     code, text = run_validate(args, capsys)
     assert code == 0 and "image 0 of seed 0 has" in text
     code, text = run_validate([*args, "--images", "10"], capsys)
-    assert code == 2 and "image 8 (seed 0) cannot be built: conveyor 'belt': edge gaps" in text
+    assert code == 2 and "image 8 (seed 0) cannot be built: mechanical part is not a closed solid" in text
     assert "Traceback" not in text
     code, text = run_validate(["dice_tray", "--images", "3"], capsys)
     assert code == 0 and "images 0–2 of seed 0 have" in text
@@ -156,3 +159,13 @@ def test_a_local_override_is_parsed_like_scene_text() -> None:
         load_scene("dice_tray", ["objects.dice.count={uniform: [1, 2"])
     with pytest.raises(SceneRuleError, match="invalid YAML: Exceeds the limit"):
         load_scene("dice_tray", ["objects.dice.count=" + "9" * 5000])
+
+
+def test_edge_gaps_that_can_leave_no_belt_are_refused_when_the_rules_load() -> None:
+    """Checked over the ranges, not in the image whose draw happens to meet them (0.16 × 2 fits a 0.4 m
+    belt, not a 0.3 m one)."""
+    with pytest.raises(
+        SceneRuleError, match=r"surfaces\.belt.*edge_gap_m up to 0\.16 .*width_m down to 0\.3"
+    ):
+        load_scene("conveyor_parts", ["surfaces.belt.edge_gap_m=0.16"])
+    load_scene("conveyor_parts", ["surfaces.belt.edge_gap_m=0.14"])

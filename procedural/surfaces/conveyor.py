@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 import trimesh
+from pydantic import model_validator
 
 from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.materials import sample_material
@@ -38,6 +39,17 @@ class ConveyorRule(Placed):
     roller_diameter_m: PositiveLength = 0.08
     belt_material: MaterialRule
     frame_material: MaterialRule
+
+    @model_validator(mode="after")
+    def _gaps_leave_a_belt(self) -> ConveyorRule:
+        """Every draw must leave belt between the gaps: checked at load, not in the image that draws it."""
+        gap, width = self.edge_gap_m.support()[1], self.width_m.support()[0]
+        if 2 * gap >= width:
+            raise ValueError(
+                f"edge_gap_m up to {gap:g} on both sides leaves no belt in width_m down to {width:g}; "
+                "the gaps must add up to less than the narrowest width"
+            )
+        return self
 
 
 def _box(lo: tuple[float, float, float], hi: tuple[float, float, float]) -> trimesh.Trimesh:
@@ -90,8 +102,6 @@ def build_conveyor(rule: ConveyorRule, rng: np.random.Generator, name: str) -> S
     roller_d = rule.roller_diameter_m.sample(rng)
     belt_material, belt_factors = sample_material(rule.belt_material, rng, f"{name}_belt")
     frame_material, frame_factors = sample_material(rule.frame_material, rng, f"{name}_frame")
-    if 2 * gap >= width:
-        raise ValueError(f"conveyor {name!r}: edge gaps {gap} leave no belt in width {width}")
     drums = roller_d if rollers else None
     mesh, slots = conveyor_mesh(length, width, gap, guard_h, guard_t, depth, drums)
     obj = SceneObject(0, name, mesh, slots, [belt_material, frame_material], pose)
