@@ -47,6 +47,47 @@ def test_a_single_board_above_the_unit_is_refused() -> None:
     assert "surfaces.shelf: bottom_m up to 1.9 puts the lowest board above the unit" in message
 
 
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # The lowest board's underside at z = -0.01: inside the floor, and its plinth gone.
+        (["surfaces.shelf.bottom_m={uniform: [0.01, 0.16]}"], "bottom_m down to 0.01 sinks the lowest board"),
+        # The board clears the floor, its 3.5 cm price-tag strip does not.
+        (["surfaces.shelf.bottom_m=0.03"], "bottom_m down to 0.03 sinks the lowest board's price-tag strip"),
+        # A 0.5 m unit with 0.25 m panels: boards (and the products' supports) of zero width.
+        (
+            ["surfaces.shelf.width_m={uniform: [0.5, 1.0]}", "surfaces.shelf.panel_thickness_m=0.25"],
+            "panel_thickness_m up to 0.25 on both sides leaves no board in width_m down to 0.5",
+        ),
+    ],
+)
+def test_a_board_in_the_floor_or_panels_wider_than_the_unit_are_refused(
+    overrides: list[str], expected: str
+) -> None:
+    assert f"surfaces.shelf: {expected}" in refusal("retail_shelf", overrides)
+
+
+def test_a_board_resting_on_the_floor_and_panels_just_narrower_than_the_unit_build() -> None:
+    """The edges of the checks: the lowest board's underside at z = 0 (no strips), its strip's bottom at
+    z = 0, 1 mm of board between the panels (too narrow for a tag)."""
+    overrides = [
+        "surfaces.shelf.bottom_m=0.02",
+        "surfaces.shelf.tag_strip_height_m=0",
+        "surfaces.shelf.board_thickness_m=0.02",
+        "surfaces.shelf.width_m=0.5",
+        "surfaces.shelf.panel_thickness_m=0.2495",
+    ]
+    scene = build_scene(load_scene("retail_shelf", overrides).rules, 0, 0)
+    assert scene.factors["surfaces.shelf.board_heights_m"][0] == pytest.approx(0.02)
+    (shelf,) = [obj for obj in scene.objects if obj.name == "shelf"]
+    assert shelf.mesh.bounds[0][2] == pytest.approx(0.0, abs=1e-9)
+    strips = ["surfaces.shelf.bottom_m=0.036", "surfaces.shelf.tag_strip_height_m=0.035"]
+    scene = build_scene(load_scene("retail_shelf", [*overrides[2:], *strips]).rules, 0, 0)
+    (shelf,) = [obj for obj in scene.objects if obj.name == "shelf"]
+    assert shelf.mesh.bounds[0][2] == pytest.approx(0.0, abs=1e-9)
+    assert scene.factors["surfaces.shelf.tags"] == 0
+
+
 def test_shelf_boards_at_the_edge_of_the_allowed_range_build_apart() -> None:
     """Boards exactly one thickness apart, the top one flush with the panels: allowed, and built as asked."""
     overrides = [

@@ -25,6 +25,7 @@ from scenesmith.procedural.surfaces.tabletop import placed_pose
 
 SLOTS = ("frame", "back", "strip", "tags")
 TAG_CELL = (128, 64)  # pixels (w, h) of one price tag in the tag texture
+STRIP_DROP_M = 0.001  # a price-tag strip's top below its board's top
 
 
 class ShelfRule(Placed):
@@ -72,6 +73,31 @@ class ShelfRule(Placed):
             raise ValueError(
                 f"top_board_m up to {top_high:g} puts the top board above the unit: expected top_board_m <= "
                 f"height_m - board_thickness_m, which can be as low as {ceiling:g}"
+            )
+        bottom_low = self.bottom_m.support()[0]
+        if bottom_low < thickness:
+            raise ValueError(
+                f"bottom_m down to {bottom_low:g} sinks the lowest board of board_thickness_m up to "
+                f"{thickness:g} into the floor: expected bottom_m >= board_thickness_m at every draw"
+            )
+        strip = self.tag_strip_height_m.support()[1]
+        if strip > 0 and bottom_low < STRIP_DROP_M + strip - 1e-9:  # the sum rounds: the edge itself fits
+            raise ValueError(
+                f"bottom_m down to {bottom_low:g} sinks the lowest board's price-tag strip of "
+                f"tag_strip_height_m up to {strip:g} into the floor: expected bottom_m >= "
+                f"tag_strip_height_m + {STRIP_DROP_M:g} at every draw, or tag_strip_height_m = 0"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _panels_leave_room_between_them(self) -> ShelfRule:
+        """The side panels stand inside the unit's width: two panels as wide as the unit would leave the
+        boards (and every product's support) no width, or a negative one."""
+        panel, width = self.panel_thickness_m.support()[1], self.width_m.support()[0]
+        if 2 * panel >= width:
+            raise ValueError(
+                f"panel_thickness_m up to {panel:g} on both sides leaves no board in width_m down to "
+                f"{width:g}: expected 2 × panel_thickness_m < width_m at every draw"
             )
         return self
 
@@ -124,12 +150,14 @@ def build_shelf(rule: ShelfRule, rng: np.random.Generator, name: str) -> Surface
         parts.append((_box((-inner, -depth / 2, z - board_t), (inner, depth / 2, z)), 0))
         if strip_h <= 0:
             continue
-        strip_top = z - 0.001
+        strip_top = z - STRIP_DROP_M
         parts.append(
             (_box((-inner, -depth / 2 - strip_t, strip_top - strip_h), (inner, -depth / 2, strip_top)), 2)
         )
         n_tags = int(rng.poisson(tags_per_m * 2 * inner))
         tag_w = 0.9 * strip_h * TAG_CELL[0] / TAG_CELL[1]
+        if tag_w > 2 * inner:  # a board narrower than one tag carries none
+            continue
         for x in np.sort(rng.uniform(-inner + tag_w / 2, inner - tag_w / 2, n_tags)):
             front = -depth / 2 - strip_t
             tag_boxes.append(
