@@ -25,6 +25,7 @@ from scenesmith.benchmark.data import DetectionSet, Sample  # noqa: E402
 from scenesmith.benchmark.evaluate import Detections  # noqa: E402
 from scenesmith.benchmark.intervals import draws_difference_interval, mean_interval, ratio_interval  # noqa: E402
 from scenesmith.benchmark.model import UNKNOWN_CLASS  # noqa: E402
+from scenesmith.benchmark.publish import remove_unshown_pictures, shown_pictures  # noqa: E402
 from scenesmith.benchmark.reading import READ_IOU, read_right  # noqa: E402
 
 METRICS = ("map", "map50", "die_map", "die_map50")
@@ -867,12 +868,14 @@ def _misread_lines(sheets: dict[str, dict]) -> list[str]:
 
 
 def write_report(report: dict, records: list[dict], out: Path) -> None:
+    """Draw the plots, write report.json and report.md, and remove the pictures report.md does not show
+    (the runner's prediction and misread sheets are drawn before this)."""
     _plot_bars(report["arms"], out / "bars.png")
     if _has_fraction_curve(report["arms"]):
         _plot_fraction_curve(report["arms"], report["real_val_images"], out / "fractions.png")
-    else:  # an earlier report's plot of other arms must not pass for this one's
-        (out / "fractions.png").unlink(missing_ok=True)
     _plot_curves(records, out / "curves.png")
     _plot_reading(report["arms"], out / "reading.png")
     atomic_write_json(out / "report.json", report)
-    atomic_write_text(out / "report.md", markdown(report))
+    text = markdown(report)
+    atomic_write_text(out / "report.md", text)
+    remove_unshown_pictures(out, shown_pictures(text))

@@ -695,8 +695,8 @@ def _draw_predictions(
     """Seed 0 of each headline arm: its predictions on four test photos (predictions.jpg), and the real
     validation dice it misreads (misreads_<arm>.jpg, see `misreads.py`).
 
-    Returns (arm → misread sheet, the predictions picture or None when no arm could draw one: an earlier
-    report's picture is removed then, so that it never passes for this report's).
+    Returns (arm → misread sheet, the predictions picture or None when no arm could draw one; the report
+    then removes an earlier report's picture, so that it never passes for this one's).
     """
     samples = list(real_test.samples[:4])
     subset = DetectionSet(real_test.class_names, tuple(samples))
@@ -713,10 +713,8 @@ def _draw_predictions(
         scoring = _scoring(arm, run_dir, config, real_val, best)
         rows.append((arm.name, samples, scoring.detections(best, subset)))
         sheets[arm.name] = misreads_once(run_dir, best, real_val, scoring, out / f"misreads_{arm.name}.jpg")
-    _remove_stale_sheets(out, "misreads_*.jpg", {sheet["file"] for sheet in sheets.values()})
     picture = out / "predictions.jpg"
     if not rows:
-        picture.unlink(missing_ok=True)
         return sheets, None
     reporting.prediction_grid(rows, real_test.class_names, picture)
     return sheets, picture.name
@@ -736,13 +734,4 @@ def _draw_pseudo_labels(
         first = real_train.subset(sorted(labels)[:count])
         sheets[arm.name] = f"pseudo_labels_{arm.name}.jpg"
         reporting.pseudo_label_sheet(with_labels(path, labels, first), out / sheets[arm.name])
-    _remove_stale_sheets(out, "pseudo_labels_*.jpg", set(sheets.values()))
     return sheets
-
-
-def _remove_stale_sheets(out: Path, pattern: str, drawn: set[str]) -> None:
-    """Remove an earlier report's sheets this one did not draw (an arm left out by --arms, or restored
-    without weights): `publish_run` publishes every picture in the folder as this report's."""
-    for sheet in out.glob(pattern):
-        if sheet.name not in drawn:
-            sheet.unlink()
