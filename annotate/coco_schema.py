@@ -63,7 +63,7 @@ def load_coco(path: Path, *, labelled: bool = True) -> dict[str, Any]:
     as COCO's own image_info files are: what adapters and the gap metric need) as having none."""
     try:
         coco = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UserError(f"{path}: not a readable COCO JSON file ({exc})") from None
     if not isinstance(coco, dict):
         raise UserError(f"{path}: expected a COCO object with images, annotations and categories")

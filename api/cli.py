@@ -283,7 +283,11 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
     done = status["done"]
     copied = f"copied the {done}+ images finished to {out.resolve()}" if done else "no image was finished"
-    then = "it will not grow" if status["state"] in TERMINAL_STATES else "fetch again when it is complete"
+    then = (
+        f"`scenesmith resume {args.job}` renders the rest"
+        if status["state"] in TERMINAL_STATES
+        else "fetch again when it is complete"
+    )
     print(
         f"scenesmith: job {args.job} is {status['state']} ({done}/{status['total']}): {copied}; {then}",
         file=sys.stderr,

@@ -203,7 +203,7 @@ def decode_json_frame(frame: bytes) -> dict[str, Any]:
     """One JSON object from a frame, or a ProtocolError saying why not."""
     try:
         document = json.loads(frame.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the parser's depth: not ours
         raise ProtocolError(BAD_REQUEST, "request is not UTF-8 JSON") from None
     if not isinstance(document, dict):
         raise ProtocolError(BAD_REQUEST, f"request must be a JSON object, got {type(document).__name__}")

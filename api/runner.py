@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from scenesmith.annotate.atomic import atomic_write_text
 from scenesmith.api.jobs import Limits, capped_loader, dataset_dir, job_dir, render_overrides_of
 from scenesmith.api.protocol import ProtocolError
 from scenesmith.api.store import Job, JobStore
@@ -179,7 +180,20 @@ class JobRunner(threading.Thread):
                 records.append({"pid": pid, "create_time": psutil.Process(pid).create_time()})
             except psutil.Error:
                 continue
-        (self.data_root / WORKERS_FILE).write_text(json.dumps(records))
+        atomic_write_text(self.data_root / WORKERS_FILE, json.dumps(records))
+
+
+def recover_interrupted(store: JobStore, data_root: Path) -> list[str]:
+    """After a restart: queue the jobs that were running again, cancel those that were cancelling, and
+    log the images each finished on disk after its last log entry. Returns the re-queued job ids.
+
+    Why every one of them now: a cancelled job never runs again, and a re-queued one can wait behind
+    others (or be cancelled while it waits) before its runner would log them; until logged, an image is
+    neither listed, streamed nor fetched."""
+    requeued, cancelled = store.requeue_interrupted()
+    for job_id in requeued + cancelled:
+        log_finished_images(store, data_root, job_id)
+    return requeued
 
 
 def log_finished_images(store: JobStore, data_root: Path, job_id: str) -> None:

@@ -36,7 +36,7 @@ from scenesmith.api.jobs import (
     same_submission,
     sent_spec,
 )
-from scenesmith.api.runner import JobRunner, log_finished_images, reap_orphaned_workers
+from scenesmith.api.runner import JobRunner, reap_orphaned_workers, recover_interrupted
 from scenesmith.api.security import (
     ensure_token,
     is_loopback,
@@ -100,10 +100,7 @@ class Server:
                 "encrypted (ZMQ CURVE) as well as token-checked"
             )
         self.store = JobStore(self.data_root / "jobs.sqlite")
-        requeued, cancelled = self.store.requeue_interrupted()
-        for job_id in cancelled:  # never run again: what its last run finished must be listed now
-            log_finished_images(self.store, self.data_root, job_id)
-        if requeued:
+        if requeued := recover_interrupted(self.store, self.data_root):
             log.info("resuming %d interrupted job(s): %s", len(requeued), ", ".join(requeued))
         self.runner = JobRunner(
             self.store, self.data_root, config.device, config.pool, pool_factory, config.limits

@@ -385,6 +385,13 @@ def test_against_takes_a_real_sets_folder_as_benchmark_real_does(tmp_path: Path)
     assert report.real is not None and report.real.num_images == 6
 
 
+def test_a_coco_file_nested_past_the_parsers_depth_is_named_not_a_traceback(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UserError, match="deep.json: not a readable COCO JSON file"):
+        load_dataset(deep)
+
+
 def test_a_coco_file_without_images_is_refused_not_reported_as_no_gap(tmp_path: Path) -> None:
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"images": [], "annotations": [], "categories": CATEGORIES}))

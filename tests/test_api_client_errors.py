@@ -90,7 +90,9 @@ class _FakeClient:
         ("complete", 10, 0, "dataset:"),
         ("running", 4, 1, "is running (4/10): copied the 4+ images finished"),
         ("queued", 0, 1, "no image was finished; fetch again when it is complete"),
-        ("cancelled", 4, 1, "it will not grow"),
+        # `resume` re-queues it for its missing images: "it will not grow" sent users to submit again
+        ("cancelled", 4, 1, f"`scenesmith resume {'b' * 16}` renders the rest"),
+        ("failed", 4, 1, f"`scenesmith resume {'b' * 16}` renders the rest"),
     ],
 )
 def test_fetch_exits_0_only_for_a_complete_dataset_and_says_what_it_copied(

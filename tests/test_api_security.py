@@ -277,6 +277,8 @@ def test_malformed_requests_get_error_replies(server: ServerProcess) -> None:
         b"\xff\xfe\x00": "bad_request",
         b"[1, 2]": "bad_request",
         b"": "bad_request",
+        # 10 KB, no token: nested past the parser's depth, it was answered `internal` with a logged traceback
+        b"[" * 5_000 + b"]" * 5_000: "bad_request",
         json.dumps({"v": 1, "id": "a", "token": token, "op": "nope"}).encode(): "bad_request",
         json.dumps(
             {"v": 1, "id": "a", "token": token, "op": "submit", "count": "many"}

@@ -297,11 +297,13 @@ def test_a_failed_job_resumes_its_dataset_at_the_back_of_the_queue(
     assert refused.value.code == BAD_REQUEST and "nothing to resume" in refused.value.message
 
 
-def test_a_job_cancelled_by_a_restart_lists_the_images_its_last_run_finished(tmp_path: Path) -> None:
-    """Killed while cancelling, a job is cancelled on restart and never runs again: the images its
-    workers finished after its last log entry must be logged then, or nobody can list or fetch them."""
+def test_a_restart_lists_the_images_each_interrupted_job_finished_last(tmp_path: Path) -> None:
+    """Killed while cancelling, a job is cancelled on restart and never runs again; a running one is
+    queued again and can wait, or be cancelled while waiting, before its runner logs anything. The
+    images their workers finished after their last log entry must be logged at the restart, or nobody
+    can list, stream or fetch them."""
     from scenesmith.api.jobs import dataset_dir
-    from scenesmith.api.runner import log_finished_images
+    from scenesmith.api.runner import recover_interrupted
 
     store = JobStore(tmp_path / "jobs.sqlite")
     running, cancelling = "a" * 16, "c" * 16
@@ -310,16 +312,16 @@ def test_a_job_cancelled_by_a_restart_lists_the_images_its_last_run_finished(tmp
     store.set_state(running, "running")
     store.set_state(cancelling, "running")
     assert store.request_cancel(cancelling) == "cancelling"
-    store.add_samples(cancelling, [0])
-    meta = dataset_dir(tmp_path, cancelling) / "meta"
-    meta.mkdir(parents=True)
-    for index in (0, 1, 2):  # on disk: 1 and 2 were written after the last log entry
-        (meta / f"{index:06d}.json").write_text("{}")
-    requeued, cancelled = store.requeue_interrupted()
-    assert requeued == [running] and cancelled == [cancelling]
-    for job_id in cancelled:
-        log_finished_images(store, tmp_path, job_id)
+    for job_id in (running, cancelling):
+        store.add_samples(job_id, [0])
+        meta = dataset_dir(tmp_path, job_id) / "meta"
+        meta.mkdir(parents=True)
+        for index in (0, 1, 2):  # on disk: 1 and 2 were written after the last log entry
+            (meta / f"{index:06d}.json").write_text("{}")
+    assert recover_interrupted(store, tmp_path) == [running]
     assert store.get(cancelling).state == "cancelled" and store.logged_indices(cancelling) == {0, 1, 2}  # type: ignore[union-attr]
+    assert store.get(running).state == "queued" and store.logged_indices(running) == {0, 1, 2}  # type: ignore[union-attr]
+    assert store.request_cancel(running) == "cancelled"  # while queued: nothing would log them later
 
 
 def test_resuming_a_cancelling_job_is_refused_not_answered_as_done(tmp_path: Path) -> None:
