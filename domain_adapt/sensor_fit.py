@@ -8,8 +8,11 @@ adapter.json (`measured`).
 
 - noise: Poisson-Gaussian, variance a·I + b (I in 0..1). Measured on flat 16² blocks (per brightness
   bin, the 30 % with the least smoothed gradient) with Immerkær's estimator (a Laplacian-difference
-  filter blind to locally planar content), median per bin; the added variance per bin is
-  real − synthetic (clipped at 0), and (a, b) is its non-negative least-squares line.
+  filter blind to locally planar content), median per bin. The photos are measured after their JPEG
+  compression, so the renders are too: the missing variance per bin is real − (renders through the
+  fitted JPEG), clipped at 0, and its non-negative least-squares line gives the shape of (a, b). JPEG
+  then removes most of the noise added before it (σ 0.7 levels came out as 0.01 at quality 66), so the
+  line is scaled (grid of gains) until renders through noise → JPEG reach the photos' levels.
 - JPEG: the quality of the real files from their luminance quantisation tables (Pillow), when they
   are JPEGs; otherwise no re-compression.
 - blur: sharpness = variance of the Laplacian ÷ variance of the image. The Gaussian σ (grid search)
@@ -53,6 +56,7 @@ BLOCK = 16
 FLAT_FRACTION = 0.3
 LEVEL_BINS = 8
 MIN_BLOCKS_PER_BIN = 20
+NOISE_GAINS = tuple(2.0 ** (k / 2) for k in range(-4, 17))  # variance factors: σ from ×0.5 to ×16
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 _IMMERKAER_SCALE = math.sqrt(math.pi / 2) / 6  # mean |response| × this = σ for white Gaussian noise
 
@@ -103,6 +107,35 @@ def added_noise(real: dict[int, float], synthetic: dict[int, float]) -> tuple[fl
     missing = np.array([max(0.0, real[b] - synthetic[b]) for b in shared])
     (a, b), _ = nnls(np.stack([centres, np.ones_like(centres)], axis=1), missing)
     return float(a), float(b)
+
+
+def fit_noise(
+    synthetic: list[np.ndarray], real_levels: dict[int, float], quality: int | None
+) -> tuple[float, float, dict]:
+    """(a, b) whose noise, added to the grey renders and passed through JPEG at `quality` (as apply
+    does), brings their flat-block noise closest to the photos' (σ per bin, squared differences).
+
+    Returns (a, b, what was measured): the line before the gain, the gain and the renders' levels
+    after the chain."""
+    compressed = [jpeg(g, quality) for g in synthetic]
+    a0, b0 = added_noise(real_levels, noise_levels(compressed))
+    if a0 == 0 and b0 == 0:
+        return 0.0, 0.0, {"line_before_gain": [0.0, 0.0], "gain": 0.0}
+
+    def after(gain: float) -> dict[int, float]:
+        # The same draw per image for every gain, so gains are compared on one noise pattern.
+        noisy = [
+            add_noise(g, gain * a0, gain * b0, np.random.default_rng(k)) for k, g in enumerate(synthetic)
+        ]
+        return noise_levels([jpeg(g, quality) for g in noisy])
+
+    def misfit(levels: dict[int, float]) -> float:
+        shared = set(levels) & set(real_levels)
+        return float(np.mean([(math.sqrt(levels[k]) - math.sqrt(real_levels[k])) ** 2 for k in shared]))
+
+    levels = {gain: after(gain) for gain in NOISE_GAINS}
+    gain = min(NOISE_GAINS, key=lambda g: misfit(levels[g]))
+    return gain * a0, gain * b0, {"line_before_gain": [a0, b0], "gain": gain, "levels_after": levels[gain]}
 
 
 def sharpness(gray: np.ndarray) -> float:
@@ -272,9 +305,9 @@ def fit(inputs: FitInputs, out: Path) -> SensorAdapter:
     synthetic_gray = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in synthetic]
 
     real_levels, synthetic_levels = noise_levels(real_gray), noise_levels(synthetic_gray)
-    a, b = added_noise(real_levels, synthetic_levels)
     qualities = [q for q in (jpeg_quality(p) for p in real_paths) if q is not None]
     quality = int(round(_median(qualities))) if qualities else None
+    a, b, noise_fit = fit_noise(synthetic_gray, real_levels, quality)
     real_sharpness = _median([sharpness(g) for g in real_gray])
     blur = fit_blur(synthetic_gray, real_sharpness, a, b, quality)
     real_ca = _median([ca_shift(im) for im in tqdm(real[:MAX_CA_IMAGES], desc="sensor: aberration (real)")])
@@ -294,6 +327,8 @@ def fit(inputs: FitInputs, out: Path) -> SensorAdapter:
             "how": "Immerkær σ, flattest 30 % of the 16² blocks of each brightness bin, median, 8-bit levels",
             "real_sigma_by_level": per_level(real_levels),
             "synthetic_sigma_by_level": per_level(synthetic_levels),
+            "synthetic_sigma_by_level_after_noise_and_jpeg": per_level(noise_fit.pop("levels_after", {})),
+            **noise_fit,
             "whole_image_sigma": {
                 "real": _median([noise_sigma(g) for g in real_gray]),
                 "synthetic": _median([noise_sigma(g) for g in synthetic_gray]),
