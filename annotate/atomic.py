@@ -121,3 +121,14 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None
     """
     text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=False)
     return atomic_write_text(path, text + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in `path`, or a UserError naming the file: the counterpart of the writers
+    here, for files a user may have damaged or cut short."""
+    from scenesmith.errors import UserError
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UserError(f"{path}: not valid JSON ({type(exc).__name__}: {exc})") from None

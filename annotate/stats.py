@@ -14,7 +14,6 @@ before anything opens a file, so a held-out test split never leaks into the comp
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,7 +25,7 @@ import cv2
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.annotate.atomic import atomic_write_json, read_json
 from scenesmith.annotate.coco_schema import coco_file_of
 from scenesmith.annotate.coco_schema import load_coco as read_coco
 from scenesmith.errors import UserError
@@ -163,13 +162,6 @@ def _image_of(meta: Any, path: Path, root: Path) -> ImageEntry:
         raise UserError(f"{path}: not a scenesmith meta file ({type(exc).__name__}: {exc})") from None
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
-
-
 def _resolve_image(root: Path, file_name: str) -> Path:
     """COCO file names are relative to the json's folder; many COCO sets keep them in images/."""
     path = root / file_name
@@ -184,7 +176,7 @@ ALL_IMAGES = "all"  # the --split value that takes every image of a COCO file
 def default_split(json_path: Path) -> str | None:
     """'train' for a COCO file whose images carry a `split` field (test photos are never compared by
     default); None (every image) for a plain COCO file, which has no other images to offer."""
-    coco = _read_json(json_path) if json_path.is_file() else {}
+    coco = read_json(json_path) if json_path.is_file() else {}
     images = coco.get("images") if isinstance(coco, dict) else None
     if isinstance(images, list) and not any(isinstance(r, dict) and "split" in r for r in images):
         return None
@@ -243,7 +235,7 @@ def load_scenesmith(folder: str | Path) -> Dataset:
     paths = sorted(p for p in (root / "meta").glob("*.json") if not p.name.startswith("."))
     if not paths:
         raise UserError(f"{root}: no finished image (meta/*.json)")
-    read = [(_image_of(meta, path, root), meta) for path in paths for meta in [_read_json(path)]]
+    read = [(_image_of(meta, path, root), meta) for path in paths for meta in [read_json(path)]]
     read.sort(key=lambda entry: entry[0].image_id)
     images, metas = [image for image, _ in read], [meta for _, meta in read]
     categories = {int(c["id"]): str(c["name"]) for m in metas for c in m["scene"].get("categories", [])}

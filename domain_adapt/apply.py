@@ -18,7 +18,12 @@ from zipfile import BadZipFile
 import numpy as np
 from tqdm import tqdm
 
-from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
+from scenesmith.annotate.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    read_json,
+    remove_stale_temp_files,
+)
 from scenesmith.annotate.dataset_writer import completed_indices, load_metas
 from scenesmith.annotate.writer_lock import exclusive_writer, holds_files
 from scenesmith.domain_adapt.adapter import ADAPTER_FILE, REAL_SOURCE_FILE, Adapter, loader
@@ -120,7 +125,7 @@ def _unchanged_source(dataset: Path, out: Path, done: set[int]) -> None:
 
 
 def _without_timings(meta_path: Path) -> dict:
-    meta = json.loads(meta_path.read_text())
+    meta = read_json(meta_path)
     meta.get("render", {}).pop("timings", None)
     return meta
 
@@ -139,7 +144,7 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
     if out.resolve() == dataset.resolve():
         raise UserError(f"{out}: the output must be a new folder, not the source dataset")
     adapter, record = load_adapter(Path(model))
-    manifest = json.loads((dataset / MANIFEST).read_text()) if (dataset / MANIFEST).is_file() else {}
+    manifest = read_json(dataset / MANIFEST) if (dataset / MANIFEST).is_file() else {}
     provenance = {
         "method": record["method"],
         "folder": str(Path(model).resolve()),
@@ -163,7 +168,7 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
 def _check_output(out: Path, provenance: dict, dataset: Path) -> set[int]:
     """Refuse an `out` that holds anything but this adaptation of `dataset`; return the images done."""
     previous = out / MANIFEST
-    if previous.is_file() and not _same_adapter(json.loads(previous.read_text()).get("adapter"), provenance):
+    if previous.is_file() and not _same_adapter(read_json(previous).get("adapter"), provenance):
         raise UserError(f"{out}: holds a dataset adapted differently; use another output folder")
     if not previous.is_file() and holds_files(out):
         raise UserError(f"{out}: exists and is not an adapted dataset; use a new output folder")

@@ -67,7 +67,7 @@ def bootstrap_interval(
 
 
 def domain_classifier(width: int = 16) -> nn.Module:
-    """Four stride-2 conv blocks with GroupNorm, global pooling, one logit (≈40k parameters)."""
+    """Four stride-2 conv blocks with GroupNorm, global pooling, one logit (60,929 parameters)."""
     layers: list[nn.Module] = []
     channels = 3
     for out in (width, width * 2, width * 4, width * 4):

@@ -5,7 +5,9 @@ choice for 128-px crops), a 32-wide 70-px PatchGAN, batch 1, crops of 128 px at 
 (`scale` 1). Native resolution is deliberate: the photos' sensor noise, JPEG blocks and blur only
 exist at their own pixel scale, and a resampled photo would teach the generator a smoothed version.
 On the dice photos (640², dice ≈ 40 px) a 128-px crop holds a die or two with tray around it, so the
-discriminator's 70-px field sees a whole die. Use `scale` < 1 for photos much larger than the renders.
+discriminator's 70-px field sees a whole die. `scale` resizes both domains alike (and the renders
+again at apply), so it trades resolution for context; it does not bring photos much larger than the
+renders to the renders' pixel scale: resize such photos first.
 """
 
 from __future__ import annotations

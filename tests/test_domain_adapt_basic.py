@@ -8,6 +8,7 @@ identity, a planted real photo is flagged as a copy, and blurring outlines lower
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -254,6 +255,21 @@ def test_apply_copies_labels_byte_identical_and_resumes_to_the_same_bytes(sets, 
     )
     with pytest.raises(UserError, match="adapted differently"):
         apply_adapter(tmp_path / "model", synthetic, straight, seed=5, progress=False)
+
+
+@pytest.mark.parametrize("damaged", ["source manifest", "output manifest", "output meta"])
+def test_a_damaged_json_file_in_an_apply_is_named_not_a_traceback(damaged: str, sets, tmp_path: Path) -> None:
+    synthetic, _ = sets
+    fitted("histogram", sets, tmp_path).save(tmp_path / "model")
+    out = apply_adapter(tmp_path / "model", synthetic, tmp_path / "out", seed=4, progress=False)
+    path = {
+        "source manifest": synthetic / "manifest.json",
+        "output manifest": out / "manifest.json",
+        "output meta": out / "meta" / "000001.json",
+    }[damaged]
+    path.write_text('{"adapter": ')  # cut short by a full disk or an editor
+    with pytest.raises(UserError, match=rf"{re.escape(str(path))}: not valid JSON"):
+        apply_adapter(tmp_path / "model", synthetic, out, seed=4, progress=False)
 
 
 def test_apply_into_a_folder_another_run_writes_is_refused(sets, tmp_path: Path) -> None:
