@@ -353,7 +353,17 @@ def fit(inputs: FitInputs, out: Path) -> SensorAdapter:
 
 
 def load(folder: Path) -> SensorAdapter:
+    """The fitted adapter, its values checked: a hand-edited `blur_sigma_px: -1` failed at the first
+    image, inside the renderer's sensor code, naming neither the adapter nor the key."""
     record = read_record(folder, METHOD, VERSION)
+    for key in ("noise_a", "noise_b", "blur_sigma_px"):
+        if not (isinstance(record[key], int | float) and math.isfinite(record[key]) and record[key] >= 0):
+            raise ValueError(f"{key}: expected a finite number >= 0, got {record[key]!r}")
+    aberration, quality = record["chromatic_aberration_px"], record["jpeg_quality"]
+    if not (isinstance(aberration, int | float) and math.isfinite(aberration)):
+        raise ValueError(f"chromatic_aberration_px: expected a finite number, got {aberration!r}")
+    if quality is not None and not (isinstance(quality, int) and 1 <= quality <= 100):
+        raise ValueError(f"jpeg_quality: expected null or a whole number 1..100, got {quality!r}")
     fields = ("noise_a", "noise_b", "blur_sigma_px", "chromatic_aberration_px", "jpeg_quality", "measured")
     return SensorAdapter(**{k: record[k] for k in fields})
 

@@ -355,6 +355,17 @@ def test_apply_resumes_after_a_move_but_not_onto_a_source_rendered_again(sets, t
         ("histogram", lambda record: record.update(curves_lab=record["curves_lab"][:2]), "3×256 tone curves"),
         ("fda", None, "not an adapter record"),
         ("fda", "cut side file", "BadZipFile"),  # a partial copy of the folder: it was a bare traceback
+        # failed at the first image, inside the renderer's sensor code, naming no adapter or key
+        (
+            "sensor",
+            lambda record: record.update(blur_sigma_px=-1),
+            "blur_sigma_px: expected a finite number >= 0",
+        ),
+        (
+            "sensor",
+            lambda record: record.update(jpeg_quality=0),
+            "jpeg_quality: expected null or a whole number",
+        ),
     ],
 )
 def test_a_damaged_adapter_record_is_named_not_a_traceback(
