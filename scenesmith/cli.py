@@ -174,14 +174,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _render_overrides(args: argparse.Namespace) -> list[str]:
-    return [*args.overrides, *render_overrides_for(args, args.resolution)]
+    return render_overrides_for(args, args.resolution)
 
 
 def render_overrides_for(args: argparse.Namespace, resolution: tuple[int, int] | None) -> list[str]:
-    """The --preset/--samples overrides of `args` at `resolution`."""
+    """The --preset, --set and --samples overrides of `args` at `resolution`, the last winning."""
     from scenesmith.pipeline import render_overrides
 
-    return render_overrides(resolution, args.samples, args.preset)
+    return render_overrides(resolution, args.samples, args.preset, user=args.overrides)
 
 
 def _pool_config(args: argparse.Namespace):
@@ -335,7 +335,7 @@ def _cmd_bench_render(args: argparse.Namespace) -> int:
     }
     if args.memory_images:
         size = args.memory_resolution or args.resolution
-        memory_overrides = [*args.overrides, *render_overrides_for(args, size)]
+        memory_overrides = render_overrides_for(args, size)
         result["memory"] = scale_bench.memory(
             args.scene, memory_overrides, args.memory_images, args.seed, args.device
         )

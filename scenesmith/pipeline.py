@@ -27,6 +27,7 @@ import scenesmith
 from scenesmith.annotate.atomic import atomic_write_json, remove_stale_temp_files
 from scenesmith.annotate.dataset_writer import (
     ANNOTATIONS_FILE,
+    SAMPLE_FOLDERS,
     completed_indices,
     semantic_map,
     write_coco,
@@ -68,11 +69,17 @@ def render_settings(loaded: LoadedScene, device: str = "auto") -> RenderSettings
 
 
 def render_overrides(
-    resolution: tuple[int, int] | None, samples: int | None, preset: str | None = None
+    resolution: tuple[int, int] | None,
+    samples: int | None,
+    preset: str | None = None,
+    user: Sequence[str] = (),
 ) -> list[str]:
-    """`--preset`/`--resolution`/`--samples` as rule overrides, so they enter the dataset's identity
-    like any rule; an explicit `--samples` beats the preset's sample cap."""
+    """`--preset`, the user's `--set` overrides (`user`), `--resolution` and `--samples` as rule
+    overrides, in the order that decides which wins (the last): they enter the dataset's identity like
+    any rule. A preset is a starting point, so a `--set render.*` beats it; an explicit `--samples`
+    beats both."""
     extra = [f"render.{key}={json.dumps(value)}" for key, value in preset_rules(preset).items()]
+    extra += user
     if resolution is not None:
         extra.append(f"render.resolution=[{int(resolution[0])}, {int(resolution[1])}]")
     if samples is not None:
@@ -215,7 +222,7 @@ def generate_dataset(
         previous = _check_output_folder(out_dir, identity, count)  # again: as the lock found it
         if _already_complete(previous, out_dir, count):  # finished by a run that just let go
             return out_dir
-        remove_stale_temp_files(out_dir)  # half-written files of a run that was killed
+        remove_stale_temp_files(out_dir, SAMPLE_FOLDERS)  # half-written files of a run that was killed
         settings = render_settings(loaded, device)
         clock = StageClock(dict(previous.get("timings_s", {})) if previous else {})
         manifest: dict[str, Any] = {
@@ -233,7 +240,8 @@ def generate_dataset(
             "render_settings": settings.as_dict(),
             "timings_s": clock.totals,
             "backend": backend,
-            "time_budget": budget,
+            # A resume with --samples N (the recorded N) keeps the calibration that chose N.
+            "time_budget": budget if budget is not None else (previous or {}).get("time_budget"),
         }
         if previous and "render_settings_used" in previous:  # what the finished images were made with
             manifest["render_settings_used"] = previous["render_settings_used"]
@@ -261,10 +269,15 @@ def generate_dataset(
                     _record_wall_time(manifest, previous, done_before, done_now, run_started)
                     atomic_write_json(out_dir / MANIFEST, manifest)
             except BaseException:
-                if previous is None and not completed_indices(out_dir):
-                    # Nothing was made (no GPU, no Ray cluster, Ctrl-C at once, a full disk in image 0): the
-                    # folder is left as it was found, so a retry (with another seed too) is not refused.
-                    clear_run_output(out_dir)
+                if not completed_indices(out_dir) - done_before:
+                    # Nothing was made (no GPU, no Ray cluster, Ctrl-C at once, a full disk in image 0, a
+                    # first image from another renderer): the folder is left as it was found, so a retry
+                    # (with another seed too) is not refused, and a resumed set keeps its count, status
+                    # and recorded times.
+                    if previous is None:
+                        clear_run_output(out_dir)
+                    else:
+                        atomic_write_json(out_dir / MANIFEST, previous)
                 raise
 
         started = time.perf_counter()

@@ -22,6 +22,12 @@ from scenesmith.render.worker import RenderJob
 # Two probe sample counts give the fixed (per-image) and per-sample cost by a straight line.
 PROBE_SAMPLES = (4, 16)
 PROBE_IMAGES = 3  # the first render of a fresh worker also pays for Cycles' start-up: dropped
+# The larger probe must take this share longer than the smaller one for the per-sample cost to count as
+# measured: below it, timing noise on a loaded machine decides the line's slope.
+TIMING_NOISE = 0.02
+# At most this many times the larger probe's samples: a line measured over 4–16 samples is a guess at
+# thousands (a slope just above noise predicted 4096 samples in the budget).
+MAX_EXTRAPOLATION = 8
 
 
 def _worker_seconds(timings: dict[str, float]) -> float:
@@ -40,14 +46,36 @@ def calibrate_samples(
         pool = LocalPool(replace(settings, samples=samples), PoolConfig(workers=1))
         results = sorted(pool.run(jobs), key=lambda r: r.job.index)
         seconds[samples] = statistics.fmean(_worker_seconds(r.passes.timings) for r in results[1:])
+    return samples_from_probes(seconds, budget_seconds)
+
+
+def samples_from_probes(seconds: dict[int, float], budget_seconds: float) -> dict[str, Any]:
+    """The sample count for the budget from two probe timings (samples → seconds per image), and the fit.
+
+    Where the larger probe is not measurably slower, the per-sample cost is unknown: the larger probe's
+    count is taken if it fits the budget (else the smaller one's), with nothing extrapolated."""
     (low, t_low), (high, t_high) = sorted(seconds.items())
-    per_sample = max((t_high - t_low) / (high - low), 1e-9)
-    fixed = max(0.0, t_low - per_sample * low)
-    chosen = samples_for_budget(high, max(t_high, fixed + per_sample * high), fixed, budget_seconds)
-    return {
+    fit: dict[str, Any] = {
         "budget_seconds": budget_seconds,
-        "samples": chosen,
         "probe_seconds": {str(k): v for k, v in seconds.items()},
+    }
+    if t_high - t_low <= TIMING_NOISE * t_low:
+        chosen = high if t_high <= budget_seconds else low
+        return {
+            **fit,
+            "samples": chosen,
+            "fixed_seconds": None,
+            "seconds_per_sample": None,  # below timing noise
+            "predicted_seconds": seconds[chosen],
+        }
+    per_sample = (t_high - t_low) / (high - low)
+    fixed = max(0.0, t_low - per_sample * low)
+    chosen = samples_for_budget(
+        high, max(t_high, fixed + per_sample * high), fixed, budget_seconds, maximum=MAX_EXTRAPOLATION * high
+    )
+    return {
+        **fit,
+        "samples": chosen,
         "fixed_seconds": fixed,
         "seconds_per_sample": per_sample,
         "predicted_seconds": fixed + per_sample * chosen,

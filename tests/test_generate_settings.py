@@ -12,6 +12,7 @@ from scenesmith import pipeline
 from scenesmith.errors import UserError
 from scenesmith.pipeline import generate_dataset, render_overrides
 from scenesmith.procedural.loader import SceneRuleError
+from scenesmith.time_budget import samples_from_probes
 
 TINY = ["render.resolution=[48, 48]", "render.denoise=false"]
 
@@ -27,6 +28,34 @@ def test_preset_sets_the_rules_and_an_explicit_samples_wins() -> None:
         "render.denoise=true",
     ]
     assert render_overrides(None, 3, "final")[-1] == "render.samples=3"
+
+
+def test_a_users_set_beats_the_preset_and_samples_beats_both() -> None:
+    """`--preset draft --set render.adaptive_threshold=0.05` rendered at the preset's 0.1 without a word:
+    the preset's overrides came after the user's."""
+    from scenesmith.cli import build_parser, render_overrides_for
+    from scenesmith.procedural.loader import load_scene
+
+    args = build_parser().parse_args(
+        ["generate", "dice_tray", "--count", "1", "--out", "o", "--preset", "draft",
+         "--set", "render.adaptive_threshold=0.05",
+         "--set", "render.denoise=false", "--set", "render.samples=8"]
+    )  # fmt: skip
+    render = load_scene("dice_tray", render_overrides_for(args, None)).rules.render
+    assert (render.adaptive_threshold, render.denoise, render.samples) == (0.05, False, 8)
+    args.samples = 3
+    assert load_scene("dice_tray", render_overrides_for(args, None)).rules.render.samples == 3
+
+
+def test_budget_samples_come_from_a_measured_slope_and_are_never_extrapolated_far() -> None:
+    """Probes the noise could not tell apart chose 4096 samples (predicted: the fixed cost alone)."""
+    noise = samples_from_probes({4: 1.002, 16: 1.001}, 2.5)
+    assert noise["samples"] == 16 and noise["seconds_per_sample"] is None
+    assert noise["predicted_seconds"] == 1.001
+    assert samples_from_probes({4: 1.002, 16: 1.001}, 0.5)["samples"] == 4  # not even 16 fits
+    measured = samples_from_probes({4: 1.0, 16: 2.2}, 3.0)  # 0.1 s a sample on 0.6 s fixed
+    assert measured["samples"] == 24 and measured["predicted_seconds"] == pytest.approx(3.0)
+    assert samples_from_probes({4: 1.0, 16: 1.1}, 100.0)["samples"] == 128  # 8 × the larger probe
 
 
 def test_time_budget_picks_samples_once_records_them_and_a_resume_reuses_them(tmp_path: Path) -> None:
@@ -46,6 +75,17 @@ def test_time_budget_picks_samples_once_records_them_and_a_resume_reuses_them(tm
         "dice_tray", TINY, count=2, seed=2, out_dir=out, device="cpu", progress=False, time_budget=5.0
     )
     assert json.loads((out / "manifest.json").read_text())["time_budget"] == fit
+    assert _meta_samples(out) == {chosen}
+    # `--samples N` with the recorded N regenerates and grows it too, keeping the calibration: erased,
+    # the original --time-budget command was refused on the folder from then on.
+    generate_dataset(
+        "dice_tray", [*TINY, f"render.samples={chosen}"], count=3, seed=2, out_dir=out, device="cpu",
+        progress=False,
+    )  # fmt: skip
+    assert json.loads((out / "manifest.json").read_text())["time_budget"] == fit
+    generate_dataset(
+        "dice_tray", TINY, count=3, seed=2, out_dir=out, device="cpu", progress=False, time_budget=5.0
+    )
     assert _meta_samples(out) == {chosen}
 
 
