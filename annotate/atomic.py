@@ -12,7 +12,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,16 @@ _FILE_MODE = 0o644  # mkstemp creates 0600; dataset files are meant to be shared
 TEMP_PREFIX = ".tmp-"
 
 
-def remove_stale_temp_files(folder: str | os.PathLike[str]) -> int:
-    """Delete temp files a killed writer left below `folder`; returns how many were removed."""
-    stale = [p for p in Path(folder).rglob(f"{TEMP_PREFIX}*") if p.is_file()]
+def remove_stale_temp_files(folder: str | os.PathLike[str], subfolders: Iterable[str] = ()) -> int:
+    """Delete temp files a killed writer left in `folder` and its `subfolders` (not deeper); returns
+    how many were removed.
+
+    Why not every folder below: other commands write into a dataset folder too (`stats` into
+    DATASET/stats, `sheet --out DATASET/x.png`), and a sweep at the start of a resume would delete the
+    temp file such a command is writing at that moment."""
+    root = Path(folder)
+    stale = [p for where in (root, *(root / s for s in subfolders)) for p in where.glob(f"{TEMP_PREFIX}*")]
+    stale = [p for p in stale if p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)

@@ -54,6 +54,10 @@ def sample_files(index: int, image_format: ImageFormat = "png") -> dict[str, str
     }
 
 
+# The folders sample files are written into (a resume sweeps its killed writes there).
+SAMPLE_FOLDERS = tuple(sorted({Path(path).parent.as_posix() for path in sample_files(0).values()}))
+
+
 def _encode(ext: str, image: np.ndarray, params: list[int] | None = None) -> bytes:
     ok, buf = cv2.imencode(ext, image, params or [])
     if not ok:

@@ -24,7 +24,7 @@ from scenesmith.annotate.atomic import (
     read_json,
     remove_stale_temp_files,
 )
-from scenesmith.annotate.dataset_writer import completed_indices, load_metas
+from scenesmith.annotate.dataset_writer import SAMPLE_FOLDERS, completed_indices, load_metas
 from scenesmith.annotate.writer_lock import exclusive_writer, holds_files
 from scenesmith.domain_adapt.adapter import ADAPTER_FILE, REAL_SOURCE_FILE, Adapter, loader
 from scenesmith.domain_adapt.images import encode_like, read_rgb
@@ -157,7 +157,7 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
     _check_output(out, provenance, dataset)  # a refusal touches nothing, not even the lock file
     with exclusive_writer(out):  # a second run into `out` is refused, not interleaved
         done = _check_output(out, provenance, dataset)  # again: as the lock found it
-        remove_stale_temp_files(out)  # left by a killed run; their images are redone (no meta yet)
+        remove_stale_temp_files(out, SAMPLE_FOLDERS)  # a killed run's: their images are redone (no meta)
         atomic_write_json(out / MANIFEST, {**manifest, "adapter": provenance})
         _adapt_images(adapter, record["method"], dataset, out, done, seed, progress)
         if (dataset / COCO).is_file():

@@ -25,10 +25,20 @@ def test_failed_writer_leaves_no_file(tmp_path: Path) -> None:
 
 
 def test_failure_keeps_previous_content(tmp_path: Path) -> None:
+    """Both ways to fail: before any byte is written (JSON that cannot encode), and halfway through the
+    temp file's write, where only the rename's atomicity keeps the old content."""
     target = tmp_path / "meta.json"
     atomic_write_text(target, "old")
     with pytest.raises(TypeError):
         atomic_write_json(target, {"x": object()})
+    assert target.read_text() == "old"
+
+    def half_written(path: Path) -> None:
+        path.write_bytes(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save(target, half_written)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["meta.json"]
 
@@ -63,7 +73,7 @@ def test_bytes_roundtrip(tmp_path: Path) -> None:
 
 def test_a_killed_writers_temp_file_is_never_read_as_data_and_is_swept(tmp_path: Path) -> None:
     from scenesmith.annotate.atomic import TEMP_PREFIX, remove_stale_temp_files
-    from scenesmith.annotate.dataset_writer import completed_indices, load_metas
+    from scenesmith.annotate.dataset_writer import SAMPLE_FOLDERS, completed_indices, load_metas
 
     meta = tmp_path / "meta"
     meta.mkdir()
@@ -71,5 +81,9 @@ def test_a_killed_writers_temp_file_is_never_read_as_data_and_is_swept(tmp_path:
     (meta / f"{TEMP_PREFIX}000000.json.abc.json").write_text('{"image_id": 1}')  # what SIGKILL leaves
     assert [m["image_id"] for m in load_metas(tmp_path)] == [1]
     assert completed_indices(tmp_path) == {0}
-    assert remove_stale_temp_files(tmp_path) == 1
+    (tmp_path / "stats").mkdir()  # `scenesmith stats DATASET` writing its report at this moment
+    writing = tmp_path / "stats" / f"{TEMP_PREFIX}stats.json.def.json"
+    writing.write_text("{")
+    assert remove_stale_temp_files(tmp_path, SAMPLE_FOLDERS) == 1
     assert sorted(p.name for p in meta.iterdir()) == ["000000.json"]
+    assert writing.is_file()
