@@ -204,6 +204,37 @@ def test_meta_poses_and_camera(scene, labels) -> None:
     assert labels.scene["seed"] == 123
 
 
+def test_poses_and_camera_under_a_tilted_offset_camera_reproject_onto_the_mask() -> None:
+    """The look-down camera's world→camera matrix is its own inverse, so pose tests under it could not
+    tell world→camera from camera→world. Here the camera is tilted, offset and turned, the object
+    yawed: its published camera-frame pose must be world→camera × world pose, and its origin, projected
+    with the published K and world→camera alone, must fall inside its mask."""
+    from scipy.spatial.transform import Rotation
+
+    from scenesmith.procedural.camera import look_at
+
+    tilted = make_scene()
+    world_to_camera = look_at(
+        np.array([0.3, -0.5, 0.9]), np.array([-0.2, 0.1, 0.0]), np.array([1.0, 0.2, 0.0])
+    )
+    assert not np.allclose(world_to_camera, np.linalg.inv(world_to_camera))
+    tilted.camera = Camera(width=W, height=H, K=tilted.camera.K, world_to_camera=world_to_camera)
+    obj = tilted.objects[1]
+    obj.pose = obj.pose @ trimesh.transformations.rotation_matrix(np.radians(35), [0, 0, 1])
+    passes = raycast_passes(tilted.objects, tilted.camera)
+    labels = label_image(tilted, passes, image_id=1)
+    published = labels.camera
+    np.testing.assert_allclose(published["world_to_camera"], world_to_camera, atol=1e-12)
+    entry = by_instance(labels.objects)[obj.instance_id]
+    expected = world_to_camera @ obj.pose
+    np.testing.assert_allclose(entry["pose_camera"]["translation"], expected[:3, 3], atol=1e-9)
+    rotation = Rotation.from_quat(entry["pose_camera"]["quaternion_wxyz"], scalar_first=True).as_matrix()
+    np.testing.assert_allclose(rotation, expected[:3, :3], atol=1e-9)
+    origin = np.array(published["world_to_camera"]) @ np.append(obj.pose[:3, 3], 1.0)
+    u, v, w = np.array(published["K"]) @ origin[:3]
+    assert passes.instance[int(v / w), int(u / w)] == obj.instance_id
+
+
 def test_instance_ids_must_fit_annotation_ids(scene, passes) -> None:
     bad = make_scene()
     bad.objects[1].instance_id = 1000
