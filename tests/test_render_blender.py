@@ -295,6 +295,8 @@ def test_same_seed_same_pixels_and_red_is_red(renderer: BlenderRenderer) -> None
     assert p1.rgb.dtype == np.uint8 and p1.rgb.shape == (64, 64, 3)
     assert np.array_equal(p1.rgb, p2.rgb)
     assert np.array_equal(p1.rgb, p3.rgb)
+    # and the seed reaches Cycles: a renderer that fixed its own seed passed every line above
+    assert not np.array_equal(p1.rgb, renderer.render(scene(cam, [box], seed=43)).rgb)
     top = p1.rgb[p1.instance == 4].astype(int)
     assert np.median(top[:, 0]) > 100
     assert np.median(top[:, 0]) > 2 * np.median(top[:, 1])  # specular adds some white
