@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from scenesmith.errors import UserError
+
 _FILE_MODE = 0o644  # mkstemp creates 0600; dataset files are meant to be shared.
 # Temp files start with this, so readers skip them and a resumed run can sweep up after a kill.
 TEMP_PREFIX = ".tmp-"
@@ -133,8 +135,6 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None
 def read_json(path: Path) -> Any:
     """The JSON document in `path`, or a UserError naming the file: the counterpart of the writers
     here, for files a user may have damaged or cut short."""
-    from scenesmith.errors import UserError
-
     try:
         return json.loads(Path(path).read_text())
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
