@@ -674,6 +674,32 @@ def test_early_stopping_waits_for_min_steps(tmp_path: Path, monkeypatch: pytest.
     assert result["best_step"] == 1
 
 
+def test_best_pt_holds_the_weights_of_the_best_scored_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark scores real validation and test from best.pt: it must be the evaluated weights that
+    scored best, not the last ones. (Smoke runs train 2 steps and score 0 everywhere, so they cannot
+    tell.)"""
+    snapshots: list[dict[str, torch.Tensor]] = []
+    real_predict = train_module.predict
+
+    def recording_predict(model, dataset, *args, **kwargs):
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return real_predict(model, dataset, *args, **kwargs)
+
+    scores = iter([0.1, 0.6, 0.3, 0.2])
+    monkeypatch.setattr(train_module, "predict", recording_predict)
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"map": next(scores), "die_map50": 0.0})
+    config = TrainConfig(
+        width=8, batch=2, eval_every=1, max_steps=4, patience=10, augment=AugmentConfig(crop=64)
+    )
+    result = train_arm(_tiny_set(), _tiny_set(), config, 5, tmp_path / "arm")
+    assert result["best_step"] == 2 and len(snapshots) == 4
+    best = train_module.load_best(tmp_path / "arm", len(CLASSES), config, torch.device("cpu")).state_dict()
+    assert all(torch.equal(best[k], snapshots[1][k]) for k in best)
+    assert not all(torch.equal(best[k], snapshots[-1][k]) for k in best)
+
+
 def test_a_replaying_fine_tune_draws_its_share_of_every_batch_from_the_replay_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
