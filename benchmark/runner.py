@@ -713,11 +713,10 @@ def _draw_predictions(
         scoring = _scoring(arm, run_dir, config, real_val, best)
         rows.append((arm.name, samples, scoring.detections(best, subset)))
         sheets[arm.name] = misreads_once(run_dir, best, real_val, scoring, out / f"misreads_{arm.name}.jpg")
-    picture = out / "predictions.jpg"
     if not rows:
         return sheets, None
-    reporting.prediction_grid(rows, real_test.class_names, picture)
-    return sheets, picture.name
+    reporting.prediction_grid(rows, real_test.class_names, out / "predictions.jpg")
+    return sheets, "predictions.jpg"
 
 
 def _draw_pseudo_labels(

@@ -223,9 +223,10 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from scenesmith.pipeline import generate_dataset
+    from scenesmith.procedural.loader import parse_override
 
     fixed = args.samples is not None or any(
-        o.partition("=")[0].strip() == "render.samples" for o in args.overrides
+        parse_override(o)[0] == ["render", "samples"] for o in args.overrides
     )
     if args.time_budget is not None and fixed:
         # The calibrated count came after the user's and won without a word.
