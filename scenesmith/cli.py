@@ -141,12 +141,14 @@ def _add_scene_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_render_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_render_arguments(
+    parser: argparse.ArgumentParser, device: str = "auto", device_help: str = "render device (default auto)"
+) -> None:
     parser.add_argument("--resolution", type=_resolution, help="WIDTHxHEIGHT (default: the scene's)")
     parser.add_argument(
         "--samples", type=_positive_int, help="Cycles samples per pixel (default: the scene's)"
     )
-    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto", help="render device")
+    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default=device, help=device_help)
     parser.add_argument(
         "--preset", choices=["draft", "standard", "final"], help="quality: sample cap, adaptive, denoise"
     )
@@ -865,13 +867,13 @@ def build_parser() -> argparse.ArgumentParser:
     k = benches.add_parser("kills", help="SIGKILL the render worker of a generate run; audit the dataset")
     k.add_argument("--scene", default="dice_tray")
     k.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
-    _add_render_arguments(k)
+    _add_render_arguments(k, "cpu", "render device (default cpu: the kill timing assumes one render worker)")
     k.add_argument("--count", type=_positive_int, default=1000)
     k.add_argument("--kills", type=_positive_int, default=2)
     k.add_argument("--seed", type=_non_negative_int, default=0)
     k.add_argument("--out", required=True, help="dataset folder (must not exist yet)")
     k.add_argument("--json", type=_output_file, help="also write the numbers to this JSON file")
-    k.set_defaults(run=_cmd_bench_kills, device="cpu")  # its kill timing assumes one render worker
+    k.set_defaults(run=_cmd_bench_kills)
     _add_benchmark_parser(commands)
 
     p = commands.add_parser("doctor", help="bpy version, Cycles devices, threads and one timed draft render")
