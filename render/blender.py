@@ -279,20 +279,13 @@ class BlenderRenderer:
 
     # --------------------------------------------------------------- cleanup
     def datablock_counts(self) -> dict[str, int]:
-        """Counts of the bpy.data collections a render populates (for leak checks)."""
+        """The length of every bpy.data collection, for leak checks: every one, not only those `clear`
+        empties, so that a leak anywhere else shows."""
         d = self._bpy.data
         return {
-            k: len(getattr(d, k))
-            for k in (
-                "objects",
-                "meshes",
-                "materials",
-                "lights",
-                "cameras",
-                "worlds",
-                "images",
-                "node_groups",
-            )
+            prop.identifier: len(getattr(d, prop.identifier))
+            for prop in d.bl_rna.properties
+            if prop.type == "COLLECTION"
         }
 
     def clear(self) -> None:

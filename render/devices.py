@@ -104,8 +104,10 @@ def list_devices() -> dict[str, list[str]]:
 def select_device(requested: str = "auto") -> DeviceChoice:
     """Configure Cycles preferences for `requested` ('auto' | 'cpu' | 'gpu') and report it.
 
-    'auto' and 'gpu' both fall back to CPU (with a warning for 'gpu') when no GPU is usable:
-    a dataset run should keep going, and the choice is recorded in the render settings.
+    With no usable GPU, both 'auto' and 'gpu' configure the CPU here (with a warning for 'gpu') and
+    say so in the returned choice: whether that is acceptable is the caller's decision. The pools and
+    benches refuse it for 'gpu' (`check_device`: a GPU demand must not render for hours on the CPU);
+    only 'auto' falls back.
     """
     if requested not in ("auto", "cpu", "gpu"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {requested!r}")

@@ -162,6 +162,7 @@ class _Worker:
     rendered: int = 0
     retiring: bool = False
     pid: int | None = None
+    failure: str | None = None  # what the worker said ended it, before it exited
 
 
 class LocalPool:
@@ -301,6 +302,8 @@ class LocalPool:
             self._scale_to_gpus(device, gpu_count)
         elif kind == "started":
             worker.current = message[1]
+        elif kind == "failed":  # its exit (EOF on the next read) follows: `_lost` then says why
+            worker.failure = message[2]
         elif kind == "invalid":
             raise DescriptionRejected(
                 f"image {message[1]}: the renderer rejected its description: {message[2]}"
@@ -350,6 +353,8 @@ class LocalPool:
         """A worker died or hung: re-queue its images (the one it was rendering counts a failure)."""
         jobs = list(worker.assigned.values())
         message = f"render worker {worker.serial} (pid {worker.pid}) {why}"
+        if worker.failure is not None:
+            message += f" after {worker.failure}"
         failures.worker_lost(message, worker.pid is not None, worker.current, len(jobs))
         queue.extendleft(reversed(jobs))
         worker.assigned.clear()

@@ -48,6 +48,7 @@ from scenesmith.render.pool import (
 )
 from scenesmith.render.scratch import Scratch
 from scenesmith.render.settings import RenderSettings
+from scenesmith.render.validate import InvalidDescription
 from scenesmith.render.worker import RenderJob, RenderResult, _forget_parent_blender_paths, render_job
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class _RenderActor:
         self._scratch.ensure()  # a temp cleaner may have taken it meanwhile
         try:
             passes = render_job(self._renderer, job, self._settings)
-        except ValueError as exc:
+        except InvalidDescription as exc:
             return "invalid", str(exc), self._rss_mb()
         return "done", passes, self._rss_mb()
 
@@ -263,6 +264,7 @@ class RayPool:
         started_ray = self._connect()
         source = iter(jobs)
         queue: deque[RenderJob] = deque()  # re-queued jobs go first
+        self.events = []  # this run's: a reused pool must not carry the last run's into this record
         failures = FailureLog(self.config.max_attempts, self.events)
         exhausted = False
         try:

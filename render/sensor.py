@@ -41,7 +41,7 @@ def validate_effects(effects: SensorEffects) -> None:
             raise ValueError(f"sensor {name} must be finite and >= 0, got {v}")
     if effects.vignetting > 1:
         raise ValueError(f"sensor vignetting must be in [0, 1], got {effects.vignetting}")
-    for name in ("chromatic_aberration_px", "exposure_ev"):
+    for name in ("chromatic_aberration_px", "exposure_ev", "motion_blur_angle_deg"):
         if not np.isfinite(getattr(effects, name)):
             raise ValueError(f"sensor {name} must be finite, got {getattr(effects, name)}")
     if not (np.isfinite(effects.motion_blur_px) and effects.motion_blur_px >= 0):

@@ -1,8 +1,8 @@
 """Input checks that run before any bpy call (bpy-free).
 
 Why: a bad description (NaN pose, empty mesh, face material index out of range) would otherwise
-surface as an obscure bpy traceback or, worse, a silently wrong image. Every failure here is a
-ValueError naming the offending object.
+surface as an obscure bpy traceback or, worse, a silently wrong image. Every failure here is an
+InvalidDescription (a ValueError) naming the offending object.
 """
 
 from __future__ import annotations
@@ -163,17 +163,32 @@ def validate_world(world: World) -> None:
         raise ValueError(f"world strength must be finite and >= 0, got {world.strength}")
     sky = world.sky
     if sky is not None:
-        for name in ("sun_elevation", "sun_azimuth", "strength", "haze"):
+        for name in ("sun_elevation", "sun_azimuth", "strength", "haze", "sun_angle"):
             if not np.isfinite(getattr(sky, name)):
                 raise ValueError(f"sky {name} must be finite, got {getattr(sky, name)}")
         if not -np.pi / 2 <= sky.sun_elevation <= np.pi / 2:
             raise ValueError(f"sky sun_elevation must be in [-pi/2, pi/2] radians, got {sky.sun_elevation}")
         if sky.strength < 0 or not 0 <= sky.haze <= 1:
             raise ValueError(f"sky strength must be >= 0 and haze in [0, 1], got {sky.strength}, {sky.haze}")
+        if not 0 <= sky.sun_angle <= np.pi:  # Blender clamps outside this silently (a negative: 0)
+            raise ValueError(f"sky sun_angle must be in [0, pi] radians, got {sky.sun_angle}")
+
+
+class InvalidDescription(ValueError):
+    """A scene description the renderer refuses. Descriptions are a pure function of the rules and the
+    seed, so a retry meets the same refusal: unlike any other failure in a render, this one is not
+    retried, and the message says the rules must change."""
 
 
 def validate_description(desc: SceneDescription) -> None:
-    """Raise ValueError describing the first problem found; return None if renderable."""
+    """Raise InvalidDescription naming the first problem found; return None if renderable."""
+    try:
+        _check_description(desc)
+    except ValueError as exc:
+        raise InvalidDescription(str(exc)) from exc
+
+
+def _check_description(desc: SceneDescription) -> None:
     if not isinstance(desc, SceneDescription):
         raise ValueError(f"expected a SceneDescription, got {type(desc).__name__}")
     if not isinstance(desc.seed, int | np.integer):
@@ -189,3 +204,11 @@ def validate_description(desc: SceneDescription) -> None:
         validate_light(light, i)
     validate_world(desc.world)
     validate_effects(desc.sensor)
+    # Chromatic aberration scales a channel by (corner + shift) / corner: at half the diagonal it would
+    # scale blue by zero or less (wiped, or mirrored through the centre).
+    half_diagonal = float(np.hypot(desc.camera.width / 2, desc.camera.height / 2))
+    if abs(desc.sensor.chromatic_aberration_px) >= half_diagonal:
+        raise ValueError(
+            f"sensor chromatic_aberration_px {desc.sensor.chromatic_aberration_px:g} must be under half the "
+            f"image diagonal ({half_diagonal:.1f} px at {desc.camera.width}x{desc.camera.height})"
+        )

@@ -28,6 +28,7 @@ import psutil
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.passes import RenderPasses
 from scenesmith.render.settings import RenderSettings
+from scenesmith.render.validate import InvalidDescription
 
 # How often a worker checks that its coordinator is still alive.
 PARENT_CHECK_S = 1.0
@@ -101,9 +102,15 @@ def _render_message(
     """The coordinator's message for one job: ("done", index, passes, rss_mb), or "invalid" and why."""
     try:
         passes = render_job(renderer, job, default)
-    except ValueError as exc:
+    except InvalidDescription as exc:
         return ("invalid", job.index, str(exc))
     return ("done", job.index, passes, process.memory_info().rss / 2**20)
+
+
+def failure_summary(exc: BaseException) -> str:
+    """One line for the run's record: what ended a worker, so the run's error can say why."""
+    first = next((line for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}"[:300]
 
 
 def render_job(renderer: BlenderRenderer, job: RenderJob, default: RenderSettings) -> RenderPasses:
@@ -133,7 +140,9 @@ def worker_main(
 
     Sends ("ready", pid, device dict, GPUs found), then per job ("started", index) and either
     ("done", index, passes, rss_mb) or ("invalid", index, message) for a description the renderer
-    rejects. Any other failure ends the process; the coordinator re-queues its images.
+    rejects. Any other failure ends the process, after ("failed", index or None at start-up, summary)
+    so that the coordinator, which re-queues its images, can say what went wrong; the traceback goes
+    to stderr for whoever debugs it.
     """
     # Ctrl-C reaches the whole process group; the coordinator decides what stops, not each worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -143,13 +152,23 @@ def worker_main(
         os.environ["TMPDIR"] = tempfile.tempdir = scratch
     from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the worker
 
-    renderer = BlenderRenderer(settings, gpu_index=gpu_index)
+    try:
+        renderer = BlenderRenderer(settings, gpu_index=gpu_index)
+    except Exception as exc:
+        _send(results, ("failed", None, failure_summary(exc)))
+        raise
     process = psutil.Process()
     connected = _send(results, ("ready", os.getpid(), renderer.device.as_dict(), renderer.gpu_count))
     while connected and (job := jobs.get()) is not None:
         # No render once the coordinator is known to be gone: "started" failing skips it.
-        connected = _send(results, ("started", job.index)) and _send(
-            results, _render_message(renderer, job, settings, process)
-        )
+        connected = _send(results, ("started", job.index))
+        if not connected:
+            break
+        try:
+            message = _render_message(renderer, job, settings, process)
+        except Exception as exc:  # the worker's state is not to be trusted after it: it ends
+            _send(results, ("failed", job.index, failure_summary(exc)))
+            raise
+        connected = _send(results, message)
     renderer.close()
     results.close()

@@ -6,6 +6,7 @@ coordinates (u, v) = (j + 0.5, i + 0.5), with (u, v) = K @ X_cam / Z (OpenCV axe
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 from pathlib import Path
@@ -22,12 +23,15 @@ from scenesmith.procedural.description import (  # noqa: E402
     Material,
     SceneDescription,
     SceneObject,
+    SensorEffects,
+    Sky,
     World,
 )
 from scenesmith.render.blender import BlenderRenderer  # noqa: E402
 from scenesmith.render.camera import blender_camera_params  # noqa: E402
 from scenesmith.render.exr import read_exr_channels  # noqa: E402
 from scenesmith.render.settings import RenderSettings  # noqa: E402
+from scenesmith.render.validate import InvalidDescription  # noqa: E402
 
 RED = Material("red", (0.8, 0.02, 0.02), roughness=0.6)
 GREEN = Material("green", (0.02, 0.8, 0.02), roughness=0.6)
@@ -440,6 +444,13 @@ def _bad_descriptions() -> dict[str, SceneDescription]:
     empty = trimesh.Trimesh(np.zeros((0, 3)), np.zeros((0, 3), dtype=int))
     sheared = np.eye(4)
     sheared[0, 1] = 0.5
+
+    def with_sensor(**effects: float) -> SceneDescription:
+        return dataclasses.replace(scene(cam, [good]), sensor=SensorEffects(**effects))
+
+    def with_sky(**sky: float) -> SceneDescription:
+        return scene(cam, [good], world=World((0.05, 0.05, 0.05), 1.0, sky=Sky(0.8, 1.0, **sky)))
+
     return {
         "empty mesh": scene(cam, [obj(1, empty)]),
         "nan pose": scene(cam, [obj(1, trimesh.creation.box(), nan_pose)]),
@@ -452,12 +463,19 @@ def _bad_descriptions() -> dict[str, SceneDescription]:
         "zero resolution": scene(Camera(0, 32, cam.K, cam.world_to_camera), [good]),
         # Blender drops the shear of matrix_world: the instance pass disagreed with the mesh on 170 px
         "sheared pose": scene(cam, [obj(1, trimesh.creation.box(), sheared)]),
+        # blue scaled by (corner - 22.6) / corner = 0: wiped (and mirrored beyond), at 32x32
+        "aberration of half the diagonal": with_sensor(chromatic_aberration_px=22.63),
+        "nan motion blur angle": with_sensor(motion_blur_px=2.0, motion_blur_angle_deg=float("nan")),
+        "nan sun angle": with_sky(sun_angle=float("nan")),  # Blender passed it on to Cycles
+        "negative sun angle": with_sky(sun_angle=-0.01),  # Blender clamped it to 0: hard shadows
     }
 
 
 @pytest.mark.parametrize("case", list(_bad_descriptions()))
 def test_bad_input_raises_value_error(renderer: BlenderRenderer, case: str) -> None:
-    with pytest.raises(ValueError):
+    """Before any bpy call, and as InvalidDescription: the pools give up on it at once ("the rules must
+    change") instead of retrying it like a crash."""
+    with pytest.raises(InvalidDescription):
         renderer.render(_bad_descriptions()[case])
     # The renderer is still usable and clean afterwards.
     assert renderer.datablock_counts()["objects"] == 0

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import pytest
 from scenesmith.pipeline import render_settings
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.loader import load_scene
-from scenesmith.render.pool import FailureLog, LocalPool, PoolConfig, RenderFailed
+from scenesmith.render.pool import DescriptionRejected, FailureLog, LocalPool, PoolConfig, RenderFailed
 from scenesmith.render.scratch import SCRATCH_PREFIX
 from scenesmith.render.settings import RenderSettings
 from scenesmith.render.worker import RenderJob
@@ -103,8 +104,32 @@ def test_hung_worker_is_killed_and_its_images_requeued(reference):
 
 def test_workers_that_cannot_start_stop_the_run_with_a_clear_error():
     settings = RenderSettings(samples=1, view_transform="NoSuchView", device="cpu")
-    with pytest.raises(RenderFailed, match="fail to start"):
+    with pytest.raises(
+        RenderFailed, match="fail to start.*after ValueError: unknown view_transform 'NoSuchView'"
+    ):
         list(LocalPool(settings, PoolConfig(workers=1, max_attempts=2)).run(_jobs(1)))
+
+
+def test_a_failure_inside_a_render_names_its_cause_and_is_not_blamed_on_the_rules():
+    """A job whose settings Blender refuses fails inside the render, after its description passed: it
+    ends the worker like a crash (retried), and the run's error says what it was, not that the rules
+    must change."""
+    job = RenderJob(0, _jobs(1)[0].description, settings=replace(_settings(), view_transform="NoSuchView"))
+    pool = LocalPool(_settings(), PoolConfig(workers=1, max_attempts=2))
+    with pytest.raises(RenderFailed, match=r"image 0 took down 2 render workers") as failure:
+        list(pool.run([job]))
+    assert not isinstance(failure.value, DescriptionRejected)
+    assert "after ValueError: unknown view_transform 'NoSuchView'" in str(failure.value)
+    assert all("unknown view_transform" in event for event in pool.events)
+
+
+def test_a_description_the_renderer_refuses_stops_the_run_at_once():
+    job = _jobs(1)[0]
+    refused = replace(job, description=replace(job.description, seed="seven"))
+    pool = LocalPool(_settings(), PoolConfig(workers=1, max_attempts=2))
+    with pytest.raises(DescriptionRejected, match="image 0: the renderer rejected its description: seed"):
+        list(pool.run([refused]))
+    assert pool.events == []  # no worker was lost over it
 
 
 def test_a_kept_alive_pool_renders_datasets_with_different_settings_like_fresh_pools(reference):
