@@ -11,10 +11,14 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from scenesmith.benchmark import runner, scoring
+from scenesmith.benchmark import train as train_module
 from scenesmith.benchmark.data import draw_fraction, split_validation
+from scenesmith.benchmark.evaluate import Detections
 from scenesmith.cli import main
 
 TINY_RENDER = ["--resolution", "64x64", "--samples", "2", "--set", "render.denoise=false"]
@@ -152,19 +156,53 @@ def test_fine_tunes_start_from_their_seeds_pretraining(run: tuple[Path, list[str
         assert result["steps"] >= 1
 
 
-def test_every_arm_is_scored_on_real_validation_the_same_way_it_was_chosen(
-    run: tuple[Path, list[str]],
-) -> None:
-    """Rule iterations compare arms on real validation; for arms chosen on it, the score must match."""
+def test_every_arm_is_scored_on_real_validation(run: tuple[Path, list[str]]) -> None:
     out, _ = run
     report = json.loads((out / "report.json").read_text())
     for name, arm in report["arms"].items():
         assert arm["real_val_map"]["n"] == 2, name
         for seed in arm["seeds"]:
             assert (out / "arms" / name / f"seed{seed['seed']}" / "real_val.json").exists()
-            if arm["labelled_real_images"] > 0:  # checkpoint chosen on real validation
-                assert seed["real_val"]["map"] == pytest.approx(seed["best_val_map"], abs=1e-9), name
     assert "real val mAP" in (out / "report.md").read_text()
+
+
+def weight_dependent_oracle(model, dataset, tta: str = "none") -> Detections:
+    """The true boxes, each shifted sideways by a fraction of its width set by the model's weights and
+    its own index: every checkpoint scores its own mAP, well inside (0, 1), where 2-step detectors all
+    score 0, and in fine steps (each box crosses the IoU thresholds at its own weights)."""
+    weights = torch.cat([tensor.flatten().double() for tensor in model.state_dict().values()])
+    base = float(weights.abs().sum() * 1e4 % 1.0)
+    boxes, scores, labels = {}, {}, {}
+    for sample in dataset.samples:
+        moved = sample.boxes.astype(float).copy()
+        shift = 0.05 + (base + 0.618 * np.arange(len(moved))) % 1.0 * 0.4  # IoU 0.43-0.90
+        moved[:, [0, 2]] += (shift * (moved[:, 2] - moved[:, 0]))[:, None]
+        boxes[sample.image_id], labels[sample.image_id] = moved, sample.labels.copy()
+        scores[sample.image_id] = np.linspace(1.0, 0.5, len(moved))
+    return Detections(boxes, scores, labels)
+
+
+def test_a_run_chosen_on_real_validation_scores_it_again_as_training_scored_its_best_checkpoint(
+    real_coco: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the photo as it is (`--tta none`), the benchmark's real-validation score of a run is the
+    score training gave the checkpoint it kept: the same photos, the same weights (best.pt), the same
+    evaluation. Each checkpoint here scores differently, so scoring another checkpoint, another set or
+    another way would not match."""
+    monkeypatch.setattr(train_module, "predict", weight_dependent_oracle)
+    monkeypatch.setattr(scoring, "predict", weight_dependent_oracle)
+    monkeypatch.setenv("SCENESMITH_CACHE", str(tmp_path / "cache"))
+    args = ["benchmark", "--real", str(real_coco), "--arms", "real_100,real_10", "--seeds", "1"]
+    args += ["--val-count", "3", "--tta", "none", *TINY_TRAIN, "--max-steps", "4", "--patience", "4"]
+    assert run_cli([*args, "--out", str(tmp_path / "run")]) == 0
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    for name in ("real_100", "real_10"):
+        (seed,) = report["arms"][name]["seeds"]
+        result = json.loads((tmp_path / "run" / "arms" / name / "seed0" / "result.json").read_text())
+        curve = [point["val_map"] for point in result["curve"]]
+        assert curve.count(max(curve)) == 1 and 0 < max(curve) < 1, curve  # one best checkpoint
+        assert seed["real_val"]["map"] == pytest.approx(seed["best_val_map"], abs=1e-9) == max(curve)
+        assert 0 < seed["test"]["map"] < 1
 
 
 def test_every_test_die_is_counted_once_per_seed_in_the_reading_matrix(
