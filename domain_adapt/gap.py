@@ -28,6 +28,9 @@ from scenesmith.errors import UserError
 
 MIN_CROPS = 20  # fewer object crops than this per set: the crop test is skipped (and says so)
 CLASSIFIER_IMAGE_SIZE = 128
+# Classifier tests per measure: their spread goes into the interval, since one classifier's draw can
+# move the AUC by more than the bootstrap over images shows (`gap_classifier`).
+CLASSIFIER_REPEATS = 3
 
 
 def _downsize(images: np.ndarray, size: int) -> np.ndarray:
@@ -45,10 +48,14 @@ def measure_gap(
     seed: int = 0,
     steps: int = 300,
     folds: int = 5,
+    repeats: int = CLASSIFIER_REPEATS,
 ) -> dict:
-    """Every gap measure between sets A and B, as one JSON-able report."""
+    """Every gap measure between sets A and B, as one JSON-able report; each classifier test runs
+    `repeats` times (see `gap_classifier.two_sample_test`)."""
     if folds < 2:  # one fold trains on nothing and reports AUC 0 as if it were a measurement
         raise UserError(f"folds={folds}: the held-out AUC needs at least 2 folds")
+    if repeats < 1:
+        raise UserError(f"repeats={repeats}: the classifier test must run at least once")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     set_a = load_image_set(a, split_a, max_images, rng)
@@ -63,16 +70,17 @@ def measure_gap(
     if folds > fewest:  # a fold without a test image of a set trains a classifier for nothing
         raise UserError(f"--folds {folds}: more folds than images in the smaller set ({fewest})")
     small_a, small_b = (_downsize(s.images, CLASSIFIER_IMAGE_SIZE) for s in (set_a, set_b))
-    report["classifier_images"] = two_sample_test(small_a, small_b, steps, folds, seed)
+    report["classifier_images"] = two_sample_test(small_a, small_b, steps, folds, seed, repeats=repeats)
     report["classifier_bands"] = {
         "layout": {"cells": LAYOUT_CELLS}
-        | two_sample_test(layout_band(small_a), layout_band(small_b), steps, folds, seed),
+        | two_sample_test(layout_band(small_a), layout_band(small_b), steps, folds, seed, repeats=repeats),
         "texture": {"cells": TEXTURE_CELLS}
-        | two_sample_test(texture_band(small_a), texture_band(small_b), steps, folds, seed),
+        | two_sample_test(texture_band(small_a), texture_band(small_b), steps, folds, seed, repeats=repeats),
     }
     if min(len(set_a.crops), len(set_b.crops)) >= MIN_CROPS:
+        crop_groups = (set_a.crop_images, set_b.crop_images)
         report["classifier_crops"] = two_sample_test(
-            set_a.crops, set_b.crops, steps, folds, seed, groups=(set_a.crop_images, set_b.crop_images)
+            set_a.crops, set_b.crops, steps, folds, seed, groups=crop_groups, repeats=repeats
         )
     else:
         report["classifier_crops"] = {"skipped": f"fewer than {MIN_CROPS} labelled object crops in a set"}
@@ -110,7 +118,9 @@ def markdown(report: dict) -> str:
         if "skipped" in c:
             return f"| {name} | skipped: {c['skipped']} |"
         interval = f"[{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}]"
-        return f"| {name} | {c['auc']:.3f} {interval} ({c['images_per_set']} per set) |"
+        repeats = c.get("repeats", 1)  # reports made before repeats existed ran one classifier
+        runs = f"{repeats} classifiers, mean" if repeats > 1 else "one classifier"
+        return f"| {name} | {c['auc']:.3f} {interval} ({c['images_per_set']} per set; {runs}) |"
 
     k = report["kid"]
     bands = report["classifier_bands"]

@@ -7,6 +7,11 @@ sets are indistinguishable to this network, 1.0 means perfectly separable. The c
 is a stratified bootstrap over images. The sets are balanced by subsampling the larger one, so
 the AUC is not driven by class priors.
 
+One classifier's AUC also depends on its draw (which images balance the sets, the folds, the
+initialisation, the batches): near 0.5 two runs on the same sets can differ by more than the bootstrap
+interval's width. Repeating the whole test with independent seeds measures that spread, and the
+interval pools every repeat's bootstrap draws so that it holds both.
+
 Object crops come several to an image and share its light, tint and camera: for them every crop of
 one image is held out together (folds by image) and the bootstrap resamples whole images, or a
 classifier that learnt one photo's tint would score that photo's other crops and the interval would
@@ -29,14 +34,14 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def bootstrap_interval(
+def bootstrap_aucs(
     scores: np.ndarray,
     labels: np.ndarray,
     rng: np.random.Generator,
     resamples: int = 1000,
     clusters: np.ndarray | None = None,
-) -> tuple[float, float]:
-    """95% percentile interval of the AUC, resampling each class's images with replacement; with
+) -> np.ndarray:
+    """The AUC of `resamples` bootstrap draws, resampling each class's images with replacement; with
     `clusters` (the image each item comes from), whole images with all their items."""
     if clusters is None:
         pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
@@ -62,8 +67,7 @@ def bootstrap_interval(
                 ]
             )
             values.append(auc(scores[idx], labels[idx]))
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
+    return np.asarray(values)
 
 
 def domain_classifier(width: int = 16) -> nn.Module:
@@ -150,6 +154,12 @@ def held_out_scores(
     return scores, labels, clusters
 
 
+def repeat_seeds(seed: int, repeats: int) -> list[int]:
+    """The seed of each repeat: the first is `seed` itself (one repeat is the plain test), the others
+    independent streams spawned from it."""
+    return [seed, *(int(s) for s in np.random.SeedSequence(seed).generate_state(repeats - 1))]
+
+
 def two_sample_test(
     a: np.ndarray,
     b: np.ndarray,
@@ -157,11 +167,29 @@ def two_sample_test(
     folds: int,
     seed: int,
     groups: tuple[np.ndarray, np.ndarray] | None = None,
+    repeats: int = 1,
 ) -> dict:
-    """Held-out AUC of A-vs-B with its bootstrap 95% interval (0.5 = indistinguishable); `groups` as
-    in `held_out_scores`, for items that come several to an image."""
-    scores, labels, clusters = held_out_scores(a, b, steps, folds, seed, groups=groups)
-    low, high = bootstrap_interval(scores, labels, np.random.default_rng(seed + 1), clusters=clusters)
-    result = {"auc": auc(scores, labels), "ci95": [low, high], "images_per_set": int(len(labels) // 2),
-              "steps": steps, "folds": folds}  # fmt: skip
+    """Held-out AUC of A-vs-B with its 95% interval (0.5 = indistinguishable); `groups` as in
+    `held_out_scores`, for items that come several to an image.
+
+    With `repeats` > 1 the test runs that many times with independent seeds; the AUC is their mean and
+    the interval the percentiles of every repeat's bootstrap draws pooled, so it covers the spread
+    between classifiers as well as the choice of images. It is an interval for one classifier's AUC,
+    and so wider than one for the mean of the repeats.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats}: at least 1")
+    aucs, draws = [], []
+    for repeat_seed in repeat_seeds(seed, repeats):
+        scores, labels, clusters = held_out_scores(a, b, steps, folds, repeat_seed, groups=groups)
+        aucs.append(auc(scores, labels))
+        rng = np.random.default_rng(repeat_seed + 1)
+        draws.append(bootstrap_aucs(scores, labels, rng, clusters=clusters))
+    low, high = np.percentile(np.concatenate(draws), [2.5, 97.5])
+    result = {"auc": float(np.mean(aucs)), "ci95": [float(low), float(high)],
+              "ci95_over": "held-out images" + (" and classifier repeats" if repeats > 1 else ""),
+              "images_per_set": int(len(labels) // 2), "steps": steps, "folds": folds,
+              "repeats": repeats}  # fmt: skip
+    if repeats > 1:
+        result["auc_by_repeat"] = [float(value) for value in aucs]
     return result | ({"folds_and_bootstrap_by": "source image"} if groups is not None else {})

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from scenesmith.cli import main
+from scenesmith.domain_adapt import gap_classifier
 from scenesmith.domain_adapt.encoder import default_weights, encode, load_encoder
+from scenesmith.domain_adapt.gap import CLASSIFIER_REPEATS
 from scenesmith.domain_adapt.gap_classifier import auc, two_sample_test
 from scenesmith.domain_adapt.gap_stats import kid
 
@@ -46,6 +48,40 @@ def test_two_halves_of_one_set_are_indistinguishable() -> None:
     result = two_sample_test(images[::2], images[1::2], steps=40, folds=3, seed=0)
     assert abs(result["auc"] - 0.5) < 0.2
     assert result["ci95"][0] < 0.5 < result["ci95"][1]
+
+
+def test_repeats_put_the_classifiers_spread_into_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two classifiers that disagree (AUC 1.0 and about 0.6 on the same sets) and are each sure of
+    themselves: one classifier's interval holds only its own AUC, the repeats' interval must hold both."""
+    labels = np.repeat([0, 1], 50)
+    sure = np.concatenate([np.linspace(0, 1, 50), np.linspace(2, 3, 50)])
+    unsure = np.concatenate([np.linspace(0, 1, 50), np.linspace(0.1, 1.1, 50)])
+    unsure_auc = auc(unsure, labels)
+    assert 0.55 < unsure_auc < 0.65
+    scores_of = {}
+
+    def fake_held_out_scores(a, b, steps, folds, seed, groups=None):
+        scores_of.setdefault(seed, sure if not scores_of else unsure)
+        return scores_of[seed], labels, None
+
+    monkeypatch.setattr(gap_classifier, "held_out_scores", fake_held_out_scores)
+    one = two_sample_test(None, None, steps=1, folds=2, seed=5)
+    two = two_sample_test(None, None, steps=1, folds=2, seed=5, repeats=2)
+    assert one["auc"] == 1.0 and one["ci95"] == [1.0, 1.0] and one["repeats"] == 1
+    assert list(scores_of)[0] == 5  # the first repeat is the plain test's seed
+    assert two["auc_by_repeat"] == [1.0, unsure_auc]
+    assert two["auc"] == pytest.approx((1.0 + unsure_auc) / 2)
+    assert two["ci95"][0] < unsure_auc and two["ci95"][1] == 1.0
+    assert two["ci95_over"] == "held-out images and classifier repeats"
+
+
+def test_repeats_of_real_classifiers_differ_and_the_first_is_the_plain_test() -> None:
+    images = textures(40, seed=0)
+    plain = two_sample_test(images[::2], images[1::2], steps=10, folds=2, seed=3)
+    repeated = two_sample_test(images[::2], images[1::2], steps=10, folds=2, seed=3, repeats=3)
+    assert repeated["auc_by_repeat"][0] == plain["auc"]
+    assert len(set(repeated["auc_by_repeat"])) == 3  # independent draws, not one classifier thrice
+    assert repeated["auc"] == pytest.approx(np.mean(repeated["auc_by_repeat"]))
 
 
 def tinted_crops(images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,12 +144,19 @@ def test_cli_writes_json_markdown_and_plot_for_picture_folders(tmp_path: Path, c
                 "20",
                 "--folds",
                 "2",
+                "--repeats",
+                "2",
             ]
         )
     assert exit_info.value.code == 0
     assert "image AUC" in capsys.readouterr().out
     report = json.loads((out / "gap.json").read_text())
     assert report["classifier_images"]["images_per_set"] == 24
+    assert (
+        report["classifier_images"]["repeats"] == 2 and len(report["classifier_images"]["auc_by_repeat"]) == 2
+    )
+    assert report["classifier_bands"]["texture"]["repeats"] == 2
+    assert "(24 per set; 2 classifiers, mean) |" in (out / "gap.md").read_text()
     assert "skipped" in report["classifier_crops"]  # picture folders carry no boxes
     assert report["kid"]["encoder_version"] == 1
     bands = report["classifier_bands"]
@@ -130,6 +173,7 @@ def test_cli_writes_json_markdown_and_plot_for_picture_folders(tmp_path: Path, c
         (["--folds", "1"], "needs at least 2 folds"),
         (["--max-images", "2"], "--max-images 2: the gap measures need at least 4"),
         (["--folds", "9"], "--folds 9: more folds than images in the smaller set (8)"),
+        (["--repeats", "0"], "--repeats"),
     ],
 )
 def test_settings_that_leave_nothing_to_measure_are_refused(
@@ -179,6 +223,7 @@ def test_label_distances_need_boxes_in_both_sets(tmp_path: Path) -> None:
         sources[name].write_text(json.dumps(coco))
     report = measure_gap(sources["a"], sources["b"], steps=2, folds=2)
     assert "label_distances" not in report
+    assert report["classifier_images"]["repeats"] == CLASSIFIER_REPEATS == 3  # the spread, by default
     assert "label_distances" in measure_gap(sources["a"], sources["a"], steps=2, folds=2)
 
 
