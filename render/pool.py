@@ -302,8 +302,10 @@ class LocalPool:
             self._scale_to_gpus(device, gpu_count)
         elif kind == "started":
             worker.current = message[1]
-        elif kind == "failed":  # its exit (EOF on the next read) follows: `_lost` then says why
+        elif kind == "failed":  # it is ending: lost now, so it is given no more jobs meanwhile
             worker.failure = message[2]
+            worker.process.join(timeout=5)
+            self._lost(worker, queue, failures, f"exited with code {worker.process.exitcode}")
         elif kind == "invalid":
             raise DescriptionRejected(
                 f"image {message[1]}: the renderer rejected its description: {message[2]}"
@@ -352,7 +354,7 @@ class LocalPool:
     def _lost(self, worker: _Worker, queue: deque[RenderJob], failures: FailureLog, why: str) -> None:
         """A worker died or hung: re-queue its images (the one it was rendering counts a failure)."""
         jobs = list(worker.assigned.values())
-        message = f"render worker {worker.serial} (pid {worker.pid}) {why}"
+        message = f"render worker {worker.serial} (pid {worker.pid or worker.process.pid}) {why}"
         if worker.failure is not None:
             message += f" after {worker.failure}"
         failures.worker_lost(message, worker.pid is not None, worker.current, len(jobs))

@@ -83,8 +83,8 @@ class _RenderActor:
     """Body of one Ray actor: a BlenderRenderer kept loaded for the actor's whole life.
 
     Plain class here; `ray.remote` wraps it at run time, so importing this module needs no Ray.
-    Same contract as `worker_main`: a ValueError (the renderer rejects a description) is answered,
-    anything else fails the call and the coordinator replaces the actor.
+    Same contract as `worker_main`: an InvalidDescription (the renderer rejects a description) is
+    answered, anything else fails the call and the coordinator replaces the actor.
     """
 
     def __init__(self, settings: RenderSettings, gpu_index: int | None) -> None:

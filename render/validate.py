@@ -155,6 +155,10 @@ def validate_light(light: Light, i: int) -> None:
         raise ValueError(f"{what}: power must be finite and >= 0, got {light.power}")
     if not (np.isfinite(light.size) and light.size >= 0):
         raise ValueError(f"{what}: size must be finite and >= 0, got {light.size}")
+    if light.kind == "sun" and light.size > np.pi:  # a sun's size is its angle: Blender clamps it to pi
+        raise ValueError(
+            f"{what}: a sun's size is its angle and must be at most pi radians, got {light.size}"
+        )
 
 
 def validate_world(world: World) -> None:

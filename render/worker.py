@@ -150,9 +150,9 @@ def worker_main(
     _forget_parent_blender_paths()
     if scratch is not None:  # before bpy is imported: Blender reads TMPDIR once, at start-up
         os.environ["TMPDIR"] = tempfile.tempdir = scratch
-    from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the worker
-
     try:
+        from scenesmith.render.blender import BlenderRenderer  # imports bpy: only in the worker
+
         renderer = BlenderRenderer(settings, gpu_index=gpu_index)
     except Exception as exc:
         _send(results, ("failed", None, failure_summary(exc)))

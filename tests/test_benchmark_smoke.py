@@ -196,13 +196,16 @@ def test_a_run_chosen_on_real_validation_scores_it_again_as_training_scored_its_
     args += ["--val-count", "3", "--tta", "none", *TINY_TRAIN, "--max-steps", "4", "--patience", "4"]
     assert run_cli([*args, "--out", str(tmp_path / "run")]) == 0
     report = json.loads((tmp_path / "run" / "report.json").read_text())
+    kept_before_the_last = []
     for name in ("real_100", "real_10"):
         (seed,) = report["arms"][name]["seeds"]
         result = json.loads((tmp_path / "run" / "arms" / name / "seed0" / "result.json").read_text())
         curve = [point["val_map"] for point in result["curve"]]
         assert curve.count(max(curve)) == 1 and 0 < max(curve) < 1, curve  # one best checkpoint
+        kept_before_the_last.append(curve.index(max(curve)) < len(curve) - 1)
         assert seed["real_val"]["map"] == pytest.approx(seed["best_val_map"], abs=1e-9) == max(curve)
         assert 0 < seed["test"]["map"] < 1
+    assert any(kept_before_the_last)  # else scoring the last weights instead of best.pt would pass too
 
 
 def test_every_test_die_is_counted_once_per_seed_in_the_reading_matrix(
