@@ -162,7 +162,6 @@ class _Worker:
     rendered: int = 0
     retiring: bool = False
     pid: int | None = None
-    failure: str | None = None  # what the worker said ended it, before it exited
 
 
 class LocalPool:
@@ -303,9 +302,10 @@ class LocalPool:
         elif kind == "started":
             worker.current = message[1]
         elif kind == "failed":  # it is ending: lost now, so it is given no more jobs meanwhile
-            worker.failure = message[2]
             worker.process.join(timeout=5)
-            self._lost(worker, queue, failures, f"exited with code {worker.process.exitcode}")
+            self._lost(
+                worker, queue, failures, f"exited with code {worker.process.exitcode} after {message[2]}"
+            )
         elif kind == "invalid":
             raise DescriptionRejected(
                 f"image {message[1]}: the renderer rejected its description: {message[2]}"
@@ -355,8 +355,6 @@ class LocalPool:
         """A worker died or hung: re-queue its images (the one it was rendering counts a failure)."""
         jobs = list(worker.assigned.values())
         message = f"render worker {worker.serial} (pid {worker.pid or worker.process.pid}) {why}"
-        if worker.failure is not None:
-            message += f" after {worker.failure}"
         failures.worker_lost(message, worker.pid is not None, worker.current, len(jobs))
         queue.extendleft(reversed(jobs))
         worker.assigned.clear()
