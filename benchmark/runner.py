@@ -126,6 +126,7 @@ def _synthetic_set(
         "seed": config.synthetic_seed,
         "overrides": list(spec.overrides),
         "build_version": BUILD_VERSION,
+        **({"plugin_revisions": revisions} if (revisions := spec.plugin_revisions) else {}),
         "render_seconds": render_seconds(rendered, config.synthetic),
         "adapter": None if adapter is None else str(adapter),
         "boxes": config.synthetic_boxes.describe(),

@@ -20,7 +20,7 @@ from filelock import FileLock
 from scenesmith.annotate.dataset_writer import completed_indices
 from scenesmith.errors import UserError
 from scenesmith.pipeline import generate_dataset, render_overrides, wall_seconds
-from scenesmith.procedural.build import BUILD_VERSION
+from scenesmith.procedural.build import build_tag, plugin_revisions
 from scenesmith.procedural.loader import load_scene
 
 CACHE_ENV = "SCENESMITH_CACHE"
@@ -50,11 +50,17 @@ class SyntheticSpec:
         return tuple(c.name for c in sorted(categories, key=lambda c: c.id))
 
     @property
+    def plugin_revisions(self) -> dict[str, int]:
+        """The revised plug-ins the set's rules use (see `procedural.build.plugin_revisions`)."""
+        return plugin_revisions(load_scene(self.scene, self.render_rules).rules)
+
+    @property
     def folder_name(self) -> str:
         name = Path(self.scene).stem
         width, height = self.resolution
-        rules = load_scene(self.scene, self.render_rules).rules_hash[:10]
-        return f"{name}_{width}x{height}_s{self.samples}_seed{self.seed}_rules{rules}_build{BUILD_VERSION}"
+        loaded = load_scene(self.scene, self.render_rules)
+        rules, build = loaded.rules_hash[:10], build_tag(loaded.rules)
+        return f"{name}_{width}x{height}_s{self.samples}_seed{self.seed}_rules{rules}_build{build}"
 
 
 def ensure_synthetic(spec: SyntheticSpec, device: str = "auto", create: bool = True) -> Path:

@@ -35,12 +35,39 @@ from scenesmith.procedural.sensor import sample_sensor
 
 # What given rules and seed build. Bump it when a change here makes them build another scene: it
 # enters every dataset's identity, so a dataset begun by older code is not resumed with new images,
-# and benchmark caches render anew rather than reuse stale sets.
+# and benchmark caches render anew rather than reuse stale sets. A change inside one generator,
+# surface or placement method bumps that plug-in's `revision` instead (REVISIONS in `registry.py`).
 # 2: each object's look (palette entry, materials, density) has its own stream; `pack`, `physics`
 #    and `rows` keep to the camera's view of the ground, not the box around it; `physics` leaves
 #    out objects that rolled out of the picture; a `top_down` camera stays north-up past 25.8° tilt
 #    (it turned half a turn there).
 BUILD_VERSION = 2
+
+
+def plugin_revisions(rules: SceneRules) -> dict[str, int]:
+    """The plug-ins these rules use that changed on their own since `BUILD_VERSION` last moved, as
+    `"placement.rows": revision` (see REVISIONS in `registry.py`); {} when none did.
+
+    Why: a fix to one generator, surface or placement method changes only the scenes that use it, so
+    only their datasets should get a new identity; a benchmark's cached set of other rules keeps its name.
+    """
+    used = [("surface", SURFACES[rule.kind]) for rule in rules.surfaces.values()]
+    for group in rules.objects.values():
+        used += [
+            ("generator", GENERATORS[group.generator]),
+            ("placement", PLACEMENTS[group.placement.method]),
+        ]
+    return {
+        f"{kind}.{spec.name}": spec.revision
+        for kind, spec in sorted(used, key=lambda u: (u[0], u[1].name))
+        if spec.revision
+    }
+
+
+def build_tag(rules: SceneRules) -> str:
+    """What built these rules' scenes, for names: `BUILD_VERSION`, then each revised plug-in they use,
+    e.g. `2` or `2+placement.rows-r1`."""
+    return str(BUILD_VERSION) + "".join(f"+{name}-r{rev}" for name, rev in plugin_revisions(rules).items())
 
 
 def up_category(item: Generated, pose: np.ndarray) -> tuple[str | None, bool, float]:

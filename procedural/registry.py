@@ -20,6 +20,10 @@ import trimesh
 from scenesmith.procedural.description import Camera, SceneObject
 from scenesmith.procedural.params import Rule
 
+# REVISIONS: a plug-in's `revision` counts the changes to it since `build.BUILD_VERSION` last moved
+# that make the same rules and seed build another scene. Bump it (not BUILD_VERSION) when a fix
+# touches one plug-in: only datasets of rules that use it get a new identity and cache name, and sets
+# other rules made (a benchmark's, say) stay valid. Reset them all to 0 when BUILD_VERSION moves.
 PLUGIN_PACKAGES = (
     "scenesmith.procedural.generators",
     "scenesmith.procedural.surfaces",
@@ -67,6 +71,7 @@ class GeneratorSpec:
     # Categories the generator itself may assign (e.g. dice faces), or a function of the params
     # giving them (a lathed object's class is its shape); None = the group's category.
     categories: tuple[str, ...] | Callable[[Any], tuple[str, ...]] | None = None
+    revision: int = 0  # see REVISIONS above
 
     def categories_of(self, params: Any) -> tuple[str, ...] | None:
         """The categories objects made with `params` may get when their group sets none."""
@@ -101,6 +106,7 @@ class SurfaceSpec:
     name: str
     rule: type[Rule]
     build: Callable[[Any, np.random.Generator, str], SurfaceResult]
+    revision: int = 0  # see REVISIONS above
 
 
 @dataclass
@@ -130,6 +136,7 @@ class PlacementSpec:
     name: str
     rule: type[Rule]
     place: Callable[[Any, np.random.Generator, list[Generated], PlacementContext], list[Placement | None]]
+    revision: int = 0  # see REVISIONS above
 
 
 GENERATORS: dict[str, GeneratorSpec] = {}

@@ -37,7 +37,7 @@ from scenesmith.annotate.labels import ImageLabels, label_image
 from scenesmith.annotate.writer_lock import clear_run_output, exclusive_writer, holds_files
 from scenesmith.background import lower_this_thread_priority, prefetched
 from scenesmith.errors import DatasetMismatch, UserError
-from scenesmith.procedural.build import BUILD_VERSION, build_scene
+from scenesmith.procedural.build import BUILD_VERSION, build_scene, plugin_revisions
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.procedural.loader import LoadedScene, SceneRuleError, load_scene
 from scenesmith.render.pool import PoolConfig, RenderPool, check_backend, open_pool
@@ -98,6 +98,9 @@ def dataset_identity(loaded: LoadedScene, seed: int, image_format: str) -> dict[
         "resolution": list(loaded.rules.render.resolution),
         "samples": loaded.rules.render.samples,
     }
+    # Only when some plug-in moved, so that the identities of every other dataset stay as they were.
+    if revisions := plugin_revisions(loaded.rules):
+        identity["plugin_revisions"] = revisions
     identity["dataset_key"] = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return identity
 
@@ -135,7 +138,9 @@ def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) ->
         return None
     existing_key = manifest["identity"]["dataset_key"]
     if existing_key != identity["dataset_key"]:
-        differing = [k for k in identity if k != "dataset_key" and manifest["identity"].get(k) != identity[k]]
+        older = manifest["identity"]
+        keys = dict.fromkeys([*identity, *older])  # a key either side may lack (`plugin_revisions`)
+        differing = [k for k in keys if k != "dataset_key" and older.get(k) != identity.get(k)]
         raise DatasetMismatch(
             f"{out_dir}: holds a different dataset (differs in: {', '.join(differing) or 'dataset key'}); "
             "it is never overwritten — choose another --out",
