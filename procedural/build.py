@@ -107,7 +107,7 @@ def _dress(
     return SceneObject(
         instance_id=instance_id,
         name=f"{group_name}_{index:03d}",
-        mesh=item.mesh,
+        mesh=item.mesh if placement.mesh is None else placement.mesh,
         face_materials=item.face_materials,
         materials=materials,
         pose=placement.pose,

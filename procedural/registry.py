@@ -123,10 +123,14 @@ class PlacementContext:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where one object ended up: object→world pose and the support it rests on."""
+    """Where one object ended up: object→world pose and the support it rests on, and its mesh (object
+    frame) when placement reshaped it to fit there (leaves laid over uneven soil); None keeps the
+    generator's mesh. A reshaped mesh keeps the generator's vertex and face order, so its materials
+    and UVs still apply."""
 
     pose: np.ndarray
     support: str
+    mesh: trimesh.Trimesh | None = None
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,29 @@ def test_plant_bases_sit_on_the_soil(index: int) -> None:
     assert np.abs(bases[:, 2] + SINK - ground).max() < 1e-4
 
 
+@pytest.mark.parametrize("index", [2, 4, 8, 10])  # ridges 3.6–5.5 cm high, 3–13 rosettes and tufts
+def test_weed_leaves_lie_on_the_soil_on_ridge_flanks_too(index: int) -> None:
+    """No leaf of a low weed goes into the soil, measured by vertical rays at the soil mesh.
+
+    Before leaves followed the soil, grass blades and dandelion leaves sank up to 5 cm into the
+    up-slope side of a ridge (the base was level with the soil only under itself)."""
+    desc = build_scene(RULES, 2, index)
+    assert desc.factors["surfaces.field.ridge_height_m"] > 0.03
+    soil = _field(desc).world_mesh
+    weeds = [o for o in desc.labelled_objects if o.category in ("dandelion", "grass_weed")]
+    assert len(weeds) >= 3
+    for weed in weeds:
+        leaves = weed.world_mesh.vertices[::3]
+        hits, rays, _ = soil.ray.intersects_location(
+            leaves + [0.0, 0.0, 1.0], np.tile([0.0, 0.0, -1.0], (len(leaves), 1))
+        )
+        ground = np.full(len(leaves), -np.inf)
+        np.maximum.at(ground, rays, hits[:, 2])
+        off_the_base = np.linalg.norm(leaves[:, :2] - weed.pose[:2, 3], axis=1) > 0.02
+        depth = (ground - leaves[:, 2])[off_the_base & np.isfinite(ground)]
+        assert depth.max() < SINK + 0.004, (weed.name, depth.max())
+
+
 @pytest.mark.parametrize("index", range(6))
 def test_bases_never_coincide_and_weeds_keep_off_crop_stems(index: int) -> None:
     desc = build_scene(RULES, 3, index)

@@ -14,7 +14,10 @@ Both modes set z so the object's origin (a plant's base) sits on the top of the 
 object at that xy, `sink_m` below it, rather than on the support plane: the soil is displaced. The
 top is read from the surface object that has the support's name (its triangles are searched in
 xy; the highest hit wins), so it works for any surface mesh; where there is none, the support
-plane is used. Leaves of neighbouring plants may overlap (they are thin), bases never coincide.
+plane is used. Parts of a plant lower than `drape_height_m` above its base are then laid over the
+soil under them (`drape`): on a ridge's flank a rosette's leaves would otherwise sink into the
+up-slope side and float over the other. Leaves of neighbouring plants may overlap (they are thin),
+bases never coincide.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ class RowsRule(Rule):
     margin_m: Length = 0.1
     yaw_deg: Angle = {"uniform": [0, 360]}
     sink_m: Length = 0.003  # how deep the base goes into the soil
+    # Low parts follow the soil under them rather than the level of the base (see `drape`): how high
+    # above the base that reaches. 0 keeps objects rigid (stones, anything that is not a plant).
+    drape_height_m: Length = 0.05
     attempts: Attempts = 200
 
 
@@ -87,6 +93,31 @@ class SurfaceTop:
         part.triangles, part.lo, part.hi = self.triangles[keep], self.lo[keep], self.hi[keep]
         return part
 
+    def heights(self, xy: np.ndarray) -> np.ndarray:
+        """The top at each of N world xy points, all at once; NaN where no triangle lies under a point.
+
+        Why a second method: `__call__` measures one point at a time, too slow for every vertex of a
+        plant; `physics` keeps using it, since its results to the last bit decide where bodies drop.
+        """
+        xy = np.asarray(xy, float).reshape(-1, 2)
+        top = np.full(len(xy), np.nan)
+        if self.triangles is None or not len(self.triangles):
+            return top
+        a = self.triangles[:, 0]
+        e1, e2 = self.triangles[:, 1] - a, self.triangles[:, 2] - a
+        det = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
+        usable = np.abs(det) >= 1e-15
+        det = np.where(usable, det, 1.0)
+        chunk = max(1, 2_000_000 // len(a))  # points per pass: a few million point–triangle pairs
+        for start in range(0, len(xy), chunk):
+            d = xy[start : start + chunk, None, :] - a[None, :, :2]
+            s = (d[..., 0] * e2[:, 1] - e2[:, 0] * d[..., 1]) / det
+            t = (e1[:, 0] * d[..., 1] - e1[:, 1] * d[..., 0]) / det
+            inside = usable & (s >= -1e-9) & (t >= -1e-9) & (s + t <= 1 + 1e-9)
+            z = np.where(inside, a[:, 2] + s * e1[:, 2] + t * e2[:, 2], -np.inf).max(axis=1)
+            top[start : start + chunk] = np.where(np.isfinite(z), z, np.nan)
+        return top
+
     def __call__(self, xy: np.ndarray) -> float:
         if self.triangles is None:
             return self.fallback_z
@@ -103,6 +134,31 @@ class SurfaceTop:
                 z = a[2] + s * (b[2] - a[2]) + t * (c[2] - a[2])
                 best = z if best is None else max(best, z)
         return self.fallback_z if best is None else float(best)
+
+
+def drape(mesh: trimesh.Trimesh, pose: np.ndarray, soil: SurfaceTop, height: float) -> trimesh.Trimesh | None:
+    """`mesh` (placed at `pose`) with its low parts laid over the soil: None when nothing moves.
+
+    A vertex h above the base moves up or down by the soil's rise under it, relative to the soil under
+    the base, times max(0, 1 − h / `height`). Leaves lying on the ground thus stay on it on a ridge's
+    flank, instead of sinking into the up-slope side and floating over the other; stems and leaves
+    higher up stay as grown. The vertex and face order is kept, so materials and UVs still apply.
+    """
+    if height <= 0 or soil.triangles is None:
+        return None
+    world = trimesh.transform_points(mesh.vertices, pose)
+    base = pose[:3, 3]
+    weight = np.clip(1.0 - (world[:, 2] - base[2]) / height, 0.0, 1.0)
+    low = weight > 0
+    if not low.any():
+        return None
+    points = np.vstack([base[:2], world[low, :2]])
+    ground = soil.within(points.min(0), points.max(0)).heights(points)
+    rise = np.zeros(len(world))
+    rise[low] = np.nan_to_num(ground[1:] - ground[0]) if np.isfinite(ground[0]) else 0.0
+    # World z offsets back into the object frame.
+    offsets = np.outer(rise * weight, np.linalg.inv(pose[:3, :3])[:, 2])
+    return trimesh.Trimesh(mesh.vertices + offsets, mesh.faces, process=False)
 
 
 def surface_top(support: Support, context: PlacementContext) -> SurfaceTop:
@@ -176,6 +232,7 @@ def place_rows(
             taken.append(spot)
     top = surface_top(support, context)
     sink = rule.sink_m.sample(rng)
+    drape_height = rule.drape_height_m.sample(rng)
     placements: list[Placement | None] = []
     for index, item in enumerate(generated):
         yaw = math.radians(rule.yaw_deg.sample(rng))
@@ -186,9 +243,11 @@ def place_rows(
         local[:3, :3] = trimesh.transformations.rotation_matrix(yaw, [0, 0, 1])[:3, :3] @ item.rest_rotation
         local[:2, 3] = chosen[index]
         pose = support.pose @ local
-        pose[2, 3] = top(pose[:2, 3]) - sink
-        placements.append(Placement(pose, support.name))
+        ground = top.heights(pose[:2, 3])[0]
+        pose[2, 3] = (top.fallback_z if np.isnan(ground) else ground) - sink
+        placements.append(Placement(pose, support.name, drape(item.mesh, pose, top, drape_height)))
     return placements
 
 
-register(PlacementSpec("rows", RowsRule, place_rows))
+# Revision 1: low parts of plants follow the soil (`drape_height_m`).
+register(PlacementSpec("rows", RowsRule, place_rows, revision=1))
