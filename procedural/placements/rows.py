@@ -48,6 +48,7 @@ from scenesmith.procedural.registry import (
     Support,
     register,
 )
+from scenesmith.procedural.vertical import crossings
 from scenesmith.procedural.view_region import view_region
 
 
@@ -103,19 +104,10 @@ class SurfaceTop:
         top = np.full(len(xy), np.nan)
         if self.triangles is None or not len(self.triangles):
             return top
-        a = self.triangles[:, 0]
-        e1, e2 = self.triangles[:, 1] - a, self.triangles[:, 2] - a
-        det = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
-        usable = np.abs(det) >= 1e-15
-        det = np.where(usable, det, 1.0)
-        chunk = max(1, 2_000_000 // len(a))  # points per pass: a few million point–triangle pairs
+        chunk = max(1, 2_000_000 // len(self.triangles))  # points per pass: a few million pairs
         for start in range(0, len(xy), chunk):
-            d = xy[start : start + chunk, None, :] - a[None, :, :2]
-            s = (d[..., 0] * e2[:, 1] - e2[:, 0] * d[..., 1]) / det
-            t = (e1[:, 0] * d[..., 1] - e1[:, 1] * d[..., 0]) / det
-            inside = usable & (s >= -1e-9) & (t >= -1e-9) & (s + t <= 1 + 1e-9)
-            z = np.where(inside, a[:, 2] + s * e1[:, 2] + t * e2[:, 2], -np.inf).max(axis=1)
-            top[start : start + chunk] = np.where(np.isfinite(z), z, np.nan)
+            hits = crossings(self.triangles, xy[start : start + chunk], tolerance=1e-9)
+            top[start : start + chunk] = np.fmax.reduce(hits, axis=1)  # the highest; NaN: no hit
         return top
 
     def __call__(self, xy: np.ndarray) -> float:

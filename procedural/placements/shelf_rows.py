@@ -31,6 +31,7 @@ from scenesmith.procedural.registry import (
     Support,
     register,
 )
+from scenesmith.procedural.vertical import crossings
 
 RAY_GRID = 5  # probe points per side of the board when measuring its clearance
 
@@ -60,11 +61,7 @@ def resolve_supports(names: list[str], context: PlacementContext) -> list[Suppor
 
 
 def clearance(support: Support, context: PlacementContext) -> float:
-    """Free height above a board: the lowest surface-structure triangle over a grid of points on it.
-
-    A vertical ray cast done by hand (barycentric test of each grid point against every triangle
-    projected on the board's plane), which is far cheaper than building a ray tree per board.
-    """
+    """Free height above a board: the lowest surface-structure triangle over a grid of points on it."""
     hx, hy = support.half_extent
     grid = np.linspace(-0.9, 0.9, RAY_GRID)
     points = np.array([[x * hx, y * hy] for x in grid for y in grid])
@@ -78,17 +75,8 @@ def clearance(support: Support, context: PlacementContext) -> float:
         tri = tri[tri[:, :, 2].max(axis=1) > 1e-4]  # only what reaches above the board
         if not len(tri):
             continue
-        a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-        v0, v1 = (b - a)[:, :2], (c - a)[:, :2]
-        det = v0[:, 0] * v1[:, 1] - v0[:, 1] * v1[:, 0]
-        ok = np.abs(det) > 1e-12
-        a, b, c, v0, v1, det = a[ok], b[ok], c[ok], v0[ok], v1[ok], det[ok]
-        d = points[:, None, :] - a[None, :, :2]  # P×T×2
-        s = (d[..., 0] * v1[:, 1] - d[..., 1] * v1[:, 0]) / det
-        t = (v0[:, 0] * d[..., 1] - v0[:, 1] * d[..., 0]) / det
-        inside = (s >= 0) & (t >= 0) & (s + t <= 1)
-        z = a[:, 2] + s * (b[:, 2] - a[:, 2]) + t * (c[:, 2] - a[:, 2])
-        above = inside & (z > 1e-4)
+        z = crossings(tri, points)
+        above = z > 1e-4  # False where a line misses (NaN)
         if above.any():
             best = min(best, float(z[above].min()))
     return best
