@@ -40,15 +40,16 @@ def _spec(scene: str) -> SyntheticSpec:
     return SyntheticSpec(scene, 8, 7, (64, 64), 2)
 
 
-def test_only_crop_weeds_uses_a_revised_plug_in_so_far() -> None:
-    """`rows` laid low leaves over the soil (revision 1): the other scenes' identities and cache names
-    are what they were before revisions existed."""
-    for scene in ("dice_tray", "conveyor_parts", "retail_shelf", "aerial_airplanes"):
+def test_the_built_in_scenes_name_the_revised_plug_ins_they_use() -> None:
+    """`rows` lays low leaves over the soil and `pack` keeps under shelf boards (revision 1 each):
+    the other scenes' identities and cache names are what they were before revisions existed."""
+    for scene in ("dice_tray", "conveyor_parts", "retail_shelf"):
         assert build_tag(load_scene(scene).rules) == str(BUILD_VERSION)
         assert "plugin_revisions" not in dataset_identity(load_scene(scene), 0, "png")
-    crop = load_scene("crop_weeds")
-    assert build_tag(crop.rules) == f"{BUILD_VERSION}+placement.rows-r1"
-    assert dataset_identity(crop, 0, "png")["plugin_revisions"] == {"placement.rows": 1}
+    for scene, revised in (("crop_weeds", "placement.rows"), ("aerial_airplanes", "placement.pack")):
+        loaded = load_scene(scene)
+        assert build_tag(loaded.rules) == f"{BUILD_VERSION}+{revised}-r1"
+        assert dataset_identity(loaded, 0, "png")["plugin_revisions"] == {revised: 1}
 
 
 def test_the_dice_build_2_benchmark_sets_keep_their_names() -> None:

@@ -2,7 +2,9 @@
 
 Objects are bounded by discs (the footprint's radius about the object origin after the rest
 rotation), and discs are placed by rejection sampling, so nothing can interpenetrate whatever the
-yaw. Objects that do not fit are dropped (the caller records how many were placed).
+yaw. Under a structure (the next shelf board, its price-tag strip) an object also keeps `margin_m`
+below the structure's underside over its disc, so a tall product is not packed through the board
+above it. Objects that do not fit are dropped (the caller records how many were placed).
 """
 
 from __future__ import annotations
@@ -70,6 +72,33 @@ def occupied_discs(support: Support, context: PlacementContext) -> list[tuple[fl
     return discs
 
 
+def undersides(support: Support, context: PlacementContext) -> np.ndarray:
+    """What hangs over this support, as rows (x_lo, y_lo, x_hi, y_hi, z) in its frame: each
+    downward-facing triangle of a surface above its plane (the board above, a tag strip), its xy box and
+    its lowest point.
+
+    Only undersides limit headroom: a tray's wall tops face up, and a tray resting on a table is an
+    obstacle beside objects (`occupied_discs`), not a roof over them.
+    """
+    world_to_support = np.linalg.inv(support.pose)
+    rows = []
+    for obj in context.placed:
+        if obj.instance_id != 0:
+            continue
+        mesh = obj.world_mesh.copy().apply_transform(world_to_support)
+        triangles = mesh.triangles[(mesh.face_normals[:, 2] < -0.5) & (mesh.triangles[:, :, 2].min(1) > 1e-4)]
+        rows.append(np.c_[triangles[:, :, :2].min(1), triangles[:, :, :2].max(1), triangles[:, :, 2].min(1)])
+    return np.vstack(rows) if rows else np.zeros((0, 5))
+
+
+def headroom(roofs: np.ndarray, x: float, y: float, radius: float) -> float:
+    """Free height over the disc of `radius` at (x, y): the lowest underside whose xy box it touches."""
+    near_x = np.clip(x, roofs[:, 0], roofs[:, 2]) - x
+    near_y = np.clip(y, roofs[:, 1], roofs[:, 3]) - y
+    over = near_x**2 + near_y**2 < radius**2
+    return float(roofs[over, 4].min()) if over.any() else math.inf
+
+
 def choose_support(names: list[str], context: PlacementContext) -> Support | None:
     for name in names:
         if name in context.supports:
@@ -86,9 +115,11 @@ def place_packed(
     region = usable_region(rule, rng, support, context)
     margin, gap = rule.margin_m.sample(rng), rule.min_gap_m.sample(rng)
     discs = occupied_discs(support, context)
+    roofs = undersides(support, context)
     poses: list[Placement | None] = []
     for item in generated:
         radius = footprint_radius(item) + margin
+        height = float(np.ptp((item.mesh.vertices @ item.rest_rotation.T)[:, 2])) + margin
         free = region.half - radius
         position = None
         if np.all(free >= 0):
@@ -96,7 +127,9 @@ def place_packed(
             for (x, y), seen in zip(candidates, region.fits(candidates, radius), strict=True):
                 if not seen:
                     continue
-                if all((x - px) ** 2 + (y - py) ** 2 >= (radius + pr + gap) ** 2 for px, py, pr in discs):
+                if all(
+                    (x - px) ** 2 + (y - py) ** 2 >= (radius + pr + gap) ** 2 for px, py, pr in discs
+                ) and height <= headroom(roofs, x, y, radius):
                     position = (float(x), float(y))
                     break
         yaw = math.radians(rule.yaw_deg.sample(rng))
@@ -113,4 +146,5 @@ def place_packed(
     return poses
 
 
-register(PlacementSpec("pack", PackRule, place_packed))
+# Revision 1: objects keep below the undersides of structures above them (shelf boards).
+register(PlacementSpec("pack", PackRule, place_packed, revision=1))
