@@ -25,7 +25,7 @@ import zmq
 from scenesmith.annotate.atomic import TEMP_PREFIX
 from scenesmith.api.protocol import PROTOCOL_VERSION, REWRITTEN_FILES, TERMINAL_STATES, encode
 from scenesmith.api.security import read_server_key, read_token, safe_relative_path
-from scenesmith.errors import UserError
+from scenesmith.errors import UserError, identity_differences
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
 FETCH_TRIES = 5  # a file replaced on the server mid-fetch is fetched again, this many times at most
@@ -415,7 +415,7 @@ def _check_fetch_folder(out: Path, job: str, manifest: bytes | None) -> None:
     except (ValueError, KeyError, TypeError):
         raise ApiError("bad_reply", f"job {job}: the server's manifest.json names no dataset") from None
     if existing["identity"]["dataset_key"] != served["dataset_key"]:
-        differing = [k for k in served if k != "dataset_key" and existing["identity"].get(k) != served[k]]
+        differing = identity_differences(existing["identity"], served)
         raise UserError(
             f"{out}: holds a different dataset than job {job} (differs in: "
             f"{', '.join(differing) or 'dataset key'}); fetching would mix the two — choose another --out"

@@ -15,3 +15,10 @@ class DatasetMismatch(UserError):
     def __init__(self, message: str, differing: list[str]) -> None:
         super().__init__(message)
         self.differing = differing
+
+
+def identity_differences(older: dict, newer: dict) -> list[str]:
+    """The keys in which two dataset identities differ, a key only one side has included (identities
+    name `plugin_revisions` only when some plug-in was revised)."""
+    keys = dict.fromkeys([*newer, *older])
+    return [k for k in keys if k != "dataset_key" and older.get(k) != newer.get(k)]

@@ -36,7 +36,7 @@ from scenesmith.annotate.dataset_writer import (
 from scenesmith.annotate.labels import ImageLabels, label_image
 from scenesmith.annotate.writer_lock import clear_run_output, exclusive_writer, holds_files
 from scenesmith.background import lower_this_thread_priority, prefetched
-from scenesmith.errors import DatasetMismatch, UserError
+from scenesmith.errors import DatasetMismatch, UserError, identity_differences
 from scenesmith.procedural.build import BUILD_VERSION, build_scene, plugin_revisions
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.procedural.loader import LoadedScene, SceneRuleError, load_scene
@@ -138,9 +138,7 @@ def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) ->
         return None
     existing_key = manifest["identity"]["dataset_key"]
     if existing_key != identity["dataset_key"]:
-        older = manifest["identity"]
-        keys = dict.fromkeys([*identity, *older])  # a key either side may lack (`plugin_revisions`)
-        differing = [k for k in keys if k != "dataset_key" and older.get(k) != identity.get(k)]
+        differing = identity_differences(manifest["identity"], identity)
         raise DatasetMismatch(
             f"{out_dir}: holds a different dataset (differs in: {', '.join(differing) or 'dataset key'}); "
             "it is never overwritten — choose another --out",

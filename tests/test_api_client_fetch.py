@@ -100,6 +100,10 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     [
         ({"manifest.json": manifest_bytes({**IDENTITY, "seed": 8, "dataset_key": "another-dataset"})},
          "holds a different dataset than job job (differs in: seed)"),
+        # made by code whose plug-ins were revised: a key the job's identity lacks
+        ({"manifest.json": manifest_bytes({**IDENTITY, "plugin_revisions": {"placement.rows": 1},
+                                           "dataset_key": "revised"})},
+         "holds a different dataset than job job (differs in: plugin_revisions)"),
         ({"notes.txt": b"mine"}, "holds no scenesmith dataset"),
     ],
 )  # fmt: skip
