@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import trimesh
 
+from scenesmith.procedural import meshes
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.loader import load_scene
-from scenesmith.procedural.placements.pack import headroom, undersides
+from scenesmith.procedural.placements.pack import roofs_over
 from scenesmith.procedural.registry import PlacementContext, Support
 
 MARGIN = 0.002
@@ -50,32 +51,41 @@ def test_packed_products_stay_below_the_board_above(index: int) -> None:
         assert (vertices[:, 2] + MARGIN <= ceiling + 1e-9).all(), bottle.name
 
 
-def _slab(centre: tuple[float, float, float], extents: tuple[float, float, float]) -> SceneObject:
-    box = trimesh.creation.box(extents)
-    pose = np.eye(4)
+def _surface(mesh: trimesh.Trimesh, centre: tuple[float, float, float], yaw_deg: float = 0.0) -> SceneObject:
+    pose = trimesh.transformations.rotation_matrix(np.radians(yaw_deg), [0, 0, 1])
     pose[:3, 3] = centre
-    return SceneObject(0, "structure", box, np.zeros(len(box.faces), int), [], pose)
+    return SceneObject(0, "structure", mesh, np.zeros(len(mesh.faces), int), [], pose)
 
 
 def _context(*objects: SceneObject) -> tuple[Support, PlacementContext]:
-    support = Support("floor", np.eye(4), (1.0, 1.0))
-    return support, PlacementContext({"floor": support}, camera=None, placed=list(objects))  # type: ignore[arg-type]
+    support = Support("table", np.eye(4), (1.0, 1.0))
+    return support, PlacementContext({"table": support}, camera=None, placed=list(objects))  # type: ignore[arg-type]
 
 
 def test_headroom_is_the_underside_over_the_disc_and_unlimited_beside_it() -> None:
     # A board whose underside is 0.3 m up, over x in [0, 1] only.
-    support, context = _context(_slab((0.5, 0.0, 0.31), (1.0, 2.0, 0.02)))
-    roofs = undersides(support, context)
-    assert headroom(roofs, 0.5, 0.0, 0.05) == pytest.approx(0.3)
-    assert headroom(roofs, -0.04, 0.0, 0.05) == pytest.approx(0.3)  # the disc reaches under it
-    assert headroom(roofs, -0.06, 0.0, 0.05) == np.inf
+    support, context = _context(_surface(trimesh.creation.box([1.0, 2.0, 0.02]), (0.5, 0.0, 0.31)))
+    roofs = roofs_over(support, context)
+    assert roofs.headroom(0.5, 0.0, 0.05) == pytest.approx(0.3)
+    assert roofs.headroom(-0.04, 0.0, 0.05) == pytest.approx(0.3)  # the disc reaches under it
+    assert roofs.headroom(-0.06, 0.0, 0.05) == np.inf
 
 
-def test_what_rests_on_the_support_is_no_roof() -> None:
-    """A tray standing on the table: its floor's underside lies on the table, its walls' tops face up."""
-    tray_floor = _slab((0.0, 0.0, 0.005), (0.4, 0.3, 0.01))
-    tray_wall = _slab((0.0, 0.16, 0.03), (0.4, 0.02, 0.06))
-    support, context = _context(tray_floor, tray_wall)
-    roofs = undersides(support, context)
-    assert len(roofs) == 0
-    assert headroom(roofs, 0.0, 0.16, 0.1) == np.inf
+def test_a_slanting_roof_limits_only_the_discs_under_it() -> None:
+    """A strip 0.3 m up running diagonally: its outline counts, not the square box around it."""
+    strip = _surface(trimesh.creation.box([1.0, 0.02, 0.02]), (0.0, 0.0, 0.31), yaw_deg=45.0)
+    roofs = roofs_over(*_context(strip))
+    assert roofs.headroom(0.2, 0.2, 0.03) == pytest.approx(0.3)
+    assert roofs.headroom(0.3, -0.3, 0.03) == np.inf  # inside the strip's box, 0.42 m from the strip
+
+
+def test_a_tray_standing_on_the_table_is_no_roof_over_it() -> None:
+    """The tray's walls rest on its floor: their undersides face down 4 mm above the table, yet the
+    tray is an obstacle beside packed objects (`occupied_discs`), not a roof. Turned, so that a wall's
+    box would reach far past the tray."""
+    tray = meshes.tray(0.22, 0.16, 0.03, 0.006, 0.004).mesh
+    support, context = _context(_surface(tray, (0.0, 0.0, 0.004), yaw_deg=45.0))
+    assert (tray.face_normals[:, 2] < -0.5).sum() > 2  # the walls' undersides are in the mesh
+    roofs = roofs_over(support, context)
+    assert len(roofs.heights) == 0
+    assert roofs.headroom(0.15, 0.0, 0.03) == np.inf

@@ -10,11 +10,14 @@ above it. Objects that do not fit are dropped (the caller records how many were 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import shapely
 import trimesh
 
+from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.params import Angle, Attempts, Length, Rule, Supports, number
 from scenesmith.procedural.registry import (
     Generated,
@@ -47,56 +50,67 @@ def footprint_radius(generated: Generated) -> float:
     return float(np.linalg.norm(vertices[:, :2], axis=1).max())
 
 
-def occupied_discs(support: Support, context: PlacementContext) -> list[tuple[float, float, float]]:
-    """Discs (x, y, r in the support frame) of what already stands on this support.
+def stands_on(support: Support, obj: SceneObject, local: np.ndarray) -> bool:
+    """Whether `obj` (its vertices `local` in the support's frame) stands on this support: placed on it
+    earlier, or another surface resting on it (a tray on the table). Flat surfaces on it (paint markings,
+    stains, under 5 mm tall) do not count."""
+    if obj.attributes.get("support") == support.name:
+        return True
+    return (
+        obj.instance_id == 0
+        and obj.name != support.name
+        and abs(local[:, 2].min()) < 0.01
+        and local[:, 2].max() > 0.005
+    )
 
-    That is objects placed on it earlier, and other surfaces standing on it (a tray on the table):
-    a clutter object must not be packed into the tray's walls. Flat surfaces on it (paint markings,
-    stains, under 5 mm tall) are not obstacles.
-    """
+
+def occupied_discs(support: Support, context: PlacementContext) -> list[tuple[float, float, float]]:
+    """Discs (x, y, r in the support frame) of what already stands on this support (`stands_on`): a
+    clutter object must not be packed into a tray's walls."""
     world_to_support = np.linalg.inv(support.pose)
     discs = []
     for obj in context.placed:
         local = trimesh.transform_points(obj.world_mesh.vertices, world_to_support)
-        on_it = obj.attributes.get("support") == support.name
-        resting_surface = (
-            obj.instance_id == 0
-            and obj.name != support.name
-            and abs(local[:, 2].min()) < 0.01
-            and local[:, 2].max() > 0.005
-        )
-        if not (on_it or resting_surface):
+        if not stands_on(support, obj, local):
             continue
         c = (world_to_support @ np.r_[obj.pose[:3, 3], 1.0])[:2]
         discs.append((float(c[0]), float(c[1]), float(np.linalg.norm(local[:, :2] - c, axis=1).max())))
     return discs
 
 
-def undersides(support: Support, context: PlacementContext) -> np.ndarray:
-    """What hangs over this support, as rows (x_lo, y_lo, x_hi, y_hi, z) in its frame: each
-    downward-facing triangle of a surface above its plane (the board above, a tag strip), its xy box and
-    its lowest point.
+@dataclass(frozen=True)
+class Roofs:
+    """The undersides of what hangs over a support (the board above, its price-tag strip), in its frame:
+    each downward-facing triangle's outline seen from above and its lowest point."""
 
-    Only undersides limit headroom: a tray's wall tops face up, and a tray resting on a table is an
-    obstacle beside objects (`occupied_discs`), not a roof over them.
-    """
+    outlines: np.ndarray  # shapely Polygons
+    heights: np.ndarray
+
+    def headroom(self, x: float, y: float, radius: float) -> float:
+        """Free height over the disc of `radius` at (x, y): the lowest underside over any part of it."""
+        if not len(self.heights):
+            return math.inf
+        over = shapely.distance(shapely.Point(x, y), self.outlines) < radius
+        return float(self.heights[over].min()) if over.any() else math.inf
+
+
+def roofs_over(support: Support, context: PlacementContext) -> Roofs:
+    """The `Roofs` of this support. What stands on it is an obstacle beside objects (`occupied_discs`),
+    not a roof over them, though a tray's walls rest on its floor with their undersides 4 mm up."""
     world_to_support = np.linalg.inv(support.pose)
-    rows = []
+    outlines, heights = [], []
     for obj in context.placed:
         if obj.instance_id != 0:
             continue
         mesh = obj.world_mesh.copy().apply_transform(world_to_support)
+        if stands_on(support, obj, mesh.vertices):
+            continue
         triangles = mesh.triangles[(mesh.face_normals[:, 2] < -0.5) & (mesh.triangles[:, :, 2].min(1) > 1e-4)]
-        rows.append(np.c_[triangles[:, :, :2].min(1), triangles[:, :, :2].max(1), triangles[:, :, 2].min(1)])
-    return np.vstack(rows) if rows else np.zeros((0, 5))
-
-
-def headroom(roofs: np.ndarray, x: float, y: float, radius: float) -> float:
-    """Free height over the disc of `radius` at (x, y): the lowest underside whose xy box it touches."""
-    near_x = np.clip(x, roofs[:, 0], roofs[:, 2]) - x
-    near_y = np.clip(y, roofs[:, 1], roofs[:, 3]) - y
-    over = near_x**2 + near_y**2 < radius**2
-    return float(roofs[over, 4].min()) if over.any() else math.inf
+        outlines.append(shapely.polygons(triangles[:, :, :2]))
+        heights.append(triangles[:, :, 2].min(1))
+    if not outlines:
+        return Roofs(np.array([]), np.array([]))
+    return Roofs(np.concatenate(outlines), np.concatenate(heights))
 
 
 def choose_support(names: list[str], context: PlacementContext) -> Support | None:
@@ -115,7 +129,7 @@ def place_packed(
     region = usable_region(rule, rng, support, context)
     margin, gap = rule.margin_m.sample(rng), rule.min_gap_m.sample(rng)
     discs = occupied_discs(support, context)
-    roofs = undersides(support, context)
+    roofs = roofs_over(support, context)
     poses: list[Placement | None] = []
     for item in generated:
         radius = footprint_radius(item) + margin
@@ -129,7 +143,7 @@ def place_packed(
                     continue
                 if all(
                     (x - px) ** 2 + (y - py) ** 2 >= (radius + pr + gap) ** 2 for px, py, pr in discs
-                ) and height <= headroom(roofs, x, y, radius):
+                ) and height <= roofs.headroom(x, y, radius):
                     position = (float(x), float(y))
                     break
         yaw = math.radians(rule.yaw_deg.sample(rng))
