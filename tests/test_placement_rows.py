@@ -72,23 +72,41 @@ def test_low_parts_follow_a_sloping_soil_and_high_parts_stay_as_grown() -> None:
     np.testing.assert_array_equal(draped.faces, mesh.faces)
 
 
+def _leaf_at(x: float, heights: list[float]) -> trimesh.Trimesh:
+    """Points of a leaf at `x` (object frame, up +y as for `_upright_pose`), one per height."""
+    vertices = np.array([[x, h, 0.0] for h in heights])
+    return trimesh.Trimesh(vertices, [[i, i + 1, i + 2] for i in range(len(heights) - 2)], process=False)
+
+
+def _rise(mesh: trimesh.Trimesh, height: float) -> np.ndarray:
+    pose = _upright_pose(np.zeros(3), yaw_deg=0.0)
+    draped = drape(mesh, pose, _sloping_soil(), height)
+    assert draped is not None
+    return (trimesh.transform_points(draped.vertices, pose) - trimesh.transform_points(mesh.vertices, pose))[
+        :, 2
+    ]
+
+
 def test_parts_between_the_ground_and_the_drape_height_move_in_proportion() -> None:
-    soil = _sloping_soil()
-    leaf = trimesh.Trimesh(
-        np.array([[0.2, 0.0, 0.0], [0.2, 0.02, 0.0], [0.2, 0.06, 0.0]]), [[0, 1, 2]], process=False
-    )
-    pose = _upright_pose(np.array([0.0, 0.0, 0.0]), yaw_deg=0.0)
-    draped = drape(leaf, pose, soil, height=0.04)
-    rise = (
-        trimesh.transform_points(draped.vertices, pose)[:, 2]
-        - trimesh.transform_points(leaf.vertices, pose)[:, 2]
-    )
     # Under the leaf the soil is SLOPE · 0.2 = 5 cm above the base's: full, half, none.
-    np.testing.assert_allclose(rise, [0.05, 0.025, 0.0], atol=1e-12)
+    np.testing.assert_allclose(
+        _rise(_leaf_at(0.2, [0.0, 0.06, 0.12]), height=0.12), [0.05, 0.025, 0.0], atol=1e-12
+    )
 
 
-def test_a_zero_drape_height_or_flat_ground_leaves_the_mesh_as_made() -> None:
+def test_soil_rising_past_the_drape_height_neither_buries_nor_folds_a_leaf() -> None:
+    """5 cm of rise against a 1 cm drape height: the fade stretches to 10 cm."""
+    heights = [0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15]
+    after = np.array(heights) + _rise(_leaf_at(0.2, heights), height=0.01)
+    np.testing.assert_allclose(after, [0.05, 0.0525, 0.055, 0.06, 0.075, 0.1, 0.15], atol=1e-12)
+    assert (after >= 0.05).all() and (np.diff(after) > 0).all()
+
+
+def test_a_zero_drape_height_no_soil_or_flat_soil_leaves_the_mesh_as_made() -> None:
     mesh = _rosette_and_stem()
     pose = _upright_pose(np.zeros(3), yaw_deg=0.0)
+    flat = trimesh.creation.box([2.0, 2.0, 0.01])
+    flat.apply_translation([0.0, 0.0, -0.005])
     assert drape(mesh, pose, _sloping_soil(), height=0.0) is None
     assert drape(mesh, pose, SurfaceTop(None, 0.0), height=0.05) is None
+    assert drape(mesh, pose, SurfaceTop(flat, 0.0), height=0.05) is None

@@ -102,11 +102,14 @@ class SurfaceTop:
         """
         xy = np.asarray(xy, float).reshape(-1, 2)
         top = np.full(len(xy), np.nan)
-        if self.triangles is None or not len(self.triangles):
+        if self.triangles is None or not len(xy):
             return top
-        chunk = max(1, 2_000_000 // len(self.triangles))  # points per pass: a few million pairs
+        triangles = self.within(xy.min(0), xy.max(0)).triangles  # a cheap cut before the exact test
+        if not len(triangles):
+            return top
+        chunk = max(1, 2_000_000 // len(triangles))  # points per pass: a few million pairs
         for start in range(0, len(xy), chunk):
-            hits = crossings(self.triangles, xy[start : start + chunk], tolerance=1e-9)
+            hits = crossings(triangles, xy[start : start + chunk], tolerance=1e-9)
             top[start : start + chunk] = np.fmax.reduce(hits, axis=1)  # the highest; NaN: no hit
         return top
 
@@ -131,23 +134,31 @@ class SurfaceTop:
 def drape(mesh: trimesh.Trimesh, pose: np.ndarray, soil: SurfaceTop, height: float) -> trimesh.Trimesh | None:
     """`mesh` (placed at `pose`) with its low parts laid over the soil: None when nothing moves.
 
-    A vertex h above the base moves up or down by the soil's rise under it, relative to the soil under
-    the base, times max(0, 1 − h / `height`). Leaves lying on the ground thus stay on it on a ridge's
-    flank, instead of sinking into the up-slope side and floating over the other; stems and leaves
-    higher up stay as grown. The vertex and face order is kept, so materials and UVs still apply.
+    A vertex h above the base moves up or down by the soil's rise r under it, relative to the soil under
+    the base, times max(0, 1 − h / max(`height`, 2r)). Leaves lying on the ground thus stay on it on a
+    ridge's flank, instead of sinking into the up-slope side and floating over the other; stems and
+    leaves higher up stay as grown. Where the soil rises more than `height` / 2, the fade stretches to
+    twice the rise, so that no part sinks below the ground and a leaf neither folds nor flattens (its
+    heights keep their order and half their spread). The vertex and face order is kept, so materials
+    and UVs still apply.
     """
     if height <= 0 or soil.triangles is None:
         return None
     world = trimesh.transform_points(mesh.vertices, pose)
     base = pose[:3, 3]
-    weight = np.clip(1.0 - (world[:, 2] - base[2]) / height, 0.0, 1.0)
-    low = weight > 0
-    if not low.any():
+    points = np.vstack([base[:2], world[:, :2]])
+    under = soil.within(points.min(0), points.max(0))
+    ground = under.heights(base[:2])[0]
+    if np.isnan(ground):
         return None
-    points = np.vstack([base[:2], world[low, :2]])
-    ground = soil.within(points.min(0), points.max(0)).heights(points)
+    lift = world[:, 2] - base[2]
+    # Only what lies lower than this can move: the soil is measured under those vertices alone.
+    low = lift < max(height, 2 * (under.triangles[:, :, 2].max() - ground))
     rise = np.zeros(len(world))
-    rise[low] = np.nan_to_num(ground[1:] - ground[0]) if np.isfinite(ground[0]) else 0.0
+    rise[low] = np.nan_to_num(under.heights(world[low, :2]) - ground)  # 0 off the soil's edge
+    weight = np.clip(1.0 - lift / np.maximum(height, 2 * rise), 0.0, 1.0)
+    if not np.any(rise * weight):
+        return None
     # World z offsets back into the object frame.
     offsets = np.outer(rise * weight, np.linalg.inv(pose[:3, :3])[:, 2])
     return trimesh.Trimesh(mesh.vertices + offsets, mesh.faces, process=False)
