@@ -11,6 +11,8 @@ in the instance pass.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from typing import Any
 
@@ -42,6 +44,7 @@ from scenesmith.procedural.sensor import sample_sensor
 #    out objects that rolled out of the picture; a `top_down` camera stays north-up past 25.8° tilt
 #    (it turned half a turn there).
 BUILD_VERSION = 2
+MAX_TAG = 64
 
 
 def plugin_revisions(rules: SceneRules) -> dict[str, int]:
@@ -66,8 +69,15 @@ def plugin_revisions(rules: SceneRules) -> dict[str, int]:
 
 def build_tag(rules: SceneRules) -> str:
     """What built these rules' scenes, for names: `BUILD_VERSION`, then each revised plug-in they use,
-    e.g. `2` or `2+placement.rows-r1`."""
-    return str(BUILD_VERSION) + "".join(f"+{name}-r{rev}" for name, rev in plugin_revisions(rules).items())
+    e.g. `2` or `2+placement.rows-r1`; past MAX_TAG characters a digest of them (`2+r5d2c0a41b3`), so
+    that a cache folder's name stays within file-name limits (the identity lists them in full)."""
+    revisions = plugin_revisions(rules)
+    tag = str(BUILD_VERSION) + "".join(f"+{name}-r{rev}" for name, rev in revisions.items())
+    if len(tag) <= MAX_TAG:
+        return tag
+    return (
+        f"{BUILD_VERSION}+r{hashlib.sha256(json.dumps(revisions, sort_keys=True).encode()).hexdigest()[:10]}"
+    )
 
 
 def up_category(item: Generated, pose: np.ndarray) -> tuple[str | None, bool, float]:

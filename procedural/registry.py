@@ -23,7 +23,10 @@ from scenesmith.procedural.params import Rule
 # REVISIONS: a plug-in's `revision` counts the changes to it since `build.BUILD_VERSION` last moved
 # that make the same rules and seed build another scene. Bump it (not BUILD_VERSION) when a fix
 # touches one plug-in: only datasets of rules that use it get a new identity and cache name, and sets
-# other rules made (a benchmark's, say) stay valid. Reset them all to 0 when BUILD_VERSION moves.
+# other rules made (a benchmark's, say) stay valid. Code several plug-ins share (`pack.occupied_discs`
+# in `edge`, `rows.SurfaceTop` in `physics`, `vertical.crossings`, the plant builder, `turned.lathe`)
+# is theirs too: a change to it that alters what one of them builds bumps each such one, or
+# BUILD_VERSION. Reset them all to 0 when BUILD_VERSION moves.
 PLUGIN_PACKAGES = (
     "scenesmith.procedural.generators",
     "scenesmith.procedural.surfaces",

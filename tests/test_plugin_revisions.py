@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,19 @@ def test_revisions_are_listed_in_a_fixed_order(monkeypatch: pytest.MonkeyPatch) 
     assert build_tag(load_scene("crop_weeds").rules) == (
         f"{BUILD_VERSION}+generator.maize-r3+placement.rows-r1+surface.field-r2"
     )
+
+
+@pytest.mark.usefixtures("unrevised")
+def test_many_revisions_name_a_set_by_their_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spelled out, revisions would grow a cache folder's name past file-name limits."""
+    crop = load_scene("crop_weeds").rules
+    for name in ("maize", "pigweed", "dandelion", "grass_weed"):
+        _revise(monkeypatch, GENERATORS, name, 12)
+    tag = build_tag(crop)
+    assert re.fullmatch(rf"{BUILD_VERSION}\+r[0-9a-f]{{10}}", tag)
+    _revise(monkeypatch, GENERATORS, "maize", 13)
+    assert build_tag(crop) != tag
+    assert len(_spec("crop_weeds").folder_name) < 120
 
 
 def _folder_made_by(identity: dict, tmp_path: Path) -> Path:
