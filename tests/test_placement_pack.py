@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 import trimesh
 
 from scenesmith.procedural import meshes
 from scenesmith.procedural.build import build_scene
 from scenesmith.procedural.description import SceneObject
 from scenesmith.procedural.loader import load_scene
-from scenesmith.procedural.placements.pack import roofs_over
-from scenesmith.procedural.registry import PlacementContext, Support
+from scenesmith.procedural.placements.pack import PackRule, place_packed, roofs_over
+from scenesmith.procedural.registry import Generated, PlacementContext, Support
 
 MARGIN = 0.002
 RULES = load_scene(
@@ -89,3 +90,23 @@ def test_a_tray_standing_on_the_table_is_no_roof_over_it() -> None:
     roofs = roofs_over(support, context)
     assert len(roofs.heights) == 0
     assert roofs.headroom(0.15, 0.0, 0.03) == np.inf
+
+
+def test_objects_pack_beside_a_long_strip_that_lay_there_first() -> None:
+    """A 0.9 m strip along a 0.2 m deep board: its disc would cover the whole board, its outline
+    leaves room on either side."""
+    board = Support("board", np.eye(4), (0.5, 0.1))
+    strip = _surface(trimesh.creation.box([0.9, 0.02, 0.01]), (0.0, 0.0, 0.005))
+    strip.instance_id, strip.attributes = 1, {"support": "board"}
+    context = PlacementContext({"board": board}, camera=None, placed=[strip])  # type: ignore[arg-type]
+    cube = trimesh.creation.box([0.04, 0.04, 0.04])
+    cube.apply_translation([0.0, 0.0, 0.02])
+    items = [Generated(cube, np.zeros(len(cube.faces), int), ("body",)) for _ in range(6)]
+    rule = PackRule.model_validate({"method": "pack", "support": ["board"], "margin_m": MARGIN})
+    placements = place_packed(rule, np.random.default_rng(0), items, context)
+    placed = [p for p in placements if p is not None]
+    assert len(placed) >= 4
+    outline = shapely.box(-0.45, -0.01, 0.45, 0.01)
+    for placement in placed:
+        corners = trimesh.transform_points(cube.vertices, placement.pose)[:, :2]
+        assert shapely.convex_hull(shapely.multipoints(corners)).distance(outline) >= MARGIN - 1e-9

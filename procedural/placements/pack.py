@@ -2,7 +2,8 @@
 
 Objects are bounded by discs (the footprint's radius about the object origin after the rest
 rotation), and discs are placed by rejection sampling, so nothing can interpenetrate whatever the
-yaw. Under a structure (the next shelf board, its price-tag strip) an object also keeps `margin_m`
+yaw. What stood on the support before (earlier groups, a tray on the table) is kept clear of by its
+convex outline. Under a structure (the next shelf board, its price-tag strip) an object also keeps `margin_m`
 below the structure's underside over its disc, so a tall product is not packed through the board
 above it. Objects that do not fit are dropped (the caller records how many were placed).
 """
@@ -65,8 +66,8 @@ def stands_on(support: Support, obj: SceneObject, local: np.ndarray) -> bool:
 
 
 def occupied_discs(support: Support, context: PlacementContext) -> list[tuple[float, float, float]]:
-    """Discs (x, y, r in the support frame) of what already stands on this support (`stands_on`): a
-    clutter object must not be packed into a tray's walls."""
+    """Discs (x, y, r in the support frame) of what already stands on this support (`stands_on`), for
+    `edge`: each disc holds the whole object, so a long one blocks far more than it covers."""
     world_to_support = np.linalg.inv(support.pose)
     discs = []
     for obj in context.placed:
@@ -76,6 +77,19 @@ def occupied_discs(support: Support, context: PlacementContext) -> list[tuple[fl
         c = (world_to_support @ np.r_[obj.pose[:3, 3], 1.0])[:2]
         discs.append((float(c[0]), float(c[1]), float(np.linalg.norm(local[:, :2] - c, axis=1).max())))
     return discs
+
+
+def occupied_outlines(support: Support, context: PlacementContext) -> np.ndarray:
+    """What already stands on this support (`stands_on`) as seen from above, in its frame: each
+    object's convex outline (shapely Polygons). A clutter object must not be packed into a tray's
+    walls, yet may lie beside a long strip where the strip's disc would have kept it away."""
+    world_to_support = np.linalg.inv(support.pose)
+    outlines = []
+    for obj in context.placed:
+        local = trimesh.transform_points(obj.world_mesh.vertices, world_to_support)
+        if stands_on(support, obj, local):
+            outlines.append(shapely.convex_hull(shapely.multipoints(local[:, :2])))
+    return np.array(outlines, dtype=object)
 
 
 @dataclass(frozen=True)
@@ -128,7 +142,8 @@ def place_packed(
         return [None] * len(generated)
     region = usable_region(rule, rng, support, context)
     margin, gap = rule.margin_m.sample(rng), rule.min_gap_m.sample(rng)
-    discs = occupied_discs(support, context)
+    outlines = occupied_outlines(support, context)
+    discs: list[tuple[float, float, float]] = []  # what this call placed: any yaw fits in its disc
     roofs = roofs_over(support, context)
     poses: list[Placement | None] = []
     for item in generated:
@@ -138,8 +153,12 @@ def place_packed(
         position = None
         if np.all(free >= 0):
             candidates = rng.uniform(region.centre - free, region.centre + free, size=(rule.attempts, 2))
-            for (x, y), seen in zip(candidates, region.fits(candidates, radius), strict=True):
-                if not seen:
+            clear = region.fits(candidates, radius)
+            if len(outlines):
+                distances = shapely.distance(shapely.points(candidates)[:, None], outlines[None, :])
+                clear &= (distances >= radius + gap).all(axis=1)
+            for (x, y), ok in zip(candidates, clear, strict=True):
+                if not ok:
                     continue
                 if all(
                     (x - px) ** 2 + (y - py) ** 2 >= (radius + pr + gap) ** 2 for px, py, pr in discs
@@ -160,5 +179,6 @@ def place_packed(
     return poses
 
 
-# Revision 1: objects keep below the undersides of structures above them (shelf boards).
+# Revision 1: objects keep below the undersides of structures above them (shelf boards), and keep
+# clear of what stood there before by its outline, not by the disc around it.
 register(PlacementSpec("pack", PackRule, place_packed, revision=1))
