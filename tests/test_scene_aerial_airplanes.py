@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import shapely
 import trimesh
 
 from scenesmith.annotate.labels import mask_bbox, oriented_bbox
@@ -34,6 +35,11 @@ def _disc(obj, world_to_support: np.ndarray) -> tuple[np.ndarray, float]:  # noq
     return centre, float(np.linalg.norm(local[:, :2] - centre, axis=1).max())
 
 
+def _outline(obj, world_to_support: np.ndarray) -> shapely.Polygon:  # noqa: ANN001
+    local = trimesh.transform_points(obj.world_mesh.vertices, world_to_support)
+    return shapely.convex_hull(shapely.multipoints(local[:, :2]))
+
+
 def test_scene_validates() -> None:
     assert set(CATEGORIES) == {"small", "medium", "large"}
     assert RULES.camera.kind == "satellite"
@@ -55,11 +61,18 @@ def test_images_have_aircraft_apart_on_the_apron(index: int) -> None:
         assert local[:, 2].min() == pytest.approx(0.0, abs=1e-6)  # wheels on the concrete
     clutter = [o for o in desc.objects if o.instance_id and o.category is None]
     assert all(o.attributes["generator"] == "vehicle" for o in clutter)
-    # Footprint discs never overlap: no aircraft touches another or a vehicle.
-    discs = [(o, *_disc(o, world_to_support)) for o in aircraft + clutter]
+    # No aircraft touches another (their footprint discs never overlap: `pack` placed them together)
+    # or a vehicle (packed later, a vehicle keeps its margin and gap clear of an aircraft's outline).
+    discs = [(o, *_disc(o, world_to_support)) for o in aircraft]
     for (a, ca, ra), (b, cb, rb) in itertools.combinations(discs, 2):
-        if a.category or b.category:
-            assert np.linalg.norm(ca - cb) >= ra + rb, (a.name, b.name)
+        assert np.linalg.norm(ca - cb) >= ra + rb, (a.name, b.name)
+    vehicles = RULES.objects["vehicles"].placement
+    clearance = vehicles.margin_m.sample(np.random.default_rng(0)) + vehicles.min_gap_m.sample(
+        np.random.default_rng(0)
+    )
+    for plane, vehicle in itertools.product(aircraft, clutter):
+        gap = _outline(plane, world_to_support).distance(_outline(vehicle, world_to_support))
+        assert gap >= clearance - 1e-6, (plane.name, vehicle.name)
 
 
 def _nadir_camera(gsd: float, size: int = 256):  # noqa: ANN202
