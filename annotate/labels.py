@@ -260,7 +260,10 @@ def _object_labels(
     n_visible = int(np.count_nonzero(visible))
     visibility = _visibility(n_visible, unoccluded)
     box_amodal = amodal_bbox(mesh_world.vertices, camera)
-    truncation = _truncation(projected, unoccluded, box_amodal, width, height)
+    # As for visibility, the render wins where it shows pixels the rasteriser put no centre on: they
+    # are in the frame, so an annotated sliver at the border is not "wholly outside" (truncation 1).
+    in_frame = max(unoccluded, n_visible)
+    truncation = _truncation(projected + in_frame - unoccluded, in_frame, box_amodal, width, height)
     box = mask_bbox(visible)
     obb = oriented_bbox(visible)
     obb_heading = heading_bbox(visible, image_heading(obj, camera))

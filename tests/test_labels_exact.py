@@ -171,3 +171,29 @@ def test_a_sliver_the_render_shows_but_no_pixel_centre_covers_is_visible_not_hid
     (annotation,) = labels.annotations
     assert annotation["visibility"] == 1.0 and annotation["area"] == 1
     assert labels.objects[0]["visibility"] == 1.0
+
+
+def test_a_sliver_at_the_frame_edge_the_render_shows_is_not_wholly_truncated() -> None:
+    """A square reaching from far left of the frame to x = 0.49 px covers no in-frame pixel centre, yet
+    the render shows its edge in column 0: it is annotated, so its truncation must be below 1 (1 means
+    wholly outside the frame, and a `truncation < t` filter would drop the real box)."""
+    from scenesmith.render.passes import RenderPasses
+
+    width = height = 20
+    camera = Camera(width, height, np.array([[20.0, 0, 10], [0, 20, 10], [0, 0, 1]]), np.eye(4))
+    left, right = -1.0, (0.49 - 10) / 20  # pixel x from -10 to 0.49 on the plane z = 1
+    vertices = np.array([[left, -0.1, 1], [right, -0.1, 1], [right, 0.1, 1], [left, 0.1, 1]], float)
+    square = SceneObject(
+        1, "square", trimesh.Trimesh(vertices, [[0, 1, 2], [0, 2, 3]], process=False), np.zeros(2, int), [],
+        np.eye(4), category_id=1, category="box",
+    )  # fmt: skip
+    desc = SceneDescription(
+        "edge", 0, 0, camera, [square], [], World((0, 0, 0), 1.0), [{"id": 1, "name": "box"}]
+    )
+    instance = np.zeros((height, width), np.int32)
+    instance[8:12, 0] = 1
+    nothing = np.zeros((height, width, 3), np.float32)
+    passes = RenderPasses(np.zeros((height, width, 3), np.uint8), instance, nothing[..., 0], nothing)
+    (entry,) = label_image(desc, passes, image_id=1).objects
+    assert entry["unoccluded_pixels"] == 0 and entry["visible_pixels"] == 4 and entry["annotation_id"]
+    assert 0.8 < entry["truncation"] < 1.0  # 4 of about 40 projected pixels are in the frame
