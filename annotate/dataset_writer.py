@@ -191,6 +191,24 @@ def load_metas(
     return sorted(metas, key=lambda m: m["image_id"])
 
 
+def require_current_coco(out_dir: str | os.PathLike[str], coco: dict[str, Any]) -> None:
+    """Refuse a dataset whose `annotations.json` (`coco`, as read) lags its finished images.
+
+    Why: `write_coco` runs when a run ends; one stopped mid-way after growing a finished set leaves the
+    older file, which lists fewer images than `meta/` holds, and an export of it would silently miss
+    them while `stats` and the contact sheet (which read `meta/`) count them. A folder with no `meta/`
+    (a plain COCO folder) has nothing to lag."""
+    if not (Path(out_dir) / "meta").is_dir():
+        return
+    finished = len(completed_indices(out_dir))
+    if len(coco["images"]) != finished:
+        raise UserError(
+            f"{Path(out_dir) / ANNOTATIONS_FILE}: lists {len(coco['images'])} images, but {finished} are "
+            "finished (meta/): a run stopped before it rewrote this file; run the same command again "
+            "to finish the dataset (it rewrites the file)"
+        )
+
+
 def write_coco(
     out_dir: str | os.PathLike[str],
     categories: list[dict[str, Any]] | None = None,

@@ -34,7 +34,7 @@ from pycocotools import mask as mask_util
 from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_text
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.annotate.coco_schema import load_coco
-from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE
+from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE, require_current_coco
 from scenesmith.errors import UserError
 
 EXACT = BoxConvention()
@@ -129,6 +129,7 @@ def export_yolo(
     src = Path(dataset_dir)
     out = Path(out_dir)
     coco = load_coco(src / ANNOTATIONS_FILE)  # a damaged file is named, not a KeyError below
+    require_current_coco(src, coco)
     class_of = {c["id"]: i for i, c in enumerate(coco["categories"])}
     lines: dict[int, list[str]] = {img["id"]: [] for img in coco["images"]}
     crowds: dict[int, list[dict[str, Any]]] = {img["id"]: [] for img in coco["images"]}

@@ -24,7 +24,12 @@ from scenesmith.annotate.atomic import (
     read_json,
     remove_stale_temp_files,
 )
-from scenesmith.annotate.dataset_writer import SAMPLE_FOLDERS, completed_indices, load_metas
+from scenesmith.annotate.dataset_writer import (
+    SAMPLE_FOLDERS,
+    completed_indices,
+    load_metas,
+    require_current_coco,
+)
 from scenesmith.annotate.writer_lock import exclusive_writer, holds_files
 from scenesmith.domain_adapt.adapter import ADAPTER_FILE, REAL_SOURCE_FILE, Adapter, loader
 from scenesmith.domain_adapt.images import encode_like, read_rgb
@@ -143,6 +148,8 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
         raise UserError(f"{dataset}: no finished image (meta/*.json); nothing to adapt")
     if out.resolve() == dataset.resolve():
         raise UserError(f"{out}: the output must be a new folder, not the source dataset")
+    if (dataset / COCO).is_file():  # copied at the end: a stale one would label the copy wrongly
+        require_current_coco(dataset, read_json(dataset / COCO))
     adapter, record = load_adapter(Path(model))
     manifest = read_json(dataset / MANIFEST) if (dataset / MANIFEST).is_file() else {}
     provenance = {

@@ -322,6 +322,22 @@ def test_yolo_export(dataset: Path, tmp_path: Path) -> None:
         np.testing.assert_allclose([float(v) for v in row[1:]], expected, atol=1e-6)
 
 
+def test_yolo_export_refuses_labels_that_lag_the_finished_images(dataset: Path, tmp_path: Path) -> None:
+    """A run that grew a finished set and was stopped leaves the older annotations.json: exporting it
+    would silently leave out the newer images, which stats and the contact sheet (meta/) count."""
+    grown = shutil.copytree(dataset, tmp_path / "grown")
+    coco = json.loads((grown / "annotations.json").read_text())
+    older = {
+        **coco,
+        "images": coco["images"][:1],
+        "annotations": [a for a in coco["annotations"] if a["image_id"] == 1],
+    }
+    (grown / "annotations.json").write_text(json.dumps(older))
+    with pytest.raises(UserError, match=r"annotations\.json: lists 1 images, but 2 are finished"):
+        export_yolo(grown, tmp_path / "yolo")
+    assert not (tmp_path / "yolo").exists()
+
+
 def test_yolo_export_again_replaces_the_earlier_export_and_refuses_foreign_folders(
     dataset: Path, tmp_path: Path
 ) -> None:

@@ -60,7 +60,11 @@ def write_synthetic(root: Path, count: int = 6, seed: int = 0) -> Path:
                 "seed": seed, "scene": {"name": "squares", "categories": [{"id": 1, "name": "square"}]},
                 }  # fmt: skip
         (root / "meta" / f"{k:06d}.json").write_text(json.dumps(meta))
-    (root / "annotations.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    images = [
+        {"id": k + 1, "file_name": f"images/{k:06d}.png", "width": SIZE, "height": SIZE} for k in range(count)
+    ]
+    coco = {"images": images, "annotations": [], "categories": [{"id": 1, "name": "square"}]}
+    (root / "annotations.json").write_text(json.dumps(coco))
     (root / "manifest.json").write_text(json.dumps({"scene": "squares"}))
     return root
 
@@ -270,6 +274,22 @@ def test_a_damaged_json_file_in_an_apply_is_named_not_a_traceback(damaged: str, 
     path.write_text('{"adapter": ')  # cut short by a full disk or an editor
     with pytest.raises(UserError, match=rf"{re.escape(str(path))}: not valid JSON"):
         apply_adapter(tmp_path / "model", synthetic, out, seed=4, progress=False)
+
+
+def test_apply_refuses_a_source_whose_labels_lag_its_images(sets, tmp_path: Path) -> None:
+    """The source's annotations.json is copied as the adapted set's labels: one a stopped run left
+    behind would label the copy short of its images."""
+    synthetic, _ = sets
+    fitted("histogram", sets, tmp_path).save(tmp_path / "model")
+    grown = shutil.copytree(synthetic, tmp_path / "grown")
+    coco = json.loads((grown / "annotations.json").read_text())
+    kept = coco["images"][:-1]
+    ids = {image["id"] for image in kept}
+    older = {**coco, "images": kept, "annotations": [a for a in coco["annotations"] if a["image_id"] in ids]}
+    (grown / "annotations.json").write_text(json.dumps(older))
+    with pytest.raises(UserError, match=rf"lists {len(kept)} images, but {len(kept) + 1} are finished"):
+        apply_adapter(tmp_path / "model", grown, tmp_path / "adapted", progress=False)
+    assert not (tmp_path / "adapted").exists()
 
 
 def test_apply_into_a_folder_another_run_writes_is_refused(sets, tmp_path: Path) -> None:
