@@ -82,16 +82,18 @@ def labelled_tile(
     oy, ox = (tile - th) // 2, (tile - tw) // 2
     canvas[oy : oy + th, ox : ox + tw] = small
 
-    def to_tile(x: float, y: float) -> tuple[int, int]:
-        return round(ox + x * scale), round(oy + y * scale)
+    def corners(x: float, y: float, w: float, h: float) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The first and last tile pixels a box of pixel edges covers: OpenCV draws both inclusively,
+        so the outline lies on the box's own outer pixels on all four sides."""
+        first = math.floor(ox + x * scale), math.floor(oy + y * scale)
+        last = math.ceil(ox + (x + w) * scale) - 1, math.ceil(oy + (y + h) * scale) - 1
+        return first, (max(last[0], first[0]), max(last[1], first[1]))
 
     for ann in annotations:
         color = colors.get(ann["instance_id"], CROWD_COLOR)
         if ann.get("amodal_bbox"):
-            ax, ay, aw, ah = ann["amodal_bbox"]
-            _dashed_rect(canvas, to_tile(ax, ay), to_tile(ax + aw, ay + ah), color)
-        x, y, bw, bh = ann["bbox"]
-        p0, p1 = to_tile(x, y), to_tile(x + bw, y + bh)
+            _dashed_rect(canvas, *corners(*ann["amodal_bbox"]), color)
+        p0, p1 = corners(*ann["bbox"])
         cv2.rectangle(canvas, p0, p1, color, 1)
         name = objects.get(ann["instance_id"], {}).get("category") or str(ann["category_id"])
         cv2.putText(canvas, name, (p0[0], max(p0[1] - 3, 9)), _FONT, 0.35, color, 1, cv2.LINE_AA)

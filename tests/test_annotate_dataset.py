@@ -21,7 +21,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from scenesmith.annotate.box_convention import BoxConvention
-from scenesmith.annotate.contact_sheet import make_contact_sheet
+from scenesmith.annotate.contact_sheet import instance_color, labelled_tile, make_contact_sheet
 from scenesmith.annotate.dataset_writer import (
     completed_indices,
     read_depth,
@@ -405,6 +405,20 @@ def test_yolo_export_labels_or_erases_crowd_objects_when_asked(
     assert erased_path.is_symlink()
     for policy in CROWD_POLICIES:  # the CLI offers every policy (its list is spelled out for a fast start)
         assert build_parser().parse_args(["export", "yolo", "a", "b", "--crowd", policy]).crowd == policy
+
+
+def test_a_tile_outlines_a_box_on_its_own_outer_pixels() -> None:
+    """At full size the outline is the mask's first and last columns and rows, on all four sides
+    (it sat one pixel outside on the right and bottom)."""
+    instance = np.zeros((32, 32), np.int32)
+    instance[10:15, 8:12] = 1  # rows 10–14, columns 8–11: COCO box [8, 10, 4, 5]
+    entry = {"instance_id": 1, "iscrowd": 0, "category": "one"}
+    annotation = {"instance_id": 1, "category_id": 1, "bbox": [8, 10, 4, 5]}
+    canvas = labelled_tile(np.zeros((32, 32, 3), np.uint8), instance, [entry], [annotation], "", tile=32)
+    outline = np.argwhere((canvas == np.array(instance_color(1), np.uint8)).all(axis=2))
+    outline = outline[outline[:, 0] >= 10]  # below the category name, written above the box
+    assert (outline[:, 0].min(), outline[:, 0].max()) == (10, 14)
+    assert (outline[:, 1].min(), outline[:, 1].max()) == (8, 11)
 
 
 def test_contact_sheet(dataset: Path, tmp_path: Path) -> None:
