@@ -23,7 +23,14 @@ from typing import Any, BinaryIO
 import zmq
 
 from scenesmith.annotate.atomic import TEMP_PREFIX
-from scenesmith.api.protocol import PROTOCOL_VERSION, REWRITTEN_FILES, TERMINAL_STATES, encode
+from scenesmith.api.protocol import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    MAX_SCENE_YAML_CHARS,
+    PROTOCOL_VERSION,
+    REWRITTEN_FILES,
+    TERMINAL_STATES,
+    encode,
+)
 from scenesmith.api.security import read_server_key, read_token, safe_relative_path
 from scenesmith.errors import UserError, identity_differences
 
@@ -204,10 +211,18 @@ class Client:
                     "public key (FILE.pub of its --curve-key), or a server without --curve-key, also "
                     "looks like this"
                 )
+            largest = max(len(part) for part in (payload, *frames_out))
+            dropped = (
+                f"; this request has a part of {largest / 2**20:.1f} MiB, and a server with the default "
+                f"--max-request-bytes drops parts over {4 * DEFAULT_MAX_REQUEST_BYTES / 2**20:g} MiB "
+                "unanswered"
+                if largest > 4 * DEFAULT_MAX_REQUEST_BYTES
+                else ""
+            )
             raise ServerUnavailable(
                 "unavailable",
                 f"no reply from the scenesmith server at {self.address} ({self.retries} tries, "
-                f"{self.timeout_s if timeout_s is None else timeout_s:g} s each); {curve}",
+                f"{self.timeout_s if timeout_s is None else timeout_s:g} s each); {curve}{dropped}",
             )
 
     def _receive(self, request_id: str, wait_ms: int) -> tuple[dict[str, Any], list[bytes]] | None:
@@ -255,6 +270,12 @@ class Client:
         if scene is not None:
             fields["scene"] = scene
         if scene_yaml is not None:
+            if len(scene_yaml) > MAX_SCENE_YAML_CHARS:  # refused here: too large a request gets no reply
+                raise UserError(
+                    f"scene_yaml: {len(scene_yaml):,} characters, above the {MAX_SCENE_YAML_CHARS:,} a "
+                    "server takes; put the rules (and their assets) in the server's DATA_ROOT/scenes/ "
+                    "and name them"
+                )
             fields["scene_yaml"] = scene_yaml
         if resolution is not None:
             fields["resolution"] = list(resolution)

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenesmith.api.protocol import JOB_ID_RE, OVER_LIMIT, ProtocolError, SubmitRequest
+from scenesmith.api.protocol import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    JOB_ID_RE,
+    OVER_LIMIT,
+    ProtocolError,
+    SubmitRequest,
+)
 from scenesmith.procedural.composition import builtin_dir
 from scenesmith.procedural.loader import LoadedScene, SceneRuleError, load_scene_text
 
@@ -25,7 +31,7 @@ class Limits:
     max_resolution: int = 2048  # pixels per side
     max_samples: int = 1024
     max_active_jobs: int = 1000  # queued + running
-    max_request_bytes: int = 1 << 20  # explicit check; answered with a `too_large` error
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # explicit check; answered with a `too_large` error
     max_credit: int = 64  # samples per stream reply
     max_chunk_bytes: int = 4 << 20  # bytes per fetch reply
     max_reply_bytes: int = 64 << 20  # a stream reply stops adding samples beyond this

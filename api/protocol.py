@@ -21,6 +21,8 @@ JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")  # secrets.token_hex(8); checked befor
 SCENE_NAME_RE = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$"
 REQUEST_ID_RE = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_SCENE_YAML_CHARS = 256 * 1024
+# A server's default `--max-request-bytes`; ZMQ drops a message part above 4 × the server's limit.
+DEFAULT_MAX_REQUEST_BYTES = 1 << 20
 
 JobState = Literal["queued", "running", "cancelling", "complete", "failed", "cancelled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"complete", "failed", "cancelled"})

@@ -1,9 +1,10 @@
 """`StreamingDataset`: a torch IterableDataset over a (possibly still rendering) job.
 
-Why it works with a multi-worker DataLoader: every DataLoader worker opens its own connection and
-asks only for its shard (`index % num_workers == worker_id`), so shards are disjoint; within a
-shard the server walks the job's finish log with a cursor, and the log holds each finished image
-once, so each sample is delivered exactly once per epoch. One epoch (one `iter()`) is every sample
+Why it works with a multi-worker DataLoader, and across the processes of distributed training:
+every DataLoader worker opens its own connection and asks only for its shard (`index % (world_size ×
+num_workers) == rank × num_workers + worker_id`), so shards are disjoint; within a shard the server
+walks the job's finish log with a cursor, and the log holds each finished image once, so each sample
+is delivered exactly once per epoch, across all ranks. One epoch (one `iter()`) is every sample
 finished when it starts, then the ones that finish during it, until the job is over — for a job
 that completes, exactly `count` samples. Flow control is by credit: a worker asks for at most
 `credit` samples and only asks again once it has handed those on, so a slow trainer never makes the
@@ -56,7 +57,13 @@ class StreamingDataset(IterableDataset):
         transform: Callable[[dict[str, Any]], Any] | None = None,
         idle_timeout_s: float | None = 3600.0,
         allow_cancelled: bool = False,
+        rank: int | None = None,
+        world_size: int | None = None,
     ) -> None:
+        """`rank`/`world_size`: this process's place in distributed training (DDP); by default
+        `torch.distributed`'s when its process group is set up before this is made, else (0, 1).
+        Ranks then get disjoint parts of the job, which can differ by a sample or so in size: end an
+        epoch with `torch.distributed.algorithms.Join` or a fixed step count, not on exhaustion."""
         super().__init__()
         if not 0 <= wait_s <= MAX_WAIT_S:  # else every DataLoader worker would fail on its first request
             raise ValueError(f"wait_s: expected 0 to {MAX_WAIT_S:g} s (the server's limit), got {wait_s}")
@@ -74,10 +81,12 @@ class StreamingDataset(IterableDataset):
         self.idle_timeout_s = idle_timeout_s
         # A job cancelled (by anyone) ends short of its count: raise, unless the short epoch is wanted.
         self.allow_cancelled = allow_cancelled
+        self.rank, self.world_size = _distributed_place(rank, world_size)
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
-        shard = (info.id, info.num_workers) if info is not None else (0, 1)
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        shard = (self.rank * workers + worker, self.world_size * workers)
         # A fresh connection in each worker process: ZMQ sockets do not survive a fork.
         with Client(
             self.address, token=self.token, server_key=self.server_key, timeout_s=self.timeout_s
@@ -124,6 +133,21 @@ class StreamingDataset(IterableDataset):
         for name, data in sample.data.items():
             item[name] = decode_field(name, data) if self.decode else data
         return item
+
+
+def _distributed_place(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """(rank, world size) as given, else from an initialised `torch.distributed`, else (0, 1).
+
+    Read when the dataset is made, in the trainer's process: a DataLoader worker started by spawn has
+    no process group to ask."""
+    if rank is None and world_size is None:
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        return (torch.distributed.get_rank(), torch.distributed.get_world_size()) if distributed else (0, 1)
+    if rank is None or world_size is None:
+        raise ValueError("rank and world_size: give both, or neither (then torch.distributed's are used)")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank: expected 0 to world_size - 1 = {world_size - 1}, got {rank}")
+    return rank, world_size
 
 
 def decode_field(name: str, data: bytes) -> Any:

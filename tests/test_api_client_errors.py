@@ -246,6 +246,26 @@ def test_no_reply_says_whether_a_curve_key_was_used(monkeypatch: pytest.MonkeyPa
         assert "--server-key" in message
 
 
+def test_a_request_too_large_for_a_server_to_answer_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ZMQ drops a part over 4 × --max-request-bytes without a reply: it looked like a dead server."""
+    from scenesmith.api.client import Client
+    from scenesmith.errors import UserError
+
+    monkeypatch.delenv("SCENESMITH_SERVER_KEY", raising=False)
+    with Client("tcp://127.0.0.1:1", token="t", timeout_s=0.2, retries=1) as client:
+        with pytest.raises(
+            UserError, match=r"scene_yaml: 300,000 characters, above the 262,144 a server takes"
+        ):
+            client.submit(scene_yaml="#" * 300_000, count=1)
+        with pytest.raises(
+            ServerUnavailable, match=r"has a part of 5\.0 MiB, .* drops parts over 4 MiB unanswered"
+        ):
+            client.request("ping", frames_out=[b"x" * (5 << 20)])
+        with pytest.raises(ServerUnavailable) as small:
+            client.ping()
+    assert "MiB" not in str(small.value)
+
+
 class _ScriptedStream:
     """Stands in for `Client` in `StreamingDataset`: replies with the given batches, in order."""
 
@@ -342,3 +362,58 @@ def test_a_submitted_scene_files_errors_name_the_file_not_the_request(tmp_path, 
         main(["submit", str(scene), "--count", "1"])
     assert exit_info.value.code == 2
     assert f"{scene}: invalid YAML at line 4" in capsys.readouterr().err
+
+
+class _ShardedJob:
+    """Stands in for `Client`: a finished 23-image job, answering each stream with its shard's part."""
+
+    def __init__(self, *_: object, **__: object) -> None:
+        pass
+
+    def __enter__(self) -> _ShardedJob:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def stream(self, job: str, cursor: int, shard: tuple[int, int], **_: object) -> StreamBatch:
+        k, n = shard
+        mine = [StreamedSample(i, i + 1, {"meta": b"{}"}) for i in range(23) if i % n == k]
+        return StreamBatch(mine, 23, True, "complete", 23, 23)
+
+
+def test_distributed_ranks_and_their_workers_share_a_job_each_sample_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every DDP process got the whole job, since shards knew only DataLoader workers: each sample was
+    trained on once per GPU per epoch."""
+    from types import SimpleNamespace
+
+    from scenesmith.api import streaming
+
+    monkeypatch.setattr(streaming, "Client", _ShardedJob)
+    seen: list[int] = []
+    for rank in range(3):
+        dataset = streaming.StreamingDataset("a" * 16, token="t", decode=False, rank=rank, world_size=3)
+        for worker in range(2):
+            monkeypatch.setattr(
+                streaming, "get_worker_info", lambda w=worker: SimpleNamespace(id=w, num_workers=2)
+            )
+            seen += [sample["index"] for sample in dataset]
+    assert sorted(seen) == list(range(23))
+
+
+def test_the_distributed_place_comes_from_torch_distributed_when_not_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scenesmith.api import streaming
+
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_rank", lambda: 2)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 4)
+    dataset = streaming.StreamingDataset("a" * 16, token="t")
+    assert (dataset.rank, dataset.world_size) == (2, 4)
+    with pytest.raises(ValueError, match="give both, or neither"):
+        streaming.StreamingDataset("a" * 16, token="t", rank=1)
+    with pytest.raises(ValueError, match="rank: expected 0 to world_size - 1 = 1, got 2"):
+        streaming.StreamingDataset("a" * 16, token="t", rank=2, world_size=2)
