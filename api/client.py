@@ -326,8 +326,9 @@ class Client:
 
         Skipping by size is only sound for this job's own files, so `out_dir` must be empty or hold
         this job's dataset (the dataset keys of the two manifests agree); anything else is refused
-        rather than left as a mix of two datasets. The manifest is saved first, so a copy cut short
-        is still recognised as this job's when fetched again.
+        rather than left as a mix of two datasets. The manifest is saved first with its status set to
+        "fetching", so a copy cut short is still recognised as this job's when fetched again, and is
+        not taken for a finished dataset meanwhile; the server's manifest replaces it last.
         """
         from scenesmith.pipeline import MANIFEST
 
@@ -342,24 +343,27 @@ class Client:
         if any(path == MANIFEST for path, _ in listing):
             manifest = self._fetch_bytes(job, MANIFEST, chunk_bytes)
         _check_fetch_folder(out, job, manifest)
-        for path, size in sorted(listing, key=lambda entry: entry[0] != MANIFEST):  # the manifest first
+        if manifest is not None:
+            fetching = {**json.loads(manifest), "status": "fetching"}
+            _write_replacing(out / MANIFEST, json.dumps(fetching, indent=2).encode())
+        for path, size in listing:
             target = out / path
-            if path not in REWRITTEN_FILES and target.is_file() and target.stat().st_size == size:
+            if path == MANIFEST or (
+                path not in REWRITTEN_FILES and target.is_file() and target.stat().st_size == size
+            ):
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            # A temp name readers skip: a copy cut short while it wrote the manifest is still an empty folder.
-            partial = target.with_name(f"{TEMP_PREFIX}{target.name}")
-            if manifest is not None and path == MANIFEST:
-                partial.write_bytes(manifest)
+            partial = target.with_name(f"{TEMP_PREFIX}{target.name}")  # a temp name readers skip
+            for _ in range(FETCH_TRIES):
+                with open(partial, "wb") as handle:
+                    if self._fetch_file(job, path, handle, chunk_bytes):
+                        break
             else:
-                for _ in range(FETCH_TRIES):
-                    with open(partial, "wb") as handle:
-                        if self._fetch_file(job, path, handle, chunk_bytes):
-                            break
-                else:
-                    partial.unlink(missing_ok=True)
-                    raise ApiError("changing", f"{path}: replaced on the server during {FETCH_TRIES} fetches")
+                partial.unlink(missing_ok=True)
+                raise ApiError("changing", f"{path}: replaced on the server during {FETCH_TRIES} fetches")
             os.replace(partial, target)
+        if manifest is not None:
+            _write_replacing(out / MANIFEST, manifest)
         return out
 
     def _fetch_bytes(self, job: str, path: str, chunk_bytes: int) -> bytes:
@@ -414,6 +418,15 @@ class Client:
         return StreamBatch(
             samples, reply["cursor"], reply["end"], reply["state"], reply["done"], reply["total"]
         )
+
+
+def _write_replacing(target: Path, data: bytes) -> None:
+    """`data` into `target` through a temp name readers skip: a copy cut short while it wrote stays
+    as it was (an empty folder, or the earlier manifest)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{TEMP_PREFIX}{target.name}")
+    partial.write_bytes(data)
+    os.replace(partial, target)
 
 
 def _check_fetch_folder(out: Path, job: str, manifest: bytes | None) -> None:

@@ -130,12 +130,14 @@ def test_a_dataset_folder_is_refused_for_a_job_that_has_no_dataset_yet(tmp_path:
 
 
 def test_a_fetch_cut_short_resumes_into_its_own_folder(tmp_path: Path) -> None:
-    """The manifest is saved first, so the folder a cut-short fetch left is known as this job's."""
+    """The manifest is saved first, so the folder a cut-short fetch left is known as this job's; it
+    says "fetching" until the end, so the copy is not taken for a finished dataset meanwhile."""
     client = _ReplacingServer(replace_after=None, manifest=manifest_bytes())
     client.fail_on = "images/000001.png"
     with pytest.raises(ServerUnavailable):
         client.fetch("job", tmp_path)
-    assert (tmp_path / "manifest.json").read_bytes() == manifest_bytes()
+    left = json.loads((tmp_path / "manifest.json").read_text())
+    assert left == {**json.loads(manifest_bytes()), "status": "fetching"}
     client.fetched.clear()
     client.fetch("job", tmp_path)
     assert "images/000000.png" not in client.fetched  # already there: not fetched again
