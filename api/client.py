@@ -433,7 +433,7 @@ def _check_fetch_folder(out: Path, job: str, manifest: bytes | None) -> None:
     """Refuse an `out` that holds anything but job `job`'s dataset. Fetching keeps sample files of the
     listed size and overwrites the manifest, so into another dataset's folder it would leave a mix of
     two datasets under one manifest. The rules are those of `scenesmith generate --out`."""
-    from scenesmith.pipeline import _existing_manifest
+    from scenesmith.pipeline import _existing_manifest, renderer_of
 
     existing = _existing_manifest(out)  # None for an empty folder; refuses one with files but no dataset
     if existing is None:
@@ -444,7 +444,8 @@ def _check_fetch_folder(out: Path, job: str, manifest: bytes | None) -> None:
             "choose another --out"
         )
     try:
-        served = json.loads(manifest)["identity"]
+        served_manifest = json.loads(manifest)
+        served = served_manifest["identity"]
         served["dataset_key"]  # noqa: B018 - present, or the reply is not a dataset's manifest
     except (ValueError, KeyError, TypeError):
         raise ApiError("bad_reply", f"job {job}: the server's manifest.json names no dataset") from None
@@ -453,4 +454,12 @@ def _check_fetch_folder(out: Path, job: str, manifest: bytes | None) -> None:
         raise UserError(
             f"{out}: holds a different dataset than job {job} (differs in: "
             f"{', '.join(differing) or 'dataset key'}); fetching would mix the two — choose another --out"
+        )
+    # The same rules and seed on another renderer (CPU or GPU, denoiser) make other pixels, of other
+    # sizes or not: the images already there would be kept as if they were the job's.
+    mine, theirs = existing.get("render_settings_used"), served_manifest.get("render_settings_used")
+    if mine and theirs and renderer_of(mine) != renderer_of(theirs):
+        raise UserError(
+            f"{out}: holds images rendered with {renderer_of(mine)}, job {job}'s were rendered with "
+            f"{renderer_of(theirs)}; fetching would mix the two — choose another --out"
         )

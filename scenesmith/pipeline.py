@@ -477,7 +477,7 @@ def _render_into(
             settle(block=True)
 
 
-def _renderer_of(settings: dict[str, Any]) -> dict[str, Any]:
+def renderer_of(settings: dict[str, Any]) -> dict[str, Any]:
     """What decides an image's noise and denoising beyond the rules: CPU or GPU, backend, denoiser."""
     device = settings.get("device") or {}
     return {
@@ -492,11 +492,11 @@ def _check_same_renderer(out_dir: Path, earlier: dict[str, Any] | None, now: dic
     """A dataset keeps the renderer its first image was made with: a run stopped on the CPU and
     resumed on a GPU, or a pool whose replacement worker or Ray node renders otherwise, would mix
     OpenImageDenoise and OptiX images under one seed (checked before the image is written)."""
-    if earlier is None or _renderer_of(earlier) == _renderer_of(now):
+    if earlier is None or renderer_of(earlier) == renderer_of(now):
         return
     raise DatasetMismatch(
-        f"{out_dir}: its images were rendered with {_renderer_of(earlier)}, this run's workers render "
-        f"with {_renderer_of(now)}; one "
+        f"{out_dir}: its images were rendered with {renderer_of(earlier)}, this run's workers render "
+        f"with {renderer_of(now)}; one "
         "dataset comes from one renderer: resume with a --device that matches, or choose another --out",
         ["renderer"],
     )

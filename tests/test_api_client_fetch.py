@@ -16,8 +16,8 @@ from scenesmith.errors import UserError
 IDENTITY = {"rules_sha256": "r1", "seed": 7, "image_format": "png", "dataset_key": "key-of-the-job"}
 
 
-def manifest_bytes(identity: dict[str, Any] = IDENTITY) -> bytes:
-    return json.dumps({"identity": identity, "count": 2, "status": "complete"}).encode()
+def manifest_bytes(identity: dict[str, Any] = IDENTITY, **fields: Any) -> bytes:
+    return json.dumps({"identity": identity, "count": 2, "status": "complete", **fields}).encode()
 
 
 class _ReplacingServer(Client):
@@ -104,6 +104,9 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
         ({"manifest.json": manifest_bytes({**IDENTITY, "plugin_revisions": {"placement.rows": 1},
                                            "dataset_key": "revised"})},
          "holds a different dataset than job job (differs in: plugin_revisions)"),
+        # the same dataset rendered elsewhere: the job's images are other pixels of the same sizes
+        ({"manifest.json": manifest_bytes(render_settings_used={"device": {"device": "GPU"}})},
+         "holds images rendered with {'device': 'GPU', 'backend': None, 'denoise': None, 'denoiser': None}"),
         ({"notes.txt": b"mine"}, "holds no scenesmith dataset"),
     ],
 )  # fmt: skip
@@ -118,7 +121,10 @@ def test_a_folder_holding_anything_but_the_jobs_dataset_is_refused_untouched(
         (out / name).write_bytes(data)
     before = _snapshot(out)
     with pytest.raises(UserError, match="choose another --out") as refused:
-        _ReplacingServer(replace_after=None, manifest=manifest_bytes()).fetch("job", out)
+        served = manifest_bytes(
+            render_settings_used={"device": {"device": "CPU"}, "denoiser": "OPENIMAGEDENOISE"}
+        )
+        _ReplacingServer(replace_after=None, manifest=served).fetch("job", out)
     assert str(out) in str(refused.value) and says in str(refused.value)
     assert _snapshot(out) == before
 
