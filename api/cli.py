@@ -1,4 +1,5 @@
-"""CLI commands of the service: `serve`, `submit`, `status`, `cancel`, `fetch` and `bench api`.
+"""CLI commands of the service: `serve`, `submit`, `status`, `cancel`, `delete`, `resume`, `fetch` and
+`bench api`.
 
 Kept here rather than in `scenesmith/cli.py` so that file only gains one hook line; the commands
 follow its conventions (a user error, an error reply or an unreachable server exits 2 with one
@@ -72,6 +73,13 @@ def add_api_parsers(commands: argparse._SubParsersAction, benches: argparse._Sub
     p.add_argument("job", type=_job_id)
     _add_client_arguments(p)
     p.set_defaults(run=_cmd_cancel)
+
+    p = commands.add_parser(
+        "delete", help="forget a finished, failed or cancelled job and remove its dataset on the server"
+    )
+    p.add_argument("job", type=_job_id)
+    _add_client_arguments(p)
+    p.set_defaults(run=_cmd_delete)
 
     p = commands.add_parser(
         "resume", help="queue a failed or cancelled job again: it renders only the images it is missing"
@@ -259,6 +267,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_cancel(args: argparse.Namespace) -> int:
     with _client(args) as client:
         print(_status_line(client.cancel(args.job)))
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.delete(args.job)
+    print(f"job {args.job} deleted: its dataset on the server is removed")
     return 0
 
 

@@ -299,6 +299,11 @@ class Client:
         """Queue a failed or cancelled job again; it renders only the images it is missing."""
         return self.request("resume", job=job)[0]["job"]
 
+    def delete(self, job: str) -> dict[str, Any]:
+        """Forget a complete, failed or cancelled job and remove its dataset on the server (error
+        `bad_request` for a queued or running one: cancel it first)."""
+        return self.request("delete", job=job)[0]["job"]
+
     def result(self, job: str) -> dict[str, Any]:
         """The finished dataset's manifest (error `not_finished` before the job is complete)."""
         return self.request("result", job=job)[0]["manifest"]

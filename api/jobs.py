@@ -7,6 +7,8 @@ later for a reason the submission could have been told about.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,26 @@ class Limits:
     def hard_message_bytes(self) -> int:
         """ZMQ_MAXMSGSIZE: above this ZMQ drops the message and the peer, before Python sees it."""
         return 4 * self.max_request_bytes
+
+
+DISCARDED_PREFIX = ".deleted-"  # a deleted job's folder, renamed at once and removed in the background
+
+
+def discard_job_folder(data_root: Path, job_id: str) -> Path | None:
+    """Move a deleted job's folder out of the way at once (a rename), for removal later; None if it
+    had none. Renamed first, so no request can find a half-removed dataset under the job's name."""
+    folder = job_dir(data_root, job_id)
+    if not folder.exists():
+        return None
+    discarded = folder.with_name(f"{DISCARDED_PREFIX}{job_id}")
+    os.replace(folder, discarded)
+    return discarded
+
+
+def remove_discarded(data_root: Path) -> None:
+    """Remove the folders of deleted jobs a stopped server left behind (at start-up)."""
+    for folder in (Path(data_root) / "jobs").glob(f"{DISCARDED_PREFIX}*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def job_dir(data_root: Path, job_id: str) -> Path:

@@ -98,6 +98,10 @@ class ResultRequest(JobRef):
     op: Literal["result"]
 
 
+class DeleteRequest(JobRef):
+    op: Literal["delete"]
+
+
 class ResumeRequest(JobRef):
     op: Literal["resume"]
 
@@ -154,6 +158,7 @@ AnyRequest = Annotated[
     | StatusRequest
     | CancelRequest
     | ResumeRequest
+    | DeleteRequest
     | ResultRequest
     | FilesRequest
     | ListRequest

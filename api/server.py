@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -31,8 +32,10 @@ from scenesmith.api.jobs import (
     Limits,
     check_spec,
     dataset_dir,
+    discard_job_folder,
     job_dir,
     make_spec,
+    remove_discarded,
     same_submission,
     sent_spec,
 )
@@ -100,6 +103,7 @@ class Server:
                 "encrypted (ZMQ CURVE) as well as token-checked"
             )
         self.store = JobStore(self.data_root / "jobs.sqlite")
+        remove_discarded(self.data_root)
         if requeued := recover_interrupted(self.store, self.data_root):
             log.info("resuming %d interrupted job(s): %s", len(requeued), ", ".join(requeued))
         self.runner = JobRunner(
@@ -204,6 +208,8 @@ class Server:
             self._cancel(envelope, request)
         elif isinstance(request, p.ResumeRequest):
             self._resume(envelope, request)
+        elif isinstance(request, p.DeleteRequest):
+            self._delete(envelope, request)
         elif isinstance(request, p.ResultRequest):
             self._result(envelope, request)
         elif isinstance(request, p.FilesRequest):
@@ -338,6 +344,22 @@ class Server:
             raise p.ProtocolError(p.OVER_LIMIT, str(exc)) from None
         self.runner.version += 1
         self._reply(envelope, request, job=self._status(self._job(job.id)))
+
+    def _delete(self, envelope: list[bytes], request: p.DeleteRequest) -> None:
+        """Forget a job that is over and remove its dataset: without it, a server that takes jobs day
+        after day fills its disk. A queued or running job is refused (cancel it first): the runner
+        may be writing its folder. Streams and fetches of the job then get `not_found`."""
+        job = self._job(request.job)
+        state = self.store.delete(job.id)
+        if state != "deleted":
+            raise p.ProtocolError(
+                p.BAD_REQUEST, f"job {job.id} is {state}: cancel it, and delete it once it is cancelled"
+            )
+        discarded = discard_job_folder(self.data_root, job.id)
+        if discarded is not None:  # a big dataset takes a while to remove: not on the request loop
+            self.checks.submit(shutil.rmtree, discarded, ignore_errors=True)
+        self.runner.version += 1  # parked streams of the job wake up to hear it is gone
+        self._reply(envelope, request, job={"id": job.id, "state": "deleted"})
 
     def _result(self, envelope: list[bytes], request: p.ResultRequest) -> None:
         job = self._job(request.job)

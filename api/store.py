@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scenesmith.api.protocol import TERMINAL_STATES
+
 _COLUMNS = "id, seq, state, spec, total, done, created, started, finished, error"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -218,6 +220,17 @@ class JobStore:
                 (job_id,),
             )
             return "queued"
+
+    def delete(self, job_id: str) -> str:
+        """Forget a complete, failed or cancelled job and its log of samples; return "deleted", or the
+        state of a job that is not over (left as it is: the runner may be writing its folder)."""
+        with self._tx() as db:
+            state = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+            if state not in TERMINAL_STATES:
+                return state
+            db.execute("DELETE FROM samples WHERE job = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            return "deleted"
 
     def claim_next(self) -> Job | None:
         """Atomically move the oldest queued job to 'running' and return it."""

@@ -349,6 +349,38 @@ def test_fetch_serves_only_listed_dataset_files(server: ServerProcess) -> None:
     assert server.process is not None and server.process.poll() is None
 
 
+def test_a_finished_job_is_deleted_with_its_dataset_and_an_active_one_is_not(server: ServerProcess) -> None:
+    """Without `delete` a server taking jobs day after day filled its disk: a folder removed by hand
+    left a job the server still listed, whose files it could no longer serve."""
+    with server.client() as client:
+        done = client.submit("dice_tray", count=1, resolution=(32, 32), samples=1, overrides=TINY)
+        assert client.wait(done, timeout_s=600)["state"] == "complete"
+        busy = client.submit("dice_tray", count=20, resolution=(32, 32), samples=1, overrides=TINY)
+        assert (server.data_root / "jobs" / done / "dataset" / "manifest.json").is_file()
+        assert client.delete(done) == {"id": done, "state": "deleted"}
+        assert not (server.data_root / "jobs" / done).exists()
+        for ask in (client.status, client.files, client.delete):
+            with pytest.raises(ApiError) as gone:
+                ask(done)
+            assert gone.value.code == "not_found"
+        assert done not in [job["id"] for job in client.list()]
+        with pytest.raises(ApiError, match="cancel it, and delete it once it is cancelled") as active:
+            client.delete(busy)
+        assert active.value.code == "bad_request" and client.status(busy)["state"] in ("queued", "running")
+        client.cancel(busy)
+        assert client.wait(busy, timeout_s=600)["state"] == "cancelled"
+        client.delete(busy)
+        ours = [
+            server.data_root / "jobs" / f"{prefix}{job}"
+            for job in (done, busy)
+            for prefix in ("", ".deleted-")
+        ]
+        deadline = time.monotonic() + 60
+        while any(path.exists() for path in ours) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the renamed folders are removed in the background
+        assert not any(path.exists() for path in ours)
+
+
 def test_curve_server_needs_the_key_and_non_loopback_needs_curve(tmp_path: Path) -> None:
     # Off loopback without a CURVE key the server refuses to start (exit 2, one line).
     result = subprocess.run(

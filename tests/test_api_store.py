@@ -409,3 +409,17 @@ def test_images_found_on_disk_after_a_restart_do_not_inflate_the_rate(
     store.add_samples(job.id, [4])
     assert store.rate(store.get(job.id)) == pytest.approx(0.5)
     assert store.logged_indices(job.id) == {0, 1, 2, 3, 4}
+
+
+def test_folders_of_deleted_jobs_a_stopped_server_left_are_removed_at_start(tmp_path: Path) -> None:
+    """`delete` renames a job's folder and removes it in the background: a server stopped meanwhile
+    leaves it, and the next start clears it, sparing the other jobs' folders."""
+    from scenesmith.api.jobs import discard_job_folder, remove_discarded
+
+    for job in ("a" * 16, "b" * 16):
+        (tmp_path / "jobs" / job / "dataset").mkdir(parents=True)
+    discarded = discard_job_folder(tmp_path, "a" * 16)
+    assert discarded is not None and discarded.name == f".deleted-{'a' * 16}"
+    assert discard_job_folder(tmp_path, "c" * 16) is None  # a job with no folder
+    remove_discarded(tmp_path)
+    assert [p.name for p in (tmp_path / "jobs").iterdir()] == ["b" * 16]
