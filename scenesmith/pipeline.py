@@ -248,7 +248,18 @@ def generate_dataset(
         }
         if previous and "render_settings_used" in previous:  # what the finished images were made with
             manifest["render_settings_used"] = previous["render_settings_used"]
-        atomic_write_json(out_dir / MANIFEST, manifest)
+        if previous is None:
+            atomic_write_json(out_dir / MANIFEST, manifest)
+        else:
+            # The record of earlier runs is kept, and until this run writes an image the folder still
+            # holds the dataset it held: a run killed outright (SIGKILL, out of memory) while its
+            # workers start leaves the count, status and times as they were, not a grown count that
+            # is "stopped" from then on, with the render time of the finished images gone.
+            manifest |= {
+                key: previous[key] for key in ("wall_runs", "wall_s", "worker_events") if key in previous
+            }
+            unchanged = {key: previous[key] for key in ("count", "status") if key in previous}
+            atomic_write_json(out_dir / MANIFEST, manifest | unchanged)
         run_started, done_before = time.perf_counter(), completed_indices(out_dir)
         todo = sorted(set(range(count)) - done_before)
         if todo:

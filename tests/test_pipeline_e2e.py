@@ -187,6 +187,29 @@ def test_killed_run_resumes_to_the_complete_dataset(dataset: Path, tmp_path: Pat
     assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
 
 
+def test_a_run_killed_while_its_workers_start_leaves_the_dataset_as_it_was(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a SIGKILL while an extension's workers start would leave on disk: the finished set's
+    count, status and recorded times. It left count 4 (so "stopped" for good after) and no times."""
+    import scenesmith.pipeline as pipeline
+
+    grown = shutil.copytree(dataset, tmp_path / "grown")
+    before = json.loads((grown / "manifest.json").read_text())
+    on_disk: list[dict] = []
+
+    def killed_while_starting(*_: object, **__: object) -> None:
+        on_disk.append(json.loads((grown / "manifest.json").read_text()))
+        raise KeyboardInterrupt  # stands in for the kill; Ctrl-C's own clean-up is tested elsewhere
+
+    monkeypatch.setattr(pipeline, "open_pool", killed_while_starting)
+    assert generate(grown, 4, seed=5) == 130
+    (left,) = on_disk
+    assert (left["count"], left["status"]) == (before["count"], before["status"]) == (3, "complete")
+    assert left["wall_runs"] == before["wall_runs"] and left["wall_s"] == before["wall_s"]
+    assert left["worker_events"] == before["worker_events"]
+
+
 def test_a_missing_mask_is_named_with_what_is_wrong(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
