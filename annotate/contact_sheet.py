@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from scenesmith.annotate.atomic import atomic_write_bytes
-from scenesmith.annotate.dataset_writer import load_metas, read_instance
+from scenesmith.annotate.dataset_writer import load_metas, read_instance, redo_advice
 from scenesmith.errors import UserError
 
 CROWD_COLOR = (160, 160, 160)  # BGR
@@ -51,8 +51,9 @@ def _dashed_rect(
 def _tile(dataset: Path, meta: dict[str, Any], tile: int) -> np.ndarray:
     image = cv2.imread(str(dataset / meta["files"]["image"]), cv2.IMREAD_COLOR)
     if image is None:
+        advice = redo_advice(dataset / "meta" / f"{Path(meta['files']['image']).stem}.json")
         raise FileNotFoundError(
-            errno.ENOENT, "missing or unreadable image", str(dataset / meta["files"]["image"])
+            errno.ENOENT, f"missing or unreadable image; {advice}", str(dataset / meta["files"]["image"])
         )
     instance = read_instance(dataset / meta["files"]["instance"])
     return labelled_tile(image, instance, meta["objects"], meta["annotations"], f"#{meta['image_id']}", tile)

@@ -156,6 +156,16 @@ def write_sample(
     return meta
 
 
+def redo_advice(meta_path: str | os.PathLike[str]) -> str:
+    """How to get one image made again (`meta_path`: its meta file, or "it" when the message names it).
+    A run redoes only images without a meta file (`completed_indices`), so rerunning alone keeps a
+    sample whose picture or mask was lost."""
+    return (
+        f"delete {meta_path} and rerun the command that made the dataset (generate, or adapt apply for an "
+        "adapted copy) to redo that image"
+    )
+
+
 def completed_indices(out_dir: str | os.PathLike[str]) -> set[int]:
     """Indices of samples whose meta file exists (i.e. fully written)."""
     return {int(p.stem) for p in _meta_files(out_dir)}
@@ -183,10 +193,7 @@ def load_metas(
             meta = json.loads(path.read_text())
             meta["image_id"]  # noqa: B018 - every meta names its image
         except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(
-                f"{path}: damaged meta file ({exc}); delete it and rerun the command that made the dataset "
-                "(generate, or adapt apply for an adapted copy) to redo that image"
-            ) from None
+            raise UserError(f"{path}: damaged meta file ({exc}); {redo_advice('it')}") from None
         metas.append(meta if wanted is None else {key: meta[key] for key in wanted if key in meta})
     return sorted(metas, key=lambda m: m["image_id"])
 

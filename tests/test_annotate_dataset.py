@@ -458,8 +458,10 @@ def test_yolo_export_names_a_missing_image_and_a_refused_folder_keeps_its_files(
     shutil.copytree(dataset, broken)
     (broken / "images/000000.png").unlink()
     for crowd in ("skip", "erase"):
-        with pytest.raises(UserError, match="000000.png: image missing"):
+        # Rerunning generate alone would not redo it: a run redoes only images without a meta file.
+        with pytest.raises(UserError, match="000000.png: image missing") as refused:
             export_yolo(broken, tmp_path / f"out_{crowd}", crowd=crowd)
+        assert f"delete {broken / 'meta' / '000000.json'} and rerun the command" in str(refused.value)
     out = tmp_path / "yolo"
     export_yolo(dataset, out)
     (out / "labels.cache").write_bytes(b"cache")
