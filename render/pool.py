@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Protocol
@@ -164,6 +167,21 @@ class _Worker:
     pid: int | None = None
 
 
+@contextmanager
+def _interrupts_ignored_by_children() -> Iterator[None]:
+    """Start processes with Ctrl-C (SIGINT) ignored, which they keep: a spawned worker imports for
+    seconds before `worker_main` ignores it itself, and a Ctrl-C then printed the child's traceback.
+    The parent alone handles it. Only the main thread may change a handler; elsewhere nothing does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class LocalPool:
     """Render jobs on persistent worker processes on this machine (the default backend).
 
@@ -211,7 +229,8 @@ class LocalPool:
             name=f"scenesmith-render-{self._serial}",
             daemon=True,
         )
-        process.start()
+        with _interrupts_ignored_by_children():
+            process.start()
         sender.close()  # only the worker holds the sending end: its death reads as EOF here
         worker = _Worker(self._serial, gpu_index, process, jobs, receiver, last_heard=time.monotonic())
         self._serial += 1

@@ -17,6 +17,10 @@ GPUS = 2
 
 def two_gpu_worker(settings, jobs, results, gpu_index=None, scratch=None) -> None:
     results.send(("ready", os.getpid(), {"device": "GPU", "backend": "OPTIX", "names": ["fake"]}, GPUS))
+    _serve(jobs, results, gpu_index)
+
+
+def _serve(jobs, results, gpu_index) -> None:
     while (job := jobs.get()) is not None:
         results.send(("started", job.index))
         if job.description == "reject":
@@ -28,4 +32,13 @@ def two_gpu_worker(settings, jobs, results, gpu_index=None, scratch=None) -> Non
             settings={"gpu_index": gpu_index},
         )  # fmt: skip
         results.send(("done", job.index, passes, 1.0))
-    results.close()
+
+
+def interrupt_reporting_worker(settings, jobs, results, gpu_index=None, scratch=None) -> None:
+    """Reports, as its device's name, how it found Ctrl-C handled when it started: before any code
+    of its own could change that."""
+    import signal
+
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    results.send(("ready", os.getpid(), {"device": "CPU", "names": [f"sigint ignored: {ignored}"]}, 0))
+    _serve(jobs, results, gpu_index)

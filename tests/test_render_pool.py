@@ -249,3 +249,18 @@ def test_a_kept_alive_pool_renders_on_every_gpu_again_after_a_failed_run(monkeyp
             gpus_used(pool, ["ok"] * 3 + ["reject"] + ["ok"] * 8)
         assert gpus_used(pool, ["ok"] * 8) == set(range(GPUS))
         assert len(pool.worker_pids()) == GPUS
+
+
+def test_workers_start_with_ctrl_c_ignored_and_the_parent_keeps_its_handler(monkeypatch) -> None:
+    """A Ctrl-C while spawned workers imported printed their tracebacks under the parent's message."""
+    import signal
+
+    from scenesmith.render import pool as pool_module
+    from tests.fake_render_worker import interrupt_reporting_worker
+
+    monkeypatch.setattr(pool_module, "worker_main", interrupt_reporting_worker)
+    handler = signal.getsignal(signal.SIGINT)
+    with LocalPool(RenderSettings(device="cpu"), PoolConfig(workers=1)) as pool:
+        assert len(list(pool.run([RenderJob(0, "ok")]))) == 1
+        assert [device["names"] for device in pool.devices] == [["sigint ignored: True"]]
+    assert signal.getsignal(signal.SIGINT) is handler
