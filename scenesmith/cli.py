@@ -65,6 +65,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _render_size(text: str) -> int:
+    """A render's side in pixels, in the bounds the scene rules take (8 to 8192): refused here in the
+    flag's own terms, not as a `render.resolution[0]` the user never typed."""
+    value = _positive_int(text)
+    if not 8 <= value <= 8192:
+        raise argparse.ArgumentTypeError(f"expected 8 to 8192 pixels, got {value}")
+    return value
+
+
+def _png_file(text: str) -> Path:
+    path = _output_file(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text}: expected a .png file name (the sheet is written as PNG)")
+    return path
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -314,10 +330,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from scenesmith.preview import sweep
-    from scenesmith.procedural.loader import load_scene
 
-    for value in args.values:  # fail fast, before any rendering, on a value the rules reject
-        load_scene(args.scene, [*args.overrides, f"{args.vary}={value}"])
     out = sweep(
         args.scene, args.vary, args.values, Path(args.out), args.overrides, args.count, args.seed, args.size,
         device=args.device,
@@ -830,10 +843,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("preview", help="low-sample labelled contact sheet of a scene, in seconds")
     _add_scene_arguments(p)
-    p.add_argument("--out", type=_output_file, required=True, help="PNG to write")
+    p.add_argument("--out", type=_png_file, required=True, help="PNG to write")
     p.add_argument("--count", type=_positive_int, default=8)
     p.add_argument("--seed", type=_non_negative_int, default=0)
-    p.add_argument("--size", type=_positive_int, default=192, help="tile size in pixels (square renders)")
+    p.add_argument(
+        "--size",
+        type=_render_size,
+        default=192,
+        help="long side of each render in pixels (the scene's aspect kept)",
+    )
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     p.set_defaults(run=_cmd_preview)
 
@@ -841,10 +859,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scene_arguments(p)
     p.add_argument("--vary", required=True, metavar="KEY.PATH", help="the rule to vary, e.g. camera.tilt_deg")
     p.add_argument("--values", required=True, nargs="+", help="values (YAML), e.g. 0 10 20")
-    p.add_argument("--out", type=_output_file, required=True, help="PNG to write")
+    p.add_argument("--out", type=_png_file, required=True, help="PNG to write")
     p.add_argument("--count", type=_positive_int, default=4, help="images per value")
     p.add_argument("--seed", type=_non_negative_int, default=0)
-    p.add_argument("--size", type=_positive_int, default=192)
+    p.add_argument(
+        "--size",
+        type=_render_size,
+        default=192,
+        help="long side of each render in pixels (the scene's aspect kept)",
+    )
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     p.set_defaults(run=_cmd_sweep)
 
@@ -878,7 +901,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("doctor", help="bpy version, Cycles devices, threads and one timed draft render")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto", help="device to time")
-    p.add_argument("--size", type=_positive_int, default=128, help="timed render size in pixels (square)")
+    p.add_argument("--size", type=_render_size, default=128, help="timed render size in pixels (square)")
     p.add_argument("--json", type=_output_file, help="also write the report to this JSON file")
     p.set_defaults(run=_cmd_doctor)
 

@@ -61,6 +61,14 @@ def _wrap(text: str, width: int) -> list[str]:
     return [text[i : i + width] for i in range(0, len(text), width)] or [""]
 
 
+def render_size(scene: str, overrides: Sequence[str], long_side: int) -> tuple[int, int]:
+    """The scene's resolution (after `overrides`) scaled to `long_side`: the frustum, hence where
+    objects go and what is in view, keeps the dataset's aspect, so tile #k shows image k."""
+    width, height = load_scene(scene, list(overrides)).rules.render.resolution
+    scale = long_side / max(width, height)
+    return max(8, round(width * scale)), max(8, round(height * scale))
+
+
 def preview(
     scene: str,
     out_png: Path,
@@ -72,7 +80,8 @@ def preview(
     device: str = "auto",
 ) -> Path:
     """Render `count` low-sample images and write them as one labelled contact sheet."""
-    extra = [*PREVIEW_OVERRIDES, *render_overrides((resolution, resolution), None), *overrides]
+    size = render_size(scene, overrides, resolution)
+    extra = [*PREVIEW_OVERRIDES, *overrides, *render_overrides(size, None)]  # --size beats a --set
     tiles = [_tile(s, resolution) for s in tqdm(iter_samples(scene, count, seed, extra, device=device),
                                                 total=count, desc="preview", unit="img")]  # fmt: skip
     ncols = min(cols, len(tiles))
@@ -93,7 +102,8 @@ def sweep(
     device: str = "auto",
 ) -> Path:
     """One row per value of `key` (all else equal: same seed), `count` images per row."""
-    extra = [*PREVIEW_OVERRIDES, *render_overrides((resolution, resolution), None), *overrides]
+    size = render_size(scene, overrides, resolution)
+    extra = [*PREVIEW_OVERRIDES, *overrides, *render_overrides(size, None)]  # --size beats a --set
     for value in values:  # every value is checked before anything renders, in the terms the user typed
         try:
             load_scene(scene, [*extra, f"{key}={value}"])

@@ -57,3 +57,73 @@ def test_a_sweep_checks_every_value_before_rendering_and_blames_what_was_typed(t
     with pytest.raises(SceneRuleError, match=r'camera\.tilt_deg: expected a number \(got "abc"\)'):
         sweep("dice_tray", "camera.tilt_deg", ["0", "abc"], tmp_path / "b.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_preview_keeps_the_scene_aspect_so_tile_k_is_image_k() -> None:
+    """Square previews of a 16:9 scene saw another frustum: dice placed in the view went elsewhere."""
+    from scenesmith.preview import render_size
+    from scenesmith.procedural.build import build_scene
+    from scenesmith.procedural.loader import load_scene
+
+    wide = ["render.resolution=[1280, 720]"]
+    assert render_size("dice_tray", wide, 192) == (192, 108)
+    assert render_size("dice_tray", [], 192) == (192, 192)
+    # On a bare table the dice follow the view. The physics settles them to within float noise.
+    bare = [*wide, "surfaces.tray.probability=0"]
+    dataset, preview = (
+        [o.pose for o in build_scene(load_scene("dice_tray", rules).rules, 0, 0).labelled_objects]
+        for rules in (bare, [*bare, "render.resolution=[192, 108]"])
+    )
+    assert (
+        len(preview) == len(dataset)
+        and max(abs(a - b).max() for a, b in zip(preview, dataset, strict=True)) < 1e-6
+    )
+    square = [
+        o.pose
+        for o in build_scene(
+            load_scene("dice_tray", [*bare, "render.resolution=[192, 192]"]).rules, 0, 0
+        ).labelled_objects
+    ]
+    assert (
+        max(abs(a - b).max() for a, b in zip(square, dataset, strict=False)) > 1e-3
+    )  # what previews showed before
+
+
+def test_a_wide_scene_previews_wide_at_the_asked_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even when the aspect comes from a --set: --size decides the render's size, not the 1280 × 720."""
+    from scenesmith import preview as preview_module
+
+    shapes: list[tuple[int, ...]] = []
+
+    def recording(*args: object, **kwargs: object):  # noqa: ANN202
+        for sample in iter_samples(*args, **kwargs):
+            shapes.append(sample.rgb.shape)
+            yield sample
+
+    monkeypatch.setattr(preview_module, "iter_samples", recording)
+    args = ["preview", "dice_tray", "--set", "render.resolution=[1280, 720]", "--count", "1", "--size", "64"]
+    assert run_cli([*args, "--out", str(tmp_path / "wide.png")]) == 0
+    assert shapes == [(36, 64, 3)]
+    assert cv2.imread(str(tmp_path / "wide.png")).shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--size", "4"], "--size: expected 8 to 8192 pixels, got 4"),
+        (["--out", "sheet.jpg"], "sheet.jpg: expected a .png file name"),
+    ],
+)
+def test_preview_flags_are_refused_in_their_own_terms(
+    args: list[str],
+    says: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--size 4` was blamed on `render.resolution[0]`, and `--out x.jpg` got PNG bytes."""
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(["preview", "dice_tray", "--out", "sheet.png", *args]) == 2
+    assert says in capsys.readouterr().err
