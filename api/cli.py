@@ -93,7 +93,7 @@ def add_api_parsers(commands: argparse._SubParsersAction, benches: argparse._Sub
     p.add_argument("job", type=_job_id)
     p.add_argument("--out", required=True, help="folder to write the dataset into")
     _add_client_arguments(p)
-    p.set_defaults(run=_cmd_fetch)
+    p.set_defaults(run=_cmd_fetch, resumes=True)
 
     b = benches.add_parser(
         "api", help="status latency under concurrent clients; streaming vs disk throughput"

@@ -142,13 +142,13 @@ def add_adapt_parsers(commands: argparse._SubParsersAction) -> None:
         "reading_weight=1 (cyclegan, cut: keep what the labels say inside outlines)",
     )  # fmt: skip
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    t.set_defaults(run=_cmd_train)
+    t.set_defaults(run=_cmd_train, resumes=True)
     a = sub.add_parser("apply", help="adapt every image of a dataset; labels copied unchanged")
     a.add_argument("--model", required=True, help="adapter folder from `adapt train`")
     a.add_argument("dataset", help="scenesmith dataset folder")
     a.add_argument("out", help="new dataset folder (rerun to resume)")
     a.add_argument("--seed", type=base._non_negative_int, default=0)
-    a.set_defaults(run=_cmd_apply)
+    a.set_defaults(run=_cmd_apply, resumes=True)
     c = sub.add_parser("check", help="no near-copies of real images; labels still aligned with edges")
     c.add_argument("adapted", help="adapted dataset folder")
     c.add_argument("--real", required=True, help="real COCO file the adapter learned from")

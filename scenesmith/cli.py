@@ -725,7 +725,7 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write OUT/report.* from the runs finished so far (same command otherwise); trains nothing",
     )
-    p.set_defaults(run=_cmd_benchmark)
+    p.set_defaults(run=_cmd_benchmark, resumes=True)
 
     p = commands.add_parser(
         "archive",
@@ -778,14 +778,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_arguments(p)
     p.add_argument("--count", type=_positive_int, required=True, help="number of images")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", type=_output_folder, required=True, help="output folder")
     p.add_argument("--image-format", choices=["png", "jpg"], default="png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--time-budget", type=_positive_float, metavar="S", help="pick samples for S seconds per image"
     )
     _add_worker_arguments(p)
-    p.set_defaults(run=_cmd_generate)
+    p.set_defaults(run=_cmd_generate, resumes=True)
 
     p = commands.add_parser("sheet", help="contact sheet of a dataset with masks and boxes drawn")
     p.add_argument("dataset")
@@ -926,6 +926,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         limit_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="scenesmith: %(message)s")
     run: Callable[[argparse.Namespace], int] = args.run
+    # Only where a rerun goes on from what was kept (set on those commands' parsers).
+    resume = "; rerun the same command to resume" if getattr(args, "resumes", False) else ""
     # From the main thread only (signal's rule): main() called from another thread keeps the default.
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
@@ -942,13 +944,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"scenesmith: error: {exc}; change the scene rules (finished images are kept)", file=sys.stderr)
         code = 2
     except RenderFailed as exc:  # every finished image is on disk; the message names the one that failed
-        print(f"scenesmith: render failed: {exc}; rerun the same command to resume", file=sys.stderr)
+        print(f"scenesmith: render failed: {exc}{resume}", file=sys.stderr)
         code = 1
     except Terminated:
-        print("scenesmith: terminated; rerun the same command to resume", file=sys.stderr)
+        print(f"scenesmith: terminated{resume}", file=sys.stderr)
         code = 143
     except KeyboardInterrupt:
-        print("scenesmith: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(f"scenesmith: interrupted{resume}", file=sys.stderr)
         code = 130
     finally:
         if on_main_thread:

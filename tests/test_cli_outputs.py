@@ -29,6 +29,9 @@ def places(tmp_path: Path) -> Path:
         (["sweep", "dice_tray", "--vary", "camera.tilt_deg", "--values", "0", "--out", "{d}/afolder"],
          "afolder: is a folder, expected a file path"),
         (["gap", "{d}/a", "{d}/b", "--out", "{d}/afile"], "afile: is a file, expected a folder"),
+        (["generate", "dice_tray", "--count", "1", "--out", "{d}/afile"],
+         "afile: is a file, expected a folder"),
+        (["generate", "dice_tray", "--count", "1", "--out", "{d}/dataset/images"], "write over the images"),
         (["doctor", "--json", "{d}/dataset/manifest.json"], "write over the manifest.json"),
     ],
 )  # fmt: skip

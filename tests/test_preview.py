@@ -127,3 +127,17 @@ def test_preview_flags_are_refused_in_their_own_terms(
     monkeypatch.chdir(tmp_path)
     assert run_cli(["preview", "dice_tray", "--out", "sheet.png", *args]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_an_interrupted_preview_does_not_promise_a_resume(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """ "Rerun the same command to resume" was printed for every command, previews included."""
+    from scenesmith import preview as preview_module
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(preview_module, "preview", interrupted)
+    assert run_cli(["preview", "dice_tray", "--out", str(tmp_path / "p.png")]) == 130
+    assert capsys.readouterr().err == "scenesmith: interrupted\n"
