@@ -28,13 +28,16 @@ def holds_files(folder: Path) -> bool:
     )
 
 
-def clear_run_output(folder: Path) -> None:
-    """Remove everything a run wrote into `folder`, which held nothing when it began (the lock stays).
+def clear_run_output(folder: Path, last: str) -> None:
+    """Remove everything a run wrote into `folder`, which held nothing when it began (the lock stays),
+    the file named `last` (its manifest) after the rest.
 
     A first run that fails before finishing any image (a full disk while writing image 0) must leave the
-    folder as it found it: a half-written sample alone makes the folder look foreign to the rerun.
+    folder as it found it: a half-written sample alone makes the folder look foreign to the rerun. The
+    manifest goes last for the same reason: a second Ctrl-C while this runs leaves a folder still known
+    as the dataset, not files of no dataset that every rerun refuses.
     """
-    for path in folder.iterdir():
+    for path in sorted(folder.iterdir(), key=lambda path: path.name == last):
         if path.name == WRITER_LOCK or path.name.startswith(TEMP_PREFIX):
             continue
         if path.is_dir() and not path.is_symlink():

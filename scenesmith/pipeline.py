@@ -289,7 +289,7 @@ def generate_dataset(
                     # (with another seed too) is not refused, and a resumed set keeps its count, status
                     # and recorded times.
                     if previous is None:
-                        clear_run_output(out_dir)
+                        clear_run_output(out_dir, last=MANIFEST)
                     else:
                         atomic_write_json(out_dir / MANIFEST, previous)
                 raise

@@ -131,3 +131,26 @@ def test_a_refused_run_leaves_no_lock_file_in_a_folder_it_found(tmp_path: Path) 
     with pytest.raises(UserError, match="refused"), exclusive_writer(found):
         raise UserError("refused")
     assert found.is_dir() and list(found.iterdir()) == []
+
+
+def test_a_run_clears_its_manifest_after_everything_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C while a failed first run cleared its folder could leave images without their
+    manifest: a folder of no dataset, refused by every rerun."""
+    from scenesmith.annotate import writer_lock
+
+    for name in ("annotations.json", "manifest.json", "zz.json"):
+        (tmp_path / name).write_text("{}")
+    for folder in ("images", "meta"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / WRITER_LOCK).touch()
+    removed: list[str] = []
+    unlink = Path.unlink
+    monkeypatch.setattr(writer_lock.shutil, "rmtree", lambda path: removed.append(Path(path).name))
+    monkeypatch.setattr(
+        Path, "unlink", lambda path, *a, **k: (removed.append(path.name), unlink(path, *a, **k))
+    )
+    writer_lock.clear_run_output(tmp_path, last="manifest.json")
+    assert sorted(removed[:-1]) == ["annotations.json", "images", "meta", "zz.json"]
+    assert removed[-1] == "manifest.json"
