@@ -211,7 +211,7 @@ def generate_dataset(
                     ["time_budget"],
                 )
             probes = [build_image(unbudgeted, seed, index) for index in range(PROBE_IMAGES)]
-            budget = calibrate_samples(probes, render_settings(unbudgeted, device), time_budget)
+            budget = calibrate_samples(probes, render_settings(unbudgeted, device), time_budget, progress)
         overrides = [*overrides, f"render.samples={budget['samples']}"]
     loaded = load(scene, overrides)
     identity = dataset_identity(loaded, seed, image_format)

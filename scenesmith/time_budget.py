@@ -13,6 +13,8 @@ import statistics
 from dataclasses import replace
 from typing import Any
 
+from tqdm import tqdm
+
 from scenesmith.procedural.description import SceneDescription
 from scenesmith.render.pool import LocalPool, PoolConfig
 from scenesmith.render.presets import samples_for_budget
@@ -36,16 +38,24 @@ def _worker_seconds(timings: dict[str, float]) -> float:
 
 
 def calibrate_samples(
-    probes: list[SceneDescription], settings: RenderSettings, budget_seconds: float
+    probes: list[SceneDescription], settings: RenderSettings, budget_seconds: float, progress: bool = True
 ) -> dict[str, Any]:
     """Render the probe scenes (the dataset's first `PROBE_IMAGES`) at two sample counts; return the
-    chosen count and the fit."""
+    chosen count and the fit. A progress bar, as this takes two Blender starts and a few renders."""
     jobs = [RenderJob(i, description) for i, description in enumerate(probes)]
     seconds = {}
-    for samples in PROBE_SAMPLES:
-        pool = LocalPool(replace(settings, samples=samples), PoolConfig(workers=1))
-        results = sorted(pool.run(jobs), key=lambda r: r.job.index)
-        seconds[samples] = statistics.fmean(_worker_seconds(r.passes.timings) for r in results[1:])
+    with tqdm(
+        total=len(PROBE_SAMPLES) * len(jobs), desc="time budget: timing probe renders", unit="img",
+        disable=not progress,
+    ) as bar:  # fmt: skip
+        for samples in PROBE_SAMPLES:
+            pool = LocalPool(replace(settings, samples=samples), PoolConfig(workers=1))
+            results = []
+            for result in pool.run(jobs):
+                results.append(result)
+                bar.update()
+            results.sort(key=lambda r: r.job.index)
+            seconds[samples] = statistics.fmean(_worker_seconds(r.passes.timings) for r in results[1:])
     return samples_from_probes(seconds, budget_seconds)
 
 

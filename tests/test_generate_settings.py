@@ -58,11 +58,14 @@ def test_budget_samples_come_from_a_measured_slope_and_are_never_extrapolated_fa
     assert samples_from_probes({4: 1.0, 16: 1.1}, 100.0)["samples"] == 128  # 8 × the larger probe
 
 
-def test_time_budget_picks_samples_once_records_them_and_a_resume_reuses_them(tmp_path: Path) -> None:
+def test_time_budget_picks_samples_once_records_them_and_a_resume_reuses_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "budget"
     generate_dataset(
-        "dice_tray", TINY, count=1, seed=2, out_dir=out, device="cpu", progress=False, time_budget=5.0
+        "dice_tray", TINY, count=1, seed=2, out_dir=out, device="cpu", progress=True, time_budget=5.0
     )
+    assert "time budget: timing probe renders" in capsys.readouterr().err  # it was silent for seconds
     manifest = json.loads((out / "manifest.json").read_text())
     chosen = manifest["time_budget"]["samples"]
     assert manifest["time_budget"]["budget_seconds"] == 5.0
