@@ -44,9 +44,10 @@ INTERNAL = "internal"  # a bug on the server side; the server keeps running
 
 
 class Request(BaseModel):
-    """Fields every request carries. Unknown fields are errors: a typo never passes silently."""
+    """Fields every request carries. Unknown fields are errors, and values are taken as JSON typed
+    them (strict: `true` is no count, `"2"` no number): a typo never passes silently."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     v: Literal[1]
     id: Annotated[str, Field(pattern=REQUEST_ID_RE)]
@@ -183,12 +184,19 @@ class ProtocolError(Exception):
 
 def parse_request(document: dict[str, Any]) -> Request:
     """Validate a decoded request against the schema; errors become one readable line."""
-    if document.get("v") != PROTOCOL_VERSION:
+    version = document.get("v")
+    if type(version) is not int or version != PROTOCOL_VERSION:  # `true` and `1.0` are no version 1
         raise ProtocolError(
             UNSUPPORTED_VERSION, f"protocol version {document.get('v')!r} unsupported; this server speaks 1"
         )
     try:
-        return _Envelope.model_validate({"request": document}).request
+        text = encode({"request": document})
+    except ValueError:  # Python's json reads NaN and Infinity, which are no JSON numbers
+        raise ProtocolError(
+            BAD_REQUEST, "request holds NaN or Infinity, which JSON has no numbers for"
+        ) from None
+    try:  # as JSON, where strict mode takes an array for a pair and a whole number for a float
+        return _Envelope.model_validate_json(text).request
     except ValidationError as exc:
         raise ProtocolError(BAD_REQUEST, _explain(exc)) from None
 

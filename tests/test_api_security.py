@@ -149,10 +149,18 @@ def test_protocol_and_path_helpers() -> None:
         ({"op": "format_disk"}, "bad_request"),
         ({"job": "../../etc"}, "bad_request"),
         ({"extra": 1}, "bad_request"),
+        # Taken as JSON typed them (PROTOCOL.md: a typo never passes silently); these were coerced.
+        ({"v": True}, "unsupported_version"),
+        ({"v": 1.0}, "unsupported_version"),
+        ({"op": "stream", "cursor": True}, "bad_request"),
+        ({"op": "stream", "shard": [0, "2"]}, "bad_request"),
+        ({"op": "stream", "wait_s": float("nan")}, "bad_request"),  # Python's json reads NaN
     ]:
         with pytest.raises(ProtocolError) as info:
             parse_request({**good, **change})
-        assert info.value.code == code
+        assert info.value.code == code, change
+    stream = parse_request({**good, "op": "stream", "shard": [1, 2], "wait_s": 5})  # a pair, a whole float
+    assert stream.shard == (1, 2) and stream.wait_s == 5.0  # type: ignore[attr-defined]
     assert safe_relative_path("images/000001.png") is not None
     for path in ["../token", "/etc/passwd", "images/../../x", "a//b", "", "a\\b", "./x"]:
         assert safe_relative_path(path) is None, path
