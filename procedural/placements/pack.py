@@ -3,9 +3,9 @@
 Objects are bounded by discs (the footprint's radius about the object origin after the rest
 rotation), and discs are placed by rejection sampling, so nothing can interpenetrate whatever the
 yaw. What stood on the support before (earlier groups, a tray on the table) is kept clear of by its
-convex outline. Under a structure (the next shelf board, its price-tag strip) an object also keeps `margin_m`
-below the structure's underside over its disc, so a tall product is not packed through the board
-above it. Objects that do not fit are dropped (the caller records how many were placed).
+convex outline. Under a structure (the next shelf board, its price-tag strip) an object also keeps
+`margin_m` below the structure's underside over its disc, so a tall product is not packed through
+the board above it. Objects that do not fit are dropped (the caller records how many were placed).
 """
 
 from __future__ import annotations
@@ -109,8 +109,9 @@ class Roofs:
 
 
 def roofs_over(support: Support, context: PlacementContext) -> Roofs:
-    """The `Roofs` of this support. What stands on it is an obstacle beside objects (`occupied_discs`),
-    not a roof over them, though a tray's walls rest on its floor with their undersides 4 mm up."""
+    """The `Roofs` of this support. What stands on it is an obstacle beside objects
+    (`occupied_outlines`), not a roof over them, though a tray's walls rest on its floor with their
+    undersides 4 mm up."""
     world_to_support = np.linalg.inv(support.pose)
     outlines, heights = [], []
     for obj in context.placed:
