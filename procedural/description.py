@@ -10,7 +10,7 @@ are published in; the renderer converts to Blender's camera axes itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -96,6 +96,20 @@ class Camera:
     @property
     def camera_to_world(self) -> np.ndarray:
         return np.linalg.inv(self.world_to_camera)
+
+    def resized(self, long_side: int) -> Camera:
+        """The same view with `long_side` pixels on its long side (at least 8 on each), for a preview:
+        it renders the scene built for the dataset's size, so everything placed in view (physics,
+        satellite ranges) is where the dataset has it. One scale for both axes (pixels stay square, as
+        Blender's camera needs) about the image centre: where a side rounds, the view gains or loses
+        under half a pixel at its edges."""
+        scale = long_side / max(self.width, self.height)
+        width, height = max(8, round(self.width * scale)), max(8, round(self.height * scale))
+        K = np.asarray(self.K, float).copy()
+        K[:2, :2] *= scale
+        K[0, 2] = width / 2 + scale * (K[0, 2] - self.width / 2)
+        K[1, 2] = height / 2 + scale * (K[1, 2] - self.height / 2)
+        return replace(self, width=width, height=height, K=K)
 
     def project(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """World points (N×3) → (pixel coords N×2 in continuous image coords, depth Z N)."""

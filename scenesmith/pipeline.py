@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -556,8 +556,12 @@ def iter_samples(
     overrides: Sequence[str] = (),
     start: int = 0,
     device: str = "auto",
+    long_side: int | None = None,
 ) -> Iterator[Sample]:
-    """Yield samples start … start+count−1; sample k equals image k of a dataset with the same seed."""
+    """Yield samples start … start+count−1; sample k equals image k of a dataset with the same seed.
+
+    `long_side`: render each scene, built as the dataset builds it, at this many pixels on its long
+    side (a preview); labels follow the smaller camera."""
     from scenesmith.render.blender import BlenderRenderer
     from scenesmith.render.devices import check_device
 
@@ -568,6 +572,8 @@ def iter_samples(
         check_device(device, renderer.device.as_dict(), "in this process")  # `gpu` never falls back
         for index in range(start, start + count):
             desc = build_image(loaded, seed, index)
+            if long_side is not None:
+                desc = replace(desc, camera=desc.camera.resized(long_side))
             passes = renderer.render(desc)
             yield Sample(
                 index=index,

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from scenesmith.annotate.atomic import atomic_write_bytes
 from scenesmith.annotate.contact_sheet import BACKGROUND, labelled_tile
-from scenesmith.pipeline import Sample, iter_samples, render_overrides
+from scenesmith.pipeline import Sample, iter_samples
 from scenesmith.procedural.loader import SceneRuleError, load_scene
 
 PREVIEW_OVERRIDES = ["render.samples=4", "render.denoise=true"]
@@ -61,14 +61,6 @@ def _wrap(text: str, width: int) -> list[str]:
     return [text[i : i + width] for i in range(0, len(text), width)] or [""]
 
 
-def render_size(scene: str, overrides: Sequence[str], long_side: int) -> tuple[int, int]:
-    """The scene's resolution (after `overrides`) scaled to `long_side`: the frustum, hence where
-    objects go and what is in view, keeps the dataset's aspect, so tile #k shows image k."""
-    width, height = load_scene(scene, list(overrides)).rules.render.resolution
-    scale = long_side / max(width, height)
-    return max(8, round(width * scale)), max(8, round(height * scale))
-
-
 def preview(
     scene: str,
     out_png: Path,
@@ -79,11 +71,13 @@ def preview(
     cols: int = 4,
     device: str = "auto",
 ) -> Path:
-    """Render `count` low-sample images and write them as one labelled contact sheet."""
-    size = render_size(scene, overrides, resolution)
-    extra = [*PREVIEW_OVERRIDES, *overrides, *render_overrides(size, None)]  # --size beats a --set
-    tiles = [_tile(s, resolution) for s in tqdm(iter_samples(scene, count, seed, extra, device=device),
-                                                total=count, desc="preview", unit="img")]  # fmt: skip
+    """Render `count` low-sample images and write them as one labelled contact sheet. Each scene is
+    built at the dataset's resolution (where things go can depend on it: a satellite's range, the
+    view objects are placed in) and rendered `resolution` pixels on its long side: tile #k is image k."""
+    samples = iter_samples(
+        scene, count, seed, [*PREVIEW_OVERRIDES, *overrides], device=device, long_side=resolution
+    )
+    tiles = [_tile(s, resolution) for s in tqdm(samples, total=count, desc="preview", unit="img")]
     ncols = min(cols, len(tiles))
     rows = [tiles[i : i + ncols] for i in range(0, len(tiles), ncols)]
     rows[-1] += [np.full_like(tiles[0], BACKGROUND)] * (ncols - len(rows[-1]))
@@ -101,9 +95,9 @@ def sweep(
     resolution: int = 192,
     device: str = "auto",
 ) -> Path:
-    """One row per value of `key` (all else equal: same seed), `count` images per row."""
-    size = render_size(scene, overrides, resolution)
-    extra = [*PREVIEW_OVERRIDES, *overrides, *render_overrides(size, None)]  # --size beats a --set
+    """One row per value of `key` (all else equal: same seed), `count` images per row, rendered as in
+    `preview`."""
+    extra = [*PREVIEW_OVERRIDES, *overrides]
     for value in values:  # every value is checked before anything renders, in the terms the user typed
         try:
             load_scene(scene, [*extra, f"{key}={value}"])
@@ -112,6 +106,8 @@ def sweep(
             raise SceneRuleError(message) from None
     rows = []
     for value in tqdm(values, desc=f"sweep {key}", unit="value"):
-        samples = iter_samples(scene, count, seed, [*extra, f"{key}={value}"], device=device)
+        samples = iter_samples(
+            scene, count, seed, [*extra, f"{key}={value}"], device=device, long_side=resolution
+        )
         rows.append(_row(f"{key} = {value}", [_tile(s, resolution) for s in samples], resolution))
     return _write_png(Path(out_png), np.concatenate(rows, axis=0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from scenesmith.cli import main
@@ -59,34 +60,41 @@ def test_a_sweep_checks_every_value_before_rendering_and_blames_what_was_typed(t
     assert not list(tmp_path.iterdir())
 
 
-def test_a_preview_keeps_the_scene_aspect_so_tile_k_is_image_k() -> None:
-    """Square previews of a 16:9 scene saw another frustum: dice placed in the view went elsewhere."""
-    from scenesmith.preview import render_size
+def test_a_smaller_camera_sees_the_same_view() -> None:
+    """Every point lands where the image scaled about its centre puts it: one scale, square pixels."""
     from scenesmith.procedural.build import build_scene
     from scenesmith.procedural.loader import load_scene
 
-    wide = ["render.resolution=[1280, 720]"]
-    assert render_size("dice_tray", wide, 192) == (192, 108)
-    assert render_size("dice_tray", [], 192) == (192, 192)
-    # On a bare table the dice follow the view. The physics settles them to within float noise.
-    bare = [*wide, "surfaces.tray.probability=0"]
-    dataset, preview = (
-        [o.pose for o in build_scene(load_scene("dice_tray", rules).rules, 0, 0).labelled_objects]
-        for rules in (bare, [*bare, "render.resolution=[192, 108]"])
+    camera = build_scene(load_scene("dice_tray", ["render.resolution=[1366, 768]"]).rules, 0, 0).camera
+    small = camera.resized(192)
+    assert (small.width, small.height) == (192, 108)
+    points = np.random.default_rng(0).uniform([-0.3, -0.3, 0.0], [0.3, 0.3, 0.1], size=(50, 3))
+    (full, depth), (tiny, tiny_depth) = camera.project(points), small.project(points)
+    scale = 192 / 1366
+    np.testing.assert_allclose(tiny, scale * (full - [683, 384]) + [96, 54], atol=1e-9)
+    np.testing.assert_array_equal(depth, tiny_depth)
+    assert small.K[0, 0] == small.K[1, 1]
+
+
+@pytest.mark.parametrize(
+    ("scene", "resolution"),
+    [("aerial_airplanes", None), ("dice_tray", "render.resolution=[1366, 768]")],
+)
+def test_a_preview_tile_shows_the_dataset_image_it_is_numbered_as(scene: str, resolution: str | None) -> None:
+    """A preview built its scenes at the preview's size: a satellite came closer (4.8 km → 1.8 km, 21 →
+    18 objects) and dice settled elsewhere (0.4 m apart at 1366 × 768). Now only the render is small."""
+    from scenesmith.pipeline import build_image
+    from scenesmith.procedural.loader import load_scene
+
+    overrides = ["render.samples=1", "render.denoise=false", *([resolution] if resolution else [])]
+    (sample,) = iter_samples(scene, 1, seed=0, overrides=overrides, long_side=48)
+    dataset = build_image(load_scene(scene, overrides), 0, 0)
+    assert [o.name for o in sample.description.objects] == [o.name for o in dataset.objects]
+    assert all(
+        np.array_equal(a.pose, b.pose)
+        for a, b in zip(sample.description.objects, dataset.objects, strict=True)
     )
-    assert (
-        len(preview) == len(dataset)
-        and max(abs(a - b).max() for a, b in zip(preview, dataset, strict=True)) < 1e-6
-    )
-    square = [
-        o.pose
-        for o in build_scene(
-            load_scene("dice_tray", [*bare, "render.resolution=[192, 192]"]).rules, 0, 0
-        ).labelled_objects
-    ]
-    assert (
-        max(abs(a - b).max() for a, b in zip(square, dataset, strict=False)) > 1e-3
-    )  # what previews showed before
+    assert max(sample.rgb.shape[:2]) == 48
 
 
 def test_a_wide_scene_previews_wide_at_the_asked_size(
