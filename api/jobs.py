@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +59,34 @@ def discard_job_folder(data_root: Path, job_id: str) -> Path | None:
     return discarded
 
 
-def remove_discarded(data_root: Path) -> None:
-    """Remove the folders of deleted jobs a stopped server left behind (at start-up)."""
-    for folder in (Path(data_root) / "jobs").glob(f"{DISCARDED_PREFIX}*"):
-        shutil.rmtree(folder, ignore_errors=True)
+def remove_in_background(folder: Path) -> None:
+    """Remove a discarded folder on a thread of its own: a big dataset takes a while, and neither a
+    request (a submit's check) nor the server's exit should wait for it. A removal cut short by an
+    exit is finished at the next start (`remove_discarded`)."""
+    threading.Thread(
+        target=shutil.rmtree,
+        args=(folder,),
+        kwargs={"ignore_errors": True},
+        name="scenesmith-delete",
+        daemon=True,
+    ).start()
+
+
+def remove_discarded(data_root: Path, known_jobs: set[str]) -> None:
+    """At start-up, remove (in the background) the folders of deleted jobs a stopped server left:
+    renamed ones, and any job folder the store no longer knows (a server that died between forgetting
+    a job and renaming its folder). A job's row is stored before its folder is made, so no other
+    folder lacks one."""
+    jobs = Path(data_root) / "jobs"
+    if not jobs.is_dir():
+        return
+    for folder in jobs.iterdir():
+        if folder.name.startswith(DISCARDED_PREFIX):
+            remove_in_background(folder)
+        elif JOB_ID_RE.fullmatch(folder.name) and folder.name not in known_jobs:
+            discarded = discard_job_folder(data_root, folder.name)
+            if discarded is not None:
+                remove_in_background(discarded)
 
 
 def job_dir(data_root: Path, job_id: str) -> Path:

@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import signal
 import sys
 import time
@@ -36,6 +35,7 @@ from scenesmith.api.jobs import (
     job_dir,
     make_spec,
     remove_discarded,
+    remove_in_background,
     same_submission,
     sent_spec,
 )
@@ -103,7 +103,7 @@ class Server:
                 "encrypted (ZMQ CURVE) as well as token-checked"
             )
         self.store = JobStore(self.data_root / "jobs.sqlite")
-        remove_discarded(self.data_root)
+        remove_discarded(self.data_root, self.store.job_ids())
         if requeued := recover_interrupted(self.store, self.data_root):
             log.info("resuming %d interrupted job(s): %s", len(requeued), ", ".join(requeued))
         self.runner = JobRunner(
@@ -356,8 +356,8 @@ class Server:
                 p.BAD_REQUEST, f"job {job.id} is {state}: cancel it, and delete it once it is cancelled"
             )
         discarded = discard_job_folder(self.data_root, job.id)
-        if discarded is not None:  # a big dataset takes a while to remove: not on the request loop
-            self.checks.submit(shutil.rmtree, discarded, ignore_errors=True)
+        if discarded is not None:
+            remove_in_background(discarded)
         self.runner.version += 1  # parked streams of the job wake up to hear it is gone
         self._reply(envelope, request, job={"id": job.id, "state": "deleted"})
 

@@ -221,6 +221,10 @@ class JobStore:
             )
             return "queued"
 
+    def job_ids(self) -> set[str]:
+        """Every job the store knows, whatever its state."""
+        return {row[0] for row in self._db().execute("SELECT id FROM jobs")}
+
     def delete(self, job_id: str) -> str:
         """Forget a complete, failed or cancelled job and its log of samples; return "deleted", or the
         state of a job that is not over (left as it is: the runner may be writing its folder)."""

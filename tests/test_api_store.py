@@ -412,14 +412,20 @@ def test_images_found_on_disk_after_a_restart_do_not_inflate_the_rate(
 
 
 def test_folders_of_deleted_jobs_a_stopped_server_left_are_removed_at_start(tmp_path: Path) -> None:
-    """`delete` renames a job's folder and removes it in the background: a server stopped meanwhile
-    leaves it, and the next start clears it, sparing the other jobs' folders."""
+    """`delete` forgets a job, renames its folder and removes it in the background: a server stopped
+    in between leaves either folder, and the next start clears both, sparing the known jobs'."""
+    import time
+
     from scenesmith.api.jobs import discard_job_folder, remove_discarded
 
-    for job in ("a" * 16, "b" * 16):
+    known, renamed, orphan = "a" * 16, "b" * 16, "c" * 16
+    for job in (known, renamed, orphan):
         (tmp_path / "jobs" / job / "dataset").mkdir(parents=True)
-    discarded = discard_job_folder(tmp_path, "a" * 16)
-    assert discarded is not None and discarded.name == f".deleted-{'a' * 16}"
-    assert discard_job_folder(tmp_path, "c" * 16) is None  # a job with no folder
-    remove_discarded(tmp_path)
-    assert [p.name for p in (tmp_path / "jobs").iterdir()] == ["b" * 16]
+    discarded = discard_job_folder(tmp_path, renamed)
+    assert discarded is not None and discarded.name == f".deleted-{renamed}"
+    assert discard_job_folder(tmp_path, "d" * 16) is None  # a job with no folder
+    remove_discarded(tmp_path, known_jobs={known})
+    deadline = time.monotonic() + 30
+    while len(list((tmp_path / "jobs").iterdir())) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p.name for p in (tmp_path / "jobs").iterdir()] == [known]
