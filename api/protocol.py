@@ -112,6 +112,7 @@ class FilesRequest(JobRef):
 
 
 MAX_LIST_LIMIT = 1000  # jobs per `list` reply
+MAX_SHARDS = 1024  # parts a job's stream splits into: ranks × DataLoader workers
 
 
 class ListRequest(Request):
@@ -140,7 +141,7 @@ class StreamRequest(JobRef):
     op: Literal["stream"]
     cursor: Annotated[int, Field(ge=0, le=MAX_POSITION)] = 0
     credit: Annotated[int, Field(ge=1)] = 8
-    shard: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1, le=1024)]] = (0, 1)
+    shard: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1, le=MAX_SHARDS)]] = (0, 1)
     fields: Annotated[list[SampleField], Field(min_length=1)] = ["image", "meta"]
     wait_s: Annotated[float, Field(ge=0, le=MAX_WAIT_S)] = 5.0
 

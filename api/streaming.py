@@ -34,7 +34,7 @@ from scenesmith.api.client import (
     listed_strings,
     resolve_token,
 )
-from scenesmith.api.protocol import MAX_WAIT_S
+from scenesmith.api.protocol import MAX_SHARDS, MAX_WAIT_S
 
 
 class StreamingDataset(IterableDataset):
@@ -63,7 +63,8 @@ class StreamingDataset(IterableDataset):
         """`rank`/`world_size`: this process's place in distributed training (DDP); by default
         `torch.distributed`'s when its process group is set up before this is made, else (0, 1).
         Ranks then get disjoint parts of the job, which can differ by a sample or so in size: end an
-        epoch with `torch.distributed.algorithms.Join` or a fixed step count, not on exhaustion."""
+        epoch with `torch.distributed.algorithms.Join` or a fixed step count, not on exhaustion. Every
+        rank must use as many DataLoader workers: the parts are numbered rank × workers + worker."""
         super().__init__()
         if not 0 <= wait_s <= MAX_WAIT_S:  # else every DataLoader worker would fail on its first request
             raise ValueError(f"wait_s: expected 0 to {MAX_WAIT_S:g} s (the server's limit), got {wait_s}")
@@ -86,6 +87,11 @@ class StreamingDataset(IterableDataset):
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if self.world_size * workers > MAX_SHARDS:  # else each worker's first request is refused
+            raise ValueError(
+                f"{self.world_size} ranks × {workers} DataLoader workers split the job into "
+                f"{self.world_size * workers} parts; a server streams at most {MAX_SHARDS}: use fewer workers"
+            )
         shard = (self.rank * workers + worker, self.world_size * workers)
         # A fresh connection in each worker process: ZMQ sockets do not survive a fork.
         with Client(

@@ -417,3 +417,18 @@ def test_the_distributed_place_comes_from_torch_distributed_when_not_given(
         streaming.StreamingDataset("a" * 16, token="t", rank=1)
     with pytest.raises(ValueError, match="rank: expected 0 to world_size - 1 = 1, got 2"):
         streaming.StreamingDataset("a" * 16, token="t", rank=2, world_size=2)
+
+
+def test_more_parts_than_a_server_streams_are_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """128 ranks × 16 workers: every worker's first request was refused with a schema error."""
+    from types import SimpleNamespace
+
+    from scenesmith.api import streaming
+
+    monkeypatch.setattr(streaming, "Client", _ShardedJob)
+    monkeypatch.setattr(streaming, "get_worker_info", lambda: SimpleNamespace(id=0, num_workers=16))
+    dataset = streaming.StreamingDataset("a" * 16, token="t", rank=0, world_size=128)
+    with pytest.raises(ValueError, match="128 ranks × 16 DataLoader workers split the job into 2048 parts"):
+        next(iter(dataset))
