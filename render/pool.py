@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -168,18 +167,17 @@ class _Worker:
 
 
 @contextmanager
-def _interrupts_ignored_by_children() -> Iterator[None]:
-    """Start processes with Ctrl-C (SIGINT) ignored, which they keep: a spawned worker imports for
-    seconds before `worker_main` ignores it itself, and a Ctrl-C then printed the child's traceback.
-    The parent alone handles it. Only the main thread may change a handler; elsewhere nothing does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _interrupts_held_from_children() -> Iterator[None]:
+    """Start processes with Ctrl-C (SIGINT) blocked, which they keep (a signal mask survives fork and
+    exec): a spawned worker imports for seconds before `worker_main` ignores it itself, and a Ctrl-C
+    then printed the child's traceback. The parent alone handles it. Blocked in this thread only, from
+    any thread (the API server starts workers from its runner), and a Ctrl-C meanwhile waits for this
+    process rather than being lost."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class LocalPool:
@@ -229,7 +227,7 @@ class LocalPool:
             name=f"scenesmith-render-{self._serial}",
             daemon=True,
         )
-        with _interrupts_ignored_by_children():
+        with _interrupts_held_from_children():
             process.start()
         sender.close()  # only the worker holds the sending end: its death reads as EOF here
         worker = _Worker(self._serial, gpu_index, process, jobs, receiver, last_heard=time.monotonic())

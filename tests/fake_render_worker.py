@@ -35,10 +35,10 @@ def _serve(jobs, results, gpu_index) -> None:
 
 
 def interrupt_reporting_worker(settings, jobs, results, gpu_index=None, scratch=None) -> None:
-    """Reports, as its device's name, how it found Ctrl-C handled when it started: before any code
+    """Reports, as its device's name, whether Ctrl-C was held from it when it started: before any code
     of its own could change that."""
     import signal
 
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    results.send(("ready", os.getpid(), {"device": "CPU", "names": [f"sigint ignored: {ignored}"]}, 0))
+    held = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    results.send(("ready", os.getpid(), {"device": "CPU", "names": [f"sigint blocked: {held}"]}, 0))
     _serve(jobs, results, gpu_index)

@@ -251,16 +251,31 @@ def test_a_kept_alive_pool_renders_on_every_gpu_again_after_a_failed_run(monkeyp
         assert len(pool.worker_pids()) == GPUS
 
 
-def test_workers_start_with_ctrl_c_ignored_and_the_parent_keeps_its_handler(monkeypatch) -> None:
-    """A Ctrl-C while spawned workers imported printed their tracebacks under the parent's message."""
+@pytest.mark.parametrize("from_main_thread", [True, False])
+def test_workers_start_with_ctrl_c_held_from_them_and_the_parent_keeps_it(
+    monkeypatch: pytest.MonkeyPatch, from_main_thread: bool
+) -> None:
+    """A Ctrl-C while spawned workers imported printed their tracebacks under the parent's message.
+    The API server starts its pool from a runner thread."""
     import signal
+    import threading
 
     from scenesmith.render import pool as pool_module
     from tests.fake_render_worker import interrupt_reporting_worker
 
     monkeypatch.setattr(pool_module, "worker_main", interrupt_reporting_worker)
-    handler = signal.getsignal(signal.SIGINT)
-    with LocalPool(RenderSettings(device="cpu"), PoolConfig(workers=1)) as pool:
-        assert len(list(pool.run([RenderJob(0, "ok")]))) == 1
-        assert [device["names"] for device in pool.devices] == [["sigint ignored: True"]]
-    assert signal.getsignal(signal.SIGINT) is handler
+    seen: list[list[str]] = []
+
+    def run() -> None:
+        with LocalPool(RenderSettings(device="cpu"), PoolConfig(workers=1)) as pool:
+            assert len(list(pool.run([RenderJob(0, "ok")]))) == 1
+            seen.extend(device["names"] for device in pool.devices)
+
+    if from_main_thread:
+        run()
+    else:
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+    assert seen == [["sigint blocked: True"]]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the parent still hears it
