@@ -144,6 +144,7 @@ def place_packed(
     region = usable_region(rule, rng, support, context)
     margin, gap = rule.margin_m.sample(rng), rule.min_gap_m.sample(rng)
     outlines = occupied_outlines(support, context)
+    standing = shapely.STRtree(outlines)  # a few candidates near a few of many outlines are measured
     discs: list[tuple[float, float, float]] = []  # what this call placed: any yaw fits in its disc
     roofs = roofs_over(support, context)
     poses: list[Placement | None] = []
@@ -155,9 +156,8 @@ def place_packed(
         if np.all(free >= 0):
             candidates = rng.uniform(region.centre - free, region.centre + free, size=(rule.attempts, 2))
             clear = region.fits(candidates, radius)
-            if len(outlines):
-                distances = shapely.distance(shapely.points(candidates)[:, None], outlines[None, :])
-                clear &= (distances >= radius + gap).all(axis=1)
+            near, _ = standing.query(shapely.points(candidates), predicate="dwithin", distance=radius + gap)
+            clear[near] = False
             for (x, y), ok in zip(candidates, clear, strict=True):
                 if not ok:
                     continue
