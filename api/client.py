@@ -344,12 +344,13 @@ class Client:
             if relative is None:  # never write outside out_dir, whatever the server says
                 raise ApiError("bad_reply", f"server listed an unsafe path {entry['path']!r}")
             listing.append((str(relative), entry["size"]))
-        manifest = None
+        manifest, served = None, None
         if any(path == MANIFEST for path, _ in listing):
             manifest = self._fetch_bytes(job, MANIFEST, chunk_bytes)
-        _check_fetch_folder(out, job, manifest)
+            served = _served_manifest(job, manifest)
+        _check_fetch_folder(out, job, served)
         if manifest is not None:
-            fetching = {**json.loads(manifest), "status": "fetching"}
+            fetching = {**served, "status": "fetching"}
             _write_replacing(out / MANIFEST, json.dumps(fetching, indent=2).encode())
         for path, size in listing:
             target = out / path
@@ -434,7 +435,17 @@ def _write_replacing(target: Path, data: bytes) -> None:
     os.replace(partial, target)
 
 
-def _check_fetch_folder(out: Path, job: str, manifest: bytes | None) -> None:
+def _served_manifest(job: str, manifest: bytes) -> dict[str, Any]:
+    """The server's manifest of job `job`, checked to be a dataset's (its identity names a key)."""
+    try:
+        served = json.loads(manifest)
+        served["identity"]["dataset_key"]  # noqa: B018 - present, or the reply is not a dataset's manifest
+    except (ValueError, KeyError, TypeError):
+        raise ApiError("bad_reply", f"job {job}: the server's manifest.json names no dataset") from None
+    return served
+
+
+def _check_fetch_folder(out: Path, job: str, served_manifest: dict[str, Any] | None) -> None:
     """Refuse an `out` that holds anything but job `job`'s dataset. Fetching keeps sample files of the
     listed size and overwrites the manifest, so into another dataset's folder it would leave a mix of
     two datasets under one manifest. The rules are those of `scenesmith generate --out`."""
@@ -443,17 +454,12 @@ def _check_fetch_folder(out: Path, job: str, manifest: bytes | None) -> None:
     existing = _existing_manifest(out)  # None for an empty folder; refuses one with files but no dataset
     if existing is None:
         return
-    if manifest is None:
+    if served_manifest is None:
         raise UserError(
             f"{out}: holds a dataset, and job {job} has written none yet to compare it with; "
             "choose another --out"
         )
-    try:
-        served_manifest = json.loads(manifest)
-        served = served_manifest["identity"]
-        served["dataset_key"]  # noqa: B018 - present, or the reply is not a dataset's manifest
-    except (ValueError, KeyError, TypeError):
-        raise ApiError("bad_reply", f"job {job}: the server's manifest.json names no dataset") from None
+    served = served_manifest["identity"]
     if existing["identity"]["dataset_key"] != served["dataset_key"]:
         differing = identity_differences(existing["identity"], served)
         raise UserError(

@@ -165,3 +165,14 @@ def test_the_cli_refuses_a_folder_of_another_dataset_in_one_line(
     assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1
     assert str(tmp_path) in err and "differs in: rules_sha256" in err
     assert (tmp_path / "manifest.json").read_bytes() == other
+
+
+@pytest.mark.parametrize("manifest", [b"[1, 2]", b'{"identity": 3}', b"not json"])
+def test_a_served_manifest_that_names_no_dataset_is_a_bad_reply_even_into_an_empty_folder(
+    tmp_path: Path, manifest: bytes
+) -> None:
+    """Into an empty folder it was not checked, and `[1, 2]` raised a bare TypeError."""
+    with pytest.raises(ApiError) as refused:
+        _ReplacingServer(replace_after=None, manifest=manifest).fetch("job", tmp_path / "out")
+    assert refused.value.code == "bad_reply" and "names no dataset" in refused.value.message
+    assert not (tmp_path / "out").exists()
