@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import zmq
 
-from scenesmith.annotate.atomic import TEMP_PREFIX
+from scenesmith.annotate.atomic import TEMP_PREFIX, atomic_write_bytes
 from scenesmith.api.protocol import (
     DEFAULT_MAX_REQUEST_BYTES,
     MAX_SCENE_YAML_CHARS,
@@ -350,8 +350,10 @@ class Client:
             served = _served_manifest(job, manifest)
         _check_fetch_folder(out, job, served)
         if manifest is not None:
-            fetching = {**served, "status": "fetching"}
-            _write_replacing(out / MANIFEST, json.dumps(fetching, indent=2).encode())
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(
+                out / MANIFEST, json.dumps({**served, "status": "fetching"}, indent=2).encode()
+            )
         for path, size in listing:
             target = out / path
             if path == MANIFEST or (
@@ -369,7 +371,7 @@ class Client:
                 raise ApiError("changing", f"{path}: replaced on the server during {FETCH_TRIES} fetches")
             os.replace(partial, target)
         if manifest is not None:
-            _write_replacing(out / MANIFEST, manifest)
+            atomic_write_bytes(out / MANIFEST, manifest)
         return out
 
     def _fetch_bytes(self, job: str, path: str, chunk_bytes: int) -> bytes:
@@ -424,15 +426,6 @@ class Client:
         return StreamBatch(
             samples, reply["cursor"], reply["end"], reply["state"], reply["done"], reply["total"]
         )
-
-
-def _write_replacing(target: Path, data: bytes) -> None:
-    """`data` into `target` through a temp name readers skip: a copy cut short while it wrote stays
-    as it was (an empty folder, or the earlier manifest)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{TEMP_PREFIX}{target.name}")
-    partial.write_bytes(data)
-    os.replace(partial, target)
 
 
 def _served_manifest(job: str, manifest: bytes) -> dict[str, Any]:
