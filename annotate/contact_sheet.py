@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from scenesmith.annotate.atomic import atomic_write_bytes
-from scenesmith.annotate.dataset_writer import load_metas, read_instance, redo_advice
+from scenesmith.annotate.dataset_writer import load_metas, meta_file_of, read_instance, redo_advice
 from scenesmith.errors import UserError
 
 CROWD_COLOR = (160, 160, 160)  # BGR
@@ -51,7 +51,7 @@ def _dashed_rect(
 def _tile(dataset: Path, meta: dict[str, Any], tile: int) -> np.ndarray:
     image = cv2.imread(str(dataset / meta["files"]["image"]), cv2.IMREAD_COLOR)
     if image is None:
-        advice = redo_advice(dataset / "meta" / f"{Path(meta['files']['image']).stem}.json")
+        advice = redo_advice(meta_file_of(dataset / meta["files"]["image"]))
         raise FileNotFoundError(
             errno.ENOENT, f"missing or unreadable image; {advice}", str(dataset / meta["files"]["image"])
         )

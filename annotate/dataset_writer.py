@@ -54,6 +54,12 @@ def sample_files(index: int, image_format: ImageFormat = "png") -> dict[str, str
     }
 
 
+def meta_file_of(image: Path) -> Path:
+    """The meta file of a dataset image (`DATASET/images/000003.png` → `DATASET/meta/000003.json`), by the
+    layout `sample_files` writes; messages about a lost image name it, since deleting it redoes the image."""
+    return image.parent.parent / Path(sample_files(0)["meta"]).parent / f"{image.stem}.json"
+
+
 # The folders sample files are written into (a resume sweeps its killed writes there).
 SAMPLE_FOLDERS = tuple(sorted({Path(path).parent.as_posix() for path in sample_files(0).values()}))
 

@@ -34,7 +34,12 @@ from pycocotools import mask as mask_util
 from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_text
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.annotate.coco_schema import load_coco
-from scenesmith.annotate.dataset_writer import ANNOTATIONS_FILE, redo_advice, require_current_coco
+from scenesmith.annotate.dataset_writer import (
+    ANNOTATIONS_FILE,
+    meta_file_of,
+    redo_advice,
+    require_current_coco,
+)
 from scenesmith.errors import UserError
 
 EXACT = BoxConvention()
@@ -77,14 +82,9 @@ def _prepare_export_folder(out: Path, keep: set[str]) -> None:
     (out / EXPORT_MARKER).touch()
 
 
-def _meta_of(image: Path) -> Path:
-    """The meta file of a dataset image (`images/000003.png` → `meta/000003.json`)."""
-    return image.parent.parent / "meta" / f"{image.stem}.json"
-
-
 def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
     if not src.is_file():  # a link to nothing would fail only when a trainer opens it
-        raise UserError(f"{src}: image missing from the dataset; {redo_advice(_meta_of(src))}")
+        raise UserError(f"{src}: image missing from the dataset; {redo_advice(meta_file_of(src))}")
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.is_symlink() or dst.exists():
         dst.unlink()
@@ -102,7 +102,7 @@ def _write_erased(src: Path, dst: Path, crowd: list[dict[str, Any]], labelled: l
     """
     image = cv2.imread(str(src), cv2.IMREAD_COLOR)
     if image is None:
-        raise UserError(f"{src}: image missing or unreadable; {redo_advice(_meta_of(src))}")
+        raise UserError(f"{src}: image missing or unreadable; {redo_advice(meta_file_of(src))}")
     mask = np.zeros(image.shape[:2], np.uint8)
     for ann in crowd:
         mask |= mask_util.decode(ann["segmentation"]).astype(np.uint8)

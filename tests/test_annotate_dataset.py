@@ -462,6 +462,9 @@ def test_yolo_export_names_a_missing_image_and_a_refused_folder_keeps_its_files(
         with pytest.raises(UserError, match="000000.png: image missing") as refused:
             export_yolo(broken, tmp_path / f"out_{crowd}", crowd=crowd)
         assert f"delete {broken / 'meta' / '000000.json'} and rerun the command" in str(refused.value)
+    with pytest.raises(FileNotFoundError, match="missing or unreadable image") as refused_sheet:
+        make_contact_sheet(broken, tmp_path / "sheet.png")
+    assert f"delete {broken / 'meta' / '000000.json'} and rerun the command" in str(refused_sheet.value)
     out = tmp_path / "yolo"
     export_yolo(dataset, out)
     (out / "labels.cache").write_bytes(b"cache")
