@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from filelock import FileLock
@@ -21,7 +22,7 @@ from scenesmith.annotate.dataset_writer import completed_indices
 from scenesmith.errors import UserError
 from scenesmith.pipeline import generate_dataset, render_overrides, wall_seconds
 from scenesmith.procedural.build import build_tag, plugin_revisions
-from scenesmith.procedural.loader import load_scene
+from scenesmith.procedural.loader import LoadedScene, load_scene
 
 CACHE_ENV = "SCENESMITH_CACHE"
 
@@ -43,23 +44,26 @@ class SyntheticSpec:
     def render_rules(self) -> list[str]:
         return [*self.overrides, *render_overrides(self.resolution, self.samples)]
 
+    @cached_property
+    def loaded(self) -> LoadedScene:
+        """The scene with the set's overrides, read once: the names and labels below all come from it."""
+        return load_scene(self.scene, self.render_rules)
+
     @property
     def class_names(self) -> tuple[str, ...]:
         """The category names the rendered set will carry, in category-id order, known before rendering."""
-        categories = load_scene(self.scene, self.render_rules).rules.categories
-        return tuple(c.name for c in sorted(categories, key=lambda c: c.id))
+        return tuple(c.name for c in sorted(self.loaded.rules.categories, key=lambda c: c.id))
 
     @property
     def plugin_revisions(self) -> dict[str, int]:
         """The revised plug-ins the set's rules use (see `procedural.build.plugin_revisions`)."""
-        return plugin_revisions(load_scene(self.scene, self.render_rules).rules)
+        return plugin_revisions(self.loaded.rules)
 
     @property
     def folder_name(self) -> str:
         name = Path(self.scene).stem
         width, height = self.resolution
-        loaded = load_scene(self.scene, self.render_rules)
-        rules, build = loaded.rules_hash[:10], build_tag(loaded.rules)
+        rules, build = self.loaded.rules_hash[:10], build_tag(self.loaded.rules)
         return f"{name}_{width}x{height}_s{self.samples}_seed{self.seed}_rules{rules}_build{build}"
 
 
