@@ -337,6 +337,9 @@ class Client:
         """
         from scenesmith.pipeline import MANIFEST
 
+        if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+            # Checked here, in the caller's terms: the server would refuse it as the protocol's `length`.
+            raise ValueError(f"chunk_bytes must be a whole number of bytes, at least 1 (got {chunk_bytes!r})")
         out = Path(out_dir)
         listing: list[tuple[str, int]] = []
         for entry in self.files(job):

@@ -67,6 +67,16 @@ def test_a_file_replaced_mid_fetch_is_fetched_again_whole(tmp_path: Path) -> Non
     assert not list(tmp_path.rglob(f"{TEMP_PREFIX}*"))
 
 
+@pytest.mark.parametrize("chunk_bytes", [1e6, 0, True, "4"])
+def test_a_bad_chunk_size_is_refused_in_the_callers_terms_before_any_request(
+    tmp_path: Path, chunk_bytes: Any
+) -> None:
+    client = _ReplacingServer(replace_after=None)
+    with pytest.raises(ValueError, match=f"chunk_bytes must be a whole number of bytes.*{chunk_bytes!r}"):
+        client.fetch("job", tmp_path / "out", chunk_bytes=chunk_bytes)
+    assert client.fetched == [] and not (tmp_path / "out").exists()
+
+
 def test_rewritten_files_are_fetched_again_but_finished_samples_are_not(tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
     (tmp_path / "images/000000.png").write_bytes(b"PNG")  # same size: a finished sample, kept
