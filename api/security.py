@@ -113,3 +113,30 @@ def safe_relative_path(path: str) -> PurePosixPath | None:
     if pure.is_absolute() or any(part in ("", ".", "..") for part in path.split("/")):
         return None
     return pure
+
+
+def hide_server_paths(message: str, data_root: Path) -> str:
+    """`message` as a client may read it: a path under the data root relative to it (`scenes/x.yaml`,
+    as requests name scene files; `jobs/ID/...`), a built-in scene as `builtin:NAME.yaml`, a file of
+    the install as `scenesmith/...`.
+
+    Why: error replies and job errors quote file paths, and the absolute ones tell any token holder the
+    server's folder layout and user names while giving nothing it can act on. The server's log keeps
+    them whole. The longest folder is replaced first, so a data root inside the install stays relative.
+    """
+    from scenesmith.procedural.composition import builtin_dir
+
+    install = Path(__file__).resolve().parent.parent  # holds the packages api/, procedural/, ...
+    folders = sorted(
+        [(Path(data_root).resolve(), ""), (builtin_dir().resolve(), "builtin:"), (install, "scenesmith/")],
+        key=lambda pair: len(str(pair[0])),
+        reverse=True,
+    )
+    for folder, name in folders:
+        # A path only where the folder's name ends: /srv/data must not eat the front of /srv/data2.
+        message = re.sub(
+            re.escape(str(folder)) + r"(?:/|(?![\w.-]))",
+            lambda match, name=name: name if match.group().endswith("/") else name.rstrip(":/") or ".",
+            message,
+        )
+    return message

@@ -42,6 +42,7 @@ from scenesmith.api.jobs import (
 from scenesmith.api.runner import JobRunner, reap_orphaned_workers, recover_interrupted
 from scenesmith.api.security import (
     ensure_token,
+    hide_server_paths,
     is_loopback,
     load_or_create_curve_key,
     safe_relative_path,
@@ -189,10 +190,10 @@ class Server:
             request = p.parse_request(document)
             self._dispatch(envelope, request)
         except p.ProtocolError as exc:
-            self._send(envelope, p.error_reply(request_id, exc.code, exc.message))
+            self._send_error(envelope, request_id, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a bug answers one request, never ends the loop
             log.exception("request failed")
-            self._send(envelope, p.error_reply(request_id, p.INTERNAL, f"{type(exc).__name__}: {exc}"))
+            self._send_error(envelope, request_id, p.INTERNAL, f"{type(exc).__name__}: {exc}")
 
     def _dispatch(self, envelope: list[bytes], request: p.Request) -> None:
         if isinstance(request, p.PingRequest):
@@ -230,6 +231,9 @@ class Server:
         except zmq.ZMQError as exc:  # peer gone or its queue full: the reply is dropped, the client retries
             log.debug("reply dropped: %s", exc)
 
+    def _send_error(self, envelope: list[bytes], request_id: str | None, code: str, message: str) -> None:
+        self._send(envelope, p.error_reply(request_id, code, hide_server_paths(message, self.data_root)))
+
     def _job(self, job_id: str) -> Job:
         job = self.store.get(job_id)
         if job is None:
@@ -255,7 +259,7 @@ class Server:
             "created": job.created,
             "started": job.started,
             "finished": job.finished,
-            "error": job.error,
+            "error": None if job.error is None else hide_server_paths(job.error, self.data_root),
         }
 
     # ----------------------------------------------------------------- submit
@@ -309,12 +313,10 @@ class Server:
             if error is None:
                 self._send(envelope, p.ok_reply(request_id, job=future.result()))
             elif isinstance(error, p.ProtocolError):
-                self._send(envelope, p.error_reply(request_id, error.code, error.message))
+                self._send_error(envelope, request_id, error.code, error.message)
             else:
                 log.error("submit check failed: %r", error)
-                self._send(
-                    envelope, p.error_reply(request_id, p.INTERNAL, f"{type(error).__name__}: {error}")
-                )
+                self._send_error(envelope, request_id, p.INTERNAL, f"{type(error).__name__}: {error}")
         self._pending = still
 
     # ----------------------------------------------------------- cancel, result
@@ -508,10 +510,10 @@ class Server:
             try:
                 self._stream(entry.envelope, entry.request, entry.deadline)
             except p.ProtocolError as exc:
-                self._send(entry.envelope, p.error_reply(entry.request.id, exc.code, exc.message))
+                self._send_error(entry.envelope, entry.request.id, exc.code, exc.message)
             except Exception as exc:  # noqa: BLE001 - one request fails, the loop goes on
                 log.exception("stream request failed")
-                self._send(entry.envelope, p.error_reply(entry.request.id, p.INTERNAL, str(exc)))
+                self._send_error(entry.envelope, entry.request.id, p.INTERNAL, str(exc))
 
 
 def _split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:

@@ -20,7 +20,7 @@ import zmq
 
 from scenesmith.api import ApiError, ServerUnavailable
 from scenesmith.api.protocol import ProtocolError, parse_request
-from scenesmith.api.security import is_loopback, safe_relative_path, token_matches
+from scenesmith.api.security import hide_server_paths, is_loopback, safe_relative_path, token_matches
 from scenesmith.api.testing import ServerProcess
 from scenesmith.procedural.composition import builtin_dir
 from scenesmith.procedural.loader import SceneRuleError, load_scene, load_scene_text
@@ -329,6 +329,26 @@ def test_caps_invalid_scenes_and_scene_path_traversal(server: ServerProcess) -> 
     assert error_code(submit(scene="../token")) == "bad_request"
     for text in ["extends: ../token", "extends: ../jobs.sqlite", "include: /etc/passwd", BILLION_LAUGHS]:
         assert error_code(submit(scene_yaml=text)) == "invalid_scene", text
+
+
+def test_error_replies_name_data_root_files_relative_to_it(server: ServerProcess) -> None:
+    (server.data_root / "scenes" / "broken_base.yaml").write_text("name: x\nobjects: [\n")
+    root = str(server.data_root.resolve())
+    for text, named in [
+        ("extends: broken_base.yaml\n", "scenes/broken_base.yaml: invalid YAML"),
+        ("extends: nowhere.yaml\n", "looked in scenes and the built-in scenes"),
+    ]:
+        reply = request(server, op="submit", count=1, scene_yaml=text)
+        assert error_code(reply) == "invalid_scene"
+        assert named in reply["error"]["message"] and root not in reply["error"]["message"]
+
+
+def test_hidden_server_paths_keep_other_paths_and_what_follows(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    message = f"{root}/jobs/j1/dataset/meta/000001.json: damaged; {root}2/x; {builtin_dir()}/dice_tray.yaml"
+    assert hide_server_paths(message, root) == (
+        f"jobs/j1/dataset/meta/000001.json: damaged; {root}2/x; builtin:dice_tray.yaml"
+    )
 
 
 def test_fetch_serves_only_listed_dataset_files(server: ServerProcess) -> None:
