@@ -155,6 +155,29 @@ class _Actor:
         return [job for _, job in self.inflight if job is not None]
 
 
+REACH_TIMEOUT_S = 10.0
+
+
+def check_reachable(address: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Refuse a `host:port` (or `ray://host:port`) no TCP connection reaches within `timeout_s`.
+
+    Why before `ray.init`: given a refused or silent port, Ray 2.60 retries for minutes without a word
+    (measured: over 200 s for a closed local port). `auto`, and an address without a port, are left to
+    Ray, which finds those itself.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = f"no answer within {timeout_s:g} s" if isinstance(exc, TimeoutError) else exc.strerror or exc
+        raise UserError(
+            f"--address {address}: cannot reach a Ray head there ({reason}); "
+            "start one with `ray start --head` on that machine, or give its address as `ray status` prints it"
+        ) from None
+
+
 class RayPool:
     """Render jobs on Ray actors: one per GPU of the cluster, else one per node on CPU."""
 
@@ -183,7 +206,11 @@ class RayPool:
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.getsignal(signal.SIGTERM) if main_thread else None
         if self.address is not None:
-            ray.init(address=self.address)
+            check_reachable(self.address)
+            try:
+                ray.init(address=self.address)
+            except ConnectionError as exc:  # something answers there, but no Ray head
+                raise UserError(f"--address {self.address}: {exc}") from None
         else:
             ray.init(include_dashboard=False)
         if main_thread and previous is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from scenesmith.pipeline import generate_dataset, render_settings  # noqa: E402
 from scenesmith.procedural.build import build_scene  # noqa: E402
 from scenesmith.procedural.loader import load_scene  # noqa: E402
 from scenesmith.render.pool import PoolConfig, RenderFailed  # noqa: E402
-from scenesmith.render.ray_pool import RayPool, _import_ray  # noqa: E402
+from scenesmith.render.ray_pool import RayPool, _import_ray, check_reachable  # noqa: E402
 from scenesmith.render.scratch import SCRATCH_PREFIX  # noqa: E402
 from scenesmith.render.settings import RenderSettings  # noqa: E402
 from scenesmith.render.worker import RenderJob  # noqa: E402
@@ -119,3 +120,31 @@ def test_missing_ray_is_a_user_error_that_says_how_to_install_it(monkeypatch: py
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(UserError, match=r"scenesmith\[ray\]"):
         _import_ray()
+
+
+def test_an_address_no_ray_head_answers_at_is_refused_before_ray_retries_for_minutes() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        open_address = f"127.0.0.1:{listening.getsockname()[1]}"
+        check_reachable(open_address)
+        check_reachable(f"ray://{open_address}")
+    for closed in (open_address, "no-such-host.invalid:6379"):
+        with pytest.raises(UserError, match=f"--address {closed}: cannot reach a Ray head there"):
+            check_reachable(closed)
+
+    class NeverInitialised:
+        """Ray, as seen by a pool in a process that has not started it; `init` would retry for minutes."""
+
+        @staticmethod
+        def is_initialized() -> bool:
+            return False
+
+        @staticmethod
+        def init(**_: object) -> None:
+            raise AssertionError("ray.init was called with an unreachable address")
+
+    pool = RayPool(RenderSettings(samples=1, device="cpu"), address=open_address)
+    pool._ray = NeverInitialised()
+    with pytest.raises(UserError, match="cannot reach a Ray head"):
+        pool._connect()
