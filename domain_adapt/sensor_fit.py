@@ -29,6 +29,7 @@ rules' sensor section uses, then the noise, then JPEG. Each image draws its para
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -144,8 +145,10 @@ def sharpness(gray: np.ndarray) -> float:
     return float(cv2.Laplacian(g, cv2.CV_32F).var() / max(g.var(), 1e-6))
 
 
-def ca_shift(image: np.ndarray) -> float:
-    """Corner shift (px) of red outward (blue inward) relative to green that best explains the edges."""
+def ca_shift(image: np.ndarray) -> float | None:
+    """Corner shift (px) of red outward (blue inward) relative to green that best explains the edges;
+    None when a channel has no edges to compare (a flat channel correlates with nothing: every shift
+    scores NaN, and argmax of NaNs would report the grid's first shift, −2 px)."""
 
     def gradient(channel: np.ndarray) -> np.ndarray:
         c = channel.astype(np.float32)
@@ -159,11 +162,15 @@ def ca_shift(image: np.ndarray) -> float:
         red, blue = gradient(undone[..., 0]), gradient(undone[..., 2])
         return float(np.corrcoef(green, red)[0, 1] + np.corrcoef(green, blue)[0, 1])
 
-    return float(CA_GRID[int(np.argmax([score(s) for s in CA_GRID]))])
+    with np.errstate(invalid="ignore", divide="ignore"):  # a flat channel: handled just below
+        scores = np.array([score(s) for s in CA_GRID])
+    if np.isnan(scores).any():
+        return None
+    return float(CA_GRID[int(np.argmax(scores))])
 
 
-# IJG standard luminance quantisation table (libjpeg's quality 50, JPEG spec Annex K.1). Only its sum
-# is used, so the order of the file's table (natural or zig-zag) does not matter.
+# IJG standard luminance quantisation table (libjpeg's quality 50, JPEG spec Annex K.1). Compared as
+# sorted values, so the order of the file's table (natural or zig-zag) does not matter.
 _IJG_LUMINANCE = (
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
@@ -179,13 +186,26 @@ def jpeg_quality(path: Path) -> int | None:
         tables = getattr(image, "quantization", None)
     if not tables:
         return None
-    scale = 100.0 * float(np.sum(tables[0])) / sum(_IJG_LUMINANCE)  # libjpeg: table = base · scale / 100
-    quality = (200.0 - scale) / 2.0 if scale <= 100 else 5000.0 / scale
-    return int(np.clip(round(quality), 1, 100))
+    found = np.sort(np.asarray(tables[0], np.int64))
+    misfit = [np.abs(np.sort(_ijg_table(q)) - found).sum() for q in range(1, 101)]
+    return 1 + int(np.argmin(misfit))  # the lowest of equally close qualities
+
+
+def _ijg_table(quality: int) -> np.ndarray:
+    """libjpeg's luminance table at `quality` (jcparam.c), entries clipped to 1..255 as baseline JPEG
+    writes them. Why the whole table: below quality ~25 most entries clip at 255, so a sum-based
+    estimate drifts (quality 10 read as 15)."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return np.clip((np.asarray(_IJG_LUMINANCE, np.int64) * scale + 50) // 100, 1, 255)
 
 
 def _median(values: list[float]) -> float:
     return float(np.median(values)) if values else 0.0
+
+
+def _median_known(values: Iterable[float | None]) -> float:
+    """Median of the values that could be measured (0 when none could)."""
+    return _median([v for v in values if v is not None])
 
 
 def add_noise(image: np.ndarray, a: float, b: float, rng: np.random.Generator) -> np.ndarray:
@@ -310,9 +330,11 @@ def fit(inputs: FitInputs, out: Path) -> SensorAdapter:
     a, b, noise_fit = fit_noise(synthetic_gray, real_levels, quality)
     real_sharpness = _median([sharpness(g) for g in real_gray])
     blur = fit_blur(synthetic_gray, real_sharpness, a, b, quality)
-    real_ca = _median([ca_shift(im) for im in tqdm(real[:MAX_CA_IMAGES], desc="sensor: aberration (real)")])
-    synthetic_ca = _median(
-        [ca_shift(im) for im in tqdm(synthetic[:MAX_CA_IMAGES], desc="sensor: aberration (synth)")]
+    real_ca = _median_known(
+        ca_shift(im) for im in tqdm(real[:MAX_CA_IMAGES], desc="sensor: aberration (real)")
+    )
+    synthetic_ca = _median_known(
+        ca_shift(im) for im in tqdm(synthetic[:MAX_CA_IMAGES], desc="sensor: aberration (synth)")
     )
 
     def per_level(levels: dict[int, float]) -> dict[str, float]:

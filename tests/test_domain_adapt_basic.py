@@ -26,7 +26,7 @@ from scenesmith.domain_adapt.fda import swap_low_frequencies
 from scenesmith.domain_adapt.gap_data import load_image_set
 from scenesmith.domain_adapt.images import image_paths, read_rgb, real_training_paths
 from scenesmith.domain_adapt.nocopy import check_no_copies
-from scenesmith.domain_adapt.sensor_fit import add_noise, added_noise, ca_shift, noise_levels
+from scenesmith.domain_adapt.sensor_fit import add_noise, added_noise, ca_shift, jpeg_quality, noise_levels
 from scenesmith.errors import UserError
 from scenesmith.file_lock import try_lock
 from scenesmith.procedural.description import SensorEffects
@@ -161,6 +161,17 @@ def test_sensor_measures_a_planted_chromatic_aberration() -> None:
     shifted = apply_sensor(image, SensorEffects(chromatic_aberration_px=1.0), np.random.default_rng(0))
     assert ca_shift(image) == 0.0
     assert ca_shift(shifted) == pytest.approx(1.0, abs=0.25)
+    no_blue = image.copy()
+    no_blue[..., 2] = 0  # nothing to align: no shift is measured (argmax of NaN scores said −2 px)
+    assert ca_shift(no_blue) is None and ca_shift(np.full_like(image, 128)) is None
+
+
+@pytest.mark.parametrize("quality", [5, 10, 20, 30, 50, 66, 80, 95, 100])
+def test_jpeg_quality_is_read_exactly_where_the_tables_clip(tmp_path: Path, quality: int) -> None:
+    image = (np.random.default_rng(quality).random((32, 32, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "photo.jpg"
+    cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert jpeg_quality(path) == quality
 
 
 def test_sensor_fits_the_poisson_gaussian_noise_the_renders_lack() -> None:
