@@ -165,11 +165,22 @@ def apply_adapter(model: Path, dataset: Path, out: Path, seed: int = 0, progress
     with exclusive_writer(out):  # a second run into `out` is refused, not interleaved
         done = _check_output(out, provenance, dataset)  # again: as the lock found it
         remove_stale_temp_files(out, SAMPLE_FOLDERS)  # a killed run's: their images are redone (no meta)
-        atomic_write_json(out / MANIFEST, {**manifest, "adapter": provenance})
+        atomic_write_json(out / MANIFEST, {**manifest, **_adapter_chain(manifest, provenance)})
         _adapt_images(adapter, record["method"], dataset, out, done, seed, progress)
         if (dataset / COCO).is_file():
             _copy_atomic(dataset / COCO, out / COCO)
     return out
+
+
+def _adapter_chain(manifest: dict, provenance: dict) -> dict:
+    """The manifest's adapter fields for `provenance` applied to `manifest`'s dataset: `adapter` is the
+    last one applied, `earlier_adapters` the ones the source had been through already, in order."""
+    if "adapter" not in manifest:
+        return {"adapter": provenance}
+    return {
+        "adapter": provenance,
+        "earlier_adapters": [*manifest.get("earlier_adapters", []), manifest["adapter"]],
+    }
 
 
 def _check_output(out: Path, provenance: dict, dataset: Path) -> set[int]:
@@ -198,12 +209,21 @@ def _adapt_images(
         image_path = dataset / files["image"]
         rng = np.random.default_rng([seed, index])
         source = read_rgb(image_path)
-        adapted = adapter.apply(source, rng)
+        try:
+            adapted = adapter.apply(source, rng)
+        except UserError as exc:  # e.g. a render larger than the adapter was fitted for
+            raise UserError(f"{image_path}: {method} adapter: {exc}") from None
+        except Exception as exc:
+            exc.add_note(f"while adapting {image_path} with the {method} adapter")
+            raise
         if adapted.shape != source.shape or adapted.dtype != np.uint8:  # the contract labels rely on
             raise RuntimeError(
                 f"{method} adapter returned {adapted.dtype} {adapted.shape} for {source.shape}"
             )
-        atomic_write_bytes(out / files["image"], encode_like(image_path, adapted))
+        # An image the adapter left as it was keeps its bytes: re-encoding a JPEG would change it.
+        unchanged = np.array_equal(adapted, source)
+        image_bytes = image_path.read_bytes() if unchanged else encode_like(image_path, adapted)
+        atomic_write_bytes(out / files["image"], image_bytes)
         for key, relative in files.items():
             if key != "image":
                 _copy_atomic(dataset / relative, out / relative)

@@ -62,8 +62,8 @@ def band_cycles(beta: float, height: int, width: int, stored: int = BANK_CYCLES)
     band = int(round(beta * min(height, width)))
     if band > stored:
         raise UserError(
-            f"--option beta={beta}: needs {band} cycles at {width}×{height} px, the fda bank holds {stored} "
-            f"(beta ≤ {stored / min(height, width):.3f} at this size)"
+            f"fda beta {beta} needs {band} cycles at {width}×{height} px, the bank holds {stored}; fit with "
+            f"--option beta={stored / min(height, width):.3f} or less for images of this size"
         )
     return band
 

@@ -272,6 +272,48 @@ def test_apply_copies_labels_byte_identical_and_resumes_to_the_same_bytes(sets, 
         apply_adapter(tmp_path / "model", synthetic, straight, seed=5, progress=False)
 
 
+def as_jpeg_dataset(synthetic: Path) -> Path:
+    """`synthetic` with its images stored as JPEG (quality 80), as `image_format: jpg` writes them."""
+    for meta_path in (synthetic / "meta").glob("*.json"):
+        meta = json.loads(meta_path.read_text())
+        png = synthetic / meta["files"]["image"]
+        meta["files"]["image"] = f"images/{png.stem}.jpg"
+        cv2.imwrite(
+            str(synthetic / meta["files"]["image"]), cv2.imread(str(png)), [cv2.IMWRITE_JPEG_QUALITY, 80]
+        )
+        png.unlink()
+        meta_path.write_text(json.dumps(meta))
+    coco = json.loads((synthetic / "annotations.json").read_text())
+    for image in coco["images"]:
+        image["file_name"] = image["file_name"].replace(".png", ".jpg")
+    (synthetic / "annotations.json").write_text(json.dumps(coco))
+    return synthetic
+
+
+def test_an_identity_adapter_keeps_jpeg_bytes_and_a_second_adapter_keeps_the_first_on_record(
+    sets, tmp_path: Path
+) -> None:
+    synthetic = as_jpeg_dataset(sets[0])
+    fitted("fda", sets, tmp_path, beta=0.0).save(tmp_path / "identity")
+    out = apply_adapter(tmp_path / "identity", synthetic, tmp_path / "out", progress=False)
+    for image in (synthetic / "images").iterdir():  # re-encoded, a quality-80 JPEG changed by up to 32
+        assert (out / "images" / image.name).read_bytes() == image.read_bytes()
+    fitted("histogram", sets, tmp_path).save(tmp_path / "histogram")
+    twice = apply_adapter(tmp_path / "histogram", out, tmp_path / "twice", progress=False)
+    manifest = json.loads((twice / "manifest.json").read_text())
+    assert manifest["adapter"]["method"] == "histogram"
+    assert [earlier["method"] for earlier in manifest["earlier_adapters"]] == ["fda"]
+
+
+def test_an_image_the_adapter_cannot_take_is_named(sets, tmp_path: Path) -> None:
+    synthetic, _ = sets
+    fitted("fda", sets, tmp_path, beta=0.5).save(tmp_path / "fda")  # 32 cycles at 64 px: in the bank
+    large = synthetic / "images" / "000003.png"
+    cv2.imwrite(str(large), cv2.resize(cv2.imread(str(large)), (128, 128)))  # 64 cycles: past the bank
+    with pytest.raises(UserError, match=rf"{re.escape(str(large))}: fda adapter: .*--option beta=0.375"):
+        apply_adapter(tmp_path / "fda", synthetic, tmp_path / "out", progress=False)
+
+
 @pytest.mark.parametrize("damaged", ["source manifest", "output manifest", "output meta"])
 def test_a_damaged_json_file_in_an_apply_is_named_not_a_traceback(damaged: str, sets, tmp_path: Path) -> None:
     synthetic, _ = sets
