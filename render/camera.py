@@ -16,6 +16,7 @@ import numpy as np
 CV_TO_BLENDER_CAM = np.diag([1.0, -1.0, -1.0, 1.0])
 
 SENSOR_WIDTH_MM = 36.0
+MIN_LENS_MM = 1.0  # Blender's hard minimum for Camera.lens: a shorter one is clamped without a word
 
 
 @dataclass(frozen=True)

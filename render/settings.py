@@ -37,12 +37,16 @@ class RenderSettings:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
-        if int(self.threads) < 0:
-            raise ValueError(f"threads must be >= 0, got {self.threads}")
-        if not self.adaptive_threshold >= 0.0:
-            raise ValueError(f"adaptive_threshold must be >= 0, got {self.adaptive_threshold}")
-        if int(self.max_bounces) < 0:
-            raise ValueError(f"max_bounces must be >= 0, got {self.max_bounces}")
+        # The upper bounds are Blender's own: past them it clamps silently, and the settings recorded
+        # with the dataset would no longer be the ones it was rendered with.
+        if not 0 <= int(self.threads) <= 1024:
+            raise ValueError(f"threads must be in [0, 1024], got {self.threads}")
+        if not 0.0 <= self.adaptive_threshold <= 1.0:
+            raise ValueError(f"adaptive_threshold must be in [0, 1], got {self.adaptive_threshold}")
+        if not 0 <= int(self.max_bounces) <= 1024:
+            raise ValueError(f"max_bounces must be in [0, 1024], got {self.max_bounces}")
+        if not -32.0 <= self.exposure <= 32.0:
+            raise ValueError(f"exposure must be in [-32, 32] stops, got {self.exposure}")
         if not 0.01 <= self.filter_width <= 10.0:
             raise ValueError(f"filter_width must be in [0.01, 10], got {self.filter_width}")
         if not isinstance(self.view_transform, str) or not self.view_transform:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from scenesmith.procedural.description import PATTERNS, Camera, Light, SceneDescription, SceneObject, World
+from scenesmith.render.camera import MIN_LENS_MM, SENSOR_WIDTH_MM
 from scenesmith.render.sensor import validate_effects
 
 _LIGHT_KINDS = ("point", "area", "sun")
@@ -29,6 +30,12 @@ def _finite_vec(value: object, n: int, what: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what} must be finite, got {arr.tolist()}")
     return arr
+
+
+def _colour(value: object, what: str) -> None:
+    """A linear RGB colour: finite and not negative (Blender clamps a negative channel to 0 silently)."""
+    if (_finite_vec(value, 3, what) < 0).any():
+        raise ValueError(f"{what} must not be negative, got {np.asarray(value).tolist()}")
 
 
 def _rigid_pose(pose: object, what: str) -> np.ndarray:
@@ -62,6 +69,12 @@ def validate_camera(cam: Camera) -> None:
     fx, fy = K[0, 0], K[1, 1]
     if fx <= 0 or fy <= 0:
         raise ValueError(f"camera focal lengths must be positive, got fx={fx}, fy={fy}")
+    if fx * SENSOR_WIDTH_MM / cam.width < MIN_LENS_MM:  # Blender would clamp the lens: a narrower view than K
+        raise ValueError(
+            f"camera fx={fx} is too short for a {cam.width} px wide image: Blender's lens stops at "
+            f"{MIN_LENS_MM} mm, so fx must be at least {cam.width * MIN_LENS_MM / SENSOR_WIDTH_MM:g} px "
+            "(a horizontal field of view under about 174°)"
+        )
     if abs(fx - fy) > 1e-6 * abs(fx):
         raise ValueError(f"camera fx must equal fy (relative 1e-6), got fx={fx}, fy={fy}")
     pose = _rigid_pose(cam.world_to_camera, "camera world_to_camera")
@@ -102,8 +115,8 @@ def validate_object(obj: SceneObject) -> None:
     if not np.issubdtype(fm.dtype, np.integer) or fm.min() < 0 or fm.max() >= len(obj.materials):
         raise ValueError(f"{what}: face_materials must be ints in [0, {len(obj.materials)})")
     for m in obj.materials:
-        _finite_vec(m.base_color, 3, f"{what}: material {m.name!r} base_color")
-        _finite_vec(m.secondary_color, 3, f"{what}: material {m.name!r} secondary_color")
+        _colour(m.base_color, f"{what}: material {m.name!r} base_color")
+        _colour(m.secondary_color, f"{what}: material {m.name!r} secondary_color")
         for attr in ("roughness", "metallic", "specular", "transmission", "coat", "pattern_strength"):
             v = getattr(m, attr)
             if not np.isfinite(v) or v < 0:
@@ -133,6 +146,8 @@ def validate_object(obj: SceneObject) -> None:
         if not np.all(np.isfinite(uv)):
             raise ValueError(f"{what}: uv contains non-finite values")
     linear = _rigid_pose(obj.pose, f"{what}: pose")[:3, :3]
+    if np.linalg.det(linear) < 0:  # renders mirrored, but its labelled pose has no rotation quaternion
+        raise ValueError(f"{what}: pose mirrors the mesh (negative determinant); mirror its vertices instead")
     # Blender keeps an object's matrix as location, rotation and scale: shear is dropped, so the render
     # would show another shape than the mesh the labels (visibility, amodal box) are computed from.
     gram = linear.T @ linear
@@ -150,7 +165,7 @@ def validate_light(light: Light, i: int) -> None:
     d = _finite_vec(light.direction, 3, f"{what} direction")
     if np.linalg.norm(d) < 1e-9:
         raise ValueError(f"{what}: direction must be non-zero")
-    _finite_vec(light.color, 3, f"{what} color")
+    _colour(light.color, f"{what} color")
     if not (np.isfinite(light.power) and light.power >= 0):
         raise ValueError(f"{what}: power must be finite and >= 0, got {light.power}")
     if not (np.isfinite(light.size) and light.size >= 0):
@@ -162,7 +177,7 @@ def validate_light(light: Light, i: int) -> None:
 
 
 def validate_world(world: World) -> None:
-    _finite_vec(world.color, 3, "world color")
+    _colour(world.color, "world color")
     if not (np.isfinite(world.strength) and world.strength >= 0):
         raise ValueError(f"world strength must be finite and >= 0, got {world.strength}")
     sky = world.sky

@@ -444,6 +444,8 @@ def _bad_descriptions() -> dict[str, SceneDescription]:
     empty = trimesh.Trimesh(np.zeros((0, 3)), np.zeros((0, 3), dtype=int))
     sheared = np.eye(4)
     sheared[0, 1] = 0.5
+    K_fisheye = cam.K.copy()
+    K_fisheye[0, 0] = K_fisheye[1, 1] = 32 / 36 * 0.9  # a 0.9 mm lens: Blender would render 1 mm
 
     def with_sensor(**effects: float) -> SceneDescription:
         return dataclasses.replace(scene(cam, [good]), sensor=SensorEffects(**effects))
@@ -463,6 +465,16 @@ def _bad_descriptions() -> dict[str, SceneDescription]:
         "zero resolution": scene(Camera(0, 32, cam.K, cam.world_to_camera), [good]),
         # Blender drops the shear of matrix_world: the instance pass disagreed with the mesh on 170 px
         "sheared pose": scene(cam, [obj(1, trimesh.creation.box(), sheared)]),
+        # renders mirrored, then its labelled pose had no rotation quaternion (a scipy traceback)
+        "mirrored pose": scene(cam, [obj(1, trimesh.creation.box(), np.diag([-1.0, 1.0, 1.0, 1.0]))]),
+        "lens under Blender's 1 mm": scene(Camera(32, 32, K_fisheye, cam.world_to_camera), [good]),
+        # Blender clamps a negative channel to 0: the render's colour is not the described one
+        "negative material colour": scene(
+            cam, [obj(1, trimesh.creation.box(), mat=dataclasses.replace(RED, base_color=(-0.5, 0.2, 0.2)))]
+        ),
+        "negative light colour": scene(
+            cam, [good], lights=[Light("sun", (0, 0, 1), (0, 0, -1), 1.0, color=(1.0, -0.1, 1.0))]
+        ),
         # blue scaled by (corner - 22.6) / corner = 0: wiped (and mirrored beyond), at 32x32
         "aberration of half the diagonal": with_sensor(chromatic_aberration_px=22.63),
         "nan motion blur angle": with_sensor(motion_blur_px=2.0, motion_blur_angle_deg=float("nan")),
@@ -486,6 +498,10 @@ def test_bad_settings_raise_value_error() -> None:
         RenderSettings(samples=0)
     with pytest.raises(ValueError):
         RenderSettings(device="tpu")
+    # Past Blender's own bounds it clamps silently, and the recorded settings would not be the rendered ones.
+    for beyond in ({"adaptive_threshold": 5.0}, {"exposure": 50.0}, {"threads": 2000}, {"max_bounces": 2000}):
+        with pytest.raises(ValueError, match=f"{next(iter(beyond))} must be in"):
+            RenderSettings(**beyond)
 
 
 def test_view_transform_agx_and_two_renderers_in_one_process(renderer: BlenderRenderer) -> None:
