@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from scenesmith.annotate.atomic import atomic_write_json
+from scenesmith.annotate.writer_lock import WRITER_LOCK, exclusive_writer
 from scenesmith.domain_adapt.adapter import REAL_SOURCE_FILE
 from scenesmith.errors import UserError
 
@@ -49,21 +50,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # Learned methods checkpoint into `work` (kept beside --out, so a rerun resumes); the finished
     # adapter appears at --out in one rename, never half-written. One work folder per method: another
     # method's interrupted fit there is neither resumed nor copied into this adapter.
+    # A second fit of the same --out is refused while this one runs: both would resume from and
+    # overwrite one checkpoint, and the first to finish would delete the work folder under the other.
+    # A fit refused before any checkpoint (e.g. a bad --option) leaves no work folder behind.
     work = out.with_name(f"{out.name}.{args.method}.partial")
-    work.mkdir(exist_ok=True)
-    try:
+    with exclusive_writer(work):
+        if out.exists():  # finished by another run while this one waited to start
+            raise UserError(f"--out {out}: exists and is not empty; an adapter needs a new folder")
         adapter = fitter(args.method)(inputs, work)
-    except BaseException:
-        if not any(work.iterdir()):  # refused before any checkpoint (e.g. a bad --option): leave no litter
-            work.rmdir()
-        raise
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
-        staged = Path(tmp) / "adapter"
-        shutil.copytree(work, staged)
-        adapter.save(staged)
-        _record_real_source(staged, args.real, args.split, inputs.real_images)
-        staged.rename(out)
-    shutil.rmtree(work)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+            staged = Path(tmp) / "adapter"
+            shutil.copytree(work, staged, ignore=shutil.ignore_patterns(WRITER_LOCK))
+            adapter.save(staged)
+            _record_real_source(staged, args.real, args.split, inputs.real_images)
+            staged.rename(out)
+        shutil.rmtree(work)
     print(f"adapter ({args.method}): {out.resolve()}")
     return 0
 

@@ -658,6 +658,26 @@ def test_cli_refusing_a_bad_option_leaves_no_work_folder(sets, tmp_path: Path, c
     assert not model.with_name("fda_model.fda.partial").exists() and not model.exists()
 
 
+def test_a_second_fit_of_the_same_adapter_is_refused_while_the_first_runs(
+    sets, tmp_path: Path, capsys
+) -> None:
+    synthetic, real = sets
+    model = tmp_path / "model"
+    work = tmp_path / "model.fda.partial"
+    work.mkdir()
+    train = ["adapt", "train", "--synthetic", str(synthetic), "--real", str(real), "--method", "fda",
+             "--out", str(model)]  # fmt: skip
+    first = try_lock(work / WRITER_LOCK)  # a fit of the same --out, still running
+    with pytest.raises(SystemExit) as refused:
+        main(train)
+    assert refused.value.code == 2 and "another scenesmith run is writing" in capsys.readouterr().err
+    first.close()
+    with pytest.raises(SystemExit) as done:
+        main(train)
+    assert done.value.code == 0 and not work.exists()
+    assert sorted(p.name for p in model.iterdir()) == ["adapter.json", "fda_bank.npz", "real_source.json"]
+
+
 def test_another_methods_interrupted_fit_stays_out_of_the_adapter(sets, tmp_path: Path, monkeypatch) -> None:
     """A CUT fit stopped at --out leaves its checkpoint; an FDA adapter fitted to the same --out must not
     take it in (it entered the adapter's files and digest), and the checkpoint stays for its resume."""
