@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scenesmith.errors import UserError
+
 
 def _cmd_gap(args: argparse.Namespace) -> int:
     from scenesmith.domain_adapt.gap import measure_gap, summary_line, write_gap_report
 
-    split_a, split_b = _split_or_train(args.a, args.split_a), _split_or_train(args.b, args.split_b)
+    split_a = _split_or_train(args.a, args.split_a, "--split-a")
+    split_b = _split_or_train(args.b, args.split_b, "--split-b")
     repeats = {} if args.repeats is None else {"repeats": args.repeats}  # None: measure_gap's default
     report = measure_gap(Path(args.a), Path(args.b), split_a, split_b, args.max_images, args.seed,
                          args.steps, args.folds, **repeats)  # fmt: skip
@@ -18,17 +21,30 @@ def _cmd_gap(args: argparse.Namespace) -> int:
     return 0
 
 
-def _split_or_train(source: str, split: str | None) -> str | None:
+def _split_or_train(source: str, split: str | None, option: str) -> str | None:
     """The split asked for; else `train` of a COCO file that marks splits (its test photos are for the
-    reported scores only), every image otherwise. `none` asks for every image explicitly."""
+    reported scores only), every image otherwise. `none` asks for every image explicitly.
+
+    A picture folder whose neighbouring COCO file marks some of its pictures as test is refused: a gap
+    measured on them would steer the scene rules by the test photos.
+    """
     from scenesmith.annotate.coco_schema import coco_file_of
     from scenesmith.annotate.stats import default_split
-    from scenesmith.domain_adapt.images import NO_SPLIT
+    from scenesmith.domain_adapt.images import NO_SPLIT, image_paths, test_photos_among
 
     if split is not None:
         return None if split.lower() == NO_SPLIT else split
     coco = coco_file_of(Path(source))
-    return default_split(coco) if coco is not None else None
+    if coco is not None:
+        return default_split(coco)
+    if found := test_photos_among(source, image_paths(source)):
+        marked, seen = found
+        raise UserError(
+            f"{source}: {marked} marks {len(seen)} of these pictures as test (e.g. {seen[0].name}), and the "
+            f"test photos are for reported scores only; give {marked} instead (its train split is taken), "
+            f"or {option} none to measure every picture anyway"
+        )
+    return None
 
 
 def add_gap_parser(commands: argparse._SubParsersAction) -> None:

@@ -84,17 +84,24 @@ def real_training_paths(source: str | Path, split: str | None = "train") -> list
             f"--split {split!r}: adapters see real train images only (unlabelled), never test images"
         )
     paths = image_paths(source, split)
-    if split is None or split.lower() == NO_SPLIT:
-        for coco in _coco_files_of(Path(source)):
-            test = _test_images(coco)
-            seen = [path for path in paths if path.resolve() in test]
-            if seen:
-                raise UserError(
-                    f"{source}: split {NO_SPLIT!r} takes all its images, and {coco} marks {len(seen)} of "
-                    f"them as test (e.g. {seen[0].name}); adapters see train images only: give --real {coco} "
-                    "--split train"
-                )
+    if (split is None or split.lower() == NO_SPLIT) and (found := test_photos_among(source, paths)):
+        coco, seen = found
+        raise UserError(
+            f"{source}: split {NO_SPLIT!r} takes all its images, and {coco} marks {len(seen)} of "
+            f"them as test (e.g. {seen[0].name}); adapters see train images only: give --real {coco} "
+            "--split train"
+        )
     return paths
+
+
+def test_photos_among(source: str | Path, paths: list[Path]) -> tuple[Path, list[Path]] | None:
+    """The first COCO file of `source` (itself, the one it holds, or the one beside a picture folder)
+    that marks some of `paths` as test photos, with those paths; None when none does."""
+    for coco in _coco_files_of(Path(source)):
+        test = _test_images(coco)
+        if seen := [path for path in paths if path.resolve() in test]:
+            return coco, seen
+    return None
 
 
 def _coco_files_of(source: Path) -> list[Path]:

@@ -259,3 +259,33 @@ def test_the_gap_to_a_coco_file_with_splits_takes_its_train_split_unless_told(tm
             )
         b = json.loads((out / "gap.json").read_text())["b"]
         assert (b["split"], b["images"]) == expected
+
+
+def test_the_gap_to_a_picture_folder_beside_a_coco_file_with_test_photos_is_refused_unless_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The folder alone says nothing of splits, but the COCO file beside it does: its test photos got in."""
+    (tmp_path / "a").mkdir()
+    for k, image in enumerate(textures(6, seed=6)):
+        cv2.imwrite(str(tmp_path / "a" / f"{k}.png"), image)
+    pictures = tmp_path / "real" / "images"
+    pictures.mkdir(parents=True)
+    images = []
+    for k, image in enumerate(gradients(8, seed=7)):
+        cv2.imwrite(str(pictures / f"{k}.png"), image)
+        split = "train" if k < 5 else "test"
+        images.append(
+            {"id": k + 1, "file_name": f"images/{k}.png", "width": 48, "height": 48, "split": split}
+        )
+    coco = tmp_path / "real" / "annotations.json"
+    coco.write_text(json.dumps({"images": images, "annotations": [], "categories": []}))
+    gap = ["gap", str(tmp_path / "a"), str(pictures), "--steps", "2", "--folds", "2"]
+    with pytest.raises(SystemExit) as refused:
+        main([*gap, "--out", str(tmp_path / "refused")])
+    assert refused.value.code == 2
+    assert f"{coco} marks 3 of these pictures as test" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+    with pytest.raises(SystemExit) as told:
+        main([*gap, "--out", str(tmp_path / "all"), "--split-b", "none"])
+    assert told.value.code == 0
+    assert json.loads((tmp_path / "all" / "gap.json").read_text())["b"]["images"] == 8
