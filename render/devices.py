@@ -148,7 +148,12 @@ def select_device(requested: str = "auto") -> DeviceChoice:
 
 
 def apply_device(choice: DeviceChoice) -> None:
-    """Re-apply a previous choice to the (process-global) Cycles preferences without probing."""
+    """Re-apply a previous choice to the (process-global) Cycles preferences without probing.
+
+    A GPU choice that cannot be re-applied is an error: Cycles would render on the CPU while the
+    dataset's record said GPU (and at a CPU's speed). A CPU choice falls back to Cycles' own default,
+    which is the CPU anyway.
+    """
     try:
         prefs = _cycles_prefs()
         prefs.compute_device_type = choice.backend
@@ -161,8 +166,17 @@ def apply_device(choice: DeviceChoice) -> None:
                 d.use = d.type == "CPU"
             else:
                 d.use = d.type == choice.backend and (not choice.ids or d.id in choice.ids)
-    except Exception as exc:  # noqa: BLE001
+        enabled = [d for d in prefs.devices if d.use]
+    except Exception as exc:  # noqa: BLE001 - bpy raises plain TypeError/AttributeError/RuntimeError here
+        if choice.device == "GPU":
+            raise RuntimeError(f"could not re-apply the Cycles GPU device {choice.backend}: {exc}") from exc
         log.debug("could not re-apply Cycles device %s: %s", choice, exc)
+        return
+    if choice.device == "GPU" and not enabled:
+        raise RuntimeError(
+            f"Cycles lists no {choice.backend} device {', '.join(choice.names)} any more: it would render "
+            "on the CPU"
+        )
 
 
 def restrict_to_gpu(choice: DeviceChoice, index: int) -> DeviceChoice:

@@ -181,6 +181,21 @@ def test_a_gpu_choice_reapplied_after_another_renderers_close_enables_its_gpu_ag
     assert prefs.compute_device_type == "OPTIX"
     assert [(d.type, d.use) for d in prefs.devices] == [("CPU", False), ("OPTIX", True)]
 
+    # A GPU that cannot be enabled again is an error, not a quiet render on the CPU.
+    gone = Preferences()
+    gone.refresh_devices = lambda: setattr(gone, "devices", [SimpleNamespace(type="CPU", id="cpu", use=True)])
+    monkeypatch.setattr(devices, "_cycles_prefs", lambda: gone)
+    with pytest.raises(RuntimeError, match="no OPTIX device H100 any more: it would render on the CPU"):
+        devices.apply_device(devices.DeviceChoice("GPU", "OPTIX", ("H100",)))
+
+    def broken() -> None:
+        raise AttributeError("'NoneType' object has no attribute 'preferences'")
+
+    monkeypatch.setattr(devices, "_cycles_prefs", broken)
+    with pytest.raises(RuntimeError, match="could not re-apply the Cycles GPU device OPTIX"):
+        devices.apply_device(devices.DeviceChoice("GPU", "OPTIX", ("H100",)))
+    devices.apply_device(devices.DeviceChoice("CPU", "NONE"))  # the CPU is Cycles' default anyway
+
 
 def test_a_rejected_description_is_an_error_to_fix_not_a_rerun_to_try(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
