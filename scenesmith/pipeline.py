@@ -29,6 +29,7 @@ from scenesmith.annotate.dataset_writer import (
     ANNOTATIONS_FILE,
     SAMPLE_FOLDERS,
     completed_indices,
+    load_metas,
     semantic_map,
     write_coco,
     write_sample,
@@ -129,6 +130,18 @@ def _existing_manifest(out_dir: Path) -> dict[str, Any] | None:
             "would mix raw renders with adapted images — choose another --out"
         )
     return manifest
+
+
+def _renderer_record(previous: dict[str, Any], out_dir: Path) -> dict[str, Any] | None:
+    """The render settings the folder's finished images were made with: the manifest's record, else a
+    finished image's own. Why both: each image's meta is written before the manifest that records it,
+    so a run killed in between (SIGKILL) leaves an image the manifest does not yet speak for, and a
+    resume on another device would have taken its own first image as the reference."""
+    if "render_settings_used" in previous:
+        return previous["render_settings_used"]
+    for meta in load_metas(out_dir, keys=["render"], limit=1):
+        return meta.get("render", {}).get("settings")
+    return None
 
 
 def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) -> dict[str, Any] | None:
@@ -246,8 +259,8 @@ def generate_dataset(
             # A resume with --samples N (the recorded N) keeps the calibration that chose N.
             "time_budget": budget if budget is not None else (previous or {}).get("time_budget"),
         }
-        if previous and "render_settings_used" in previous:  # what the finished images were made with
-            manifest["render_settings_used"] = previous["render_settings_used"]
+        if previous and (used := _renderer_record(previous, out_dir)):  # what the finished images used
+            manifest["render_settings_used"] = used
         if previous is None:
             atomic_write_json(out_dir / MANIFEST, manifest)
         else:

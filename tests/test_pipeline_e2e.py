@@ -304,6 +304,27 @@ def test_a_set_made_by_another_renderer_is_not_resumed_here(
     assert json.loads((other / "manifest.json").read_text()) == manifest
 
 
+def test_a_renderer_the_manifest_did_not_record_yet_is_read_from_the_finished_images(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed (SIGKILL) between an image's meta and the manifest that records it: the images still say
+    which renderer made them, and a resume on another one is refused as before."""
+    other = tmp_path / "other"
+    shutil.copytree(dataset, other)
+    (other / "meta/000002.json").unlink()
+    manifest = json.loads((other / "manifest.json").read_text())
+    del manifest["render_settings_used"]
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    for stem in ("000000", "000001"):
+        meta = json.loads((other / "meta" / f"{stem}.json").read_text())
+        meta["render"]["settings"]["device"] = {"device": "GPU", "backend": "OPTIX", "names": ["H100"]}
+        meta["render"]["settings"]["denoiser"] = "OPTIX"
+        (other / "meta" / f"{stem}.json").write_text(json.dumps(meta))
+    assert generate(other, 3, seed=5) == 2
+    assert "one dataset comes from one renderer" in capsys.readouterr().err
+    assert not (other / "meta/000002.json").exists()
+
+
 def test_a_set_begun_by_code_that_built_scenes_otherwise_is_not_resumed(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
