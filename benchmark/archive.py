@@ -39,15 +39,17 @@ def archive_runs(run: Path, archive: Path) -> list[str]:
     settings = _settings(run)
     _check_same_settings(archive, settings, run)
     inputs = _inputs_to_write(run, archive)
+    # The settings first, as `restore_runs` does: an archive cut short (Ctrl-C, a full disk) is then
+    # still an archive of these settings, which the same command completes, not a folder it refuses.
+    _copy_file(run / SETTINGS, archive / SETTINGS)
+    if inputs is not None:
+        atomic_write_json(archive / INPUTS, inputs)
     copied = []
     for run_dir in _finished_runs(run):
         target = archive / run_dir.relative_to(run)
         names = [*RUN_FILES, WEIGHTS] if is_pretraining(run_dir.parent.name) else RUN_FILES
         _copy_files(run_dir, target, names)
         copied.append(f"{run_dir.parent.name}/{run_dir.name}")
-    _copy_file(run / SETTINGS, archive / SETTINGS)
-    if inputs is not None:
-        atomic_write_json(archive / INPUTS, inputs)
     return copied
 
 

@@ -34,6 +34,29 @@ def test_restoring_over_a_part_trained_run_drops_its_weights_and_state(tmp_path:
     assert (pretraining / "best.pt").read_text() == "pretrained"
 
 
+def test_an_archive_cut_short_is_completed_by_the_same_command(tmp_path: Path, monkeypatch) -> None:
+    """Cut short after its first run: the settings were copied last, and the folder was refused for good."""
+    from scenesmith.benchmark import archive as archive_module
+
+    run = _files(tmp_path / "run", {"config.json": "{}"})
+    finished = {"result.json": "{}", "test.json": "{}", "real_val.json": "{}"}
+    for arm in ("real_10", "real_100"):
+        _files(run / f"arms/{arm}/seed0", finished)
+    real_copy, copies = archive_module._copy_files, []
+
+    def cut_short(origin: Path, target: Path, names) -> None:
+        if copies:
+            raise KeyboardInterrupt
+        copies.append(origin)
+        real_copy(origin, target, names)
+
+    monkeypatch.setattr(archive_module, "_copy_files", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        archive_runs(run, tmp_path / "archive")
+    monkeypatch.setattr(archive_module, "_copy_files", real_copy)
+    assert archive_runs(run, tmp_path / "archive") == ["real_10/seed0", "real_100/seed0"]
+
+
 def test_archiving_into_or_restoring_into_a_folder_of_something_else_is_refused(tmp_path: Path) -> None:
     """A dataset folder got a config.json (and restored runs) beside its images."""
     archive = _files(tmp_path / "archive", {"config.json": "{}"})
