@@ -48,7 +48,12 @@ def _temp_sibling(path: Path) -> Iterator[Path]:
     from it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=path.suffix)
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=path.suffix
+        )
+    except OSError as exc:
+        raise _naming(exc, path) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -57,10 +62,23 @@ def _temp_sibling(path: Path) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename not in (None, tmp_name):  # about another file (one a writer read): as it is
+            raise
+        raise _naming(exc, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """`exc` about the file being written rather than its hidden temp name (`.tmp-000002.png.x1y2.png`),
+    which a user cannot find and which is gone by the time the message is read, or no name at all (a
+    full disk in write or fsync): the CLI prints the error's file name. Same errno, so the same OSError
+    subclass (IsADirectoryError, ...)."""
+    return OSError(exc.errno, exc.strerror, str(path)) if exc.errno is not None else exc
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -43,6 +43,31 @@ def test_failure_keeps_previous_content(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["meta.json"]
 
 
+def test_a_failed_write_names_the_file_written_not_its_temp_name(tmp_path: Path) -> None:
+    """The CLI prints the error's file name: it named `.tmp-000002.png.mnflw7f1.png`, gone by then."""
+    taken = tmp_path / "000002.png"
+    taken.mkdir()  # a folder where the image goes
+    with pytest.raises(IsADirectoryError) as replaced:
+        atomic_write_bytes(taken, b"png")
+    assert replaced.value.filename == str(taken)
+
+    def disk_full(path: Path) -> None:
+        path.write_bytes(b"part")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left") as full:
+        atomic_save(tmp_path / "depth.exr", disk_full)
+    assert full.value.filename == str(tmp_path / "depth.exr")
+
+    def reads_a_missing_source(path: Path) -> None:
+        path.write_bytes((tmp_path / "missing.png").read_bytes())
+
+    with pytest.raises(FileNotFoundError) as missing:
+        atomic_save(tmp_path / "copy.png", reads_a_missing_source)
+    assert missing.value.filename == str(tmp_path / "missing.png")  # about the other file: kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000002.png"]
+
+
 def test_json_handles_numpy(tmp_path: Path) -> None:
     obj = {
         "i": np.int64(3),
