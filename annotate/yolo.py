@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 from pycocotools import mask as mask_util
 
-from scenesmith.annotate.atomic import atomic_write_bytes, atomic_write_text
+from scenesmith.annotate.atomic import atomic_save, atomic_write_bytes, atomic_write_text
 from scenesmith.annotate.box_convention import BoxConvention
 from scenesmith.annotate.coco_schema import load_coco
 from scenesmith.annotate.dataset_writer import (
@@ -76,7 +76,9 @@ def _prepare_export_folder(out: Path, keep: set[str]) -> None:
         for path in stale:
             if path.is_dir() and not path.is_symlink():
                 raise UserError(f"{path}: a folder inside a YOLO export; {_MOVE_IT}")
-        for path in caches + stale:
+        # data.yaml too: until this export writes its own (last), an earlier one would describe labels
+        # this export is rewriting (another box convention, crowd policy or class list).
+        for path in [*caches, *stale, *[out / "data.yaml"] * (out / "data.yaml").is_file()]:
             path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     (out / EXPORT_MARKER).touch()
@@ -88,8 +90,8 @@ def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.is_symlink() or dst.exists():
         dst.unlink()
-    if copy:
-        shutil.copy2(src, dst)
+    if copy:  # through a temp file: a copy cut short never lies under the image's name
+        atomic_save(dst, lambda tmp: shutil.copy2(src, tmp))
     else:
         dst.symlink_to(os.path.relpath(src.resolve(), dst.parent.resolve()))
 

@@ -363,6 +363,34 @@ def test_yolo_export_again_replaces_the_earlier_export_and_refuses_foreign_folde
         export_yolo(dataset, out)
 
 
+def test_a_re_export_cut_short_leaves_no_data_yaml_of_the_earlier_labels_and_copies_whole(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-export with another box convention, stopped halfway: the old data.yaml said `exact` beside
+    labels already padded. Without a data.yaml the export is plainly unfinished."""
+    from scenesmith.annotate import yolo
+
+    out = tmp_path / "yolo"
+    export_yolo(dataset, out, copy=True)
+    real_write = yolo.atomic_write_text
+
+    def stopped_after_one_label(path, text):  # noqa: ANN001, ANN202
+        if path.name == "000001.txt":
+            raise KeyboardInterrupt
+        return real_write(path, text)
+
+    monkeypatch.setattr(yolo, "atomic_write_text", stopped_after_one_label)
+    with pytest.raises(KeyboardInterrupt):
+        export_yolo(dataset, out, copy=True, convention=BoxConvention(padding=0.2))
+    assert not (out / "data.yaml").exists()
+    monkeypatch.setattr(yolo, "atomic_write_text", real_write)
+    export_yolo(dataset, out, copy=True, convention=BoxConvention(padding=0.2))
+    assert "padding" in yaml.safe_load((out / "data.yaml").read_text())["box_convention"]
+    for image in (out / "images").iterdir():  # copies, written through temp files
+        assert not image.is_symlink() and image.read_bytes() == (dataset / "images" / image.name).read_bytes()
+    assert not [p for p in (out / "images").iterdir() if p.name.startswith(".")]
+
+
 def test_yolo_export_labels_or_erases_crowd_objects_when_asked(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
