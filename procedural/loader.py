@@ -199,8 +199,8 @@ def _default_mapping(candidates: list[Any], key: str, next_key: str) -> dict[str
             return default.model_dump(mode="json", exclude_unset=True)
         if isinstance(default, dict) and next_key in default:
             return copy.deepcopy(default)
-        if isinstance(default, list) and next_key.isdigit() and int(next_key) < len(default):
-            return copy.deepcopy(default)
+        if isinstance(default, list | tuple) and next_key.isdigit() and int(next_key) < len(default):
+            return copy.deepcopy(list(default))  # a tuple default (`target_m`) is edited as a list
     return {}
 
 

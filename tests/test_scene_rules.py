@@ -485,3 +485,10 @@ def test_a_set_into_a_distribution_left_at_its_default_edits_that_distribution()
     assert load_scene("retail_shelf").rules.objects["cans"].placement.gap_m.high == 0.015  # default intact
     other_kind = ["objects.cans.placement.gap_m.choice.values=[0.01, 0.02]"]  # replaces the default
     assert load_scene("retail_shelf", other_kind).rules.objects["cans"].placement.gap_m.values == (0.01, 0.02)
+
+
+def test_a_set_into_one_item_of_a_tuple_default_edits_that_item() -> None:
+    """`camera.target_m` defaults to a tuple, which was not copied: "camera.target_m: Input should be a
+    valid tuple", naming neither the value nor that the key takes a list."""
+    target = load_scene("dice_tray", ["camera.target_m.0=0.1"]).rules.camera.target_m
+    assert [item.value for item in target] == [0.1, 0.0, 0.0]
