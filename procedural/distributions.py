@@ -172,6 +172,8 @@ def _pair(name: str, body: Any, integer: bool = False) -> tuple[float, float]:
         raise ValueError(f"{{{name}: [low, high]}} expects two integers, got {body!r}")
     if low > high:
         raise ValueError(f"{{{name}: [low, high]}} has low {low} > high {high}")
+    if not math.isfinite(float(high) - float(low)):  # numpy refuses such a span only when it samples
+        raise ValueError(f"{{{name}: [low, high]}} spans more than a float can hold, got {body!r}")
     return low, high
 
 
@@ -210,10 +212,10 @@ def _choice(body: Any, value_check: Callable[[Any], Any]) -> Choice:
         not isinstance(weights, list)
         or len(weights) != len(values)
         or not all(_is_number(w) and w >= 0 for w in weights)
-        or sum(weights) <= 0
+        or not 0 < sum(weights) < math.inf  # 1e308 + 1e308 overflows: numpy's "do not sum to 1"
     ):
         raise ValueError(
-            f"{{choice: ...}} weights must be {len(values)} non-negative numbers with a positive sum, "
+            f"{{choice: ...}} weights must be {len(values)} non-negative numbers with a positive, finite sum, "
             f"got {weights!r}"
         )
     return Choice(tuple(values), tuple(float(w) for w in weights))

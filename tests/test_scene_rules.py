@@ -87,6 +87,13 @@ def test_builtin_dice_tray_is_listed_and_valid() -> None:
         ("objects.dice.cuont=3", "objects.dice.cuont", "unknown key"),
         ("camera.height_m=tall", "camera.height_m", "expected a number"),
         ("camera.height_m={uniform: [2, 1]}", "camera.height_m", "low 2 > high 1"),
+        # loaded, then failed in the build: numpy refuses the span, or the weights' sum overflows
+        ("camera.roll_deg={uniform: [-1e308, 1e308]}", "camera.roll_deg", "spans more than a float can hold"),
+        (
+            "objects.dice.count={choice: {values: [1, 2], weights: [1e308, 1e308]}}",
+            "objects.dice.count",
+            "positive, finite sum",
+        ),
         ("render.samples=0", "render.samples", "greater than or equal to 1"),
         (
             "objects.dice.palette.0.materials.body.color=red",
