@@ -266,7 +266,25 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         time_budget=args.time_budget,
     )
     print(f"dataset: {out.resolve()}  (COCO: {(out / 'annotations.json').resolve()})")
+    _say_if_unfinished(out, args.count)
     return 0
+
+
+def _say_if_unfinished(out: Path, count: int) -> None:
+    """A count smaller than the dataset's renders only the first images (a benchmark asks a bigger
+    cached set for its first N): say that the dataset itself is still unfinished, and how to finish it."""
+    from scenesmith.annotate.atomic import read_json
+    from scenesmith.annotate.dataset_writer import completed_indices
+    from scenesmith.pipeline import MANIFEST
+
+    manifest = read_json(out / MANIFEST)
+    if manifest.get("status") != "complete":
+        total, held = manifest.get("count", count), len(completed_indices(out))
+        print(
+            f"scenesmith: note: the first {count} images are done, but the dataset was begun with --count "
+            f"{total} and holds {held} of them; rerun with --count {total} to finish it",
+            file=sys.stderr,
+        )
 
 
 def _cmd_sheet(args: argparse.Namespace) -> int:

@@ -246,9 +246,11 @@ def test_a_terminated_run_stops_like_an_interrupted_one(tmp_path: Path) -> None:
     assert manifest["status"] == "in_progress" and "worker_events" in manifest and manifest["wall_runs"]
 
 
-def test_a_smaller_count_asked_of_an_unfinished_set_leaves_it_stopped(dataset: Path, tmp_path: Path) -> None:
+def test_a_smaller_count_asked_of_an_unfinished_set_leaves_it_stopped(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Images 1 and 2 of a 3-image set are unfinished; asking for 2 renders image 1 only, so the set
-    (count 3) is still not complete, and its manifest must not say it is."""
+    (count 3) is still not complete, and neither its manifest nor the command may say it is."""
     partial = tmp_path / "partial"
     shutil.copytree(dataset, partial)
     for stem in ("000001", "000002"):
@@ -256,6 +258,7 @@ def test_a_smaller_count_asked_of_an_unfinished_set_leaves_it_stopped(dataset: P
     assert generate(partial, 2, seed=5) == 0
     manifest = json.loads((partial / "manifest.json").read_text())
     assert manifest["count"] == 3 and manifest["status"] == "stopped"
+    assert "begun with --count 3 and holds 2 of them; rerun with --count 3" in capsys.readouterr().err
     assert generate(partial, 3, seed=5) == 0
     assert json.loads((partial / "manifest.json").read_text())["status"] == "complete"
 
