@@ -47,7 +47,7 @@ def add_api_parsers(commands: argparse._SubParsersAction, benches: argparse._Sub
     p.add_argument("--count", type=base._positive_int, required=True)
     p.add_argument("--seed", type=base._non_negative_int, default=0)
     p.add_argument("--resolution", type=base._resolution, help="WIDTHxHEIGHT (default: the scene's)")
-    p.add_argument("--samples", type=base._positive_int, help="Cycles samples (default: the scene's)")
+    p.add_argument("--samples", type=base._samples, help="Cycles samples (default: the scene's)")
     p.add_argument("--image-format", choices=["png", "jpg"], default="png")
     p.add_argument("--outputs", help="files served per sample, comma-separated (default: all of "
                    "image,meta,instance,semantic,depth; image and meta are required)")  # fmt: skip
@@ -101,7 +101,7 @@ def add_api_parsers(commands: argparse._SubParsersAction, benches: argparse._Sub
     b.add_argument("--scene", default="dice_tray")
     b.add_argument("--count", type=base._positive_int, default=40, help="images of the benchmark job")
     b.add_argument("--resolution", type=base._resolution, default=(48, 48))
-    b.add_argument("--samples", type=base._positive_int, default=1)
+    b.add_argument("--samples", type=base._samples, default=1)
     b.add_argument("--clients", type=base._positive_int, default=20)
     b.add_argument("--requests", type=base._positive_int, default=50, help="status calls per client")
     b.add_argument(

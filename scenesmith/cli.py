@@ -139,10 +139,26 @@ def _non_negative_int(text: str) -> int:
 
 
 def _resolution(text: str) -> tuple[int, int]:
+    """WIDTHxHEIGHT in the scene rules' bounds (8 to 8192 each), refused in the flag's own terms."""
     width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit() or int(width) < 8 or int(height) < 8:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT with both >= 8 (e.g. 640x480), got {text!r}")
+    if (
+        not sep
+        or not width.isdigit()
+        or not height.isdigit()
+        or not all(8 <= int(side) <= 8192 for side in (width, height))
+    ):
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT, each 8 to 8192 (e.g. 640x480), got {text!r}"
+        )
     return int(width), int(height)
+
+
+def _samples(text: str) -> int:
+    """Cycles samples per pixel in the scene rules' bounds (1 to 65,536), refused in the flag's terms."""
+    value = _positive_int(text)
+    if value > 65536:
+        raise argparse.ArgumentTypeError(f"expected 1 to 65536 samples, got {value}")
+    return value
 
 
 def _add_scene_arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,9 +177,7 @@ def _add_render_arguments(
     parser: argparse.ArgumentParser, device: str = "auto", device_help: str = "render device (default auto)"
 ) -> None:
     parser.add_argument("--resolution", type=_resolution, help="WIDTHxHEIGHT (default: the scene's)")
-    parser.add_argument(
-        "--samples", type=_positive_int, help="Cycles samples per pixel (default: the scene's)"
-    )
+    parser.add_argument("--samples", type=_samples, help="Cycles samples per pixel (default: the scene's)")
     parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default=device, help=device_help)
     parser.add_argument(
         "--preset", choices=["draft", "standard", "final"], help="quality: sample cap, adaptive, denoise"
@@ -548,7 +562,7 @@ def _add_benchmark_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--samples",
-        type=_positive_int,
+        type=_samples,
         default=run_default("samples"),
         help="Cycles samples of the synthetic renders",
     )

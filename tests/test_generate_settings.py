@@ -234,3 +234,22 @@ def test_time_budget_with_samples_is_refused_before_anything_is_made(
               "--set", "render.samples=64"])  # fmt: skip
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--resolution", "9000x9000"], "--resolution: expected WIDTHxHEIGHT, each 8 to 8192"),
+        (["--samples", "100000000"], "--samples: expected 1 to 65536 samples, got 100000000"),
+    ],
+)
+def test_render_flags_past_the_rules_bounds_are_refused_in_their_own_terms(
+    flags: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They were blamed on `render.resolution[0]` and `render.samples`, keys the user never typed."""
+    from scenesmith.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "dice_tray", "--count", "1", "--out", str(tmp_path / "d"), *flags])
+    assert exit_info.value.code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
