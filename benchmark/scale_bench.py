@@ -146,19 +146,23 @@ def kills(
            "--out", str(out), "--quiet", "--device", device]  # fmt: skip
     for override in overrides:
         cmd += ["--set", override]
-    process = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    parent = psutil.Process(process.pid)
-    killed: list[dict[str, int]] = []
-    started = time.perf_counter()
-    targets = [round((count - lead) * (k + 1) / (kills + 1)) for k in range(kills)]
-    while process.poll() is None:
-        done = len(list((out / "meta").glob("*.json"))) if (out / "meta").exists() else 0
-        pids = _worker_pids(parent)
-        if len(killed) < kills and done >= targets[len(killed)] and pids:
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append({"pid": pids[0], "after_images": done})
-        time.sleep(0.05)
-    stderr = process.stderr.read() if process.stderr else ""
+    # Its messages go to a file, not a pipe read only at the end: tracebacks of the killed workers
+    # would fill a pipe's 64 KB and stall the run under test (and this loop with it).
+    with tempfile.TemporaryFile(mode="w+") as messages:
+        process = subprocess.Popen(cmd, stderr=messages, text=True)
+        parent = psutil.Process(process.pid)
+        killed: list[dict[str, int]] = []
+        started = time.perf_counter()
+        targets = [round((count - lead) * (k + 1) / (kills + 1)) for k in range(kills)]
+        while process.poll() is None:
+            done = len(list((out / "meta").glob("*.json"))) if (out / "meta").exists() else 0
+            pids = _worker_pids(parent)
+            if len(killed) < kills and done >= targets[len(killed)] and pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append({"pid": pids[0], "after_images": done})
+            time.sleep(0.05)
+        messages.seek(0)
+        stderr = messages.read()
     if not (out / "manifest.json").is_file():  # the run failed before it began: its own message says why
         last = (stderr.strip().splitlines() or ["(no message)"])[-1]
         raise UserError(f"the generate run under test failed to start: {last}")
