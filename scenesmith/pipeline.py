@@ -150,6 +150,10 @@ def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) ->
     if manifest is None:
         return None
     existing_key = manifest["identity"]["dataset_key"]
+    if existing_key != identity["dataset_key"] and not completed_indices(out_dir):
+        # A run killed outright (SIGKILL) before its first image left only its manifest: no dataset is
+        # there to keep, and refusing every other seed or setting from then on protects nothing.
+        return None
     if existing_key != identity["dataset_key"]:
         differing = identity_differences(manifest["identity"], identity)
         raise DatasetMismatch(
@@ -217,10 +221,11 @@ def generate_dataset(
         if budget is None:
             unbudgeted = load(scene, overrides)
             # A folder that will be refused is refused before calibrating (two Blender starts, six renders).
-            if _existing_manifest(Path(out_dir)) is not None:
+            if _existing_manifest(Path(out_dir)) is not None and completed_indices(out_dir):
                 raise DatasetMismatch(
-                    f"{out_dir}: holds a dataset made without --time-budget {time_budget:g} (with another "
-                    "budget, or a fixed sample count); it is never overwritten — choose another --out",
+                    f"{out_dir}: holds a dataset not calibrated to --time-budget {time_budget:g} (another "
+                    "budget, a fixed sample count, or other rules); it is never overwritten — choose another "
+                    "--out",
                     ["time_budget"],
                 )
             probes = [build_image(unbudgeted, seed, index) for index in range(PROBE_IMAGES)]
@@ -262,6 +267,8 @@ def generate_dataset(
         if previous and (used := _renderer_record(previous, out_dir)):  # what the finished images used
             manifest["render_settings_used"] = used
         if previous is None:
+            if holds_files(out_dir):  # what a start killed before its first image left (see above)
+                clear_run_output(out_dir, last=MANIFEST)
             atomic_write_json(out_dir / MANIFEST, manifest)
         else:
             # The record of earlier runs is kept, and until this run writes an image the folder still

@@ -108,7 +108,9 @@ def test_time_budget_refuses_a_foreign_folder_and_unbuildable_rules_before_calib
     other = tmp_path / "other"  # a dataset made with a fixed sample count
     other.mkdir()
     (other / "manifest.json").write_text(json.dumps({"identity": {"dataset_key": "made with --samples 8"}}))
-    with pytest.raises(UserError, match="holds a dataset made without --time-budget 5"):
+    (other / "meta").mkdir()
+    (other / "meta" / "000000.json").write_text("{}")  # a finished image: a start killed at once has none
+    with pytest.raises(UserError, match="holds a dataset not calibrated to --time-budget 5"):
         generate_dataset("dice_tray", TINY, count=1, out_dir=other, progress=False, time_budget=5.0)
     unbuildable_from_image(0)
     with pytest.raises(SceneRuleError, match=r"image 0 \(seed 0\) cannot be built: .*closed solid"):

@@ -246,6 +246,22 @@ def test_a_terminated_run_stops_like_an_interrupted_one(tmp_path: Path) -> None:
     assert manifest["status"] == "in_progress" and "worker_events" in manifest and manifest["wall_runs"]
 
 
+def test_a_folder_whose_start_was_killed_before_its_first_image_takes_any_dataset(
+    dataset: Path, tmp_path: Path
+) -> None:
+    """SIGKILL while the workers start leaves a manifest and no finished image (here also an image and
+    a mask of a sample never finished): no dataset is there, and every other seed was refused for good."""
+    killed = tmp_path / "killed"
+    shutil.copytree(dataset, killed)
+    for meta in (killed / "meta").iterdir():
+        meta.unlink()
+    assert generate(killed, 2, seed=6) == 0
+    manifest = json.loads((killed / "manifest.json").read_text())
+    assert manifest["seed"] == 6 and manifest["count"] == 2 and manifest["status"] == "complete"
+    assert sorted(p.name for p in (killed / "images").iterdir()) == ["000000.png", "000001.png"]
+    assert "wall_runs" in manifest and len(manifest["wall_runs"]) == 1  # the killed start's record is gone
+
+
 def test_a_smaller_count_asked_of_an_unfinished_set_leaves_it_stopped(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
