@@ -210,6 +210,8 @@ def test_a_job_that_cannot_resume_into_its_folder_says_why_in_the_servers_terms(
     out.mkdir(parents=True)
     identity = {"scenesmith_version": "0.0.1", "dataset_key": "made-by-an-older-server"}
     (out / "manifest.json").write_text(json.dumps({"identity": identity, "count": 2}))
+    (out / "meta").mkdir()
+    (out / "meta" / "000000.json").write_text("{}")  # an image the old server finished
     _run_until_over(JobRunner(store, tmp_path, pool_factory=_NoWorkers), store, job.id)
     failed = store.get(job.id)
     assert failed is not None and failed.state == "failed", failed

@@ -117,6 +117,8 @@ def _folder_made_by(identity: dict, tmp_path: Path) -> Path:
     folder = tmp_path / "set"
     folder.mkdir()
     (folder / "manifest.json").write_text(json.dumps({"identity": identity, "count": 3}))
+    (folder / "meta").mkdir()
+    (folder / "meta" / "000000.json").write_text("{}")  # begun: one image finished
     return folder
 
 
