@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from scenesmith.procedural.build import build_scene
-from scenesmith.procedural.loader import load_scene
+from scenesmith.procedural.loader import SceneRuleError, load_scene
 
 RULES = load_scene("crop_weeds").rules
 CATEGORIES = {c.name for c in RULES.categories}
@@ -34,6 +34,12 @@ def _field(desc):  # noqa: ANN001, ANN202
 
 def test_scene_validates_with_a_crop_and_at_least_two_weeds() -> None:
     assert "maize" in CATEGORIES and len(CATEGORIES & set(WEEDS)) >= 2
+
+
+def test_a_plant_spacing_that_would_take_minutes_an_image_is_refused_at_load() -> None:
+    """Each spot along each row is drawn in turn: 1e-5 m took 22 s an image, 1e-6 m with 50 rows hours."""
+    with pytest.raises(SceneRuleError, match=r"plant_spacing_m: expected a number >= 0.005 \(got 1e-05\)"):
+        load_scene("crop_weeds", ["objects.maize.placement.plant_spacing_m=0.00001"])
 
 
 @pytest.mark.parametrize("index", range(20))
