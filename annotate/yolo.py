@@ -78,8 +78,9 @@ def _prepare_export_folder(out: Path, keep: set[str]) -> None:
                 raise UserError(f"{path}: a folder inside a YOLO export; {_MOVE_IT}")
         # data.yaml too: until this export writes its own (last), an earlier one would describe labels
         # this export is rewriting (another box convention, crowd policy or class list).
-        for path in [*caches, *stale, *[out / "data.yaml"] * (out / "data.yaml").is_file()]:
+        for path in caches + stale:
             path.unlink()
+        (out / "data.yaml").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / EXPORT_MARKER).touch()
 

@@ -35,8 +35,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from scenesmith.domain_adapt.images import image_paths, real_training_paths, semantic_mask_paths
 
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out {out}: exists and is not empty; an adapter needs a new folder")
+    _require_new_folder(out)
     synthetic = image_paths(args.synthetic)
     inputs = FitInputs(
         synthetic_images=tuple(synthetic),
@@ -55,8 +54,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # A fit refused before any checkpoint (e.g. a bad --option) leaves no work folder behind.
     work = out.with_name(f"{out.name}.{args.method}.partial")
     with exclusive_writer(work):
-        if out.exists():  # finished by another run while this one waited to start
-            raise UserError(f"--out {out}: exists and is not empty; an adapter needs a new folder")
+        _require_new_folder(out)  # again: another fit of it may have finished meanwhile
         adapter = fitter(args.method)(inputs, work)
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
             staged = Path(tmp) / "adapter"
@@ -67,6 +65,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         shutil.rmtree(work)
     print(f"adapter ({args.method}): {out.resolve()}")
     return 0
+
+
+def _require_new_folder(out: Path) -> None:
+    """An adapter goes into a new (or empty) folder: it is renamed into place whole."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {out}: exists and is not empty; an adapter needs a new folder")
 
 
 def _record_real_source(folder: Path, real: str, split: str, images: tuple[Path, ...]) -> None:

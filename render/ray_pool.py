@@ -207,14 +207,18 @@ class RayPool:
         previous = signal.getsignal(signal.SIGTERM) if main_thread else None
         if self.address is not None:
             check_reachable(self.address)
-            try:
+        try:
+            if self.address is not None:
                 ray.init(address=self.address)
-            except ConnectionError as exc:  # something answers there, but no Ray head
-                raise UserError(f"--address {self.address}: {exc}") from None
-        else:
-            ray.init(include_dashboard=False)
-        if main_thread and previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            else:
+                ray.init(include_dashboard=False)
+        except ConnectionError as exc:
+            if self.address is None:
+                raise
+            raise UserError(f"--address {self.address}: {exc}") from None  # something answers, no Ray head
+        finally:  # put back even when ray.init failed after replacing it
+            if main_thread and previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         return True
 
     def _plan(self) -> list[_Slot]:

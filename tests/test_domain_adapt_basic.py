@@ -672,6 +672,7 @@ def test_a_second_fit_of_the_same_adapter_is_refused_while_the_first_runs(
         main(train)
     assert refused.value.code == 2 and "another scenesmith run is writing" in capsys.readouterr().err
     first.close()
+    model.mkdir()  # an empty folder made for it is a new folder all the same
     with pytest.raises(SystemExit) as done:
         main(train)
     assert done.value.code == 0 and not work.exists()
