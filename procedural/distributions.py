@@ -215,8 +215,8 @@ def _choice(body: Any, value_check: Callable[[Any], Any]) -> Choice:
         or not 0 < sum(weights) < math.inf  # 1e308 + 1e308 overflows: numpy's "do not sum to 1"
     ):
         raise ValueError(
-            f"{{choice: ...}} weights must be {len(values)} non-negative numbers with a positive, finite sum, "
-            f"got {weights!r}"
+            f"{{choice: ...}} weights must be {len(values)} non-negative numbers with a positive, finite "
+            f"sum, got {weights!r}"
         )
     return Choice(tuple(values), tuple(float(w) for w in weights))
 
