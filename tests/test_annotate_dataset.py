@@ -385,7 +385,7 @@ def test_a_re_export_cut_short_leaves_no_data_yaml_of_the_earlier_labels_and_cop
     assert not (out / "data.yaml").exists()
     monkeypatch.setattr(yolo, "atomic_write_text", real_write)
     export_yolo(dataset, out, copy=True, convention=BoxConvention(padding=0.2))
-    assert "padding" in yaml.safe_load((out / "data.yaml").read_text())["box_convention"]
+    assert "padded 0.2" in yaml.safe_load((out / "data.yaml").read_text())["box_convention"]
     for image in (out / "images").iterdir():  # copies, written through temp files
         assert not image.is_symlink() and image.read_bytes() == (dataset / "images" / image.name).read_bytes()
     assert not [p for p in (out / "images").iterdir() if p.name.startswith(".")]

@@ -6,6 +6,7 @@ The server runs as a real subprocess on a random loopback port with its own data
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import secrets
@@ -187,9 +188,11 @@ def test_a_token_utf8_cannot_encode_is_unauthorized_without_a_traceback(
     server = SimpleNamespace(
         limits=Limits(),
         token="secret-token-0123456789",
+        data_root=Path("/srv/scenesmith"),
         _send=lambda envelope, reply, frames=(): replies.append(reply),
         _dispatch=lambda envelope, request: pytest.fail("an unauthorized request was dispatched"),
     )
+    server._send_error = functools.partial(Server._send_error, server)
     frame = b'{"v": 1, "id": "surrogate-1", "token": "\\ud800", "op": "list"}'
     with caplog.at_level("DEBUG", logger="scenesmith.api.server"):
         Server._handle(server, [b"peer", b"", frame])  # type: ignore[arg-type]
