@@ -150,11 +150,11 @@ def _check_output_folder(out_dir: Path, identity: dict[str, Any], count: int) ->
     if manifest is None:
         return None
     existing_key = manifest["identity"]["dataset_key"]
-    if existing_key != identity["dataset_key"] and not completed_indices(out_dir):
-        # A run killed outright (SIGKILL) before its first image left only its manifest: no dataset is
-        # there to keep, and refusing every other seed or setting from then on protects nothing.
-        return None
     if existing_key != identity["dataset_key"]:
+        if not completed_indices(out_dir):
+            # A run killed outright (SIGKILL) before its first image left only its manifest: no dataset
+            # is there to keep, and refusing every other seed or setting from then on protects nothing.
+            return None
         differing = identity_differences(manifest["identity"], identity)
         raise DatasetMismatch(
             f"{out_dir}: holds a different dataset (differs in: {', '.join(differing) or 'dataset key'}); "
